@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// Compiles contracts/*.sol offline with npm solc into dist/contracts/artifacts.json, plus one
+// ReferenceVault variant per guard with that guard switched off (the buggy targets for tests).
+import { createHash } from 'node:crypto'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import solc from 'solc'
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
+const sourceDir = path.join(root, 'contracts')
+const outFile = path.join(root, 'dist', 'contracts', 'artifacts.json')
+const GUARDS = {
+  'no-oracle-guard': 'GUARD_ORACLE',
+  'no-close-guard': 'GUARD_CLOSE',
+  'no-cooldown-guard': 'GUARD_COOLDOWN',
+  'no-flash-guard': 'GUARD_FLASH',
+  'no-bounty-guard': 'GUARD_BOUNTY',
+}
+const settings = {
+  evmVersion: 'cancun',
+  optimizer: { enabled: true, runs: 200 },
+  outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
+}
+
+const started = performance.now()
+const elapsed = () => `${((performance.now() - started) / 1000).toFixed(2)}s`
+
+const files = fs.readdirSync(sourceDir).filter((f) => f.endsWith('.sol')).sort()
+const sources = Object.fromEntries(files.map((f) => [f, { content: fs.readFileSync(path.join(sourceDir, f), 'utf8') }]))
+
+// The stamp covers everything that shapes the output: sources, compiler, settings and this script.
+const stamp = createHash('sha256')
+  .update(JSON.stringify([solc.version(), settings, sources, fs.readFileSync(fileURLToPath(import.meta.url), 'utf8')]))
+  .digest('hex')
+const previous = fs.existsSync(outFile) ? JSON.parse(fs.readFileSync(outFile, 'utf8')) : undefined
+if (previous?.stamp === stamp) {
+  console.log(`build-contracts: ${files.length} sources unchanged, skipped (${elapsed()})`)
+  process.exit(0)
+}
+
+// Variants live under their own unit names, so one solc run compiles everything.
+const vault = sources['ReferenceVault.sol']?.content
+if (!vault) fail(['contracts/ReferenceVault.sol is missing'])
+for (const [variant, guard] of Object.entries(GUARDS)) {
+  const line = `bool internal constant ${guard} = true;`
+  if (vault.split(line).length !== 2) fail([`ReferenceVault.sol must declare exactly once: ${line}`])
+  sources[`variants/${variant}/ReferenceVault.sol`] = { content: vault.replace(line, line.replace('true', 'false')) }
+}
+
+const output = JSON.parse(solc.compile(JSON.stringify({ language: 'Solidity', sources, settings })))
+const problems = output.errors ?? []
+const errors = problems.filter((p) => p.severity === 'error')
+if (errors.length > 0) fail([...new Set(errors.map((e) => e.formattedMessage.replace(/^(\s*--> )/m, '$1contracts/')))])
+for (const warning of problems) console.warn(warning.formattedMessage)
+
+const artifact = (unit, name) => {
+  const c = output.contracts[unit]?.[name]
+  if (!c) fail([`solc produced no ${name} in ${unit}`])
+  return { abi: c.abi, bytecode: `0x${c.evm.bytecode.object}`, deployedBytecode: `0x${c.evm.deployedBytecode.object}` }
+}
+// One contract per file, named like the file; the small interfaces next to it are not exported.
+const contracts = Object.fromEntries(files.map((f) => [path.basename(f, '.sol'), artifact(f, path.basename(f, '.sol'))]))
+const variants = Object.fromEntries(
+  Object.keys(GUARDS).map((v) => [`ReferenceVault.${v}`, artifact(`variants/${v}/ReferenceVault.sol`, 'ReferenceVault')]),
+)
+
+fs.mkdirSync(path.dirname(outFile), { recursive: true })
+fs.writeFileSync(outFile, JSON.stringify({ solcVersion: solc.version(), stamp, contracts, variants }, null, 1) + '\n')
+console.log(`build-contracts: compiled ${files.length} contracts + ${Object.keys(variants).length} variants (${elapsed()})`)
+
+function fail(messages) {
+  console.error(`build-contracts: failed (${elapsed()})\n${messages.join('\n')}`)
+  process.exit(1)
+}

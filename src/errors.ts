@@ -1,0 +1,59 @@
+/**
+ * One base error for the toolkit. The text reads: a short message, then `Key: value`
+ * context lines, then an optional hint for the CLI user.
+ *
+ * `exitCode` is what the CLI exits with when this error reaches it:
+ * 2 for bad input (a scenario file, a flag, a body), 3 for infrastructure trouble.
+ */
+export class ForkchaosError extends Error {
+  override name = 'ForkchaosError'
+  readonly shortMessage: string
+  readonly exitCode: 2 | 3
+  readonly context: Record<string, string>
+  readonly hint: string | undefined
+
+  constructor(
+    shortMessage: string,
+    options: {
+      exitCode?: 2 | 3
+      context?: Record<string, string | number | undefined>
+      hint?: string
+      cause?: unknown
+    } = {},
+  ) {
+    const context: Record<string, string> = {}
+    for (const [k, v] of Object.entries(options.context ?? {}))
+      if (v !== undefined) context[k] = String(v)
+    const lines = [shortMessage]
+    const keys = Object.entries(context)
+    if (keys.length > 0) lines.push('', ...keys.map(([k, v]) => `${k}: ${v}`))
+    if (options.hint) lines.push('', `Hint: ${options.hint}`)
+    super(lines.join('\n'), options.cause === undefined ? undefined : { cause: options.cause })
+    this.shortMessage = shortMessage
+    this.exitCode = options.exitCode ?? 3
+    this.context = context
+    this.hint = options.hint
+  }
+}
+
+/** Bad input: a scenario file, a CLI flag, a fault's params. Exit code 2. */
+export class InputError extends ForkchaosError {
+  override name = 'InputError'
+  constructor(
+    shortMessage: string,
+    options: { context?: Record<string, string | number | undefined>; hint?: string } = {},
+  ) {
+    super(shortMessage, { ...options, exitCode: 2 })
+  }
+}
+
+/** The experiment could not run: a process did not start, a port, an RPC. Exit code 3. */
+export class InfraError extends ForkchaosError {
+  override name = 'InfraError'
+  constructor(
+    shortMessage: string,
+    options: { context?: Record<string, string | number | undefined>; hint?: string; cause?: unknown } = {},
+  ) {
+    super(shortMessage, { ...options, exitCode: 3 })
+  }
+}

@@ -1,0 +1,85 @@
+import type { Address } from 'viem'
+import { InfraError } from '../errors.js'
+import type { Rpc } from '../targets/rpc.js'
+import { findStorageField, readField, type StorageField, writeField } from './slots.js'
+import { calldata, moveBps, tryWord } from './views.js'
+
+/** Where a V2-style pair keeps one reserve and the matching token balance. */
+type Side = { reserve: StorageField; balance: StorageField; token: Address }
+
+async function side(rpc: Rpc, pair: Address, index: 0 | 1): Promise<Side> {
+  const token = await tryWord(rpc, pair, `token${index}() returns (address)`)
+  if (token === undefined)
+    throw new InfraError('The target is not a Uniswap-V2-style pair: `token0()` / `token1()` did not answer.', {
+      context: { Contract: pair },
+    })
+  const tokenAddress = `0x${token.toString(16).padStart(40, '0')}` as Address
+  const reserve = await findStorageField(rpc, { to: pair, data: calldata('getReserves()'), outputWord: index, label: `getReserves()[${index}]` })
+  const balance = await findStorageField(rpc, {
+    to: tokenAddress,
+    data: calldata('balanceOf(address)', [pair]),
+    outputWord: 0,
+    label: `token${index}.balanceOf(pair)`,
+  })
+  return { reserve, balance, token: tokenAddress }
+}
+
+/** A change to a pair that can be undone by its delta, so later legitimate trades survive. */
+export type PairShift = { undo(): Promise<void>; describe(): Promise<string> }
+
+async function addToField(rpc: Rpc, field: StorageField, delta: bigint) {
+  const now = await readField(rpc, field)
+  await writeField(rpc, field, now + delta < 0n ? 0n : now + delta)
+}
+
+async function verify(rpc: Rpc, field: StorageField, expected: bigint, label: string) {
+  const got = await readField(rpc, field)
+  if (got !== expected) throw new InfraError(`The write to ${label} did not take.`, { context: { Expected: expected.toString(), Got: got.toString() } })
+}
+
+/** Moves the pair's token0 price by `bps` by changing reserve1 and token1's balance together. */
+export async function shiftPairToken1(rpc: Rpc, pair: Address, bps: number, direction: 'up' | 'down'): Promise<PairShift> {
+  const s = await side(rpc, pair, 1)
+  const before = await readField(rpc, s.reserve)
+  const delta = moveBps(before, bps, direction) - before
+  await addToField(rpc, s.reserve, delta)
+  await addToField(rpc, s.balance, delta)
+  await verify(rpc, s.reserve, before + delta, 'getReserves()[1]')
+  return {
+    undo: async () => {
+      await addToField(rpc, s.reserve, -delta)
+      await addToField(rpc, s.balance, -delta)
+    },
+    describe: async () => `pair reserve1 ${before} → ${await readField(rpc, s.reserve)} (spot token0→token1 ${direction} ${bps} bps)`,
+  }
+}
+
+/** Cuts both reserves and both balances by `cutBps`: the same price, thinner liquidity. */
+export async function thinPair(rpc: Rpc, pair: Address, cutBps: number): Promise<PairShift> {
+  const sides = [await side(rpc, pair, 0), await side(rpc, pair, 1)]
+  const deltas: bigint[] = []
+  for (const s of sides) {
+    const before = await readField(rpc, s.reserve)
+    const delta = -((before * BigInt(Math.round(cutBps))) / 10_000n)
+    deltas.push(delta)
+    await addToField(rpc, s.reserve, delta)
+    await addToField(rpc, s.balance, delta)
+    await verify(rpc, s.reserve, before + delta, 'a pair reserve')
+  }
+  return {
+    undo: async () => {
+      for (const [i, s] of sides.entries()) {
+        await addToField(rpc, s.reserve, -(deltas[i] as bigint))
+        await addToField(rpc, s.balance, -(deltas[i] as bigint))
+      }
+    },
+    describe: async () => {
+      const reserves = await Promise.all(sides.map((s) => readField(rpc, s.reserve)))
+      return `pair reserves cut by ${cutBps} bps to ${reserves.join(' / ')}`
+    },
+  }
+}
+
+export async function isPair(rpc: Rpc, address: Address): Promise<boolean> {
+  return (await tryWord(rpc, address, 'getReserves() returns (uint112,uint112,uint32)')) !== undefined
+}

@@ -1,0 +1,224 @@
+import { faults } from '../faults/registry.js'
+
+/**
+ * The JSON Schema of a scenario file. The loader validates every file against it; the build
+ * writes it to `schema/scenario.schema.json` for editors (yaml-language-server).
+ */
+const phases = { enum: ['baseline', 'inject', 'recover'] }
+const kind = { enum: ['safety', 'liveness'] }
+const name = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' }
+const addressOrName = { type: 'string', minLength: 1 }
+const signature = { type: 'string', pattern: '^[A-Za-z_$][\\w$]*\\(.*\\)' }
+const scalar = { type: ['string', 'number', 'boolean'] }
+const args = { type: 'array', items: scalar }
+const expect = { enum: ['success', 'revert', 'any'] }
+
+const oneKey = (key: string, value: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+  type: 'object',
+  additionalProperties: false,
+  required: [key],
+  properties: { [key]: value, ...extra },
+})
+
+const txFields = {
+  from: addressOrName,
+  expect,
+  reason: { type: 'string', description: 'With expect: revert, the reason must contain this.' },
+  kind,
+  label: { type: 'string' },
+}
+
+const walk = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['target', 'stepBps', 'maxBps'],
+  properties: {
+    target: addressOrName,
+    stepBps: { type: 'number', exclusiveMinimum: 0, maximum: 1_000 },
+    maxBps: { type: 'number', exclusiveMinimum: 0, maximum: 5_000 },
+  },
+}
+
+export const stepSchema = {
+  oneOf: [
+    oneKey('cycle', {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        ...txFields,
+        count: { type: 'integer', minimum: 1, maximum: 100_000 },
+        gasPriceGwei: { type: 'number', exclusiveMinimum: 0 },
+        intervalS: { type: 'integer', minimum: 0, maximum: 86_400 },
+      },
+    }),
+    oneKey('call', {
+      type: 'object',
+      additionalProperties: false,
+      required: ['to', 'fn'],
+      properties: { ...txFields, to: addressOrName, fn: signature, args, value: { type: 'string' } },
+    }),
+    oneKey('mine', {
+      type: 'object',
+      additionalProperties: false,
+      properties: { blocks: { type: 'integer', minimum: 1, maximum: 10_000 }, intervalS: { type: 'integer', minimum: 1 } },
+    }),
+    oneKey('warp', {
+      type: 'object',
+      additionalProperties: false,
+      required: ['seconds'],
+      properties: { seconds: { type: 'integer', minimum: 1 } },
+    }),
+    oneKey('stress', {
+      type: 'object',
+      additionalProperties: false,
+      required: ['cycles'],
+      properties: {
+        cycles: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+        from: addressOrName,
+        intervalS: { type: 'integer', minimum: 0, maximum: 86_400 },
+        walk: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { pair: walk, feed: walk },
+        },
+      },
+    }),
+    oneKey('module', {
+      type: 'object',
+      additionalProperties: false,
+      required: ['path'],
+      properties: { path: { type: 'string' }, label: { type: 'string' } },
+    }),
+  ],
+}
+
+const checkBodies = {
+  sharePriceFloor: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['minBps'],
+    properties: { minBps: { type: 'number', minimum: 0, maximum: 10_000, description: 'Floor as a share of the baseline share price.' } },
+  },
+  cycleAtomic: { const: true },
+  bountyCapped: { const: true },
+  flashRepaid: { const: true },
+  cyclesSucceed: { const: true },
+  riskMode: { type: 'object', additionalProperties: false, required: ['equals'], properties: { equals: { type: 'integer' } } },
+  view: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['to', 'fn'],
+    properties: {
+      to: addressOrName,
+      fn: signature,
+      args,
+      equals: scalar,
+      atLeast: scalar,
+      atMost: scalar,
+      equalsView: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['to', 'fn'],
+        properties: { to: addressOrName, fn: signature, args },
+      },
+    },
+  },
+  reverts: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['to', 'fn'],
+    properties: { to: addressOrName, fn: signature, args, from: addressOrName, reason: { type: 'string' } },
+  },
+  module: { type: 'string' },
+}
+
+export const checkKeys = Object.keys(checkBodies) as (keyof typeof checkBodies)[]
+
+export const checkSchema = {
+  type: 'object',
+  required: ['name', 'kind'],
+  properties: { name, kind, phases: { type: 'array', items: phases, minItems: 1 }, ...checkBodies },
+  additionalProperties: false,
+  oneOf: checkKeys.map((key) => ({ required: [key] })),
+}
+
+const faultSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { enum: Object.keys(faults) },
+    target: addressOrName,
+    params: { type: 'object' },
+  },
+  allOf: Object.values(faults).map((fault) => ({
+    if: { properties: { type: { const: fault.type } } },
+    then: { properties: { params: fault.paramsSchema } },
+  })),
+}
+
+const protocolSchema = {
+  oneOf: [
+    { const: 'reference' },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['vault', 'entry'],
+      properties: {
+        vault: addressOrName,
+        entry: signature,
+        sharePrice: signature,
+        riskMode: signature,
+        bountyCap: signature,
+        bountyEvent: { type: 'string', description: 'Event signature with an `amount` field.' },
+        lender: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['address', 'token'],
+          properties: { address: addressOrName, token: addressOrName },
+        },
+        state: { type: 'array', items: signature },
+        signals: { type: 'array', items: { type: 'string' } },
+      },
+    },
+  ],
+}
+
+export const scenarioSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://forkchaos.dev/schema/scenario.json',
+  title: 'forkchaos scenario',
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'hypothesis', 'inject'],
+  properties: {
+    name,
+    description: { type: 'string' },
+    hypothesis: { type: 'string', minLength: 1 },
+    target: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { kind: { const: 'fork' }, isolation: { enum: ['snapshot', 'fresh'] } },
+    },
+    contracts: { type: 'object', additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } },
+    accounts: { type: 'object', additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } },
+    protocol: protocolSchema,
+    checks: { type: 'array', items: checkSchema },
+    stop: { type: 'array', items: checkSchema, description: 'Checks that must keep holding; the first to break aborts the experiment.' },
+    baseline: { type: 'object', additionalProperties: false, properties: { steps: { type: 'array', items: stepSchema } } },
+    inject: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['faults'],
+      properties: { faults: { type: 'array', items: faultSchema }, steps: { type: 'array', items: stepSchema } },
+    },
+    recover: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        steps: { type: 'array', items: stepSchema },
+        attempts: { type: 'integer', minimum: 1, maximum: 100, description: 'Times the recover steps may run until every check holds.' },
+      },
+    },
+  },
+} as const

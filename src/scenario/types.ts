@@ -1,0 +1,69 @@
+import type { Address } from 'viem'
+
+export type Phase = 'baseline' | 'inject' | 'recover'
+export type CheckKind = 'safety' | 'liveness'
+export type Expect = 'success' | 'revert' | 'any'
+export type Scalar = string | number | boolean
+
+type TxFields = { from?: string; expect?: Expect; reason?: string; kind?: CheckKind; label?: string }
+export type Walk = { target: string; stepBps: number; maxBps: number }
+
+export type Step =
+  | { cycle: TxFields & { count?: number; gasPriceGwei?: number; intervalS?: number } }
+  | { call: TxFields & { to: string; fn: string; args?: Scalar[]; value?: string } }
+  | { mine: { blocks?: number; intervalS?: number } }
+  | { warp: { seconds: number } }
+  | { stress: { cycles: number; from?: string; intervalS?: number; walk?: { pair?: Walk; feed?: Walk } } }
+  | { module: { path: string; label?: string } }
+
+export type ViewRef = { to: string; fn: string; args?: Scalar[] }
+
+export type CheckSpec = {
+  name: string
+  kind: CheckKind
+  phases?: Phase[]
+  sharePriceFloor?: { minBps: number }
+  cycleAtomic?: true
+  bountyCapped?: true
+  flashRepaid?: true
+  cyclesSucceed?: true
+  riskMode?: { equals: number }
+  view?: ViewRef & { equals?: Scalar; atLeast?: Scalar; atMost?: Scalar; equalsView?: ViewRef }
+  reverts?: ViewRef & { from?: string; reason?: string }
+  module?: string
+}
+
+export type FaultSpec = { type: string; target?: string; params?: Record<string, unknown> }
+
+/** The system under test, by the functions and events forkchaos needs to judge it. */
+export type Protocol = {
+  vault: string
+  /** The keeper entry point, e.g. `cycle()`. */
+  entry: string
+  sharePrice?: string
+  riskMode?: string
+  bountyCap?: string
+  bountyEvent?: string
+  lender?: { address: string; token: string }
+  /** Views whose values make the vault's state fingerprint. */
+  state?: string[]
+  /** Events that count as "the system noticed" (e.g. a risk-mode change). */
+  signals?: string[]
+}
+
+export type Scenario = {
+  /** The file it came from (as given, for messages and reports). */
+  file: string
+  name: string
+  description?: string
+  hypothesis: string
+  target: { kind: 'fork'; isolation: 'snapshot' | 'fresh' }
+  contracts: Record<string, Address>
+  accounts: Record<string, Address>
+  protocol: Protocol | 'reference'
+  checks: CheckSpec[]
+  stop: CheckSpec[]
+  baseline: { steps: Step[] }
+  inject: { faults: FaultSpec[]; steps: Step[] }
+  recover: { steps: Step[]; attempts: number }
+}

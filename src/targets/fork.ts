@@ -1,0 +1,92 @@
+import type { Address, Hex } from 'viem'
+import { InputError } from '../errors.js'
+import { onTeardown } from '../lifecycle.js'
+import { type AnvilInstance, startAnvil } from './anvil.js'
+import { revertTo, snapshot } from './chain.js'
+import { type AddressBook, devAccounts, startUpstream, type Upstream } from './embedded.js'
+
+/** How a fork target is made. */
+export type ForkSource =
+  /** The embedded reference chain (default), optionally with a guard-removed vault build. */
+  | { kind: 'embedded'; vaultBuild?: string }
+  /** A user's RPC URL at a pinned block. The URL is never printed with its credentials. */
+  | { kind: 'url'; url: string; blockNumber?: bigint; retries?: number; timeoutMs?: number; computeUnitsPerSecond?: number }
+  /** A state dump written by `anvil --dump-state`. */
+  | { kind: 'state'; path: string }
+
+export type Fork = {
+  readonly anvil: AnvilInstance
+  readonly upstream: Upstream | undefined
+  readonly source: ForkSource
+  /** Contract names the target knows (the embedded chain's deployment); scenarios add theirs. */
+  readonly book: Partial<AddressBook>
+  readonly accounts: Record<string, Address>
+  /** Puts the fork back to its clean state and takes a new snapshot (Anvil's are single-use). */
+  reset(): Promise<void>
+  stop(): Promise<void>
+}
+
+/**
+ * Boots a fork target: an Anvil process of ours that forks the source, with automine and
+ * `--auto-impersonate` (any account can send, as on a fork of a real chain). A snapshot is
+ * taken once booted; `reset` reverts to it. Everything is stopped on `stop`, and on error,
+ * Ctrl-C and SIGTERM through the teardown registry.
+ */
+export async function startFork(source: ForkSource, options: { logDir?: string } = {}): Promise<Fork> {
+  const logDir = options.logDir ? { logDir: options.logDir } : {}
+  let upstream: Upstream | undefined
+  const undoUpstream = () => upstream?.instance.stop()
+  const unregisterUpstream = onTeardown('upstream chain', undoUpstream)
+  try {
+    if (source.kind === 'embedded') upstream = await startUpstream({ ...logDir, ...(source.vaultBuild ? { vaultBuild: source.vaultBuild } : {}) })
+    const anvil = await startAnvil({
+      label: 'fork',
+      ...logDir,
+      ...(source.kind === 'embedded' && upstream
+        ? { forkUrl: upstream.instance.url, forkBlockNumber: upstream.headBlock }
+        : source.kind === 'url'
+          ? {
+              forkUrl: source.url,
+              ...(source.blockNumber !== undefined ? { forkBlockNumber: source.blockNumber } : {}),
+              ...(source.retries !== undefined ? { forkRetries: source.retries } : {}),
+              ...(source.timeoutMs !== undefined ? { forkTimeoutMs: source.timeoutMs } : {}),
+              ...(source.computeUnitsPerSecond !== undefined ? { computeUnitsPerSecond: source.computeUnitsPerSecond } : {}),
+              startTimeoutMs: 60_000,
+            }
+          : source.kind === 'state'
+            ? { loadStatePath: source.path }
+            : {}),
+      extraArgs: ['--auto-impersonate'],
+    })
+    const unregisterFork = onTeardown('fork', () => anvil.stop())
+    let snap: Hex = await snapshot(anvil.rpc)
+    const fork: Fork = {
+      anvil,
+      upstream,
+      source,
+      book: upstream?.book ?? {},
+      accounts: { ...devAccounts },
+      async reset() {
+        await revertTo(anvil.rpc, snap)
+        snap = await snapshot(anvil.rpc)
+      },
+      async stop() {
+        unregisterFork()
+        unregisterUpstream()
+        await anvil.stop()
+        await upstream?.instance.stop()
+      },
+    }
+    return fork
+  } catch (error) {
+    unregisterUpstream()
+    await undoUpstream()
+    throw error
+  }
+}
+
+/** Parses `--fork-block` (a decimal block number). */
+export function parseBlockNumber(value: string, flag: string): bigint {
+  if (!/^\d+$/.test(value)) throw new InputError(`\`${flag}\` must be a block number (decimal digits). Got \`${value}\`.`)
+  return BigInt(value)
+}
