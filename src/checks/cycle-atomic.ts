@@ -1,0 +1,59 @@
+import type { Address, Hex } from 'viem'
+import { withReturns } from '../scenario/protocol.js'
+import { readUint } from './read.js'
+import type { CheckFn } from './types.js'
+
+type Frame = { to?: Address; input?: Hex; error?: string; revertReason?: string; calls?: Frame[] }
+
+/**
+ * Safety: a failed dependency call never leaves partial state. For each keeper cycle that
+ * succeeded, the call trace (`debug_traceTransaction`, callTracer) is searched for inner calls
+ * that reverted — a failure the protocol swallowed. If one is found and the protocol's state
+ * fingerprint (`protocol.state` views) changed in that transaction, the cycle went on with a
+ * half-done operation: the check fails and names the call.
+ */
+export const cycleAtomic: CheckFn<'cycleAtomic'> = async (ctx, _body, phase) => {
+  const vault = ctx.resolve(ctx.protocol.vault, 'protocol.vault')
+  const views = (ctx.protocol.state ?? []).map(withReturns)
+  let traced = 0
+  let reverted = 0
+  for (const step of phase.steps) {
+    if (step.type !== 'cycle' || !step.receipt) continue
+    if (!step.ok) {
+      reverted++
+      continue
+    }
+    traced++
+    const trace = await ctx.rpc.request<Frame>('debug_traceTransaction', [step.receipt.transactionHash, { tracer: 'callTracer' }])
+    const swallowed = failedFrames(trace)
+    if (swallowed.length === 0) continue
+    const block = BigInt(step.receipt.blockNumber)
+    const changed: string[] = []
+    for (const view of views) {
+      const [before, after] = await Promise.all([readUint(ctx.rpc, vault, view, [], block - 1n), readUint(ctx.rpc, vault, view, [], block)])
+      if (before !== after) changed.push(`${view.split('(')[0]} ${before} → ${after}`)
+    }
+    if (changed.length > 0) {
+      const f = swallowed[0] as Frame
+      return {
+        ok: false,
+        observed: `${step.label}: call to ${f.to} (${f.input?.slice(0, 10)}) failed (${f.revertReason ?? f.error}) inside a successful cycle, and state changed: ${changed.join(', ')}`,
+        expected: 'a failed dependency call reverts the whole cycle (no partial state change)',
+      }
+    }
+  }
+  return {
+    ok: true,
+    observed: `${traced} successful cycles with no swallowed dependency failure; ${reverted} reverted whole`,
+    expected: 'a failed dependency call reverts the whole cycle (no partial state change)',
+  }
+}
+
+function failedFrames(frame: Frame): Frame[] {
+  const out: Frame[] = []
+  for (const child of frame.calls ?? []) {
+    if (child.error) out.push(child)
+    out.push(...failedFrames(child))
+  }
+  return out
+}

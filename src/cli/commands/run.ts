@@ -1,0 +1,74 @@
+import type { Command } from 'commander'
+import { InputError } from '../../errors.js'
+import { writeReports, summaryLine } from '../../report/write.js'
+import type { ScenarioReport } from '../../report/types.js'
+import { regressions, runSuite } from '../../scenario/suite.js'
+import { redactUrl } from '../../util/redact.js'
+import { ExitCode, setExit } from '../exit.js'
+import { parseSeed, type SourceFlags, sourceFrom } from '../options.js'
+
+type Flags = SourceFlags & { seed?: string; reportDir: string; json?: boolean; failOn: string; compare?: string }
+
+export function runCommand(program: Command) {
+  program
+    .command('run')
+    .description('Run scenarios (default: the whole scenarios/ suite on the embedded reference chain) and write reports.')
+    .argument('[paths...]', 'scenario files or directories', ['scenarios'])
+    .option('--seed <n>', 'seed for every random choice (printed with the replay command)')
+    .option('--report-dir <dir>', 'where report.json, junit.xml and summary.md go', 'reports')
+    .option('--fork-url <url>', 'fork this RPC URL instead of the embedded chain')
+    .option('--fork-block <n>', 'pin the fork to this block')
+    .option('--state <file>', 'fork a state dump written by anvil --dump-state')
+    .option('--fail-on <verdict>', '"failed" (default) or "degraded": the verdict that makes the exit code 1', 'failed')
+    .option('--compare <report.json>', 'also exit 1 when a verdict is worse than in this earlier report')
+    .option('--vault-build <name>', 'embedded chain only: deploy a test build of the vault (e.g. ReferenceVault.no-oracle-guard)')
+    .option('--json', 'print the report as JSON on stdout instead of progress lines')
+    .action(async (paths: string[], flags: Flags, command: Command) => {
+      if (!['failed', 'degraded'].includes(flags.failOn)) throw new InputError(`\`--fail-on\` must be "failed" or "degraded". Got \`${flags.failOn}\`.`)
+      const seed = parseSeed(flags.seed)
+      const source = sourceFrom(flags)
+      const replay = [
+        'npx forkchaos run',
+        ...paths,
+        `--seed ${seed}`,
+        ...(flags.forkUrl ? [`--fork-url '${redactUrl(flags.forkUrl)}'`] : []),
+        ...(flags.forkBlock ? [`--fork-block ${flags.forkBlock}`] : []),
+        ...(flags.state ? [`--state ${flags.state}`] : []),
+        ...(flags.vaultBuild ? [`--vault-build ${flags.vaultBuild}`] : []),
+      ].join(' ')
+      const tty = process.stdout.isTTY && !flags.json
+      const paint = (code: number, s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s)
+      const colour = { held: 32, degraded: 33, failed: 31, aborted: 35, error: 31 } as const
+      const say = (line: string) => {
+        if (!flags.json) process.stdout.write(`${line}\n`)
+      }
+      say(`forkchaos: seed ${seed} · ${paths.join(' ')}`)
+      const report = await runSuite({
+        paths,
+        seed,
+        source,
+        replay,
+        onEvent: (e) => {
+          if (e.type === 'booted') say(`  fork ready at ${e.url} in ${e.ms} ms`)
+          if (e.type === 'scenario-done') say(line(e.report, paint, colour))
+          if (e.type === 'progress' && tty) process.stdout.write(`  … ${e.scenario}: ${e.done}/${e.total} cycles\r`)
+        },
+      })
+      const files = writeReports(report, flags.reportDir)
+      const worse = flags.compare ? regressions(report, flags.compare) : []
+      if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+      else {
+        say(`${summaryLine(report.scenarios)} in ${(report.durationMs / 1000).toFixed(1)} s · reports: ${files.join(', ')}`)
+        for (const w of worse) say(`  worse than the previous run: ${w.name} ${w.was} → ${w.now}`)
+        say(`replay: ${replay}`)
+      }
+      const bad = report.scenarios.some((s) => s.verdict === 'failed' || s.verdict === 'error' || s.verdict === 'aborted' || (flags.failOn === 'degraded' && s.verdict === 'degraded'))
+      const infra = report.scenarios.some((s) => s.verdict === 'error')
+      setExit(command, infra ? ExitCode.infrastructure : bad || worse.length > 0 ? ExitCode.failed : ExitCode.ok)
+    })
+}
+
+function line(s: ScenarioReport, paint: (c: number, s: string) => string, colour: Record<string, number>) {
+  const head = `  ${paint(colour[s.verdict] ?? 0, s.verdict.padEnd(8))} ${s.name} (${s.durationMs} ms)`
+  return s.verdict === 'held' ? head : `${head}\n           ${s.reason}`
+}

@@ -1,0 +1,53 @@
+import type { CheckKind, Phase } from '../scenario/types.js'
+
+export type Verdict = 'held' | 'degraded' | 'failed' | 'aborted' | 'error'
+
+/** Worst first: CI compares runs by this order. */
+export const verdictRank: Record<Verdict, number> = { held: 0, degraded: 1, aborted: 2, failed: 3, error: 4 }
+
+export type CheckResult = {
+  name: string
+  kind: CheckKind
+  phase: Phase
+  ok: boolean
+  observed: string
+  expected: string
+}
+
+export type FaultRecord = {
+  type: string
+  target: string | undefined
+  params: Record<string, unknown>
+  /** ms since the scenario started. */
+  tStart: number
+  tStop: number | null
+  evidence: { took: string; seen: string | null } | null
+}
+
+export type ScenarioReport = {
+  name: string
+  file: string
+  target: 'fork'
+  hypothesis: string
+  verdict: Verdict
+  reason: string
+  faults: FaultRecord[]
+  checks: CheckResult[]
+  mttrMs: number | null
+  durationMs: number
+  /** Counts of keeper entry-point calls by phase, and how many reverted. */
+  cycles: Record<Phase, { total: number; reverted: number }>
+  seed: number
+  replay: string
+}
+
+export type RunReport = {
+  tool: 'forkchaos'
+  version: string
+  seed: number
+  replay: string
+  startedAt: string
+  durationMs: number
+  target: { kind: 'fork'; source: string; forkBlock: string | null }
+  scenarios: ScenarioReport[]
+}

@@ -1,0 +1,17 @@
+import { createTestClient, http, publicActions, walletActions } from 'viem'
+import { foundry } from 'viem/chains'
+import type { RunContext } from './context.js'
+
+/**
+ * What a TypeScript step or check receives: a viem client (test + public + wallet actions) and
+ * an ethers v6 provider, both on the fork; names; the seeded PRNG. ethers loads on first use.
+ */
+export async function userApi(ctx: RunContext) {
+  const chainId = Number(await ctx.rpc.request<string>('eth_chainId'))
+  const viem = createTestClient({ mode: 'anvil', chain: { ...foundry, id: chainId }, transport: http(ctx.rpc.url) })
+    .extend(publicActions)
+    .extend(walletActions)
+  const { JsonRpcProvider } = await import('ethers')
+  const ethers = new JsonRpcProvider(ctx.rpc.url, chainId, { staticNetwork: true })
+  return { viem, ethers, url: ctx.rpc.url, resolve: ctx.resolve, prng: ctx.prng, addresses: { ...ctx.fork.book } }
+}

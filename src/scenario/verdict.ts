@@ -1,0 +1,22 @@
+import type { CheckResult, Verdict } from '../report/types.js'
+
+/**
+ * The verdict rules (../shared/DESIGN.md):
+ * - aborted: the stop condition tripped (faults were reverted at once);
+ * - failed: a safety check broke at any time, or the checks were not back after recovery;
+ * - degraded: only liveness broke, during inject, and everything held again after recovery;
+ * - held: every check held in every phase.
+ */
+export function decideVerdict(results: CheckResult[], run: { recovered: boolean; aborted: string | undefined }): { verdict: Verdict; reason: string } {
+  if (run.aborted) return { verdict: 'aborted', reason: run.aborted }
+  const safety = results.find((r) => !r.ok && r.kind === 'safety')
+  if (safety) return { verdict: 'failed', reason: `safety check \`${safety.name}\` broke in ${safety.phase}: ${safety.observed} (expected ${safety.expected})` }
+  if (!run.recovered) {
+    const stuck = results.find((r) => !r.ok && r.phase === 'recover')
+    return { verdict: 'failed', reason: `did not recover: \`${stuck?.name}\` still broken after the recover steps: ${stuck?.observed}` }
+  }
+  const liveness = results.filter((r) => !r.ok && r.kind === 'liveness')
+  if (liveness.length > 0)
+    return { verdict: 'degraded', reason: `liveness broke during inject (${liveness.map((r) => `\`${r.name}\``).join(', ')}) and recovered` }
+  return { verdict: 'held', reason: `all ${results.length} checks held through baseline, inject and recover` }
+}
