@@ -45,7 +45,11 @@ export type AnvilInstance = {
   stop(graceMs?: number): Promise<void>
 }
 
-/** Absolute path of the Anvil binary shipped by `@foundry-rs/anvil` for this platform. */
+/**
+ * Absolute path of the Anvil binary from npm: `@foundry-rs/anvil` ships it as one package per
+ * platform (`@foundry-rs/anvil-linux-amd64`, …), which forkchaos depends on directly so that
+ * `npm ci` works where only this platform's package is published. `FORKCHAOS_ANVIL` overrides.
+ */
 export function anvilBinary(): string {
   if (process.env.FORKCHAOS_ANVIL) return process.env.FORKCHAOS_ANVIL
   const require = createRequire(import.meta.url)
@@ -56,7 +60,7 @@ export function anvilBinary(): string {
   } catch (cause) {
     throw new InfraError('The Anvil binary is not installed.', {
       context: { Package: pkg },
-      hint: 'Run `npm ci`: the binary ships in @foundry-rs/anvil for Linux and macOS.',
+      hint: 'Run `npm ci`; on another platform run `npm i @foundry-rs/anvil` or set FORKCHAOS_ANVIL to an anvil binary.',
       cause,
     })
   }
