@@ -260,3 +260,14 @@ describe('forkchaos run --fork-url with credentials', () => {
     expect(cliPids.filter((p) => isAlive(p))).toEqual([])
   }, 90_000)
 })
+
+describe('secretsOf: percent-encoded query values', () => {
+  it('returns the raw form Anvil prints as well as the decoded one, so logs are scrubbed', async () => {
+    const { secretsOf, scrub } = await import('../src/util/redact.js')
+    const url = 'http://127.0.0.1:8545/?apikey=Super%2BSecret%2FKey123'
+    const secrets = secretsOf(url)
+    expect(secrets).toContain('Super%2BSecret%2FKey123')
+    expect(secrets).toContain('Super+Secret/Key123')
+    expect(scrub(`Endpoint: ${url}`, secrets)).toBe('Endpoint: http://127.0.0.1:8545/?apikey=***')
+  })
+})

@@ -1,6 +1,4 @@
 import type { Address, Hex } from 'viem'
-import { withReturns } from '../scenario/protocol.js'
-import { readUint } from './read.js'
 import type { CheckFn } from './types.js'
 
 type Frame = { to?: Address; input?: Hex; error?: string; revertReason?: string; calls?: Frame[] }
@@ -13,8 +11,6 @@ type Frame = { to?: Address; input?: Hex; error?: string; revertReason?: string;
  * half-done operation: the check fails and names the call.
  */
 export const cycleAtomic: CheckFn<'cycleAtomic'> = async (ctx, _body, phase) => {
-  const vault = ctx.resolve(ctx.protocol.vault, 'protocol.vault')
-  const views = (ctx.protocol.state ?? []).map(withReturns)
   let traced = 0
   let reverted = 0
   for (const step of phase.steps) {
@@ -27,11 +23,10 @@ export const cycleAtomic: CheckFn<'cycleAtomic'> = async (ctx, _body, phase) => 
     const trace = await ctx.rpc.request<Frame>('debug_traceTransaction', [step.receipt.transactionHash, { tracer: 'callTracer' }])
     const swallowed = failedFrames(trace)
     if (swallowed.length === 0) continue
-    const block = BigInt(step.receipt.blockNumber)
     const changed: string[] = []
-    for (const view of views) {
-      const [before, after] = await Promise.all([readUint(ctx.rpc, vault, view, [], block - 1n), readUint(ctx.rpc, vault, view, [], block)])
-      if (before !== after) changed.push(`${view.split('(')[0]} ${before} → ${after}`)
+    for (const [key, before] of Object.entries(step.pre ?? {})) {
+      const after = step.post?.[key]
+      if (key.startsWith('state:') && after !== undefined && before !== after) changed.push(`${key.slice(6)} ${before} → ${after}`)
     }
     if (changed.length > 0) {
       const f = swallowed[0] as Frame

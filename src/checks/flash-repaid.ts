@@ -1,5 +1,3 @@
-import type { Hex } from 'viem'
-import { readUint } from './read.js'
 import type { CheckFn } from './types.js'
 
 /**
@@ -8,16 +6,12 @@ import type { CheckFn } from './types.js'
  */
 export const flashRepaid: CheckFn<'flashRepaid'> = async (ctx, _body, phase) => {
   if (!ctx.protocol.lender) throw new Error('this check needs `protocol.lender`')
-  const lender = ctx.resolve(ctx.protocol.lender.address, 'protocol.lender.address')
-  const token = ctx.resolve(ctx.protocol.lender.token, 'protocol.lender.token')
   let checked = 0
   for (const step of phase.steps) {
     if (step.type !== 'cycle' || !step.receipt || !step.ok) continue
-    const block = BigInt(step.receipt.blockNumber as Hex)
-    const [before, after] = await Promise.all([
-      readUint(ctx.rpc, token, 'balanceOf(address) returns (uint256)', [lender], block - 1n),
-      readUint(ctx.rpc, token, 'balanceOf(address) returns (uint256)', [lender], block),
-    ])
+    const before = step.pre?.lenderBalance
+    const after = step.post?.lenderBalance
+    if (before === undefined || after === undefined) throw new Error(`${step.label}: the lender balance was not readable around the cycle`)
     checked++
     if (after < before)
       return { ok: false, observed: `${step.label}: lender balance ${before} → ${after}`, expected: 'lender balance never falls across a cycle' }

@@ -19,6 +19,13 @@ export type StepRecord = {
   expect?: Expect
   expectKind?: CheckKind
   expectReason?: string
+  /**
+   * Views read right before and right after a keeper cycle (bounty cap, lender balance, the
+   * state fingerprint), keyed by name. Read around the transaction rather than at historical
+   * blocks, which Anvil may no longer hold after snapshot reverts.
+   */
+  pre?: Record<string, bigint>
+  post?: Record<string, bigint>
 }
 
 /** What a running scenario shares with its steps, checks and faults. */

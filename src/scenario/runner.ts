@@ -340,12 +340,39 @@ function expectOf(c: { expect?: StepRecord['expect']; kind?: StepRecord['expectK
   }
 }
 
+/** The views read around every keeper cycle, as one JSON-RPC batch each side. */
+function aroundViews(ctx: RunContext, vault: Address) {
+  const views: { key: string; to: Address; data: Hex }[] = []
+  if (ctx.protocol.bountyCap) views.push({ key: 'bountyCap', to: vault, data: calldata(withReturns(ctx.protocol.bountyCap)) })
+  if (ctx.protocol.lender) {
+    const lender = ctx.resolve(ctx.protocol.lender.address, 'protocol.lender.address')
+    const token = ctx.resolve(ctx.protocol.lender.token, 'protocol.lender.token')
+    views.push({ key: 'lenderBalance', to: token, data: calldata('balanceOf(address)', [lender]) })
+  }
+  for (const view of ctx.protocol.state ?? []) views.push({ key: `state:${view.split(' ')[0]}`, to: vault, data: calldata(withReturns(view)) })
+  return views
+}
+
+async function readAround(ctx: RunContext, views: { key: string; to: Address; data: Hex }[], extra: { method: string; params?: unknown[] }[] = []) {
+  const answers = await ctx.rpc.batch([...extra, ...views.map((v) => ({ method: 'eth_call', params: [{ to: v.to, data: v.data }, 'latest'] }))])
+  const out: Record<string, bigint> = {}
+  views.forEach((v, i) => {
+    const answer = answers[extra.length + i]
+    // A view that reverts under a fault is left out; checks that need it say so.
+    if (typeof answer === 'string' && answer.length >= 66) out[v.key] = BigInt(answer.slice(0, 66))
+  })
+  return { out, extra: answers.slice(0, extra.length) }
+}
+
 async function keeperCall(ctx: RunContext, from: Address, gasPrice: bigint | undefined, label: string, phase: Phase): Promise<StepRecord> {
   const to = ctx.resolve(ctx.protocol.vault, 'protocol.vault')
+  const views = aroundViews(ctx, to)
+  const before = await readAround(ctx, views, gasPrice === undefined ? [{ method: 'eth_gasPrice' }] : [])
   // A keeper pays the going price unless told otherwise; a gas spike shows up here.
-  const price = gasPrice ?? BigInt(await ctx.rpc.request<Hex>('eth_gasPrice'))
+  const price = gasPrice ?? BigInt(before.extra[0] as Hex)
   const tx = { from, to, data: calldata(ctx.protocol.entry), gas: KEEPER_GAS, gasPrice: price }
   const receipt = await sendTransaction(ctx.rpc, tx)
+  const after = await readAround(ctx, views)
   const ok = receipt.status === '0x1'
   const signals = ctx.signalsIn(receipt)
   return {
@@ -354,15 +381,20 @@ async function keeperCall(ctx: RunContext, from: Address, gasPrice: bigint | und
     type: 'cycle',
     ok,
     receipt,
+    pre: before.out,
+    post: after.out,
     ...(signals.length ? { signals } : {}),
     ...(ok ? {} : { reason: await replayReason(ctx, tx, receipt) }),
   }
 }
 
-/** Why a mined transaction reverted: replay it with eth_call on the state before its block. */
+/**
+ * Why a mined transaction reverted: replay it with eth_call on the latest state — a reverted
+ * transaction changed nothing but the sender's nonce and balance, so that is its pre-state.
+ */
 async function replayReason(ctx: RunContext, tx: { from: Address; to: Address; data: Hex; gasPrice?: bigint }, receipt: Receipt) {
   try {
-    await ctx.rpc.request('eth_call', [{ from: tx.from, to: tx.to, data: tx.data, gas: `0x${KEEPER_GAS.toString(16)}` }, `0x${(BigInt(receipt.blockNumber) - 1n).toString(16)}`])
+    await ctx.rpc.request('eth_call', [{ from: tx.from, to: tx.to, data: tx.data, gas: `0x${KEEPER_GAS.toString(16)}` }, 'latest'])
     return `reverted at gas ${BigInt(receipt.gasUsed)} (no reason on replay; out of gas?) at ${formatGwei(BigInt(receipt.effectiveGasPrice))} gwei`
   } catch (error) {
     return error instanceof RpcError ? decodeReason(error) : (error as Error).message

@@ -102,21 +102,23 @@ export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance
   }
   const entry = track(child, { binary, label: params.label, logFile })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  let stopped = false
-  const stop = async (graceMs = 2_000) => {
-    if (stopped) return
-    stopped = true
-    signalGroup(entry.pid, 'SIGTERM')
-    const timer = setTimeout(() => signalGroup(entry.pid, 'SIGKILL'), graceMs)
-    await exited
-    clearTimeout(timer)
-    // Anvil is the group leader; make sure nothing it spawned outlives it.
-    signalGroup(entry.pid, 'SIGKILL')
-    untrack(entry.pid)
-    log.end()
-  }
+  spawnError.catch(() => {})
+  let stopping: Promise<void> | undefined
+  const stop = (graceMs = 2_000) =>
+    (stopping ??= (async () => {
+      signalGroup(entry.pid, 'SIGTERM')
+      const timer = setTimeout(() => signalGroup(entry.pid, 'SIGKILL'), graceMs)
+      await exited
+      clearTimeout(timer)
+      // Anvil is the group leader; make sure nothing it spawned outlives it.
+      signalGroup(entry.pid, 'SIGKILL')
+      untrack(entry.pid)
+      log.end(scrub(pending, secrets))
+    })())
 
   let tail = ''
+  // Scrub whole lines only, so a secret split across two chunks is still caught.
+  let pending = ''
   const port = await new Promise<number>((resolve, reject) => {
     const timeoutMs = params.startTimeoutMs ?? 20_000
     const timer = setTimeout(
@@ -124,7 +126,10 @@ export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance
       timeoutMs,
     )
     const onData = (chunk: Buffer) => {
-      const text = scrub(chunk.toString('utf8'), secrets)
+      pending += chunk.toString('utf8')
+      const cut = pending.lastIndexOf('\n') + 1
+      const text = scrub(pending.slice(0, cut), secrets)
+      pending = pending.slice(cut)
       log.write(text)
       tail = (tail + text).slice(-4_000)
       const match = /Listening on 127\.0\.0\.1:(\d+)/.exec(tail)

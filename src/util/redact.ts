@@ -14,12 +14,14 @@ export function redactUrl(url: string): string {
     parsed.username = '***'
     parsed.password = ''
   }
+  const original = url
   for (const key of [...parsed.searchParams.keys()]) parsed.searchParams.set(key, '***')
   parsed.pathname = parsed.pathname
     .split('/')
     .map((segment) => (looksLikeSecret(segment) ? '***' : segment))
     .join('/')
-  return parsed.toString()
+  // Leave a URL with nothing to hide exactly as given (no added trailing slash).
+  return secretsOf(original).length === 0 && !parsed.username ? original : parsed.toString()
 }
 
 function looksLikeSecret(segment: string) {
@@ -34,9 +36,19 @@ export function secretsOf(url: string): string[] {
   } catch {
     return []
   }
-  const secrets = [parsed.username, parsed.password, ...parsed.searchParams.values()]
-  secrets.push(...parsed.pathname.split('/').filter(looksLikeSecret))
-  return secrets.filter((s) => s.length >= 4)
+  // Both the raw (percent-encoded, as Anvil prints the URL) and the decoded forms.
+  const raw = parsed.search.slice(1).split('&').filter(Boolean).map((pair) => pair.slice(pair.indexOf('=') + 1))
+  const secrets = [parsed.username, parsed.password, ...raw, ...parsed.pathname.split('/').filter(looksLikeSecret)]
+  const all = secrets.flatMap((s) => [s, safeDecode(s)])
+  return [...new Set(all.filter((s) => s.length >= 3))]
+}
+
+function safeDecode(s: string) {
+  try {
+    return decodeURIComponent(s.replaceAll('+', ' '))
+  } catch {
+    return s
+  }
 }
 
 /** Replaces every secret in `text` with `***`. */
