@@ -17,6 +17,7 @@ import { createResolver, type RunContext, type StepRecord, signalMatcher, toArg 
 import { resolveProtocol, withReturns } from './protocol.js'
 import type { CheckSpec, Phase, Scenario, Step } from './types.js'
 import { userApi } from './user-api.js'
+import { loadUserModule } from './user-module.js'
 import { decideVerdict } from './verdict.js'
 
 export type RunEvent =
@@ -321,13 +322,9 @@ async function runStep(
   }
   if ('stress' in step) return stress(ctx, step.stress, phase, where, record, before, stopCheck, emit)
   if ('module' in step) {
-    const { pathToFileURL } = await import('node:url')
-    const path = await import('node:path')
-    const full = path.resolve(path.dirname(ctx.scenario.file), step.module.path)
-    const mod = (await import(pathToFileURL(full).href)) as { default?: (api: unknown) => Promise<void> }
-    if (typeof mod.default !== 'function') throw new InputError(`${ctx.scenario.file}: \`${where}.module.path\`: ${step.module.path} has no default export function.`)
+    const run = await loadUserModule<(api: unknown) => Promise<void>>(ctx.scenario, step.module.path, `${where}.module.path`)
     await before()
-    await mod.default(await userApi(ctx))
+    await run(await userApi(ctx))
     record({ label: step.module.label ?? step.module.path, phase, type: 'module', ok: true })
   }
 }

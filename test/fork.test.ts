@@ -1,0 +1,65 @@
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import type { Hex } from 'viem'
+import { afterAll, describe, expect, it } from 'vitest'
+import { runSuite } from '../src/scenario/suite.js'
+import { startAnvil } from '../src/targets/anvil.js'
+import { startFork } from '../src/targets/fork.js'
+import { startUpstream } from '../src/targets/embedded.js'
+
+const stops: (() => Promise<void>)[] = []
+afterAll(async () => {
+  for (const stop of stops.reverse()) await stop()
+})
+
+describe('fork targets', () => {
+  it('parallel forks of one upstream never collide: distinct ports, independent state', async () => {
+    const upstream = await startUpstream()
+    stops.push(() => upstream.instance.stop())
+    const forks = await Promise.all(
+      [1, 2, 3].map((i) => startAnvil({ label: `parallel-${i}`, forkUrl: upstream.instance.url, forkBlockNumber: upstream.headBlock })),
+    )
+    for (const f of forks) stops.push(() => f.stop())
+    expect(new Set(forks.map((f) => f.port)).size).toBe(3)
+    await forks[0]?.rpc.request('anvil_mine', ['0x5'])
+    const heights = await Promise.all(forks.map((f) => f.rpc.request<Hex>('eth_blockNumber')))
+    expect(BigInt(heights[0] as Hex)).toBe(upstream.headBlock + 5n)
+    expect(BigInt(heights[1] as Hex)).toBe(upstream.headBlock)
+  })
+
+  it('forks a state dump: the reference vault is there with its code and storage', async () => {
+    const upstream = await startUpstream()
+    stops.push(() => upstream.instance.stop())
+    const dump = await upstream.instance.rpc.request<Hex>('anvil_dumpState')
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-state-')), 'state.json')
+    // anvil_dumpState answers hex-encoded gzip JSON; --load-state reads the same JSON.
+    const { gunzipSync } = await import('node:zlib')
+    fs.writeFileSync(file, gunzipSync(Buffer.from(dump.slice(2), 'hex')))
+    const fork = await startFork({ kind: 'state', path: file })
+    stops.push(() => fork.stop())
+    const code = await fork.anvil.rpc.request<Hex>('eth_getCode', [upstream.book.vault, 'latest'])
+    expect(code.length).toBeGreaterThan(1_000)
+    const supply = await fork.anvil.rpc.request<Hex>('eth_call', [{ to: upstream.book.vault, data: '0x18160ddd' }, 'latest'])
+    expect(BigInt(supply)).toBeGreaterThan(10n ** 24n)
+  })
+})
+
+describe('TypeScript steps and checks', () => {
+  it('a TS step (viem) and a TS check (ethers) run; the check holds when the step did its work', async () => {
+    const report = await runSuite({ paths: ['test/fixtures/ts-modules.yaml'], seed: 1, source: { kind: 'embedded' }, replay: 'test' })
+    expect(report.scenarios[0]?.verdict).toBe('held')
+    expect(report.scenarios[0]?.checks.find((c) => c.name === 'balance-set')?.observed).toBe('trader balance 12345 in inject')
+  })
+
+  it('…and fails when the step did not', async () => {
+    process.env.FIXTURE_BALANCE = '1'
+    try {
+      const report = await runSuite({ paths: ['test/fixtures/ts-modules.yaml'], seed: 1, source: { kind: 'embedded' }, replay: 'test' })
+      expect(report.scenarios[0]?.verdict).toBe('failed')
+      expect(report.scenarios[0]?.reason).toMatch(/balance-set/)
+    } finally {
+      delete process.env.FIXTURE_BALANCE
+    }
+  })
+})
