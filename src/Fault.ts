@@ -13,6 +13,16 @@ export type FaultContext = {
   resolve(nameOrAddress: string, field: string): Address
   /** Milliseconds since the experiment started (for tStart / tStop). */
   now(): number
+  /** JSON-RPC fault proxies by name (`fork`, `upstream`, …), for the `rpc.*` faults. */
+  rpcProxy?(name: string): RuleHost
+}
+
+/** What the `rpc.*` faults need of a JSON-RPC fault proxy (src/proxy/jsonrpc). */
+export type RuleHost = {
+  name: string
+  addRule(spec: unknown): string
+  removeRule(id: string): void
+  stats(): { requests: number; forwarded: number; byMethod: Record<string, { requests: number; errors: number }> }
 }
 
 /** What happened on the target while a fault was active, for `detect`. */

@@ -2,6 +2,7 @@ import { bountyCapped } from './bounty-capped.js'
 import { cycleAtomic } from './cycle-atomic.js'
 import { cyclesSucceed } from './cycles-succeed.js'
 import { flashRepaid } from './flash-repaid.js'
+import { keeperLoad } from './keeper-load.js'
 import { module } from './module.js'
 import { reverts } from './reverts.js'
 import { riskMode } from './risk-mode.js'
@@ -19,6 +20,7 @@ export const checks = {
   riskMode,
   view,
   reverts,
+  keeperLoad,
   module,
 } satisfies { [K in keyof typeof checkDocs]: CheckFn<K> }
 
@@ -32,5 +34,6 @@ export const checkDocs = {
   riskMode: 'riskMode() equals a value (e.g. 1 = ONLY_UNWIND)',
   view: 'any view equals / is at least / at most a value, or equals another view',
   reverts: 'a call reverts (simulated), optionally with a reason',
+  keeperLoad: 'a keeper step\'s amplification (requests per offered cycle) and success rate within bounds',
   module: 'a TypeScript/JavaScript check: default export returns { ok, observed, expected }',
 } as const

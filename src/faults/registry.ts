@@ -6,6 +6,12 @@ import { revert } from './dependency/revert.js'
 import { spike } from './gas/spike.js'
 import { shortfall } from './liquidity/shortfall.js'
 import { divergence } from './oracle/divergence.js'
+import { error } from './rpc/error.js'
+import { latency } from './rpc/latency.js'
+import { partial } from './rpc/partial.js'
+import { rewrite } from './rpc/rewrite.js'
+import { stale } from './rpc/stale.js'
+import { timeout } from './rpc/timeout.js'
 import { warp } from './time/warp.js'
 
 /** Every fault primitive by its type name. `net.partition` would live in faults/net/partition.ts. */
@@ -18,6 +24,12 @@ export const faults = {
   'time.warp': warp,
   'gas.spike': spike,
   'chain.reorg': reorg,
+  'rpc.latency': latency,
+  'rpc.timeout': timeout,
+  'rpc.error': error,
+  'rpc.stale': stale,
+  'rpc.partial': partial,
+  'rpc.rewrite': rewrite,
 } as const satisfies Record<string, AnyFault>
 
 export type FaultType = keyof typeof faults

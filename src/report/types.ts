@@ -1,3 +1,4 @@
+import type { KeeperStats } from '../keeper/keeper.js'
 import type { CheckKind, Phase } from '../scenario/types.js'
 
 export type Verdict = 'held' | 'degraded' | 'failed' | 'aborted' | 'error'
@@ -37,6 +38,10 @@ export type ScenarioReport = {
   durationMs: number
   /** Counts of keeper entry-point calls by phase, and how many reverted. */
   cycles: Record<Phase, { total: number; reverted: number }>
+  /** Keeper steps: offered vs effective request rate, retries, outcomes (see src/keeper). */
+  load: (KeeperStats & { label: string; phase: Phase })[]
+  /** JSON-RPC fault proxies of the scenario: requests and errors by method. */
+  proxies: Record<string, unknown>
   seed: number
   replay: string
 }

@@ -4,6 +4,8 @@ import type { Fork } from '../targets/fork.js'
 import type { Receipt } from '../targets/chain.js'
 import type { Rpc } from '../targets/rpc.js'
 import type { Prng } from '../util/prng.js'
+import type { KeeperStats } from '../keeper/keeper.js'
+import type { RpcProxy } from '../proxy/jsonrpc/proxy.js'
 import type { CheckKind, Expect, Phase, Protocol, Scalar, Scenario } from './types.js'
 
 /** One executed step (a cycle() call, a contract call, a mine…) as checks and reports see it. */
@@ -11,7 +13,7 @@ export type StepRecord = {
   label: string
   phase: Phase
   /** `cycle` marks a call of the protocol's keeper entry point. */
-  type: 'cycle' | 'call' | 'mine' | 'warp' | 'module'
+  type: 'cycle' | 'call' | 'mine' | 'warp' | 'module' | 'keeper'
   ok: boolean
   reason?: string
   receipt?: Receipt
@@ -26,6 +28,8 @@ export type StepRecord = {
    */
   pre?: Record<string, bigint>
   post?: Record<string, bigint>
+  /** A keeper step's measured load (offered vs effective requests, outcomes). */
+  load?: KeeperStats
 }
 
 /** What a running scenario shares with its steps, checks and faults. */
@@ -44,6 +48,8 @@ export type RunContext = {
   baseline: Record<string, bigint>
   /** Decoded names of the protocol's signal events found in a receipt. */
   signalsIn(receipt: Receipt): string[]
+  /** JSON-RPC fault proxies of this scenario, by name (`fork`, `upstream`). */
+  proxies: Map<string, RpcProxy>
 }
 
 export function createResolver(scenario: Scenario, fork: Fork) {

@@ -3,6 +3,7 @@ import * as path from 'node:path'
 import { Ajv, type ErrorObject } from 'ajv'
 import { LineCounter, parseDocument } from 'yaml'
 import { InputError } from '../errors.js'
+import { parseDurationMs } from '../util/duration.js'
 import { faults } from '../faults/registry.js'
 import { scenarioSchema, stepSchema, checkKeys } from './schema.js'
 import type { Scenario } from './types.js'
@@ -42,6 +43,17 @@ export function loadScenario(file: string): Scenario {
     const definition = faults[fault.type as keyof typeof faults]
     definition.parse(fault.params ?? {}, `${file}: inject.faults[${i}].params`)
   })
+  const phases = { baseline: scenario.baseline?.steps, inject: scenario.inject.steps, recover: scenario.recover?.steps }
+  for (const [phase, steps] of Object.entries(phases))
+    (steps ?? []).forEach((step, i) => {
+      if (!('keeper' in step)) return
+      for (const key of ['duration', 'interval', 'timeout'] as const)
+        if (step.keeper[key] !== undefined) parseDurationMs(step.keeper[key], `${file}: ${phase}.steps[${i}].keeper.${key}`)
+      if (!scenario.target?.rpcProxy)
+        throw new InputError(`${file}: \`${phase}.steps[${i}].keeper\` needs \`target: { rpcProxy: true }\`: the keeper talks to the fork through the fault proxy.`, {
+          context: { File: file, Field: 'target.rpcProxy' },
+        })
+    })
   const names = [...(scenario.checks ?? []), ...(scenario.stop ?? [])].map((c) => c.name)
   const dup = names.find((n, i) => names.indexOf(n) !== i)
   if (dup) throw new InputError(`${file}: two checks are named \`${dup}\`; check names must be unique.`, { context: { File: file, Field: 'checks' } })
@@ -50,7 +62,13 @@ export function loadScenario(file: string): Scenario {
     name: scenario.name,
     ...(scenario.description !== undefined ? { description: scenario.description } : {}),
     hypothesis: scenario.hypothesis,
-    target: { kind: 'fork', isolation: scenario.target?.isolation ?? 'snapshot' },
+    target: {
+      kind: 'fork',
+      isolation: scenario.target?.upstreamProxy ? 'fresh' : (scenario.target?.isolation ?? 'snapshot'),
+      rpcProxy: scenario.target?.rpcProxy ?? false,
+      upstreamProxy: scenario.target?.upstreamProxy ?? false,
+      anvil: scenario.target?.anvil ?? {},
+    },
     contracts: scenario.contracts ?? {},
     accounts: scenario.accounts ?? {},
     protocol: scenario.protocol ?? 'reference',

@@ -17,6 +17,10 @@ import { createResolver, type RunContext, type StepRecord, signalMatcher, toArg 
 import { resolveProtocol, withReturns } from './protocol.js'
 import type { CheckSpec, Phase, Scenario, Step } from './types.js'
 import { userApi } from './user-api.js'
+import { keeperDefaults } from '../keeper/keeper.js'
+import { spawnKeeper } from '../keeper/spawn.js'
+import { type RpcProxy, startRpcProxy } from '../proxy/jsonrpc/proxy.js'
+import { parseDurationMs } from '../util/duration.js'
 import { loadUserModule } from './user-module.js'
 import { decideVerdict } from './verdict.js'
 
@@ -57,8 +61,27 @@ export async function runScenario(scenario: Scenario, fork: Fork, options: RunOp
     steps: [],
     baseline: {},
     signalsIn: (receipt) => matchSignals(receipt, vault),
+    proxies: new Map(fork.proxies),
   }
-  const faultCtx: FaultContext = { rpc: ctx.rpc, prng: prng.fork('faults'), resolve, now }
+  const faultCtx: FaultContext = {
+    rpc: ctx.rpc,
+    prng: prng.fork('faults'),
+    resolve,
+    now,
+    rpcProxy: (name) => {
+      const proxy = ctx.proxies.get(name)
+      if (!proxy)
+        throw new InputError(`${scenario.file}: no JSON-RPC fault proxy named \`${name}\` in this scenario.`, {
+          context: { Known: [...ctx.proxies.keys()].join(', ') || 'none' },
+          hint: '`target: { rpcProxy: true }` adds `fork`; `target: { upstreamProxy: true }` adds `upstream`.',
+        })
+      return proxy
+    },
+  }
+  if (scenario.target.rpcProxy) {
+    const proxy = await startRpcProxy({ upstream: fork.anvil.url, prng: prng.fork('proxy'), name: 'fork' })
+    ctx.proxies.set('fork', proxy)
+  }
   const results: CheckResult[] = []
   const active: ActiveFault[] = []
   const records: FaultRecord[] = []
@@ -78,6 +101,8 @@ export async function runScenario(scenario: Scenario, fork: Fork, options: RunOp
     mttrMs,
     durationMs: now(),
     cycles: countCycles(ctx.steps),
+    load: ctx.steps.flatMap((s) => (s.load ? [{ label: s.label, phase: s.phase, ...s.load }] : [])),
+    proxies: Object.fromEntries([...ctx.proxies].map(([name, p]) => [name, p.stats()])),
     seed: options.seed,
     replay: options.replay,
   })
@@ -162,6 +187,14 @@ export async function runScenario(scenario: Scenario, fork: Fork, options: RunOp
     else if (error instanceof InputError) throw error
     else return report('error', `the experiment could not run: ${error instanceof ForkchaosError ? error.shortMessage : (error as Error).message}`)
   }
+  finally {
+    const own = ctx.proxies.get('fork')
+    if (scenario.target.rpcProxy && own) {
+      ctx.proxies.delete('fork')
+      await own.close()
+      ctx.proxies.set('fork', own)
+    }
+  }
   const { verdict, reason } = decideVerdict(results, { recovered, aborted })
   return report(verdict, reason)
 }
@@ -232,8 +265,17 @@ function countCycles(steps: StepRecord[]) {
 
 /** Every name a scenario uses resolves before anything is applied: nothing half-applied. */
 function preflight(scenario: Scenario, resolve: (n: string, f: string) => Address) {
+  const proxies = [...(scenario.target.rpcProxy ? ['fork'] : []), ...(scenario.target.upstreamProxy ? ['upstream'] : [])]
   scenario.inject.faults.forEach((f, i) => {
-    if (f.target) resolve(f.target, `inject.faults[${i}].target`)
+    if (f.type.startsWith('rpc.')) {
+      // rpc.* faults target a JSON-RPC fault proxy by name, not a contract.
+      const name = f.target ?? 'fork'
+      if (!proxies.includes(name))
+        throw new InputError(`${scenario.file}: \`inject.faults[${i}].target\` names the proxy \`${name}\`, which this scenario does not have.`, {
+          context: { File: scenario.file, Field: `inject.faults[${i}].target`, Proxies: proxies.join(', ') || 'none' },
+          hint: '`target: { rpcProxy: true }` adds `fork`; `target: { upstreamProxy: true }` adds `upstream`.',
+        })
+    } else if (f.target) resolve(f.target, `inject.faults[${i}].target`)
     const token = f.params?.token
     if (typeof token === 'string') resolve(token, `inject.faults[${i}].params.token`)
   })
@@ -321,6 +363,27 @@ async function runStep(
     return
   }
   if ('stress' in step) return stress(ctx, step.stress, phase, where, record, before, stopCheck, emit)
+  if ('keeper' in step) {
+    await before()
+    const k = step.keeper
+    const proxy = ctx.proxies.get('fork') as RpcProxy
+    const load = await spawnKeeper({
+      ...keeperDefaults,
+      rpcUrl: proxy.url,
+      to: ctx.resolve(ctx.protocol.vault, 'protocol.vault'),
+      from: ctx.resolve(k.from ?? 'keeper', `${where}.keeper.from`),
+      data: calldata(ctx.protocol.entry),
+      mode: k.mode,
+      durationMs: parseDurationMs(k.duration, `${where}.keeper.duration`),
+      ...(k.interval !== undefined ? { intervalMs: parseDurationMs(k.interval, `${where}.keeper.interval`) } : {}),
+      ...(k.timeout !== undefined ? { timeoutMs: parseDurationMs(k.timeout, `${where}.keeper.timeout`) } : {}),
+      ...(k.budgetRatio !== undefined ? { budgetRatio: k.budgetRatio } : {}),
+      ...(k.maxAttempts !== undefined ? { maxAttempts: k.maxAttempts } : {}),
+      seed: ctx.prng.int(0, 2 ** 31),
+    })
+    record({ label: k.label ?? `keeper-${k.mode}`, phase, type: 'keeper', ok: load.gaveUp === 0, load })
+    return
+  }
   if ('module' in step) {
     const run = await loadUserModule<(api: unknown) => Promise<void>>(ctx.scenario, step.module.path, `${where}.module.path`)
     await before()

@@ -12,6 +12,7 @@ const signature = { type: 'string', pattern: '^[A-Za-z_$][\\w$]*\\(.*\\)' }
 const scalar = { type: ['string', 'number', 'boolean'] }
 const args = { type: 'array', items: scalar }
 const expect = { enum: ['success', 'revert', 'any'] }
+const duration = { type: ['string', 'number'], pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d)$', description: 'A duration like "300ms", "2s", "5m".' }
 
 const oneKey = (key: string, value: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   type: 'object',
@@ -83,6 +84,21 @@ export const stepSchema = {
         },
       },
     }),
+    oneKey('keeper', {
+      type: 'object',
+      additionalProperties: false,
+      required: ['mode', 'duration'],
+      properties: {
+        mode: { enum: ['naive', 'budgeted'] },
+        duration: duration,
+        interval: duration,
+        timeout: duration,
+        budgetRatio: { type: 'number', minimum: 0, maximum: 10 },
+        maxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
+        from: addressOrName,
+        label: { type: 'string' },
+      },
+    }),
     oneKey('module', {
       type: 'object',
       additionalProperties: false,
@@ -128,6 +144,17 @@ const checkBodies = {
     additionalProperties: false,
     required: ['to', 'fn'],
     properties: { to: addressOrName, fn: signature, args, from: addressOrName, reason: { type: 'string' } },
+  },
+  keeperLoad: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      step: { type: 'string', description: 'The keeper step\'s label; default every keeper step in the phase.' },
+      maxAmplification: { type: 'number', minimum: 0 },
+      minAmplification: { type: 'number', minimum: 0 },
+      minSuccessRate: { type: 'number', minimum: 0, maximum: 1 },
+      minStaleReads: { type: 'integer', minimum: 0, description: 'The keeper noticed a stale node this many times.' },
+    },
   },
   module: { type: 'string' },
 }
@@ -198,7 +225,25 @@ export const scenarioSchema = {
     target: {
       type: 'object',
       additionalProperties: false,
-      properties: { kind: { const: 'fork' }, isolation: { enum: ['snapshot', 'fresh'] } },
+      properties: {
+        kind: { const: 'fork' },
+        isolation: { enum: ['snapshot', 'fresh'] },
+        rpcProxy: { type: 'boolean', description: 'Put a JSON-RPC fault proxy (named `fork`) in front of the fork, for keepers and rpc.* faults.' },
+        upstreamProxy: {
+          type: 'boolean',
+          description: 'Fork the upstream through a JSON-RPC fault proxy (named `upstream`): the fork\'s own upstream reads can be degraded. Implies a fresh fork.',
+        },
+        anvil: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'Anvil\'s own upstream flags, set deliberately: they absorb or reshape upstream faults.',
+          properties: {
+            retries: { type: 'integer', minimum: 0, maximum: 100 },
+            timeoutMs: { type: 'integer', minimum: 1 },
+            computeUnitsPerSecond: { type: 'integer', minimum: 1 },
+          },
+        },
+      },
     },
     contracts: { type: 'object', additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } },
     accounts: { type: 'object', additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } },

@@ -3,7 +3,12 @@ import { InputError } from '../errors.js'
 import { faults } from '../faults/registry.js'
 import type { RunReport, ScenarioReport, Verdict } from '../report/types.js'
 import { verdictRank } from '../report/types.js'
+import { onTeardown } from '../lifecycle.js'
+import { type RpcProxy, startRpcProxy } from '../proxy/jsonrpc/proxy.js'
+import { startAnvil } from '../targets/anvil.js'
+import { revertTo, snapshot } from '../targets/chain.js'
 import { type ForkSource, startFork, type Fork } from '../targets/fork.js'
+import { createPrng } from '../util/prng.js'
 import { redactUrl } from '../util/redact.js'
 import { findScenarioFiles, loadScenario } from './loader.js'
 import { type RunEvent, runScenario } from './runner.js'
@@ -46,7 +51,7 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
     for (const scenario of scenarios) {
       const fresh = scenario.target.isolation === 'fresh' || scenario.inject.faults.some((f) => faults[f.type as keyof typeof faults].needsFreshTarget)
       let target: Fork = fork
-      if (fresh) target = await freshFork(fork, options.source, logDir)
+      if (fresh) target = await freshFork(fork, options.source, logDir, scenario, options.seed)
       else await fork.reset()
       try {
         const report = await runScenario(scenario, target, { seed: options.seed, replay: options.replay, ...(options.onEvent ? { onEvent: options.onEvent } : {}) })
@@ -75,29 +80,58 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
   }
 }
 
-/** A second fork of the same source; for the embedded chain it forks the running upstream. */
-async function freshFork(fork: Fork, source: ForkSource, logDir: { logDir?: string }): Promise<Fork> {
-  if (fork.upstream) {
-    const { startAnvil } = await import('../targets/anvil.js')
-    const { snapshot, revertTo } = await import('../targets/chain.js')
-    const anvil = await startAnvil({ label: 'fork-fresh', forkUrl: fork.upstream.instance.url, forkBlockNumber: fork.upstream.headBlock, extraArgs: ['--auto-impersonate'], ...logDir })
-    const { onTeardown } = await import('../lifecycle.js')
-    const unregister = onTeardown('fresh fork', () => anvil.stop())
+/**
+ * A second fork of the same source; for the embedded chain it forks the running upstream. With
+ * `target.upstreamProxy` the fork reads its upstream through a JSON-RPC fault proxy named
+ * `upstream`, with the scenario's Anvil flags (retries, timeout, compute units per second).
+ */
+async function freshFork(fork: Fork, source: ForkSource, logDir: { logDir?: string }, scenario: Scenario, seed: number): Promise<Fork> {
+  const upstreamUrl = fork.upstream?.instance.url ?? (source.kind === 'url' ? source.url : undefined)
+  if (!upstreamUrl) return startFork(source, logDir)
+  const proxies = new Map<string, RpcProxy>()
+  const undo: (() => Promise<void>)[] = []
+  try {
+    let forkUrl = upstreamUrl
+    if (scenario.target.upstreamProxy) {
+      const proxy = await startRpcProxy({ upstream: upstreamUrl, prng: createPrng(seed).fork(`${scenario.name}.upstream`), name: 'upstream' })
+      undo.push(() => proxy.close())
+      proxies.set('upstream', proxy)
+      forkUrl = proxy.url
+    }
+    const flags = scenario.target.anvil
+    const forkBlockNumber = fork.upstream?.headBlock ?? (source.kind === 'url' ? source.blockNumber : undefined)
+    const anvil = await startAnvil({
+      label: 'fork-fresh',
+      forkUrl,
+      ...(forkBlockNumber !== undefined ? { forkBlockNumber } : {}),
+      ...(flags.retries !== undefined ? { forkRetries: flags.retries } : {}),
+      ...(flags.timeoutMs !== undefined ? { forkTimeoutMs: flags.timeoutMs } : {}),
+      ...(flags.computeUnitsPerSecond !== undefined ? { computeUnitsPerSecond: flags.computeUnitsPerSecond } : {}),
+      extraArgs: ['--auto-impersonate'],
+      ...logDir,
+    })
+    undo.push(() => anvil.stop())
+    const unregister = onTeardown('fresh fork', async () => {
+      for (const u of undo.reverse()) await u()
+    })
     let snap = await snapshot(anvil.rpc)
     return {
       ...fork,
       anvil,
+      proxies,
       async reset() {
         await revertTo(anvil.rpc, snap)
         snap = await snapshot(anvil.rpc)
       },
       async stop() {
         unregister()
-        await anvil.stop()
+        for (const u of undo.reverse()) await u()
       },
     }
+  } catch (error) {
+    for (const u of undo.reverse()) await u()
+    throw error
   }
-  return startFork(source, logDir)
 }
 
 /** Scenarios whose verdict is worse than in an earlier report.json (for CI's --compare). */

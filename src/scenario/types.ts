@@ -15,6 +15,18 @@ export type Step =
   | { warp: { seconds: number } }
   | { stress: { cycles: number; from?: string; intervalS?: number; walk?: { pair?: Walk; feed?: Walk } } }
   | { module: { path: string; label?: string } }
+  | {
+      keeper: {
+        mode: 'naive' | 'budgeted'
+        duration: string | number
+        interval?: string | number
+        timeout?: string | number
+        budgetRatio?: number
+        maxAttempts?: number
+        from?: string
+        label?: string
+      }
+    }
 
 export type ViewRef = { to: string; fn: string; args?: Scalar[] }
 
@@ -30,6 +42,7 @@ export type CheckSpec = {
   riskMode?: { equals: number }
   view?: ViewRef & { equals?: Scalar; atLeast?: Scalar; atMost?: Scalar; equalsView?: ViewRef }
   reverts?: ViewRef & { from?: string; reason?: string }
+  keeperLoad?: { step?: string; maxAmplification?: number; minAmplification?: number; minSuccessRate?: number; minStaleReads?: number }
   module?: string
 }
 
@@ -57,7 +70,13 @@ export type Scenario = {
   name: string
   description?: string
   hypothesis: string
-  target: { kind: 'fork'; isolation: 'snapshot' | 'fresh' }
+  target: {
+    kind: 'fork'
+    isolation: 'snapshot' | 'fresh'
+    rpcProxy: boolean
+    upstreamProxy: boolean
+    anvil: { retries?: number; timeoutMs?: number; computeUnitsPerSecond?: number }
+  }
   contracts: Record<string, Address>
   accounts: Record<string, Address>
   protocol: Protocol | 'reference'

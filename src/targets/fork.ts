@@ -1,6 +1,7 @@
 import type { Address, Hex } from 'viem'
 import { InputError } from '../errors.js'
 import { onTeardown } from '../lifecycle.js'
+import type { RpcProxy } from '../proxy/jsonrpc/proxy.js'
 import { type AnvilInstance, startAnvil } from './anvil.js'
 import { revertTo, snapshot } from './chain.js'
 import { type AddressBook, devAccounts, startUpstream, type Upstream } from './embedded.js'
@@ -21,6 +22,8 @@ export type Fork = {
   /** Contract names the target knows (the embedded chain's deployment); scenarios add theirs. */
   readonly book: Partial<AddressBook>
   readonly accounts: Record<string, Address>
+  /** JSON-RPC fault proxies that belong to the target itself (e.g. `upstream`). */
+  readonly proxies: Map<string, RpcProxy>
   /** Puts the fork back to its clean state and takes a new snapshot (Anvil's are single-use). */
   reset(): Promise<void>
   stop(): Promise<void>
@@ -66,6 +69,7 @@ export async function startFork(source: ForkSource, options: { logDir?: string }
       source,
       book: upstream?.book ?? {},
       accounts: { ...devAccounts },
+      proxies: new Map(),
       async reset() {
         await revertTo(anvil.rpc, snap)
         snap = await snapshot(anvil.rpc)

@@ -1,0 +1,73 @@
+import * as http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { InfraError } from '../errors.js'
+import { createPrng, type Prng } from '../util/prng.js'
+import { createRouter, type Router } from './router.js'
+import { formatAddress, parseAddress } from './tcp/proxy.js'
+import { createProxyRegistry, type ProxyRegistry } from './tcp/registry.js'
+import { registerToxiproxyRoutes, toxiproxyErrorBody } from './toxiproxy-api.js'
+
+/** Options of `startControlServer`. */
+export type ControlServerOptions = {
+  /** `host:port` for the HTTP API. Default `127.0.0.1:8474` (toxiproxy's port); port 0 picks one. */
+  listen?: string
+  /** More routes on the same server (chaos API, /metrics), registered after toxiproxy's. */
+  registerRoutes?: ((router: Router) => void)[]
+  /** The proxies to serve. Default: a new registry drawing from `prng`. */
+  proxies?: ProxyRegistry
+  /** Seeds a new registry's proxies when `proxies` is not given. Default `createPrng(0)`. */
+  prng?: Prng
+}
+
+/** A running control server. */
+export type ControlServer = {
+  /** `http://host:port` of the API. */
+  url: string
+  proxies: ProxyRegistry
+  /** Stops the HTTP server and every proxy in the registry. Idempotent. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts the control server: toxiproxy's HTTP API over a proxy registry, plus whatever
+ * `registerRoutes` adds, on one node:http server.
+ */
+export async function startControlServer(options: ControlServerOptions = {}): Promise<ControlServer> {
+  const listen = options.listen ?? '127.0.0.1:8474'
+  const address = parseAddress(listen, 'listen')
+  const proxies = options.proxies ?? createProxyRegistry({ prng: options.prng ?? createPrng(0) })
+  const router = createRouter({ errorBody: toxiproxyErrorBody })
+  registerToxiproxyRoutes(router, proxies)
+  for (const register of options.registerRoutes ?? []) register(router)
+
+  const server = http.createServer((req, res) => void router.handle(req, res))
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ port: address.port, ...(address.host ? { host: address.host } : {}) }, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  }).catch(async (error: NodeJS.ErrnoException) => {
+    await proxies.close()
+    throw new InfraError(`The control server could not listen on ${listen}: ${error.code ?? error.message}.`, {
+      context: { Listen: listen },
+      hint: 'Pick another port with --listen, or port 0 for a free one.',
+      cause: error,
+    })
+  })
+  const bound = server.address() as AddressInfo
+  let closing: Promise<void> | undefined
+  return {
+    url: `http://${formatAddress(address.host === '' ? '127.0.0.1' : bound.address, bound.port)}`,
+    proxies,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
+        server.closeAllConnections()
+        await proxies.close()
+        await stopped
+      })()
+      return closing
+    },
+  }
+}
