@@ -5,6 +5,7 @@ import { VERSION } from '../scenario/suite.js'
 import { cleanupCommand } from './commands/cleanup.js'
 import { forkCommand } from './commands/fork.js'
 import { listCommand } from './commands/list.js'
+import { proxyCommand } from './commands/proxy.js'
 import { runCommand } from './commands/run.js'
 import { validateCommand } from './commands/validate.js'
 import { ExitCode } from './exit.js'
@@ -16,7 +17,7 @@ export function createProgram(): Command {
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-  for (const add of [runCommand, forkCommand, listCommand, validateCommand, cleanupCommand]) add(program)
+  for (const add of [runCommand, forkCommand, proxyCommand, listCommand, validateCommand, cleanupCommand]) add(program)
   return program
 }
 

@@ -27,11 +27,17 @@ export function createMetrics() {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   })
-  const inFlight = new Gauge({
+  // In flight = calls the proxy has taken in minus calls it has answered, read at scrape time.
+  const watched = new Map<string, () => number>()
+  const completed = new Map<string, number>()
+  new Gauge({
     name: 'forkchaos_rpc_in_flight_requests',
-    help: 'JSON-RPC HTTP requests the proxy is handling now, by upstream.',
+    help: 'JSON-RPC calls the proxy has taken in and not yet answered, by upstream.',
     labelNames: ['upstream'] as const,
     registers: [registry],
+    collect() {
+      for (const [upstream, arrived] of watched) this.set({ upstream }, Math.max(0, arrived() - (completed.get(upstream) ?? 0)))
+    },
   })
   const bytes = new Counter({
     name: 'forkchaos_proxy_bytes_total',
@@ -54,6 +60,7 @@ export function createMetrics() {
   return {
     registry,
     observeRpc(upstream: string, event: { method: string; outcome: string; latencyMs: number; bytesIn: number; bytesOut: number }) {
+      completed.set(upstream, (completed.get(upstream) ?? 0) + 1)
       const method = event.method.length > 64 ? 'invalid' : event.method
       requests.inc({ upstream, method, outcome: event.outcome })
       if (event.outcome !== 'ok') errors.inc({ upstream, method })
@@ -61,7 +68,8 @@ export function createMetrics() {
       bytes.inc({ proxy: upstream, direction: 'in' }, event.bytesIn)
       bytes.inc({ proxy: upstream, direction: 'out' }, event.bytesOut)
     },
-    inFlight: (upstream: string, delta: 1 | -1) => inFlight.inc({ upstream }, delta),
+    /** Reports in-flight calls of a proxy from its arrival counter. */
+    watchRpcProxy: (upstream: string, arrived: () => number) => watched.set(upstream, arrived),
     tcpBytes: (proxy: string, direction: 'in' | 'out', n: number) => bytes.inc({ proxy, direction }, n),
     faultStarted(id: string, type: string, target: string) {
       activeFaults.inc({ type })

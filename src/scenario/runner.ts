@@ -11,6 +11,7 @@ import { type PairShift, shiftPairToken1 } from '../faults/pairs.js'
 import type { CheckResult, FaultRecord, ScenarioReport, Verdict } from '../report/types.js'
 import { increaseTime, mine, type Receipt, sendTransaction } from '../targets/chain.js'
 import type { Fork } from '../targets/fork.js'
+import { isAlive } from '../targets/processes.js'
 import { RpcError } from '../targets/rpc.js'
 import { createPrng } from '../util/prng.js'
 import { createResolver, type RunContext, type StepRecord, signalMatcher, toArg } from './context.js'
@@ -185,7 +186,18 @@ export async function runScenario(scenario: Scenario, fork: Fork, options: RunOp
     await revertAll(active, records, emit, scenario.name)
     if (error instanceof Abort) aborted = error.message
     else if (error instanceof InputError) throw error
-    else return report('error', `the experiment could not run: ${error instanceof ForkchaosError ? error.shortMessage : (error as Error).message}`)
+    else {
+      // A connection error may arrive before the process's exit is seen: give it a moment.
+      for (let i = 0; i < 20 && !fork.anvil.exitInfo() && !isAlive(fork.anvil.pid); i++) await new Promise((r) => setTimeout(r, 50))
+      const exit = fork.anvil.exitInfo()
+      if (exit) {
+        // The target process died under the experiment: say why, from its own last words.
+        const plain = exit.lastOutput.replace(/\x1b\[[0-9;]*m/g, '')
+        const why = /Message:\s*(.*)/.exec(plain)?.[1] ?? plain.trim().split('\n').at(-1) ?? ''
+        return report('error', `the fork's Anvil exited mid-experiment (code ${exit.code ?? 'signal'}): ${why.slice(0, 400)} (log: ${fork.anvil.logFile})`)
+      }
+      return report('error', `the experiment could not run: ${error instanceof ForkchaosError ? error.shortMessage : (error as Error).message}`)
+    }
   }
   finally {
     const own = ctx.proxies.get('fork')
@@ -338,7 +350,14 @@ async function runStep(
     const data = calldata(c.fn, args)
     const tx = { from, to, data, gas: KEEPER_GAS, ...(c.value ? { value: toArg(c.value, ctx.resolve, `${where}.call.value`) as bigint } : {}) }
     const label = c.label ?? `${c.to}.${c.fn.split('(')[0]}`
-    const receipt = await sendTransaction(ctx.rpc, tx)
+    let receipt: Receipt
+    try {
+      receipt = await sendTransaction(ctx.rpc, tx)
+    } catch (error) {
+      if (!(error instanceof RpcError)) throw error
+      record({ label, phase, type: 'call', ok: false, reason: `node refused the transaction: ${error.message.slice(0, 300)}`, ...expectOf({ expect: c.expect ?? 'success', ...(c.kind ? { kind: c.kind } : {}), ...(c.reason ? { reason: c.reason } : {}) }) })
+      return
+    }
     const ok = receipt.status === '0x1'
     record({
       label,
@@ -431,7 +450,15 @@ async function keeperCall(ctx: RunContext, from: Address, gasPrice: bigint | und
   // A keeper pays the going price unless told otherwise; a gas spike shows up here.
   const price = gasPrice ?? BigInt(before.extra[0] as Hex)
   const tx = { from, to, data: calldata(ctx.protocol.entry), gas: KEEPER_GAS, gasPrice: price }
-  const receipt = await sendTransaction(ctx.rpc, tx)
+  let receipt: Receipt
+  try {
+    receipt = await sendTransaction(ctx.rpc, tx)
+  } catch (error) {
+    // The node refused the transaction (e.g. a fork that cannot reach its upstream): the cycle
+    // did not happen — a failed step of the system under test, not of the experiment.
+    if (!(error instanceof RpcError)) throw error
+    return { label, phase, type: 'cycle', ok: false, reason: `node refused the transaction: ${error.message.slice(0, 300)}`, pre: before.out }
+  }
   const after = await readAround(ctx, views)
   const ok = receipt.status === '0x1'
   const signals = ctx.signalsIn(receipt)

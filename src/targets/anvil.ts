@@ -43,6 +43,8 @@ export type AnvilInstance = {
   readonly rpc: Rpc
   /** SIGTERM the process group, SIGKILL after `graceMs` (default 2 s). Idempotent. */
   stop(graceMs?: number): Promise<void>
+  /** Null while running; once exited, its code and last output (a panic's message when it panicked). */
+  exitInfo(): { code: number | null; lastOutput: string } | null
 }
 
 /**
@@ -101,7 +103,13 @@ export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance
     })
   }
   const entry = track(child, { binary, label: params.label, logFile })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  let exitCode: number | null | undefined
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      exitCode = code
+      resolve(code)
+    }),
+  )
   spawnError.catch(() => {})
   let stopping: Promise<void> | undefined
   const stop = (graceMs = 2_000) =>
@@ -169,5 +177,16 @@ export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance
     await stop(0)
     throw new InfraError('Anvil is listening but does not answer JSON-RPC.', { context: { URL: url, Log: logFile }, cause })
   }
-  return { label: params.label, pid: entry.pid, port, url, logFile, rpc, stop }
+  // Keep the last output after start-up too: a panic message is what explains a crash.
+  let panic = ''
+  const keep = (c: Buffer) => {
+    const text = c.toString('utf8')
+    tail = (tail + text).slice(-4_000)
+    const message = /Message:\s*(.*)/.exec(text.replace(/\x1b\[[0-9;]*m/g, ''))
+    if (message?.[1]) panic = message[1]
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  const exitInfo = () => (exitCode === undefined ? null : { code: exitCode, lastOutput: scrub(panic ? `Message: ${panic}` : tail, secrets) })
+  return { label: params.label, pid: entry.pid, port, url, logFile, rpc, stop, exitInfo }
 }
