@@ -40,7 +40,7 @@ describe('scenario loader', () => {
     const file = path.join(dir, 'good.yaml')
     fs.writeFileSync(file, good)
     const s = loadScenario(file)
-    expect(s.target).toEqual({ kind: 'fork', isolation: 'snapshot' })
+    expect(s.target).toEqual({ kind: 'fork', isolation: 'snapshot', rpcProxy: false, upstreamProxy: false, anvil: {} })
     expect(s.recover.attempts).toBe(3)
   })
 
@@ -56,7 +56,7 @@ describe('scenario loader', () => {
 
   it('names an unknown step', () => {
     expect(errorOf(good.replace('- cycle: {}', '- jump: {}')).message.split('\n')[0]).toMatch(
-      /`inject.steps\[0\]` must be a step with one of the keys cycle, call, mine, warp, stress, module/,
+      /`inject.steps\[0\]` must be a step with one of the keys cycle, call, mine, warp, stress, keeper, module/,
     )
   })
 

@@ -11,7 +11,6 @@ import { type PairShift, shiftPairToken1 } from '../faults/pairs.js'
 import type { CheckResult, FaultRecord, ScenarioReport, Verdict } from '../report/types.js'
 import { increaseTime, mine, type Receipt, sendTransaction } from '../targets/chain.js'
 import type { Fork } from '../targets/fork.js'
-import { isAlive } from '../targets/processes.js'
 import { RpcError } from '../targets/rpc.js'
 import { createPrng } from '../util/prng.js'
 import { createResolver, type RunContext, type StepRecord, signalMatcher, toArg } from './context.js'
@@ -188,7 +187,7 @@ export async function runScenario(scenario: Scenario, fork: Fork, options: RunOp
     else if (error instanceof InputError) throw error
     else {
       // A connection error may arrive before the process's exit is seen: give it a moment.
-      for (let i = 0; i < 20 && !fork.anvil.exitInfo() && !isAlive(fork.anvil.pid); i++) await new Promise((r) => setTimeout(r, 50))
+      for (let i = 0; i < 40 && !fork.anvil.exitInfo(); i++) await new Promise((r) => setTimeout(r, 50))
       const exit = fork.anvil.exitInfo()
       if (exit) {
         // The target process died under the experiment: say why, from its own last words.
