@@ -2,6 +2,7 @@ import type { Address } from 'viem'
 import { InputError } from './errors.js'
 import { onTeardown } from './lifecycle.js'
 import type { Receipt } from './targets/chain.js'
+import type { Devnet } from './targets/devnet.js'
 import type { Rpc } from './targets/rpc.js'
 import type { Prng } from './util/prng.js'
 
@@ -15,6 +16,8 @@ export type FaultContext = {
   now(): number
   /** JSON-RPC fault proxies by name (`fork`, `upstream`, …), for the `rpc.*` faults. */
   rpcProxy?(name: string): RuleHost
+  /** The devnet under test, for `node.*`, `net.*`, `byzantine.*` and `mempool.*` faults. */
+  devnet?: Devnet
 }
 
 /** What the `rpc.*` faults need of a JSON-RPC fault proxy (src/proxy/jsonrpc). */

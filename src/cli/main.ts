@@ -3,6 +3,7 @@ import { ForkchaosError } from '../errors.js'
 import { runTeardown } from '../lifecycle.js'
 import { VERSION } from '../scenario/suite.js'
 import { cleanupCommand } from './commands/cleanup.js'
+import { devnetCommand } from './commands/devnet.js'
 import { forkCommand } from './commands/fork.js'
 import { listCommand } from './commands/list.js'
 import { proxyCommand } from './commands/proxy.js'
@@ -17,7 +18,7 @@ export function createProgram(): Command {
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-  for (const add of [runCommand, forkCommand, proxyCommand, listCommand, validateCommand, cleanupCommand]) add(program)
+  for (const add of [runCommand, forkCommand, devnetCommand, proxyCommand, listCommand, validateCommand, cleanupCommand]) add(program)
   return program
 }
 

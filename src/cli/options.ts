@@ -25,3 +25,11 @@ export function sourceFrom(flags: SourceFlags): ForkSource {
   if (flags.state) return { kind: 'state', path: flags.state }
   return { kind: 'embedded', ...(flags.vaultBuild ? { vaultBuild: flags.vaultBuild } : {}) }
 }
+
+/** Test builds of the devnet validators (`--devnet-build`): each breaks one check on purpose. */
+export const devnetBuilds: Record<string, Record<number, Record<string, unknown>>> = {
+  /** Honest validators accept a payload whose only difference is the state root. */
+  'no-state-root-check': Object.fromEntries([0, 1, 2, 3].map((id) => [id, { unsafe: { skipStateRootCheck: true } }])),
+  /** Validator 2 votes for every valid proposal in a round, even a second one. */
+  'double-vote': { 2: { unsafe: { voteForTwoProposals: true } } },
+}

@@ -1,4 +1,19 @@
 import type { AnyFault } from '../Fault.js'
+import { stateRootFlip } from './byzantine/state-root-flip.js'
+import { equivocate, invalidTx, staleParent } from './byzantine/switch.js'
+import { flood } from './mempool/flood.js'
+import { firewallInbound } from './net/firewall-inbound.js'
+import { flap } from './net/flap.js'
+import { latency as netLatency } from './net/latency.js'
+import { loss } from './net/loss.js'
+import { partition } from './net/partition.js'
+import { burstKill } from './node/burst-kill.js'
+import { clockSkew } from './node/clock-skew.js'
+import { diskCorrupt } from './node/disk-corrupt.js'
+import { diskFull } from './node/disk-full.js'
+import { kill } from './node/kill.js'
+import { restart } from './node/restart.js'
+import { wedge } from './node/wedge.js'
 import { reorg } from './chain/reorg.js'
 import { garbage } from './dependency/garbage.js'
 import { gas } from './dependency/gas.js'
@@ -30,6 +45,23 @@ export const faults = {
   'rpc.stale': stale,
   'rpc.partial': partial,
   'rpc.rewrite': rewrite,
+  'node.kill': kill,
+  'node.restart': restart,
+  'node.burst-kill': burstKill,
+  'node.wedge': wedge,
+  'node.clock-skew': clockSkew,
+  'node.disk-full': diskFull,
+  'node.disk-corrupt': diskCorrupt,
+  'net.partition': partition,
+  'net.flap': flap,
+  'net.firewall-inbound': firewallInbound,
+  'net.latency': netLatency,
+  'net.loss': loss,
+  'mempool.flood': flood,
+  'byzantine.state-root-flip': stateRootFlip,
+  'byzantine.stale-parent': staleParent,
+  'byzantine.invalid-tx': invalidTx,
+  'byzantine.equivocate': equivocate,
 } as const satisfies Record<string, AnyFault>
 
 export type FaultType = keyof typeof faults

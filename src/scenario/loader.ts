@@ -6,7 +6,7 @@ import { InputError } from '../errors.js'
 import { parseDurationMs } from '../util/duration.js'
 import { faults } from '../faults/registry.js'
 import { scenarioSchema, stepSchema, checkKeys } from './schema.js'
-import type { Scenario } from './types.js'
+import type { FaultSpec, Scenario, Step } from './types.js'
 
 const ajv = new Ajv({ allErrors: true, strict: false })
 const validate = ajv.compile(scenarioSchema)
@@ -38,8 +38,9 @@ export function loadScenario(file: string): Scenario {
     const line = node?.range ? `:${lineCounter.linePos(node.range[0]).line}` : ''
     throw new InputError(`${file}${line}: ${describe(error, raw)}`, { context: { File: file, Field: fieldName(segments) || '(top level)' } })
   }
-  const scenario = raw as Omit<Scenario, 'file'> & Partial<Scenario>
-  scenario.inject.faults.forEach((fault, i) => {
+  const scenario = raw as RawScenario
+  const ms = (value: unknown, field: string, fallback: number) => (value === undefined ? fallback : parseDurationMs(value, `${file}: ${field}`))
+  ;[...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])].forEach((fault, i) => {
     const definition = faults[fault.type as keyof typeof faults]
     definition.parse(fault.params ?? {}, `${file}: inject.faults[${i}].params`)
   })
@@ -63,7 +64,9 @@ export function loadScenario(file: string): Scenario {
     ...(scenario.description !== undefined ? { description: scenario.description } : {}),
     hypothesis: scenario.hypothesis,
     target: {
-      kind: 'fork',
+      kind: scenario.target?.kind ?? 'fork',
+      slotMs: parseDurationMs(scenario.target?.slot ?? '1s', `${file}: target.slot`),
+      ...(scenario.target?.honest ? { honest: scenario.target.honest } : {}),
       isolation: scenario.target?.upstreamProxy ? 'fresh' : (scenario.target?.isolation ?? 'snapshot'),
       rpcProxy: scenario.target?.rpcProxy ?? false,
       upstreamProxy: scenario.target?.upstreamProxy ?? false,
@@ -74,11 +77,40 @@ export function loadScenario(file: string): Scenario {
     protocol: scenario.protocol ?? 'reference',
     checks: scenario.checks ?? [],
     stop: scenario.stop ?? [],
-    baseline: { steps: scenario.baseline?.steps ?? [] },
-    inject: { faults: scenario.inject.faults, steps: scenario.inject.steps ?? [] },
-    recover: { steps: scenario.recover?.steps ?? [], attempts: scenario.recover?.attempts ?? 3 },
+    baseline: { steps: scenario.baseline?.steps ?? [], durationMs: ms(scenario.baseline?.duration, 'baseline.duration', 3_000) },
+    inject: {
+      faults: scenario.inject.faults,
+      steps: scenario.inject.steps ?? [],
+      durationMs: ms(scenario.inject.duration, 'inject.duration', 10_000),
+      ...(scenario.inject.random
+        ? {
+            random: {
+              faults: scenario.inject.random.faults,
+              everyMs: ms(scenario.inject.random.every, 'inject.random.every', 10_000),
+              holdMs: ms(scenario.inject.random.hold, 'inject.random.hold', 5_000),
+              budget: scenario.inject.random.budget ?? 1,
+              flakeBudget: scenario.inject.random.flakeBudget ?? 0,
+            },
+          }
+        : {}),
+    },
+    recover: { steps: scenario.recover?.steps ?? [], attempts: scenario.recover?.attempts ?? 3, durationMs: ms(scenario.recover?.duration, 'recover.duration', 5_000) },
   }
 }
+
+/** A scenario file as the schema admits it, before defaults and parsing. */
+type RawScenario = Pick<Scenario, 'name' | 'hypothesis'> &
+  Partial<Pick<Scenario, 'description' | 'contracts' | 'accounts' | 'protocol' | 'checks' | 'stop'>> & {
+    target?: { kind?: 'fork' | 'devnet'; isolation?: 'snapshot' | 'fresh'; slot?: string | number; honest?: number[]; rpcProxy?: boolean; upstreamProxy?: boolean; anvil?: Scenario['target']['anvil'] }
+    baseline?: { steps?: Step[]; duration?: string | number }
+    inject: {
+      faults: FaultSpec[]
+      steps?: Step[]
+      duration?: string | number
+      random?: { faults: FaultSpec[]; every?: string | number; hold?: string | number; budget?: number; flakeBudget?: number }
+    }
+    recover?: { steps?: Step[]; attempts?: number; duration?: string | number }
+  }
 
 /** Scenario files under the given paths (files, or directories searched recursively). */
 export function findScenarioFiles(paths: readonly string[]): string[] {

@@ -154,7 +154,7 @@ export async function runScenario(scenario: Scenario, fork: Fork, options: RunOp
     const viewsBefore = await readState(ctx, vault)
     for (const [i, spec] of scenario.inject.faults.entries()) {
       emit({ type: 'fault', scenario: scenario.name, fault: spec.type, action: 'apply' })
-      const fault = await applyFault(faults[spec.type as keyof typeof faults], faultCtx, { target: spec.target, params: spec.params ?? {} }, `${scenario.file}: inject.faults[${i}]`)
+      const fault = await applyFault(faults[spec.type as keyof typeof faults], faultCtx, { target: spec.target === undefined ? undefined : String(spec.target), params: spec.params ?? {} }, `${scenario.file}: inject.faults[${i}]`)
       active.push(fault)
       records.push({ type: fault.type, target: fault.target, params: fault.params, tStart: fault.tStart, tStop: null, evidence: null })
     }
@@ -280,13 +280,13 @@ function preflight(scenario: Scenario, resolve: (n: string, f: string) => Addres
   scenario.inject.faults.forEach((f, i) => {
     if (f.type.startsWith('rpc.')) {
       // rpc.* faults target a JSON-RPC fault proxy by name, not a contract.
-      const name = f.target ?? 'fork'
+      const name = String(f.target ?? 'fork')
       if (!proxies.includes(name))
         throw new InputError(`${scenario.file}: \`inject.faults[${i}].target\` names the proxy \`${name}\`, which this scenario does not have.`, {
           context: { File: scenario.file, Field: `inject.faults[${i}].target`, Proxies: proxies.join(', ') || 'none' },
           hint: '`target: { rpcProxy: true }` adds `fork`; `target: { upstreamProxy: true }` adds `upstream`.',
         })
-    } else if (f.target) resolve(f.target, `inject.faults[${i}].target`)
+    } else if (f.target !== undefined) resolve(String(f.target), `inject.faults[${i}].target`)
     const token = f.params?.token
     if (typeof token === 'string') resolve(token, `inject.faults[${i}].params.token`)
   })

@@ -145,6 +145,14 @@ const checkBodies = {
     required: ['to', 'fn'],
     properties: { to: addressOrName, fn: signature, args, from: addressOrName, reason: { type: 'string' } },
   },
+  progress: { type: 'object', additionalProperties: false, properties: { minCommitsPerSlot: { type: 'number', minimum: 0, maximum: 1 } } },
+  noFork: { const: true },
+  mustStall: { const: true },
+  catchUp: { type: 'object', additionalProperties: false, required: ['node', 'withinMs'], properties: { node: { type: 'integer', minimum: 0, maximum: 3 }, withinMs: { type: 'integer', minimum: 0 } } },
+  rejects: { type: 'object', additionalProperties: false, required: ['proposer'], properties: { proposer: { type: 'integer', minimum: 0, maximum: 3 } } },
+  evidence: { type: 'object', additionalProperties: false, required: ['validator'], properties: { validator: { type: 'integer', minimum: 0, maximum: 3 } } },
+  memory: { type: 'object', additionalProperties: false, required: ['maxRssMb'], properties: { maxRssMb: { type: 'number', exclusiveMinimum: 0 } } },
+  inclusion: { type: 'object', additionalProperties: false, required: ['maxMs'], properties: { maxMs: { type: 'integer', minimum: 1 } } },
   keeperLoad: {
     type: 'object',
     additionalProperties: false,
@@ -175,7 +183,7 @@ const faultSchema = {
   required: ['type'],
   properties: {
     type: { enum: Object.keys(faults) },
-    target: addressOrName,
+    target: { type: ['string', 'integer'], description: 'A contract name or address (fork), a proxy name (rpc.*), or a validator id (devnet).' },
     params: { type: 'object' },
   },
   allOf: Object.values(faults).map((fault) => ({
@@ -226,8 +234,11 @@ export const scenarioSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        kind: { const: 'fork' },
+        kind: { enum: ['fork', 'devnet'] },
         isolation: { enum: ['snapshot', 'fresh'] },
+        validators: { const: 4, description: 'Devnet only: validators (4: f = 1).' },
+        slot: { ...duration, description: 'Devnet only: slot time, e.g. "1s" or "500ms".' },
+        honest: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 3 }, description: 'Devnet only: validators whose agreement the safety checks judge (default: all not under a byzantine fault).' },
         rpcProxy: { type: 'boolean', description: 'Put a JSON-RPC fault proxy (named `fork`) in front of the fork, for keepers and rpc.* faults.' },
         upstreamProxy: {
           type: 'boolean',
@@ -250,12 +261,29 @@ export const scenarioSchema = {
     protocol: protocolSchema,
     checks: { type: 'array', items: checkSchema },
     stop: { type: 'array', items: checkSchema, description: 'Checks that must keep holding; the first to break aborts the experiment.' },
-    baseline: { type: 'object', additionalProperties: false, properties: { steps: { type: 'array', items: stepSchema } } },
+    baseline: { type: 'object', additionalProperties: false, properties: { steps: { type: 'array', items: stepSchema }, duration } },
     inject: {
       type: 'object',
       additionalProperties: false,
       required: ['faults'],
-      properties: { faults: { type: 'array', items: faultSchema }, steps: { type: 'array', items: stepSchema } },
+      properties: {
+        faults: { type: 'array', items: faultSchema },
+        steps: { type: 'array', items: stepSchema },
+        duration,
+        random: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['faults', 'every'],
+          description: 'Devnet soak: fire faults drawn from `faults` (seeded) every `every`, each for `hold`, never more than `budget` validators faulty at once.',
+          properties: {
+            faults: { type: 'array', minItems: 1, items: faultSchema },
+            every: duration,
+            hold: duration,
+            budget: { type: 'integer', minimum: 0, maximum: 1 },
+            flakeBudget: { type: 'integer', minimum: 0, description: 'Transient liveness misses allowed before the soak counts as degraded.' },
+          },
+        },
+      },
     },
     recover: {
       type: 'object',
@@ -263,6 +291,7 @@ export const scenarioSchema = {
       properties: {
         steps: { type: 'array', items: stepSchema },
         attempts: { type: 'integer', minimum: 1, maximum: 100, description: 'Times the recover steps may run until every check holds.' },
+        duration,
       },
     },
   },

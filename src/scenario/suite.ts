@@ -10,6 +10,7 @@ import { revertTo, snapshot } from '../targets/chain.js'
 import { type ForkSource, startFork, type Fork } from '../targets/fork.js'
 import { createPrng } from '../util/prng.js'
 import { redactUrl } from '../util/redact.js'
+import { runDevnetScenario } from './devnet-runner.js'
 import { findScenarioFiles, loadScenario } from './loader.js'
 import { type RunEvent, runScenario } from './runner.js'
 import type { Scenario } from './types.js'
@@ -21,6 +22,8 @@ export type SuiteOptions = {
   /** The command line that replays this run, printed in every report. */
   replay: string
   logDir?: string
+  /** Test builds of devnet validators, by id (see `--devnet-build`). */
+  devnetOverrides?: Record<number, Record<string, unknown>>
   onEvent?: (event: RunEvent | { type: 'scenario-done'; report: ScenarioReport } | { type: 'booted'; url: string; ms: number }) => void
 }
 
@@ -44,11 +47,22 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
   const t0 = performance.now()
   const emit = options.onEvent ?? (() => {})
   const logDir = options.logDir ? { logDir: options.logDir } : {}
-  const fork = await startFork(options.source, logDir)
-  emit({ type: 'booted', url: fork.anvil.url, ms: Math.round(performance.now() - t0) })
+  // The fork boots only if a fork scenario runs; devnet scenarios each get a fresh devnet.
+  let fork: Fork | undefined
   const reports: ScenarioReport[] = []
   try {
     for (const scenario of scenarios) {
+      if (scenario.target.kind === 'devnet') {
+        const report = await runDevnetScenario(scenario, { seed: options.seed, replay: options.replay, ...(options.onEvent ? { onEvent: options.onEvent } : {}), ...(options.devnetOverrides ? { overrides: options.devnetOverrides } : {}) })
+        reports.push(report)
+        emit({ type: 'scenario-done', report })
+        continue
+      }
+      if (!fork) {
+        const bootStart = performance.now()
+        fork = await startFork(options.source, logDir)
+        emit({ type: 'booted', url: fork.anvil.url, ms: Math.round(performance.now() - bootStart) })
+      }
       const fresh = scenario.target.isolation === 'fresh' || scenario.inject.faults.some((f) => faults[f.type as keyof typeof faults].needsFreshTarget)
       let target: Fork = fork
       if (fresh) target = await freshFork(fork, options.source, logDir, scenario, options.seed)
@@ -62,7 +76,7 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
       }
     }
   } finally {
-    await fork.stop()
+    await fork?.stop()
   }
   return {
     tool: 'forkchaos',
@@ -74,7 +88,7 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
     target: {
       kind: 'fork',
       source: options.source.kind === 'url' ? redactUrl(options.source.url) : options.source.kind === 'state' ? options.source.path : 'embedded',
-      forkBlock: fork.upstream ? String(fork.upstream.headBlock) : options.source.kind === 'url' && options.source.blockNumber !== undefined ? String(options.source.blockNumber) : null,
+      forkBlock: fork?.upstream ? String(fork.upstream.headBlock) : options.source.kind === 'url' && options.source.blockNumber !== undefined ? String(options.source.blockNumber) : null,
     },
     scenarios: reports,
   }

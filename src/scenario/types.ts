@@ -42,11 +42,21 @@ export type CheckSpec = {
   riskMode?: { equals: number }
   view?: ViewRef & { equals?: Scalar; atLeast?: Scalar; atMost?: Scalar; equalsView?: ViewRef }
   reverts?: ViewRef & { from?: string; reason?: string }
+  progress?: { minCommitsPerSlot?: number }
+  noFork?: true
+  mustStall?: true
+  catchUp?: { node: number; withinMs: number }
+  rejects?: { proposer: number }
+  evidence?: { validator: number }
+  memory?: { maxRssMb: number }
+  inclusion?: { maxMs: number }
   keeperLoad?: { step?: string; maxAmplification?: number; minAmplification?: number; minSuccessRate?: number; minStaleReads?: number }
   module?: string
 }
 
-export type FaultSpec = { type: string; target?: string; params?: Record<string, unknown> }
+export type RandomFaults = { faults: FaultSpec[]; everyMs: number; holdMs: number; budget: number; flakeBudget: number }
+
+export type FaultSpec = { type: string; target?: string | number; params?: Record<string, unknown> }
 
 /** The system under test, by the functions and events forkchaos needs to judge it. */
 export type Protocol = {
@@ -71,7 +81,11 @@ export type Scenario = {
   description?: string
   hypothesis: string
   target: {
-    kind: 'fork'
+    kind: 'fork' | 'devnet'
+    /** Devnet: slot time in ms. */
+    slotMs: number
+    /** Devnet: validators the safety checks judge; default all not under a byzantine fault. */
+    honest?: number[]
     isolation: 'snapshot' | 'fresh'
     rpcProxy: boolean
     upstreamProxy: boolean
@@ -82,7 +96,7 @@ export type Scenario = {
   protocol: Protocol | 'reference'
   checks: CheckSpec[]
   stop: CheckSpec[]
-  baseline: { steps: Step[] }
-  inject: { faults: FaultSpec[]; steps: Step[] }
-  recover: { steps: Step[]; attempts: number }
+  baseline: { steps: Step[]; durationMs: number }
+  inject: { faults: FaultSpec[]; steps: Step[]; durationMs: number; random?: RandomFaults }
+  recover: { steps: Step[]; attempts: number; durationMs: number }
 }

@@ -31,6 +31,8 @@ export type AnvilParameters = {
   logDir?: string
   /** More flags, passed verbatim. */
   extraArgs?: readonly string[]
+  /** Extra environment (e.g. libfaketime's LD_PRELOAD and FAKETIME for a skewed clock). */
+  env?: Record<string, string>
 }
 
 export type AnvilInstance = {
@@ -95,7 +97,7 @@ export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance
   const logFile = path.join(logDir, `${params.label}-${process.pid}-${++counter}.log`)
   const log = fs.createWriteStream(logFile)
 
-  const child = spawn(binary, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(binary, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...(params.env ? { env: { ...process.env, ...params.env } } : {}) })
   const spawnError = new Promise<never>((_, reject) => child.once('error', reject))
   if (child.pid === undefined) {
     await spawnError.catch((cause) => {

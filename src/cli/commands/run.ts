@@ -5,9 +5,9 @@ import type { ScenarioReport } from '../../report/types.js'
 import { regressions, runSuite } from '../../scenario/suite.js'
 import { redactUrl } from '../../util/redact.js'
 import { ExitCode, setExit } from '../exit.js'
-import { parseSeed, type SourceFlags, sourceFrom } from '../options.js'
+import { devnetBuilds, parseSeed, type SourceFlags, sourceFrom } from '../options.js'
 
-type Flags = SourceFlags & { seed?: string; reportDir: string; json?: boolean; failOn: string; compare?: string }
+type Flags = SourceFlags & { devnetBuild?: string; seed?: string; reportDir: string; json?: boolean; failOn: string; compare?: string }
 
 export function runCommand(program: Command) {
   program
@@ -22,10 +22,13 @@ export function runCommand(program: Command) {
     .option('--fail-on <verdict>', '"failed" (default) or "degraded": the verdict that makes the exit code 1', 'failed')
     .option('--compare <report.json>', 'also exit 1 when a verdict is worse than in this earlier report')
     .option('--vault-build <name>', 'embedded chain only: deploy a test build of the vault (e.g. ReferenceVault.no-oracle-guard)')
+    .option('--devnet-build <name>', `devnet only: a test build of the validators (${Object.keys(devnetBuilds).join(', ')})`)
     .option('--json', 'print the report as JSON on stdout instead of progress lines')
     .action(async (paths: string[], flags: Flags, command: Command) => {
       if (!['failed', 'degraded'].includes(flags.failOn)) throw new InputError(`\`--fail-on\` must be "failed" or "degraded". Got \`${flags.failOn}\`.`)
       const seed = parseSeed(flags.seed)
+      const devnetBuild = flags.devnetBuild ? devnetBuilds[flags.devnetBuild] : undefined
+      if (flags.devnetBuild && !devnetBuild) throw new InputError(`\`--devnet-build\` must be one of ${Object.keys(devnetBuilds).join(', ')}. Got \`${flags.devnetBuild}\`.`)
       const source = sourceFrom(flags)
       const replay = [
         'npx forkchaos run',
@@ -35,6 +38,7 @@ export function runCommand(program: Command) {
         ...(flags.forkBlock ? [`--fork-block ${flags.forkBlock}`] : []),
         ...(flags.state ? [`--state ${flags.state}`] : []),
         ...(flags.vaultBuild ? [`--vault-build ${flags.vaultBuild}`] : []),
+        ...(flags.devnetBuild ? [`--devnet-build ${flags.devnetBuild}`] : []),
       ].join(' ')
       const tty = process.stdout.isTTY && !flags.json
       const paint = (code: number, s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s)
@@ -48,6 +52,7 @@ export function runCommand(program: Command) {
         seed,
         source,
         replay,
+        ...(devnetBuild ? { devnetOverrides: devnetBuild } : {}),
         onEvent: (e) => {
           if (e.type === 'booted') say(`  fork ready at ${e.url} in ${e.ms} ms`)
           if (e.type === 'scenario-done') say(line(e.report, paint, colour))

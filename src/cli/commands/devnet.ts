@@ -1,0 +1,116 @@
+import { spawn } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import type { Command } from 'commander'
+import { packageRoot } from '../../contracts.js'
+import { InputError } from '../../errors.js'
+import { onTeardown } from '../../lifecycle.js'
+import { type NodeStatus, startDevnet } from '../../targets/devnet.js'
+import { isAlive, signalGroup, stateDir } from '../../targets/processes.js'
+import { createRpc } from '../../targets/rpc.js'
+import { parseDurationMs } from '../../util/duration.js'
+import { devnetBuilds } from '../options.js'
+
+type State = { pid: number; slotMs: number; nodes: { id: number; rpc: string; pid: number }[]; startedAt: string }
+const stateFile = () => path.join(stateDir(), 'devnet.json')
+
+export function devnetCommand(program: Command) {
+  const devnet = program.command('devnet').description('A 4-validator BFT devnet on this machine (consensus nodes + Anvil execution), no Docker.')
+  devnet
+    .command('up')
+    .description('Boot the devnet; prints the validators\' RPC URLs. Foreground until Ctrl-C, or --detach.')
+    .option('--validators <n>', 'validators (4: f = 1)', '4')
+    .option('--slot <duration>', 'slot time, e.g. 1s or 500ms', '1s')
+    .option('--seed <n>', 'seed of the link proxies and of every random choice', '1')
+    .option('--devnet-build <name>', `test build of the validators: ${Object.keys(devnetBuilds).join(', ')}`)
+    .option('--detach', 'run in the background; `forkchaos devnet down` stops it')
+    .action(async (flags: { validators: string; slot: string; seed: string; detach?: boolean; devnetBuild?: string }) => {
+      if (fs.existsSync(stateFile()) && isAlive((JSON.parse(fs.readFileSync(stateFile(), 'utf8')) as State).pid))
+        throw new InputError('A devnet is already up.', { hint: '`forkchaos devnet status` shows it; `forkchaos devnet down` stops it.' })
+      if (flags.detach) {
+        const args = process.argv.slice(2).filter((a) => a !== '--detach')
+        const child = spawn(process.execPath, [path.join(packageRoot, 'bin', 'forkchaos.js'), ...args], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] })
+        await new Promise<void>((resolve, reject) => {
+          let out = ''
+          child.stdout?.on('data', (c: Buffer) => {
+            out += c.toString()
+            if (out.includes('devnet up:')) {
+              process.stdout.write(out)
+              child.stdout?.destroy()
+              child.unref()
+              resolve()
+            }
+          })
+          child.once('exit', (code) => reject(new InputError(`The devnet exited while starting (code ${code}).`)))
+        })
+        return
+      }
+      const slotMs = parseDurationMs(flags.slot, '--slot')
+      const build = flags.devnetBuild ? devnetBuilds[flags.devnetBuild] : undefined
+      if (flags.devnetBuild && !build) throw new InputError(`\`--devnet-build\` must be one of ${Object.keys(devnetBuilds).join(', ')}. Got \`${flags.devnetBuild}\`.`)
+      const t0 = performance.now()
+      const net = await startDevnet({ validators: Number(flags.validators), slotMs, seed: Number(flags.seed), ...(build ? { overrides: build } : {}) })
+      onTeardown('devnet state file', () => fs.rmSync(stateFile(), { force: true }))
+      let first: number | undefined
+      while (first === undefined && performance.now() - t0 < 20_000) {
+        const statuses = await net.status()
+        if (statuses.some((s) => !('down' in s) && (s as NodeStatus).height >= 1)) first = performance.now() - t0
+        else await new Promise((r) => setTimeout(r, 25))
+      }
+      const state: State = { pid: process.pid, slotMs, nodes: net.nodes.map((n) => ({ id: n.id, rpc: n.rpcUrl, pid: n.pid })), startedAt: new Date().toISOString() }
+      fs.mkdirSync(stateDir(), { recursive: true })
+      fs.writeFileSync(stateFile(), JSON.stringify(state, null, 2))
+      process.stdout.write(`devnet up: ${net.nodes.length} validators, slot ${slotMs} ms, first commit ${first === undefined ? 'not yet' : `${Math.round(first)} ms`} after start · data ${net.dir}\n`)
+      for (const n of net.nodes) process.stdout.write(`  validator ${n.id}  ${n.rpcUrl}  (${n.address})\n`)
+      await new Promise<never>(() => {})
+    })
+  devnet
+    .command('status')
+    .description('Height, head, peers and mempool of every validator.')
+    .option('--json', 'as JSON')
+    .action(async (flags: { json?: boolean }) => {
+      const state = readState()
+      const rows = await Promise.all(
+        state.nodes.map(async (n) => {
+          try {
+            return { rpc: n.rpc, ...(await createRpc(n.rpc, { owned: true, timeoutMs: 2_000 }).request<NodeStatus>('fc_status')) }
+          } catch (error) {
+            return { id: n.id, rpc: n.rpc, down: true, error: (error as Error).message.split('\n')[0] }
+          }
+        }),
+      )
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`)
+        return
+      }
+      for (const r of rows)
+        process.stdout.write(
+          'down' in r
+            ? `  validator ${r.id}  ${r.rpc}  DOWN (${r.error})\n`
+            : `  validator ${r.id}  ${r.rpc}  height ${r.height}  head ${String(r.headHash).slice(0, 12)}…  peers [${r.peers.join(',')}]  mempool ${r.mempool}\n`,
+        )
+    })
+  devnet
+    .command('down')
+    .description('Stop the devnet started by `devnet up` (every process it started).')
+    .action(async () => {
+      const state = readState()
+      if (isAlive(state.pid)) {
+        process.kill(state.pid, 'SIGTERM')
+        const deadline = Date.now() + 15_000
+        while (isAlive(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      }
+      // If the supervisor died hard, its children are still ours by pid file: stop them by group.
+      for (const n of state.nodes) if (isAlive(n.pid)) signalGroup(n.pid, 'SIGKILL')
+      fs.rmSync(stateFile(), { force: true })
+      process.stdout.write('devnet down\n')
+    })
+}
+
+function readState(): State {
+  try {
+    return JSON.parse(fs.readFileSync(stateFile(), 'utf8')) as State
+  } catch {
+    throw new InputError('No devnet is up.', { hint: 'Start one with `forkchaos devnet up`.' })
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The data one validator node exchanges with its peers, its store and its execution layer.
+ * Heights are execution block numbers: height `h` decides block `h` (genesis is 0).
+ */
+export type Hex = `0x${string}`
+
+/**
+ * An execution payload as the consensus layer sees it, shaped like the Engine API's
+ * `ExecutionPayload` but cut to the fields a validator compares after re-executing it.
+ * All hex is lowercase, so that two nodes encode the same payload to the same bytes.
+ */
+export type Payload = {
+  number: number
+  parentHash: Hex
+  timestampS: number
+  feeRecipient: Hex
+  /** Raw signed transactions, in block order. */
+  transactions: Hex[]
+  blockHash: Hex
+  stateRoot: Hex
+  receiptsRoot: Hex
+}
+
+/** The payload fields a re-execution can disagree on, in the order they are checked. */
+export type PayloadField =
+  | 'number'
+  | 'parentHash'
+  | 'timestamp'
+  | 'transactions'
+  | 'stateRoot'
+  | 'receiptsRoot'
+  | 'blockHash'
+
+/** Fields a consensus-layer check can reject a proposal on, besides the payload fields. */
+export type RejectionField = PayloadField | 'proposer' | 'signature'
+
+export type VoteType = 'prevote' | 'precommit'
+
+/** A signed prevote or precommit. `value` is a payload's value id, or null for nil. */
+export type Vote = {
+  type: VoteType
+  height: number
+  round: number
+  value: Hex | null
+  validator: number
+  signature: Hex
+}
+
+/**
+ * A signed proposal. `polRound` is the round of the proof of lock the proposer re-proposes
+ * from (Tendermint's `validRound`), -1 for a fresh value.
+ */
+export type Proposal = {
+  height: number
+  round: number
+  polRound: number
+  proposer: number
+  payload: Payload
+  signature: Hex
+}
+
+/** ≥ 2f+1 precommits for one block in one round: what makes a block final. */
+export type Certificate = {
+  round: number
+  votes: { validator: number; signature: Hex }[]
+}
+
+/** A committed block as stored and as served to a syncing peer. */
+export type CommittedBlock = {
+  payload: Payload
+  certificate: Certificate
+}
+
+/** One frame on a p2p link (one line of JSON). */
+export type Message =
+  | { t: 'hello'; id: number; chainId: number }
+  | { t: 'proposal'; proposal: Proposal }
+  | { t: 'vote'; vote: Vote }
+  | { t: 'tx'; txs: Hex[] }
+  | { t: 'status'; height: number; headHash: Hex }
+  | { t: 'syncRequest'; fromHeight: number; toHeight: number }
+  | { t: 'syncResponse'; blocks: CommittedBlock[] }
+
+/** Why this node refused a proposal, as `fc_rejections` lists it. */
+export type Rejection = {
+  height: number
+  round: number
+  proposer: number
+  layer: 'execution' | 'consensus'
+  reason: string
+  field: RejectionField
+  /** From receiving the proposal to deciding it is invalid. */
+  latencyMs: number
+  /** Wall clock (ms since the epoch) of the decision. */
+  at: number
+}
+
+/** Two conflicting signed messages from one validator for the same height and round. */
+export type Evidence = {
+  validator: number
+  height: number
+  round: number
+  type: 'proposal' | VoteType
+  a: Proposal | Vote
+  b: Proposal | Vote
+}

@@ -1,0 +1,32 @@
+import { define, seenIn } from '../../Fault.js'
+import type { RpcProxy } from '../../proxy/jsonrpc/proxy.js'
+import { devnetOf, validatorId } from '../devnet-common.js'
+import { flipStateRoot, type RpcBlock } from './header.js'
+
+/**
+ * A compromised execution link: the JSON-RPC proxy between one validator and its Anvil flips
+ * one bit of every block's state root and recomputes the block hash over the tampered header.
+ * The validator signs and proposes what its execution layer told it, as a real compromised node
+ * would; the header is self-consistent, so only re-execution by the others can catch it.
+ */
+export const stateRootFlip = define<Record<string, never>, { id: number; proxy: RpcProxy; rule: string }>({
+  type: 'byzantine.state-root-flip',
+  summary: 'Flip one bit of the state root (block hash recomputed) on a validator\'s execution link; only re-execution catches it.',
+  paramsSchema: { type: 'object', additionalProperties: false, properties: {} },
+  parse: () => ({}),
+  async apply(ctx, target) {
+    const id = validatorId(target, 'byzantine.state-root-flip')
+    const proxy = devnetOf(ctx, 'byzantine.state-root-flip').nodes[id]?.exec as RpcProxy
+    const rule = proxy.addRule({
+      match: { methods: ['eth_getBlockByNumber', 'eth_getBlockByHash'] },
+      action: { type: 'rewrite', path: 'result', with: (block: unknown) => (block && typeof block === 'object' ? flipStateRoot(block as RpcBlock) : block) },
+    })
+    return { id, proxy, rule }
+  },
+  async revert(_ctx, state) {
+    state.proxy.removeRule(state.rule)
+  },
+  async detect(_ctx, state, observations) {
+    return { took: `execution link of validator ${state.id} flips state roots (${state.proxy.stats().requests} calls through it)`, seen: seenIn(observations) }
+  },
+})

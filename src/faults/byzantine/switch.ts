@@ -1,0 +1,30 @@
+import { define, seenIn } from '../../Fault.js'
+import { devnetOf, validatorId } from '../devnet-common.js'
+
+/**
+ * A byzantine behaviour built into the node (`byzantine.<switch>` in its config): the validator
+ * restarts with the switch on, same identity and data; revert restarts it honest.
+ */
+function byzantineSwitch(type: string, key: string, summary: string) {
+  return define<Record<string, never>, { id: number }>({
+    type,
+    summary,
+    paramsSchema: { type: 'object', additionalProperties: false, properties: {} },
+    parse: () => ({}),
+    async apply(ctx, target) {
+      const id = validatorId(target, type)
+      await devnetOf(ctx, type).startNode(id, { overrides: { byzantine: { [key]: true } } })
+      return { id }
+    },
+    async revert(ctx, state) {
+      await devnetOf(ctx, type).startNode(state.id)
+    },
+    async detect(_ctx, state, observations) {
+      return { took: `validator ${state.id} runs with byzantine.${key}`, seen: seenIn(observations) }
+    },
+  })
+}
+
+export const equivocate = byzantineSwitch('byzantine.equivocate', 'equivocate', 'A proposer sends two different proposals for the same height and round, to different peers.')
+export const staleParent = byzantineSwitch('byzantine.stale-parent', 'staleParent', 'A proposer builds on the grandparent: an attempt to reorg a committed block.')
+export const invalidTx = byzantineSwitch('byzantine.invalid-tx', 'invalidTx', 'A proposer includes a transaction that cannot execute.')

@@ -1,0 +1,264 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { privateKeyToAccount } from 'viem/accounts'
+import { packageRoot } from '../contracts.js'
+import { InfraError, InputError } from '../errors.js'
+import { onTeardown } from '../lifecycle.js'
+import { type RpcProxy, startRpcProxy } from '../proxy/jsonrpc/proxy.js'
+import { createTcpProxy, type TcpProxy } from '../proxy/tcp/proxy.js'
+import { createPrng, type Prng } from '../util/prng.js'
+import { type AnvilInstance, startAnvil } from './anvil.js'
+import { signalGroup, stateDir, track, untrack } from './processes.js'
+import { createRpc, type Rpc } from './rpc.js'
+
+/**
+ * The embedded reference devnet: N validators on this machine, each a consensus node process
+ * (src/devnet/node) plus its own Anvil as execution layer, reached through a JSON-RPC fault
+ * proxy (so a byzantine proposer can be made to lie about what it executed). Every directed
+ * peer link i → j goes through its own TCP fault proxy: node i dials proxy(i→j), which forwards
+ * to node j's p2p port, so partitions, loss and latency happen on the wire, per direction.
+ */
+export type DevnetOptions = {
+  validators?: number
+  slotMs?: number
+  seed?: number
+  /** Root directory for data dirs and logs. Default: a fresh temp dir under the state dir. */
+  dir?: string
+  /** Per-validator config overrides (test builds: `unsafe`, byzantine switches). */
+  overrides?: Record<number, Record<string, unknown>>
+  /** Milliseconds to wait for every node's READY line. Default 20 s. */
+  startTimeoutMs?: number
+}
+
+export type NodeStatus = {
+  id: number
+  height: number
+  headHash: string
+  round: number
+  step: string
+  peers: number[]
+  mempool: number
+  lastCommitAtMs: number
+  rejections: number
+  storeErrors: number
+}
+
+export type DevnetNode = {
+  readonly id: number
+  readonly address: `0x${string}`
+  rpcUrl: string
+  rpc: Rpc
+  p2p: string
+  pid: number
+  anvil: AnvilInstance
+  exec: RpcProxy
+  dataDir: string
+  /** Extra environment for the node and its Anvil (e.g. libfaketime for clock skew). */
+  env: Record<string, string>
+  overrides: Record<string, unknown>
+  running: boolean
+}
+
+export type Devnet = {
+  readonly nodes: DevnetNode[]
+  readonly slotMs: number
+  readonly genesisTimestampS: number
+  readonly dir: string
+  /** link(i, j): the TCP proxy that carries what node i sends to node j. */
+  link(from: number, to: number): TcpProxy
+  links(): { from: number; to: number; proxy: TcpProxy }[]
+  status(): Promise<(NodeStatus | { id: number; down: true; error: string })[]>
+  /** Stops a validator (node and its Anvil); `signal` SIGKILL by default, like a crash. */
+  stopNode(id: number, signal?: NodeJS.Signals): Promise<void>
+  /** Starts a stopped validator again with the same identity and data directory. */
+  startNode(id: number, options?: { env?: Record<string, string>; overrides?: Record<string, unknown> }): Promise<void>
+  /** SIGSTOP / SIGCONT a validator's processes (a wedged node: alive, silent). */
+  wedge(id: number, on: boolean): void
+  prng: Prng
+  down(): Promise<void>
+}
+
+export const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
+
+const keys = () =>
+  (JSON.parse(fs.readFileSync(path.join(packageRoot, 'devnet', 'keys.json'), 'utf8')) as { validators: { id: number; privateKey: `0x${string}` }[] }).validators
+const genesis = () => JSON.parse(fs.readFileSync(path.join(packageRoot, 'devnet', 'genesis.json'), 'utf8')) as { chainId: number; mnemonic: string; accounts: number; balanceEth: number; gasLimit: number }
+
+export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> {
+  const n = options.validators ?? 4
+  if (n !== 4) throw new InputError(`The embedded devnet runs 4 validators (f = 1). Got \`${n}\`.`)
+  const slotMs = options.slotMs ?? 1_000
+  if (!(slotMs >= 200 && slotMs <= 60_000)) throw new InputError(`\`slot\` must be between 200ms and 60s. Got \`${slotMs}ms\`.`)
+  const prng = createPrng(options.seed ?? 1)
+  const dir = options.dir ?? fs.mkdtempSync(path.join(stateDir(), 'devnet-'))
+  fs.mkdirSync(dir, { recursive: true })
+  const g = genesis()
+  const genesisTimestampS = Math.floor(Date.now() / 1000)
+  const main = path.join(packageRoot, 'dist', 'src', 'devnet', 'node', 'main.js')
+  if (!fs.existsSync(main)) throw new InfraError('The devnet node is not built.', { context: { Entry: main }, hint: 'Run `npm run build`.' })
+
+  const validatorKeys = keys().slice(0, n)
+  const validators = validatorKeys.map((k) => ({ id: k.id, address: privateKeyToAccount(k.privateKey).address }))
+  const linkProxies = new Map<string, TcpProxy>()
+  const processes = new Map<number, ChildProcess>()
+  const nodes: DevnetNode[] = []
+  let stopped = false
+
+  const undo = onTeardown('devnet', () => down())
+
+  // Links first: their ports are bound now, so node configs can name them; upstreams follow.
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++)
+      if (i !== j)
+        linkProxies.set(`${i}->${j}`, await createTcpProxy({ name: `link-${i}-${j}`, listen: '127.0.0.1:0', upstream: '127.0.0.1:9', enabled: true, prng: prng.fork(`link-${i}-${j}`) }))
+
+  const anvilArgs = ['--no-mining', '--timestamp', String(genesisTimestampS), '--chain-id', String(g.chainId), '--accounts', String(g.accounts), '--balance', String(g.balanceEth), '--gas-limit', String(g.gasLimit), '--mnemonic', g.mnemonic]
+
+  async function launch(id: number, env: Record<string, string>, overrides: Record<string, unknown>) {
+    const dataDir = path.join(dir, `validator-${id}`)
+    fs.mkdirSync(dataDir, { recursive: true })
+    const anvil = await startAnvil({ label: `devnet-anvil-${id}`, logDir: path.join(dir, 'logs'), extraArgs: anvilArgs, ...(Object.keys(env).length ? { env } : {}) })
+    const exec = await startRpcProxy({ upstream: anvil.url, prng: prng.fork(`exec-${id}`), name: `exec-${id}` })
+    const config = {
+      id,
+      privateKey: validatorKeys[id]?.privateKey,
+      validators,
+      p2pListen: '127.0.0.1:0',
+      peers: validators.filter((v) => v.id !== id).map((v) => ({ id: v.id, address: linkProxies.get(`${id}->${v.id}`)?.listen })),
+      rpcListen: '127.0.0.1:0',
+      executionUrl: exec.url,
+      dataDir,
+      slotMs,
+      genesisTimestampS,
+      chainId: g.chainId,
+      maxDriftMs: Math.max(5_000, 3 * slotMs),
+      mempool: { maxTotal: 20_000, maxPerSender: 256 },
+      ...overrides,
+    }
+    const configFile = path.join(dataDir, 'config.json')
+    fs.writeFileSync(configFile, JSON.stringify(config, null, 2))
+    const log = fs.openSync(path.join(dir, 'logs', `node-${id}.log`), 'a')
+    const child = spawn(process.execPath, [main, configFile], { detached: true, stdio: ['ignore', 'pipe', log], env: { ...process.env, ...env } })
+    track(child, { binary: process.execPath, label: `devnet-node-${id}`, logFile: path.join(dir, 'logs', `node-${id}.log`) })
+    processes.set(id, child)
+    const ready = await new Promise<{ rpc: string; p2p: string }>((resolve, reject) => {
+      let out = ''
+      const timer = setTimeout(() => reject(new InfraError(`Devnet node ${id} did not report READY in time.`, { context: { Log: path.join(dir, 'logs', `node-${id}.log`) } })), options.startTimeoutMs ?? 20_000)
+      child.stdout?.on('data', (c: Buffer) => {
+        out += c.toString()
+        fs.appendFileSync(path.join(dir, 'logs', `node-${id}.log`), c)
+        const m = /READY (\{.*\})/.exec(out)
+        if (m) {
+          clearTimeout(timer)
+          resolve(JSON.parse(m[1] as string))
+        }
+      })
+      child.once('exit', (code) => {
+        clearTimeout(timer)
+        reject(new InfraError(`Devnet node ${id} exited before READY (code ${code}).`, { context: { Log: path.join(dir, 'logs', `node-${id}.log`) } }))
+      })
+    })
+    // Every link into this node now forwards to its (possibly new) p2p port.
+    for (let i = 0; i < n; i++) if (i !== id) linkProxies.get(`${i}->${id}`)?.update({ upstream: ready.p2p })
+    const existing = nodes[id]
+    const node: DevnetNode = {
+      id,
+      address: validators[id]?.address as `0x${string}`,
+      rpcUrl: ready.rpc,
+      rpc: createRpc(ready.rpc, { owned: true }),
+      p2p: ready.p2p,
+      pid: child.pid as number,
+      anvil,
+      exec,
+      dataDir,
+      env,
+      overrides,
+      running: true,
+    }
+    if (existing) Object.assign(existing, node)
+    else nodes[id] = node
+  }
+
+  async function stopNode(id: number, signal: NodeJS.Signals = 'SIGKILL') {
+    const node = nodes[id]
+    const child = processes.get(id)
+    if (!node || !child) return
+    node.running = false
+    processes.delete(id)
+    const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r()))
+    signalGroup(child.pid as number, 'SIGCONT')
+    signalGroup(child.pid as number, signal)
+    const timer = setTimeout(() => signalGroup(child.pid as number, 'SIGKILL'), 3_000)
+    await exited
+    clearTimeout(timer)
+    untrack(child.pid as number)
+    await node.exec.close()
+    await node.anvil.stop(signal === 'SIGKILL' ? 0 : 2_000)
+  }
+
+  async function down() {
+    if (stopped) return
+    stopped = true
+    undo()
+    for (const node of nodes) if (node?.running) await stopNode(node.id, 'SIGTERM').catch(() => {})
+    for (const proxy of linkProxies.values()) await proxy.stop().catch(() => {})
+  }
+
+  try {
+    await Promise.all(validators.map((v) => launch(v.id, {}, options.overrides?.[v.id] ?? {})))
+  } catch (error) {
+    await down()
+    throw error
+  }
+
+  return {
+    nodes,
+    slotMs,
+    genesisTimestampS,
+    dir,
+    prng,
+    link: (from, to) => {
+      const proxy = linkProxies.get(`${from}->${to}`)
+      if (!proxy) throw new InputError(`No link ${from} → ${to}: validators are 0–${n - 1}.`)
+      return proxy
+    },
+    links: () => [...linkProxies].map(([key, proxy]) => {
+      const [from, to] = key.split('->').map(Number) as [number, number]
+      return { from, to, proxy }
+    }),
+    async status() {
+      return Promise.all(
+        nodes.map(async (node) => {
+          if (!node.running) return { id: node.id, down: true as const, error: 'stopped' }
+          try {
+            return await node.rpc.request<NodeStatus>('fc_status')
+          } catch (error) {
+            return { id: node.id, down: true as const, error: (error as Error).message.split('\n')[0] as string }
+          }
+        }),
+      )
+    },
+    stopNode,
+    async startNode(id, opts = {}) {
+      const node = nodes[id]
+      if (!node) throw new InputError(`No validator ${id}.`)
+      if (node.running) await stopNode(id)
+      await launch(id, opts.env ?? {}, opts.overrides ?? {})
+    },
+    wedge(id, on) {
+      const node = nodes[id]
+      if (!node?.running) return
+      for (const pid of [node.pid, node.anvil.pid]) signalGroup(pid, on ? 'SIGSTOP' : 'SIGCONT')
+    },
+    down,
+  }
+}
+
+/** The environment that runs a validator's processes `offsetS` seconds off (libfaketime). */
+export function clockSkewEnv(offsetS: number): Record<string, string> {
+  if (!fs.existsSync(FAKETIME_LIB))
+    throw new InfraError('libfaketime is not installed.', { context: { Library: FAKETIME_LIB }, hint: 'apt-get install -y faketime (Debian).' })
+  return { LD_PRELOAD: FAKETIME_LIB, FAKETIME: `${offsetS >= 0 ? '+' : ''}${offsetS}s`, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_NO_CACHE: '1' }
+}
+
