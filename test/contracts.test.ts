@@ -94,7 +94,9 @@ describe('reference protocol on Anvil', () => {
   }
   const send = async (address: Address, name: Name, functionName: string, args: readonly unknown[] = [], account = deployer) => {
     const abi = artifacts.contracts[name]!.abi
-    const hash = await wallet.writeContract({ address, abi, functionName, args, account, chain: foundry })
+    // An explicit gas limit: an estimate taken in one second can fall short in the next, when
+    // the pair's first update of a new second also writes its price accumulators.
+    const hash = await wallet.writeContract({ address, abi, functionName, args, account, chain: foundry, gas: 3_000_000n })
     const receipt = await pub.waitForTransactionReceipt({ hash })
     expect(receipt.status, `${name}.${functionName}`).toBe('success')
     return receipt

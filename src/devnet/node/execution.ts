@@ -15,12 +15,23 @@ export interface ExecutionEngine {
   head(): Head
   /** Executes `txs` on top of `parent` (which must be the head) and returns the block it made. */
   buildPayload(params: { parent: Hex; timestampS: number; feeRecipient: Hex; txs: readonly Hex[] }): Promise<BuiltPayload>
-  /** Re-executes `payload` on top of the head and compares every field with what execution produced. */
-  newPayload(payload: Payload): Promise<PayloadStatus>
+  /**
+   * Re-executes `payload` on top of the head and compares every field with what execution
+   * produced (except `ignore`d ones). VALID leaves it pending, to be committed; INVALID drops it.
+   */
+  newPayload(payload: Payload, options?: NewPayloadOptions): Promise<PayloadStatus>
   /** Makes the pending payload with this hash the head. */
   forkchoiceUpdated(blockHash: Hex): Promise<void>
   /** Drops anything uncommitted. */
   abandon(): Promise<void>
+}
+
+export type NewPayloadOptions = {
+  /**
+   * Fields not compared. A certified block is committed with `['stateRoot', 'receiptsRoot']`:
+   * its block hash already binds the real roots; `unsafe.skipStateRootCheck` uses `['stateRoot']`.
+   */
+  ignore?: readonly PayloadField[]
 }
 
 export type Head = { number: number; hash: Hex; timestampS: number }
@@ -113,7 +124,7 @@ export class AnvilEngine implements ExecutionEngine {
     })
   }
 
-  newPayload(payload: Payload): Promise<PayloadStatus> {
+  newPayload(payload: Payload, options: NewPayloadOptions = {}): Promise<PayloadStatus> {
     return this.#serial(async () => {
       if (payload.number !== this.#head.number + 1)
         return invalid(['number'], `number ${payload.number} is not head + 1 (${this.#head.number + 1})`)
@@ -121,10 +132,14 @@ export class AnvilEngine implements ExecutionEngine {
         return invalid(['parentHash'], `parent ${payload.parentHash} is not the head ${this.#head.hash}`)
       const pending = this.#pending
       if (pending && samePayload(pending.payload, payload)) return { status: 'VALID' } as const
+      if (pending && options.ignore && pending.payload.blockHash === payload.blockHash) {
+        const differing = payloadFields.filter((f) => !fieldEqual(f, pending.payload, payload))
+        if (differing.every((f) => options.ignore?.includes(f))) return { status: 'VALID' } as const
+      }
       const { block, rejected } = await this.#execute(payload.feeRecipient, payload.timestampS, payload.transactions)
       const got = await this.#payloadOf(block, payload.transactions)
       const mismatched = payloadFields.filter((f) => !fieldEqual(f, got, payload))
-      if (mismatched.length === 0) {
+      if (mismatched.every((f) => options.ignore?.includes(f))) {
         this.#pending = { snapshot: this.#takeOrphan(), payload: got }
         return { status: 'VALID' } as const
       }

@@ -1,0 +1,126 @@
+import { type TransactionSerialized, parseTransaction, recoverTransactionAddress } from 'viem'
+import { txHashOf } from './crypto.js'
+import type { Hex } from './types.js'
+
+/**
+ * Pending transactions, bounded in total and per sender, deduplicated by hash. A transaction
+ * is decoded and its sender recovered once, on the way in; one whose nonce the committed chain
+ * has already used is refused. Proposers take transactions ordered by sender, then nonce;
+ * committed ones leave, and so do ones the chain has made stale.
+ */
+export type MempoolOptions = {
+  chainId: number
+  /** Transactions held at most. */
+  maxTotal: number
+  /** Transactions held per sender at most. */
+  maxPerSender: number
+  /** The next nonce of `sender` on the committed head. */
+  committedNonce: (sender: Hex) => Promise<number>
+}
+
+export type AddResult =
+  | { ok: true; hash: Hex; isNew: boolean }
+  | { ok: false; hash: Hex | null; reason: string }
+
+type Entry = { raw: Hex; hash: Hex; sender: Hex; nonce: number }
+
+export class Mempool {
+  readonly #options: MempoolOptions
+  readonly #byHash = new Map<Hex, Entry>()
+  /** sender → nonce → entry; Map keeps senders in arrival order. */
+  readonly #bySender = new Map<Hex, Map<number, Entry>>()
+
+  constructor(options: MempoolOptions) {
+    this.#options = options
+  }
+
+  get size(): number {
+    return this.#byHash.size
+  }
+
+  has(hash: Hex): boolean {
+    return this.#byHash.has(hash)
+  }
+
+  async add(raw: Hex): Promise<AddResult> {
+    const lower = raw.toLowerCase() as Hex
+    let hash: Hex
+    try {
+      hash = txHashOf(lower)
+    } catch {
+      return { ok: false, hash: null, reason: 'not a hex-encoded transaction' }
+    }
+    if (this.#byHash.has(hash)) return { ok: true, hash, isNew: false }
+    let sender: Hex
+    let nonce: number
+    try {
+      const tx = parseTransaction(lower as TransactionSerialized)
+      if (tx.chainId !== this.#options.chainId)
+        return { ok: false, hash, reason: `chain id ${tx.chainId ?? 'missing (pre-EIP-155)'} is not ${this.#options.chainId}` }
+      if (tx.nonce === undefined) return { ok: false, hash, reason: 'the transaction has no nonce' }
+      nonce = tx.nonce
+      sender = (await recoverTransactionAddress({ serializedTransaction: lower as TransactionSerialized })).toLowerCase() as Hex
+    } catch (error) {
+      return { ok: false, hash, reason: `cannot decode the transaction: ${(error as Error).message.split('\n')[0]}` }
+    }
+    if (this.#byHash.has(hash)) return { ok: true, hash, isNew: false }
+    if (this.#byHash.size >= this.#options.maxTotal)
+      return { ok: false, hash, reason: `mempool full: ${this.#options.maxTotal} transactions pending (maxTotal)` }
+    const mine = this.#bySender.get(sender)
+    if (mine && mine.size >= this.#options.maxPerSender)
+      return { ok: false, hash, reason: `sender ${sender} already has ${mine.size} pending transactions (maxPerSender)` }
+    if (mine?.has(nonce)) return { ok: false, hash, reason: `sender ${sender} already has a pending transaction with nonce ${nonce}` }
+    const next = await this.#options.committedNonce(sender)
+    if (nonce < next) return { ok: false, hash, reason: `nonce too low: ${nonce} < ${next} for ${sender}` }
+    if (this.#byHash.has(hash)) return { ok: true, hash, isNew: false }
+    const entry: Entry = { raw: lower, hash, sender, nonce }
+    this.#byHash.set(hash, entry)
+    let bySender = this.#bySender.get(sender)
+    if (!bySender) this.#bySender.set(sender, (bySender = new Map()))
+    bySender.set(nonce, entry)
+    return { ok: true, hash, isNew: true }
+  }
+
+  /** Up to `max` transactions: senders in arrival order, each sender's in nonce order. */
+  take(max: number): Hex[] {
+    const out: Hex[] = []
+    for (const bySender of this.#bySender.values()) {
+      for (const nonce of [...bySender.keys()].sort((a, b) => a - b)) {
+        if (out.length >= max) return out
+        out.push((bySender.get(nonce) as Entry).raw)
+      }
+    }
+    return out
+  }
+
+  remove(hash: Hex) {
+    const entry = this.#byHash.get(hash)
+    if (!entry) return
+    this.#byHash.delete(hash)
+    const bySender = this.#bySender.get(entry.sender)
+    bySender?.delete(entry.nonce)
+    if (bySender?.size === 0) this.#bySender.delete(entry.sender)
+  }
+
+  /**
+   * After a commit: drops the block's transactions, then every pending transaction of the
+   * block's senders whose nonce the chain has now used. (A stale transaction of a sender this
+   * node never saw in a block is dropped when a build refuses it.)
+   */
+  async removeCommitted(raws: readonly Hex[]) {
+    const senders = new Set<Hex>()
+    for (const raw of raws) {
+      const entry = this.#byHash.get(txHashOf(raw))
+      if (entry) {
+        senders.add(entry.sender)
+        this.remove(entry.hash)
+      }
+    }
+    for (const sender of senders) {
+      const bySender = this.#bySender.get(sender)
+      if (!bySender) continue
+      const next = await this.#options.committedNonce(sender)
+      for (const [nonce, entry] of bySender) if (nonce < next) this.remove(entry.hash)
+    }
+  }
+}

@@ -1,0 +1,565 @@
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { keccak256, stringToBytes } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { createPrng } from '../../util/prng.js'
+import type { NodeConfig } from './config.js'
+import { type Consensus, createConsensus, type Output } from './consensus.js'
+import { addressOf, quorums, valueIdOf } from './crypto.js'
+import { AnvilEngine, type BuiltPayload, toQuantity } from './execution.js'
+import { Mempool } from './mempool.js'
+import { type P2p, startP2p } from './p2p.js'
+import { type RpcServer, startRpcServer } from './rpc.js'
+import { type BlockStore, openStore, type StoreOptions } from './store.js'
+import { createSync, type Sync } from './sync.js'
+import type { CommittedBlock, Evidence, Hex, Message, Payload, Proposal, Rejection } from './types.js'
+
+/**
+ * One validator: consensus (`consensus.ts`) driven by real timers, TCP links (`p2p.ts`), an
+ * Anvil as its execution layer (`execution.ts`), a mempool, an append-only store, catch-up
+ * sync and a JSON-RPC server. Every call into the execution layer runs in one queue, in the
+ * order consensus asked for it, so a validation never overlaps a build or a commit.
+ */
+export type NodeHandle = {
+  readonly id: number
+  /** `http://127.0.0.1:PORT` of the JSON-RPC server. */
+  readonly rpc: string
+  /** `127.0.0.1:PORT` the p2p server is bound to. */
+  readonly p2p: string
+  /** Closes sockets, flushes the store. Idempotent. */
+  stop(): Promise<void>
+  /** What `fc_status` answers. */
+  status(): NodeStatus
+}
+
+export type NodeStatus = {
+  id: number
+  height: number
+  headHash: Hex
+  round: number
+  step: string
+  peers: number[]
+  mempool: number
+  lastCommitAtMs: number
+  rejections: number
+  storeErrors: number
+  /** Beyond the contract: more counters. */
+  evidence: number
+  executionErrors: number
+  muted: boolean
+  p2p: { dropped: number; badFrames: number; reconnects: number }
+  sync: { requests: number; blocksSynced: number; badBlocks: number }
+  badSignatures: number
+}
+
+export type StartNodeOptions = {
+  /** Also write log lines here (main.ts: stderr). The node always logs to `<dataDir>/node.log`. */
+  log?: (line: string) => void
+  /** Test seam for the store's writes (a full disk). */
+  store?: StoreOptions
+  /** Transactions a proposer takes per block. Default 500. */
+  maxTxsPerBlock?: number
+}
+
+const maxKept = 1_000
+
+export async function startNode(config: NodeConfig, options: StartNodeOptions = {}): Promise<NodeHandle> {
+  fs.mkdirSync(config.dataDir, { recursive: true })
+  const logStream = fs.createWriteStream(path.join(config.dataDir, 'node.log'), { flags: 'a' })
+  const log = (line: string) => {
+    const text = `${new Date().toISOString()} node${config.id} ${line}`
+    logStream.write(`${text}\n`)
+    options.log?.(text)
+  }
+  const maxTxsPerBlock = options.maxTxsPerBlock ?? 500
+  const prng = createPrng(0x5eed0000 + config.id)
+  const myAddress = addressOf(config.privateKey)
+  const { quorum } = quorums(config.validators.length)
+  // Block timestamps are whole seconds: with sub-second slots consecutive blocks may share one.
+  const timestampGapS = config.slotMs >= 1_000 ? 1 : 0
+
+  const rejections: Rejection[] = []
+  const evidence: Evidence[] = []
+  const timers = new Set<NodeJS.Timeout>()
+  let stopped = false
+  let storeErrors = 0
+  let executionErrors = 0
+  let lastCommitAtMs = 0
+  let lastProgressMs = Date.now()
+  const unflushed: CommittedBlock[] = []
+
+  // ---- store and execution: replay what is on disk --------------------------------------
+  const store: BlockStore = openStore(config.dataDir, options.store)
+  if (store.corruption)
+    log(
+      `store: corruption at height ${store.corruption.atHeight} (${store.corruption.reason}); kept ${store.blocks.length} blocks, moved the rest to ${store.corruption.movedTo}; the rest will be synced from peers`,
+    )
+  const chain: CommittedBlock[] = [...store.blocks]
+  const engine = await AnvilEngine.connect({ url: config.executionUrl })
+  try {
+    await replay()
+  } catch (error) {
+    engine.close()
+    store.close()
+    logStream.end()
+    throw error
+  }
+
+  async function replay() {
+    const anvilHead = engine.head().number
+    // Find where Anvil and the store agree (Anvil may have outlived the node, or be fresh).
+    let agree = Math.min(anvilHead, chain.length)
+    while (agree > 0 && (await engine.blockHashAt(agree)) !== chain[agree - 1]?.payload.blockHash) agree--
+    if (anvilHead > agree) {
+      log(`replay: rolling Anvil back from ${anvilHead} to ${agree}`)
+      await engine.rollbackTo(agree)
+    }
+    for (let h = agree + 1; h <= chain.length; h++) {
+      const block = chain[h - 1] as CommittedBlock
+      const status = await engine.newPayload(block.payload, { ignore: ['stateRoot', 'receiptsRoot'] })
+      if (status.status === 'INVALID') {
+        log(`replay: block ${h} re-executes differently (${status.reason}); dropping it and what follows, to sync from peers`)
+        store.truncate(h - 1)
+        chain.length = h - 1
+        await engine.abandon()
+        break
+      }
+      await engine.forkchoiceUpdated(block.payload.blockHash)
+    }
+    log(`replay: head ${engine.head().number} (${store.blocks.length} blocks on disk, Anvil was at ${anvilHead})`)
+  }
+
+  // ---- mempool ---------------------------------------------------------------------------
+  const mempool = new Mempool({
+    chainId: config.chainId,
+    maxTotal: config.mempool.maxTotal,
+    maxPerSender: config.mempool.maxPerSender,
+    committedNonce: async (sender) =>
+      Number(await engine.rpc.call<Hex>('eth_getTransactionCount', [sender, toQuantity(engine.head().number)])),
+  })
+  let gossipBatch: Hex[] = []
+  let gossipTimer: NodeJS.Timeout | null = null
+  const gossip = (raw: Hex) => {
+    gossipBatch.push(raw)
+    gossipTimer ??= later(20, () => {
+      gossipTimer = null
+      const txs = gossipBatch
+      gossipBatch = []
+      if (txs.length > 0) p2p.broadcast({ t: 'tx', txs })
+    })
+  }
+
+  // ---- consensus -------------------------------------------------------------------------
+  const consensus: Consensus = createConsensus({
+    id: config.id,
+    privateKey: config.privateKey,
+    validators: config.validators,
+    chainId: config.chainId,
+    slotMs: config.slotMs,
+    genesisMs: config.genesisTimestampS * 1_000,
+    ...(config.unsafe?.voteForTwoProposals ? { voteForTwoProposals: true } : {}),
+  })
+
+  function dispatch(input: Parameters<Consensus['step']>[0]) {
+    if (stopped) return
+    apply(consensus.step(input, Date.now()))
+  }
+
+  function apply(outputs: Output[]) {
+    for (const o of outputs) {
+      switch (o.kind) {
+        case 'broadcast':
+          p2p.broadcast(o.message, o.to)
+          break
+        case 'relay':
+          p2p.broadcast(o.message)
+          break
+        case 'schedule':
+          later(o.delayMs, () => dispatch({ kind: 'timeout', timeout: o.timeout }))
+          break
+        case 'build':
+          enqueue(`build ${o.height}/${o.round}`, () => build(o.height, o.round))
+          break
+        case 'validate': {
+          const receivedAtMs = Date.now()
+          enqueue(`validate ${o.proposal.height}/${o.proposal.round}`, () => validate(o.proposal, o.valueId, receivedAtMs))
+          break
+        }
+        case 'decide':
+          enqueue(`commit ${o.height}`, () => commitDecided({ payload: o.payload, certificate: o.certificate }))
+          break
+        case 'evidence':
+          log(`evidence: validator ${o.evidence.validator} signed two ${o.evidence.type}s at ${o.evidence.height}/${o.evidence.round}`)
+          keep(evidence, o.evidence)
+          break
+        case 'reject':
+          recordRejection(o.proposal, 'consensus', o.field, o.reason, Date.now())
+          break
+      }
+    }
+  }
+
+  function recordRejection(p: Proposal, layer: Rejection['layer'], field: Rejection['field'], reason: string, startedAtMs: number) {
+    const at = Date.now()
+    const rejection: Rejection = { height: p.height, round: p.round, proposer: p.proposer, layer, reason, field, latencyMs: at - startedAtMs, at }
+    log(`rejected the proposal of ${p.proposer} at ${p.height}/${p.round}: ${layer}/${field}: ${reason} (${rejection.latencyMs} ms)`)
+    keep(rejections, rejection)
+  }
+
+  // ---- the execution queue ---------------------------------------------------------------
+  let queue: Promise<void> = Promise.resolve()
+  let queued = 0
+  function enqueue(label: string, job: () => Promise<void>) {
+    queued++
+    queue = queue
+      .then(() => (stopped ? undefined : job()))
+      .catch((error) => log(`${label} failed: ${(error as Error).message}`))
+      .finally(() => {
+        queued--
+      })
+  }
+
+  async function build(height: number, round: number) {
+    const s = consensus.state()
+    const head = engine.head()
+    if (s.height !== height || s.round !== round || head.number + 1 !== height) return
+    const timestampS = Math.max(head.timestampS + timestampGapS, Math.floor(Date.now() / 1_000))
+    const byz = config.byzantine ?? {}
+    if (byz.staleParent) {
+      dispatch({ kind: 'built', height, round, payloads: [await staleParentPayload(timestampS)] })
+      return
+    }
+    const txs = mempool.take(maxTxsPerBlock)
+    const built = await engine.buildPayload({ parent: head.hash, timestampS, feeRecipient: myAddress, txs })
+    for (const r of built.rejected) mempool.remove(keccak256(r.tx))
+    const payloads = [stripBuilt(built)]
+    if (byz.invalidTx) (payloads[0] as Payload).transactions.push(await unexecutableTx())
+    if (byz.equivocate) {
+      // A second, individually valid block for the same height and round: one second later.
+      payloads.push(stripBuilt(await engine.buildPayload({ parent: head.hash, timestampS: timestampS + 1, feeRecipient: myAddress, txs })))
+    }
+    dispatch({ kind: 'built', height, round, payloads })
+  }
+
+  /** Byzantine: a block on top of the grandparent, i.e. a competitor of the committed head. */
+  async function staleParentPayload(timestampS: number): Promise<Payload> {
+    const head = engine.head()
+    const grandparent = head.number >= 2 ? (chain[head.number - 2]?.payload.blockHash as Hex) : head.number === 1 ? await engine.blockHashAt(0) : null
+    const fake = (label: string) => keccak256(stringToBytes(`forkchaos/stale/${config.id}/${head.number}/${label}`))
+    return {
+      number: head.number,
+      parentHash: grandparent ?? fake('parent'),
+      timestampS,
+      feeRecipient: myAddress,
+      transactions: [],
+      blockHash: fake('block'),
+      stateRoot: fake('state'),
+      receiptsRoot: fake('receipts'),
+    }
+  }
+
+  /** Byzantine: a transaction no execution accepts (its sender has no funds). */
+  async function unexecutableTx(): Promise<Hex> {
+    const broke = privateKeyToAccount(keccak256(stringToBytes(`forkchaos/byzantine/${config.id}`)))
+    return (await broke.signTransaction({
+      chainId: config.chainId,
+      type: 'eip1559',
+      nonce: 0,
+      to: '0x000000000000000000000000000000000000dEaD',
+      value: 10n ** 18n,
+      gas: 21_000n,
+      maxFeePerGas: 10n ** 10n,
+      maxPriorityFeePerGas: 1n,
+    })) as Hex
+  }
+
+  async function validate(p: Proposal, valueId: Hex, receivedAtMs: number) {
+    const s = consensus.state()
+    if (s.height !== p.height || consensus.validity(valueId) !== 'pending') return
+    const head = engine.head()
+    const payload = p.payload
+    const nowMs = Date.now()
+    const refuse = (layer: Rejection['layer'], field: Rejection['field'], reason: string) => {
+      recordRejection(p, layer, field, reason, receivedAtMs)
+      dispatch({ kind: 'validated', height: p.height, valueId, valid: false })
+    }
+    if (payload.parentHash !== head.hash) return refuse('consensus', 'parentHash', `parent ${payload.parentHash} is not the committed head ${head.hash} (${head.number})`)
+    if (payload.number !== head.number + 1) return refuse('consensus', 'number', `number ${payload.number} is not ${head.number + 1}`)
+    if (payload.timestampS < head.timestampS + timestampGapS)
+      return refuse('consensus', 'timestamp', `timestamp ${payload.timestampS} is not after the parent's ${head.timestampS}`)
+    const driftMs = payload.timestampS * 1_000 - nowMs
+    // Timestamps are floored to seconds: up to 1 s behind the clock is not drift. A re-proposed
+    // value (polRound ≥ 0) was accepted by a quorum earlier and may be older.
+    if (driftMs > config.maxDriftMs || (p.polRound === -1 && -driftMs > config.maxDriftMs + 1_000))
+      return refuse('consensus', 'timestamp', `timestamp ${payload.timestampS} is ${driftMs} ms from the local clock (max ${config.maxDriftMs})`)
+    let status: Awaited<ReturnType<AnvilEngine['newPayload']>> | undefined
+    for (let attempt = 0; attempt < 3 && status === undefined; attempt++) {
+      try {
+        status = await engine.newPayload(payload, config.unsafe?.skipStateRootCheck ? { ignore: ['stateRoot'] } : {})
+      } catch (error) {
+        executionErrors++
+        log(`validate ${p.height}/${p.round}: the execution layer failed: ${(error as Error).message.split('\n')[0]}`)
+        await sleep(50)
+        if (stopped || consensus.state().height !== p.height) return
+      }
+    }
+    if (status === undefined) {
+      dispatch({ kind: 'validated', height: p.height, valueId, valid: null })
+      return
+    }
+    if (status.status === 'INVALID') return refuse('execution', status.field, status.reason)
+    dispatch({ kind: 'validated', height: p.height, valueId, valid: true })
+  }
+
+  /** Makes a certified block the head: re-executes it unless it is the pending one. */
+  async function commitBlock(block: CommittedBlock): Promise<boolean> {
+    const head = engine.head()
+    const height = block.payload.number
+    if (height !== head.number + 1 || block.payload.parentHash !== head.hash) return false
+    let status: Awaited<ReturnType<AnvilEngine['newPayload']>>
+    try {
+      status = await engine.newPayload(block.payload, { ignore: ['stateRoot', 'receiptsRoot'] })
+    } catch (error) {
+      executionErrors++
+      log(`commit ${height}: the execution layer failed: ${(error as Error).message.split('\n')[0]}`)
+      return false
+    }
+    if (status.status === 'INVALID') {
+      executionErrors++
+      log(`commit ${height}: a certified block does not re-execute to the same block (${status.reason}); not committing`)
+      return false
+    }
+    await engine.forkchoiceUpdated(block.payload.blockHash)
+    chain.push(block)
+    persist(block)
+    lastCommitAtMs = Date.now()
+    lastProgressMs = lastCommitAtMs
+    mempool.removeCommitted(block.payload.transactions).catch((error) => log(`mempool: pruning failed: ${(error as Error).message}`))
+    dispatch({ kind: 'committed', height })
+    p2p.broadcast(statusMessage())
+    return true
+  }
+
+  async function commitDecided(block: CommittedBlock) {
+    const height = block.payload.number
+    for (let attempt = 0; !stopped && engine.head().number + 1 === height; attempt++) {
+      if (await commitBlock(block)) return
+      if (attempt >= 20) {
+        log(`commit ${height}: giving up; waiting for sync`)
+        return
+      }
+      await sleep(100)
+    }
+  }
+
+  function persist(block: CommittedBlock) {
+    unflushed.push(block)
+    flushStore()
+  }
+
+  function flushStore() {
+    while (unflushed.length > 0) {
+      try {
+        store.append(unflushed[0] as CommittedBlock)
+        unflushed.shift()
+      } catch (error) {
+        storeErrors++
+        const code = (error as NodeJS.ErrnoException).code ?? 'error'
+        log(`store: writing block ${unflushed[0]?.payload.number} failed (${code}: ${(error as Error).message}); not voting until it is written`)
+        consensus.setMuted(true)
+        storeRetry ??= later(1_000, () => {
+          storeRetry = null
+          flushStore()
+        })
+        return
+      }
+    }
+    consensus.setMuted(false)
+  }
+  let storeRetry: NodeJS.Timeout | null = null
+
+  // ---- network ---------------------------------------------------------------------------
+  const sync: Sync = createSync({
+    chainId: config.chainId,
+    validators: config.validators,
+    quorum,
+    slotMs: config.slotMs,
+    prng: prng.fork('sync'),
+    head: () => engine.head(),
+    blocks: (from, to) => chain.slice(Math.max(0, from - 1), Math.max(0, to)),
+    send: (to, message) => p2p.send(to, message),
+    commit: (block) =>
+      new Promise<boolean>((resolve) => enqueue(`sync ${block.payload.number}`, async () => resolve(await commitBlock(block).catch(() => false)))),
+    lastProgressMs: () => lastProgressMs,
+    log,
+  })
+
+  function onMessage(from: number, message: Message) {
+    switch (message.t) {
+      case 'proposal':
+        dispatch({ kind: 'proposal', proposal: message.proposal })
+        return
+      case 'vote':
+        dispatch({ kind: 'vote', vote: message.vote })
+        return
+      case 'tx':
+        for (const raw of message.txs) mempool.add(raw).catch(() => undefined)
+        return
+      case 'status':
+        sync.onStatus(from, message.height)
+        return
+      case 'syncRequest':
+        sync.onRequest(from, message.fromHeight, message.toHeight)
+        return
+      case 'syncResponse':
+        sync.onResponse(from, message.blocks).catch((error) => log(`sync: ${(error as Error).message}`))
+        return
+      case 'hello':
+        return
+    }
+  }
+
+  const statusMessage = (): Message => ({ t: 'status', height: engine.head().number, headHash: engine.head().hash })
+
+  const p2p: P2p = await startP2p({
+    id: config.id,
+    chainId: config.chainId,
+    listen: config.p2pListen,
+    peers: config.peers,
+    prng: prng.fork('p2p'),
+    onMessage,
+    log,
+  })
+
+  const rpcServer: RpcServer = await startRpcServer({
+    listen: config.rpcListen,
+    log,
+    view: {
+      chainId: config.chainId,
+      headNumber: () => engine.head().number,
+      forward: (method, params) => engine.rpc.call(method, params),
+      async submitTransaction(raw) {
+        const result = await mempool.add(raw)
+        if (!result.ok) return { ok: false, reason: result.reason }
+        if (result.isNew) gossip(raw.toLowerCase() as Hex)
+        return { ok: true, hash: result.hash }
+      },
+      status,
+      block: (height) => {
+        const b = chain[height - 1]
+        if (height < 1 || !b) return null
+        return {
+          height,
+          hash: b.payload.blockHash,
+          parentHash: b.payload.parentHash,
+          stateRoot: b.payload.stateRoot,
+          timestampS: b.payload.timestampS,
+          transactions: b.payload.transactions.length,
+          valueId: valueIdOf(b.payload),
+          proposer: consensus.proposerOf(height, b.certificate.round),
+          round: b.certificate.round,
+          certificate: b.certificate,
+        }
+      },
+      rejections: () => rejections,
+      evidence: () => evidence,
+    },
+  }).catch(async (error) => {
+    await p2p.close()
+    throw error
+  })
+
+  function status(): NodeStatus {
+    const s = consensus.state()
+    return {
+      id: config.id,
+      height: engine.head().number,
+      headHash: engine.head().hash,
+      round: s.round,
+      step: s.step,
+      peers: p2p.connectedPeers(),
+      mempool: mempool.size,
+      lastCommitAtMs,
+      rejections: rejections.length,
+      storeErrors,
+      evidence: evidence.length,
+      executionErrors,
+      muted: unflushed.length > 0,
+      p2p: { dropped: p2p.stats.dropped, badFrames: p2p.stats.badFrames, reconnects: p2p.stats.reconnects },
+      sync: { ...sync.stats },
+      badSignatures: consensus.stats.badSignatures,
+    }
+  }
+
+  // ---- timers ----------------------------------------------------------------------------
+  function later(delayMs: number, fn: () => void): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      timers.delete(timer)
+      if (!stopped) fn()
+    }, delayMs)
+    timers.add(timer)
+    return timer
+  }
+  function every(periodMs: number, fn: () => void) {
+    const tick = () => {
+      fn()
+      later(periodMs, tick)
+    }
+    later(periodMs, tick)
+  }
+  every(Math.max(100, Math.floor(config.slotMs / 2)), () => p2p.broadcast(statusMessage()))
+  every(Math.max(50, Math.floor(config.slotMs / 4)), () => {
+    // A queue backed up behind a slow execution layer must not also start syncing.
+    if (queued < 4) sync.tick(Date.now())
+  })
+
+  apply(consensus.start(engine.head().number, Date.now()))
+  p2p.broadcast(statusMessage())
+  log(`started: head ${engine.head().number}, p2p ${p2p.address}, rpc ${rpcServer.url}`)
+
+  let stopping: Promise<void> | undefined
+  return {
+    id: config.id,
+    rpc: rpcServer.url,
+    p2p: p2p.address,
+    status,
+    stop: () =>
+      (stopping ??= (async () => {
+        stopped = true
+        for (const t of timers) clearTimeout(t)
+        timers.clear()
+        await Promise.all([p2p.close(), rpcServer.close()])
+        // Let an execution call in flight finish, but not forever.
+        await Promise.race([queue, sleep(3_000)])
+        flushStoreOnStop()
+        store.close()
+        engine.close()
+        log('stopped')
+        await new Promise<void>((resolve) => logStream.end(resolve))
+      })()),
+  }
+
+  function flushStoreOnStop() {
+    for (const block of unflushed.splice(0)) {
+      try {
+        store.append(block)
+      } catch (error) {
+        log(`store: could not write block ${block.payload.number} on stop: ${(error as Error).message}`)
+        break
+      }
+    }
+  }
+}
+
+function stripBuilt(built: BuiltPayload): Payload {
+  const { rejected: _rejected, ...payload } = built
+  return { ...payload, transactions: [...payload.transactions] }
+}
+
+function keep<T>(list: T[], item: T) {
+  list.push(item)
+  if (list.length > maxKept) list.splice(0, list.length - maxKept)
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
