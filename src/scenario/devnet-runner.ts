@@ -95,6 +95,7 @@ export async function runDevnetScenario(scenario: Scenario, options: DevnetRunOp
 
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
   try {
+    const upAt = Date.now()
     devnet = await startDevnet({ slotMs: scenario.target.slotMs, seed: options.seed, ...(options.overrides ? { overrides: options.overrides } : {}) })
     probe = startProbe(devnet)
     const p = probe
@@ -107,7 +108,9 @@ export async function runDevnetScenario(scenario: Scenario, options: DevnetRunOp
     // First commit: how long `devnet up` takes to a working chain.
     const deadline = performance.now() + 15_000
     while (p.firstCommitAt(1) === undefined && performance.now() < deadline) await sleep(50)
-    metrics.firstCommitMs = p.firstCommitAt(1) ?? null
+    // From `devnet up` (before any process started) to the first sample with a committed block.
+    const first = p.firstCommitAt(1)
+    metrics.firstCommitMs = first === undefined ? null : p.epochStartMs + first - upAt
     if (metrics.firstCommitMs === null) return report('error', 'the devnet did not commit its first block within 15 s')
 
     emit({ type: 'phase', scenario: scenario.name, phase: 'baseline' })

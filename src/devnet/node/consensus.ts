@@ -20,6 +20,8 @@ import type { Certificate, Evidence, Hex, Message, Payload, Proposal, RejectionF
  * - `valid(v)` is asynchronous (re-execution): a proposal's validity is `pending` until a
  *   `validated` input arrives, and rules that need it wait for it.
  * - Round 0 of height h starts at the slot boundary `genesisMs + h·slotMs`, not at once.
+ * - A propose timeout that fires while the round's proposal is still being re-executed is
+ *   extended once by the same amount, rather than prevoting nil on a block not yet checked.
  * - After a decision the machine waits for `committed` (the execution layer made the block its
  *   head) before it starts the next height.
  */
@@ -61,7 +63,9 @@ export function defaultTimeouts(slotMs: number): TimeoutConfig {
     prevoteMs: Math.round(0.15 * slotMs),
     precommitMs: Math.round(0.15 * slotMs),
     growth: 1.5,
-    maxMs: 30 * slotMs,
+    // Long enough for any local network; short enough that a healed 2–2 partition, with every
+    // node many rounds in, resumes within a few slots.
+    maxMs: 8 * slotMs,
   }
 }
 
@@ -117,6 +121,14 @@ export type Consensus = {
   validity(valueId: Hex): Validity | undefined
   /** A muted validator signs nothing (its store cannot persist what it would vote for). */
   setMuted(muted: boolean): void
+  /**
+   * What this node knows of the current round, to send again: the round's proposal(s), the
+   * prevotes that justify a re-proposed value, and every prevote and precommit of the round.
+   * The p2p layer does not retransmit, so a message lost to a partition or a lossy link is only
+   * ever delivered by this; without it a healed 2–2 partition would wait forever for prevotes
+   * that were sent into the void.
+   */
+  gossip(): Message[]
   /** Messages refused for a bad signature or from a validator outside the set. */
   readonly stats: { badSignatures: number; stale: number }
   proposerOf(height: number, round: number): number
@@ -327,9 +339,19 @@ export function createConsensus(config: ConsensusConfig): Consensus {
       case 'slot':
         if (step === 'waiting') startRound(0)
         return
-      case 'propose':
-        if (t.round === round && step === 'propose') prevote(null)
+      case 'propose': {
+        if (t.round !== round || step !== 'propose') return
+        // The proposal is here but its re-execution has not finished (a large block on a busy
+        // machine): give it one more propose timeout instead of voting nil on a block we never
+        // looked at. Once only, so a proposer cannot stall a round with slow blocks.
+        const p = proposals.get(`${height}/${round}`)?.[0]
+        if (p && validity.get(valueIdOf(p.payload)) === 'pending' && once('propose-extension')) {
+          schedule('propose', delay(timeouts.proposeMs, round))
+          return
+        }
+        prevote(null)
         return
+      }
       case 'prevote':
         if (t.round === round && step === 'prevote') precommit(null)
         return
@@ -555,6 +577,18 @@ export function createConsensus(config: ConsensusConfig): Consensus {
       }, nowMs)
     },
     state: () => ({ height, round, step, lockedRound, lockedValue, validRound, validValue }),
+    gossip() {
+      const out: Message[] = []
+      const list = proposals.get(`${height}/${round}`) ?? []
+      for (const p of list) {
+        out.push({ t: 'proposal', proposal: p })
+        if (p.polRound >= 0)
+          for (const v of votes.get(`${height}/${p.polRound}/prevote`)?.values() ?? []) out.push({ t: 'vote', vote: v })
+      }
+      for (const type of ['prevote', 'precommit'] as const)
+        for (const v of votes.get(`${height}/${round}/${type}`)?.values() ?? []) out.push({ t: 'vote', vote: v })
+      return out
+    },
     validity: (id) => validity.get(id),
     setMuted(m) {
       muted = m

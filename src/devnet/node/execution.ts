@@ -84,14 +84,17 @@ export type AnvilEngineOptions = {
 export class AnvilEngine implements ExecutionEngine {
   readonly rpc: JsonRpcHttp
   #head: Head
-  #pending: { snapshot: Hex; payload: Payload } | null = null
+  /** The head's fee fields: the next block's base fee is derived from them. */
+  #headFees: BlockFees
+  #pending: { snapshot: Hex; payload: Payload; fees: BlockFees } | null = null
   /** A snapshot taken for a payload whose execution did not finish. */
   #orphanSnapshot: Hex | null = null
   #queue: Promise<unknown> = Promise.resolve()
 
-  private constructor(rpc: JsonRpcHttp, head: Head) {
+  private constructor(rpc: JsonRpcHttp, head: { head: Head; fees: BlockFees }) {
     this.rpc = rpc
-    this.#head = head
+    this.#head = head.head
+    this.#headFees = head.fees
   }
 
   /** Connects, drops whatever sits in Anvil's pool, and reads the head. */
@@ -119,7 +122,7 @@ export class AnvilEngine implements ExecutionEngine {
         })
       const { block, rejected } = await this.#execute(params.feeRecipient, params.timestampS, params.txs)
       const payload = await this.#payloadOf(block, params.txs)
-      this.#pending = { snapshot: this.#takeOrphan(), payload }
+      this.#pending = { snapshot: this.#takeOrphan(), payload, fees: feesOf(block) }
       return { ...payload, rejected }
     })
   }
@@ -140,11 +143,11 @@ export class AnvilEngine implements ExecutionEngine {
       const got = await this.#payloadOf(block, payload.transactions)
       const mismatched = payloadFields.filter((f) => !fieldEqual(f, got, payload))
       if (mismatched.every((f) => options.ignore?.includes(f))) {
-        this.#pending = { snapshot: this.#takeOrphan(), payload: got }
+        this.#pending = { snapshot: this.#takeOrphan(), payload: got, fees: feesOf(block) }
         return { status: 'VALID' } as const
       }
       // INVALID: put Anvil back on the head at once.
-      this.#pending = { snapshot: this.#takeOrphan(), payload: got }
+      this.#pending = { snapshot: this.#takeOrphan(), payload: got, fees: feesOf(block) }
       await this.#revertPending()
       const first = mismatched[0] as PayloadField
       let reason = describe(first, got, payload)
@@ -163,6 +166,7 @@ export class AnvilEngine implements ExecutionEngine {
           context: { Hash: blockHash, Pending: pending?.payload.blockHash ?? 'none' },
         })
       this.#head = { number: pending.payload.number, hash: pending.payload.blockHash, timestampS: pending.payload.timestampS }
+      this.#headFees = pending.fees
       // The snapshot is left unused: reverting to it would undo a committed block.
       this.#pending = null
     })
@@ -187,7 +191,9 @@ export class AnvilEngine implements ExecutionEngine {
       const depth = this.#head.number - number
       if (depth <= 0) return
       await this.rpc.call('anvil_rollback', [depth])
-      this.#head = await readHead(this.rpc, 'latest')
+      const head = await readHead(this.rpc, 'latest')
+      this.#head = head.head
+      this.#headFees = head.fees
     })
   }
 
@@ -217,9 +223,16 @@ export class AnvilEngine implements ExecutionEngine {
   async #execute(feeRecipient: Hex, timestampS: number, txs: readonly Hex[]) {
     await this.#revertPending()
     const rpc = this.rpc
+    // An earlier call may have failed after Anvil acted on it (a lost answer to evm_snapshot or
+    // evm_mine): then Anvil holds a block above the head that no snapshot covers. Roll it back.
+    const latest = Number(await rpc.call<Hex>('eth_blockNumber'))
+    if (latest > this.#head.number) await rpc.call('anvil_rollback', [latest - this.#head.number])
     await rpc.call('anvil_dropAllTransactions')
     this.#orphanSnapshot = await rpc.call<Hex>('evm_snapshot')
     await rpc.call('anvil_setCoinbase', [feeRecipient])
+    // evm_revert does not restore Anvil's fee tracker, so the base fee Anvil would pick depends
+    // on what was mined and reverted before. Set it from the parent (EIP-1559) instead.
+    await rpc.call('anvil_setNextBlockBaseFeePerGas', [toQuantity(nextBaseFee(this.#headFees))])
     const rejected: { tx: Hex; reason: string }[] = []
     for (const tx of txs) {
       try {
@@ -268,6 +281,9 @@ export class AnvilEngine implements ExecutionEngine {
 
 type RpcBlock = {
   number: Hex
+  baseFeePerGas?: Hex
+  gasUsed: Hex
+  gasLimit: Hex
   hash: Hex
   parentHash: Hex
   timestamp: Hex
@@ -277,9 +293,32 @@ type RpcBlock = {
   transactions: Hex[]
 }
 
-async function readHead(rpc: JsonRpcHttp, tag: string): Promise<Head> {
+type BlockFees = { baseFeePerGas: bigint; gasUsed: bigint; gasLimit: bigint }
+
+const feesOf = (block: RpcBlock): BlockFees => ({
+  baseFeePerGas: BigInt(block.baseFeePerGas ?? 0),
+  gasUsed: BigInt(block.gasUsed),
+  gasLimit: BigInt(block.gasLimit),
+})
+
+/** EIP-1559: the base fee moves by up to 1/8 towards keeping blocks half full. */
+export function nextBaseFee(parent: BlockFees): bigint {
+  const target = parent.gasLimit / 2n
+  const base = parent.baseFeePerGas
+  if (target === 0n || parent.gasUsed === target) return base
+  if (parent.gasUsed > target) {
+    const delta = (base * (parent.gasUsed - target)) / target / 8n
+    return base + (delta > 1n ? delta : 1n)
+  }
+  return base - (base * (target - parent.gasUsed)) / target / 8n
+}
+
+async function readHead(rpc: JsonRpcHttp, tag: string): Promise<{ head: Head; fees: BlockFees }> {
   const block = await rpc.call<RpcBlock>('eth_getBlockByNumber', [tag, false])
-  return { number: Number(block.number), hash: block.hash.toLowerCase() as Hex, timestampS: Number(block.timestamp) }
+  return {
+    head: { number: Number(block.number), hash: block.hash.toLowerCase() as Hex, timestampS: Number(block.timestamp) },
+    fees: feesOf(block),
+  }
 }
 
 function samePayload(a: Payload, b: Payload): boolean {

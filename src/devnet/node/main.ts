@@ -22,8 +22,7 @@ async function main() {
     process.stderr.write(`forkchaos node: cannot read ${file}: ${(error as Error).message}\n`)
     process.exit(2)
   }
-  const config = parseNodeConfig(raw)
-  const node = await startNode(config, { log: (line) => process.stderr.write(`${line}\n`) })
+  const node = await startNode(parseNodeConfig(raw), { log: (line) => process.stderr.write(`${line}\n`) })
   let stopping = false
   const stop = () => {
     if (stopping) return

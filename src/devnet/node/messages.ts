@@ -47,7 +47,10 @@ function decodeMessage(raw: unknown): Message {
       return { t: 'vote', vote: decodeVote(raw.vote) }
     case 'tx': {
       const txs = arr(raw.txs, 'txs', frameLimits.maxTxsPerGossip).map((x) => rawTx(x))
-      return { t: 'tx', txs }
+      if (raw.senders === undefined) return { t: 'tx', txs }
+      const senders = arr(raw.senders, 'senders', frameLimits.maxTxsPerGossip).map(address)
+      if (senders.length !== txs.length) throw new Invalid('senders and txs differ in length')
+      return { t: 'tx', txs, senders }
     }
     case 'status':
       return { t: 'status', height: int(raw.height, 'height'), headHash: hash(raw.headHash, 'headHash') }
@@ -138,7 +141,7 @@ function hash(v: unknown, what: string): Hex {
 }
 
 function address(v: unknown): Hex {
-  if (!isHex(v) || v.length !== 42) throw new Invalid('bad feeRecipient')
+  if (!isHex(v) || v.length !== 42) throw new Invalid('bad address')
   return v.toLowerCase() as Hex
 }
 

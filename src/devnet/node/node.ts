@@ -3,7 +3,7 @@ import * as path from 'node:path'
 import { keccak256, stringToBytes } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createPrng } from '../../util/prng.js'
-import type { NodeConfig } from './config.js'
+import { type NodeConfig, parseNodeConfig } from './config.js'
 import { type Consensus, createConsensus, type Output } from './consensus.js'
 import { addressOf, quorums, valueIdOf } from './crypto.js'
 import { AnvilEngine, type BuiltPayload, toQuantity } from './execution.js'
@@ -57,13 +57,20 @@ export type StartNodeOptions = {
   log?: (line: string) => void
   /** Test seam for the store's writes (a full disk). */
   store?: StoreOptions
-  /** Transactions a proposer takes per block. Default 500. */
+  /** Transactions a proposer takes per block. Default min(500, 0.4 · slotMs). */
   maxTxsPerBlock?: number
 }
 
 const maxKept = 1_000
 
-export async function startNode(config: NodeConfig, options: StartNodeOptions = {}): Promise<NodeHandle> {
+/**
+ * Starts one validator in this process. `input` is the config file's JSON (or a `NodeConfig`);
+ * it is validated and normalized (lowercase hex) first. Resolves once the store is replayed and
+ * both servers listen; rejects with an `InputError` for a bad config, an `InfraError` when the
+ * execution layer is unreachable or a port is taken.
+ */
+export async function startNode(input: NodeConfig | unknown, options: StartNodeOptions = {}): Promise<NodeHandle> {
+  const config = parseNodeConfig(input)
   fs.mkdirSync(config.dataDir, { recursive: true })
   const logStream = fs.createWriteStream(path.join(config.dataDir, 'node.log'), { flags: 'a' })
   const log = (line: string) => {
@@ -71,7 +78,11 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     logStream.write(`${text}\n`)
     options.log?.(text)
   }
-  const maxTxsPerBlock = options.maxTxsPerBlock ?? 500
+  // Every validator re-executes a block one transaction at a time (~0.4 ms each on Anvil), so
+  // the block must fit the slot: 0.4 transactions per slot ms, at most 500.
+  /** `FORKCHAOS_NODE_DEBUG=1`: log consensus steps and execution timings too. */
+  const debug = process.env.FORKCHAOS_NODE_DEBUG ? log : () => undefined
+  const maxTxsPerBlock = options.maxTxsPerBlock ?? Math.min(500, Math.floor(config.slotMs * 0.4))
   const prng = createPrng(0x5eed0000 + config.id)
   const myAddress = addressOf(config.privateKey)
   const { quorum } = quorums(config.validators.length)
@@ -95,7 +106,8 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       `store: corruption at height ${store.corruption.atHeight} (${store.corruption.reason}); kept ${store.blocks.length} blocks, moved the rest to ${store.corruption.movedTo}; the rest will be synced from peers`,
     )
   const chain: CommittedBlock[] = [...store.blocks]
-  const engine = await AnvilEngine.connect({ url: config.executionUrl })
+  // Engine calls take milliseconds; one that hangs (a fault proxy) must not hold the queue for long.
+  const engine = await AnvilEngine.connect({ url: config.executionUrl, timeoutMs: Math.max(1_000, 2 * config.slotMs) })
   try {
     await replay()
   } catch (error) {
@@ -130,22 +142,33 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
   }
 
   // ---- mempool ---------------------------------------------------------------------------
+  /** Committed nonces by sender, valid for one head. */
+  const nonces = new Map<Hex, { head: number; nonce: number }>()
   const mempool = new Mempool({
     chainId: config.chainId,
     maxTotal: config.mempool.maxTotal,
     maxPerSender: config.mempool.maxPerSender,
-    committedNonce: async (sender) =>
-      Number(await engine.rpc.call<Hex>('eth_getTransactionCount', [sender, toQuantity(engine.head().number)])),
+    committedNonce: async (sender) => {
+      const head = engine.head().number
+      const hit = nonces.get(sender)
+      if (hit?.head === head) return hit.nonce
+      const nonce = Number(await engine.rpc.call<Hex>('eth_getTransactionCount', [sender, toQuantity(head)]))
+      if (nonces.size > 10_000) nonces.clear()
+      nonces.set(sender, { head, nonce })
+      return nonce
+    },
   })
-  let gossipBatch: Hex[] = []
+  let gossipBatch: { raw: Hex; sender: Hex }[] = []
   let gossipTimer: NodeJS.Timeout | null = null
-  const gossip = (raw: Hex) => {
-    gossipBatch.push(raw)
+  const gossip = (raw: Hex, sender: Hex) => {
+    gossipBatch.push({ raw, sender })
     gossipTimer ??= later(20, () => {
       gossipTimer = null
-      const txs = gossipBatch
-      gossipBatch = []
-      if (txs.length > 0) p2p.broadcast({ t: 'tx', txs })
+      const batch = gossipBatch.splice(0, gossipBatch.length)
+      for (let i = 0; i < batch.length; i += 500) {
+        const part = batch.slice(i, i + 500)
+        p2p.broadcast({ t: 'tx', txs: part.map((x) => x.raw), senders: part.map((x) => x.sender) })
+      }
     })
   }
 
@@ -175,7 +198,10 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
           p2p.broadcast(o.message)
           break
         case 'schedule':
-          later(o.delayMs, () => dispatch({ kind: 'timeout', timeout: o.timeout }))
+          later(o.delayMs, () => {
+            debug(`timeout ${o.timeout.kind} ${o.timeout.height}/${o.timeout.round} (${o.delayMs} ms) in step ${consensus.state().step}`)
+            dispatch({ kind: 'timeout', timeout: o.timeout })
+          })
           break
         case 'build':
           enqueue(`build ${o.height}/${o.round}`, () => build(o.height, o.round))
@@ -230,7 +256,9 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       return
     }
     const txs = mempool.take(maxTxsPerBlock)
+    const t0 = performance.now()
     const built = await engine.buildPayload({ parent: head.hash, timestampS, feeRecipient: myAddress, txs })
+    debug(`built ${height}/${round}: ${built.transactions.length} txs in ${Math.round(performance.now() - t0)} ms`)
     for (const r of built.rejected) mempool.remove(keccak256(r.tx))
     const payloads = [stripBuilt(built)]
     if (byz.invalidTx) (payloads[0] as Payload).transactions.push(await unexecutableTx())
@@ -308,6 +336,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       return
     }
     if (status.status === 'INVALID') return refuse('execution', status.field, status.reason)
+    debug(`validated ${p.height}/${p.round}: ${payload.transactions.length} txs, ${Date.now() - receivedAtMs} ms after it arrived`)
     dispatch({ kind: 'validated', height: p.height, valueId, valid: true })
   }
 
@@ -334,6 +363,8 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     persist(block)
     lastCommitAtMs = Date.now()
     lastProgressMs = lastCommitAtMs
+    const slotLagMs = lastCommitAtMs - (config.genesisTimestampS * 1_000 + height * config.slotMs)
+    log(`committed ${height} (round ${block.certificate.round}, ${block.payload.transactions.length} txs, ${slotLagMs} ms after its slot) ${block.payload.blockHash}`)
     mempool.removeCommitted(block.payload.transactions).catch((error) => log(`mempool: pruning failed: ${(error as Error).message}`))
     dispatch({ kind: 'committed', height })
     p2p.broadcast(statusMessage())
@@ -342,10 +373,12 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
 
   async function commitDecided(block: CommittedBlock) {
     const height = block.payload.number
-    for (let attempt = 0; !stopped && engine.head().number + 1 === height; attempt++) {
+    // Retry a failing execution layer for a few slots; after that, sync brings the block back.
+    const deadline = Date.now() + Math.max(2_000, 4 * config.slotMs)
+    while (!stopped && engine.head().number + 1 === height) {
       if (await commitBlock(block)) return
-      if (attempt >= 20) {
-        log(`commit ${height}: giving up; waiting for sync`)
+      if (Date.now() > deadline) {
+        log(`commit ${height}: giving up; sync will fetch it again`)
         return
       }
       await sleep(100)
@@ -403,7 +436,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
         dispatch({ kind: 'vote', vote: message.vote })
         return
       case 'tx':
-        for (const raw of message.txs) mempool.add(raw).catch(() => undefined)
+        admitGossip(message.txs, message.senders)
         return
       case 'status':
         sync.onStatus(from, message.height)
@@ -417,6 +450,29 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       case 'hello':
         return
     }
+  }
+
+  // Recovering a sender costs ~1.5 ms: a burst of gossiped transactions is admitted a few at a
+  // time, yielding to the event loop in between, so consensus messages and timers are not
+  // held up behind it.
+  const gossipInbox: { raw: Hex; sender: Hex | undefined }[] = []
+  let admitting = false
+  function admitGossip(txs: readonly Hex[], senders: readonly Hex[] | undefined) {
+    txs.forEach((raw, i) => {
+      if (gossipInbox.length < config.mempool.maxTotal) gossipInbox.push({ raw, sender: senders?.[i] })
+    })
+    if (admitting) return
+    admitting = true
+    const step = async () => {
+      const until = performance.now() + 5
+      while (gossipInbox.length > 0 && performance.now() < until && !stopped) {
+        const { raw, sender } = gossipInbox.shift() as { raw: Hex; sender: Hex | undefined }
+        await mempool.add(raw, sender).catch(() => undefined)
+      }
+      if (gossipInbox.length > 0 && !stopped) setImmediate(() => void step())
+      else admitting = false
+    }
+    void step()
   }
 
   const statusMessage = (): Message => ({ t: 'status', height: engine.head().number, headHash: engine.head().hash })
@@ -441,7 +497,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       async submitTransaction(raw) {
         const result = await mempool.add(raw)
         if (!result.ok) return { ok: false, reason: result.reason }
-        if (result.isNew) gossip(raw.toLowerCase() as Hex)
+        if (result.isNew) gossip(raw.toLowerCase() as Hex, mempool.senderOf(result.hash) as Hex)
         return { ok: true, hash: result.hash }
       },
       status,
@@ -508,6 +564,17 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     later(periodMs, tick)
   }
   every(Math.max(100, Math.floor(config.slotMs / 2)), () => p2p.broadcast(statusMessage()))
+  // A round that has not moved for a while may be waiting for messages a fault swallowed:
+  // send what this node knows of it again (peers drop duplicates, relay what is new to them).
+  let lastRoundKey = ''
+  every(Math.max(100, Math.floor(config.slotMs / 2)), () => {
+    const s = consensus.state()
+    const key = `${s.height}/${s.round}/${s.step}`
+    const stuck = key === lastRoundKey && s.step !== 'waiting' && s.step !== 'decided'
+    lastRoundKey = key
+    if (!stuck) return
+    for (const message of consensus.gossip()) p2p.broadcast(message)
+  })
   every(Math.max(50, Math.floor(config.slotMs / 4)), () => {
     // A queue backed up behind a slow execution layer must not also start syncing.
     if (queued < 4) sync.tick(Date.now())

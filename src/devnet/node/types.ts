@@ -76,7 +76,8 @@ export type Message =
   | { t: 'hello'; id: number; chainId: number }
   | { t: 'proposal'; proposal: Proposal }
   | { t: 'vote'; vote: Vote }
-  | { t: 'tx'; txs: Hex[] }
+  /** Mempool gossip; `senders[i]` is the sender the gossiping node recovered for `txs[i]`. */
+  | { t: 'tx'; txs: Hex[]; senders?: Hex[] }
   | { t: 'status'; height: number; headHash: Hex }
   | { t: 'syncRequest'; fromHeight: number; toHeight: number }
   | { t: 'syncResponse'; blocks: CommittedBlock[] }

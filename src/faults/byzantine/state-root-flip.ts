@@ -5,7 +5,8 @@ import { flipStateRoot, type RpcBlock } from './header.js'
 
 /**
  * A compromised execution link: the JSON-RPC proxy between one validator and its Anvil flips
- * one bit of every block's state root and recomputes the block hash over the tampered header.
+ * one bit of the state root of every block the validator builds (its own fee recipient) and
+ * recomputes the block hash over the tampered header.
  * The validator signs and proposes what its execution layer told it, as a real compromised node
  * would; the header is self-consistent, so only re-execution by the others can catch it.
  */
@@ -16,10 +17,18 @@ export const stateRootFlip = define<Record<string, never>, { id: number; proxy: 
   parse: () => ({}),
   async apply(ctx, target) {
     const id = validatorId(target, 'byzantine.state-root-flip')
-    const proxy = devnetOf(ctx, 'byzantine.state-root-flip').nodes[id]?.exec as RpcProxy
+    const node = devnetOf(ctx, 'byzantine.state-root-flip').nodes[id]
+    const proxy = node?.exec as RpcProxy
+    const own = node?.address.toLowerCase()
+    // Only the blocks it builds itself (fee recipient = itself): the node lies in its proposals
+    // and still follows the chain when it re-executes everyone else's.
     const rule = proxy.addRule({
       match: { methods: ['eth_getBlockByNumber', 'eth_getBlockByHash'] },
-      action: { type: 'rewrite', path: 'result', with: (block: unknown) => (block && typeof block === 'object' ? flipStateRoot(block as RpcBlock) : block) },
+      action: {
+        type: 'rewrite',
+        path: 'result',
+        with: (block: unknown) => (block && typeof block === 'object' && String((block as RpcBlock).miner).toLowerCase() === own ? flipStateRoot(block as RpcBlock) : block),
+      },
     })
     return { id, proxy, rule }
   },
