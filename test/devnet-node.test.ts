@@ -481,12 +481,23 @@ describe('store (append-only, checksummed)', () => {
 
 type NodeConfigJson = Record<string, unknown> & { id: number; dataDir: string; p2pListen: string }
 
+/**
+ * A free port below Linux's ephemeral range (32768+), so that no outbound connection of any
+ * process takes it while a restarted node wants it back.
+ */
+const portPrng = createPrng(process.pid)
 async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as net.AddressInfo).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
+  for (;;) {
+    const port = portPrng.int(20_000, 32_000)
+    const server = net.createServer()
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false))
+      server.listen(port, '127.0.0.1', () => resolve(true))
+    })
+    if (!ok) continue
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    return port
+  }
 }
 
 async function call<T = unknown>(url: string, method: string, params: unknown[] = []): Promise<T> {

@@ -136,10 +136,12 @@ export async function runDevnetScenario(scenario: Scenario, options: DevnetRunOp
       records.push({ type: fault.type, target: fault.target, params: fault.params, tStart: fault.tStart, tStop: null, evidence: null })
       return fault
     }
-    const i0 = p.now()
+    let i0 = p.now()
     const tracker = trackInclusion(devnet, inclusion)
     try {
       for (const [i, spec] of scenario.inject.faults.entries()) await apply(spec, `${scenario.file}: inject.faults[${i}]`)
+      // The inject window is the time every fault is in effect.
+      i0 = p.now()
       if (scenario.inject.random) await soak(scenario.inject.random, scenario.inject.durationMs, apply, active, records, prng.fork('soak'), p)
       else await sleep(scenario.inject.durationMs)
     } finally {

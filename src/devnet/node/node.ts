@@ -2,6 +2,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { keccak256, stringToBytes } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
+import { InfraError } from '../../errors.js'
 import { createPrng } from '../../util/prng.js'
 import { type NodeConfig, parseNodeConfig } from './config.js'
 import { type Consensus, createConsensus, type Output } from './consensus.js'
@@ -41,9 +42,11 @@ export type NodeStatus = {
   peers: number[]
   mempool: number
   lastCommitAtMs: number
+  /** Proposals refused since start (`fc_rejections` keeps the newest 10,000). */
   rejections: number
   storeErrors: number
   /** Beyond the contract: more counters. */
+  /** Equivocations seen since start (`fc_evidence` keeps the newest 10,000). */
   evidence: number
   executionErrors: number
   muted: boolean
@@ -61,7 +64,8 @@ export type StartNodeOptions = {
   maxTxsPerBlock?: number
 }
 
-const maxKept = 1_000
+/** Rejections and evidence kept for `fc_rejections` / `fc_evidence`; the oldest go first. */
+const maxKept = 10_000
 
 /**
  * Starts one validator in this process. `input` is the config file's JSON (or a `NodeConfig`);
@@ -78,10 +82,10 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     logStream.write(`${text}\n`)
     options.log?.(text)
   }
-  // Every validator re-executes a block one transaction at a time (~0.4 ms each on Anvil), so
-  // the block must fit the slot: 0.4 transactions per slot ms, at most 500.
   /** `FORKCHAOS_NODE_DEBUG=1`: log consensus steps and execution timings too. */
   const debug = process.env.FORKCHAOS_NODE_DEBUG ? log : () => undefined
+  // Every validator re-executes a block one transaction at a time (~0.4 ms each on Anvil), so
+  // the block must fit the slot: 0.4 transactions per slot ms, at most 500.
   const maxTxsPerBlock = options.maxTxsPerBlock ?? Math.min(500, Math.floor(config.slotMs * 0.4))
   const prng = createPrng(0x5eed0000 + config.id)
   const myAddress = addressOf(config.privateKey)
@@ -91,6 +95,8 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
 
   const rejections: Rejection[] = []
   const evidence: Evidence[] = []
+  let rejectionsTotal = 0
+  let evidenceTotal = 0
   const timers = new Set<NodeJS.Timeout>()
   let stopped = false
   let storeErrors = 0
@@ -107,7 +113,14 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     )
   const chain: CommittedBlock[] = [...store.blocks]
   // Engine calls take milliseconds; one that hangs (a fault proxy) must not hold the queue for long.
-  const engine = await AnvilEngine.connect({ url: config.executionUrl, timeoutMs: Math.max(1_000, 2 * config.slotMs) })
+  let engine: AnvilEngine
+  try {
+    engine = await AnvilEngine.connect({ url: config.executionUrl, timeoutMs: Math.max(1_000, 2 * config.slotMs) })
+  } catch (error) {
+    store.close()
+    logStream.end()
+    throw error
+  }
   try {
     await replay()
   } catch (error) {
@@ -119,6 +132,13 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
 
   async function replay() {
     const anvilHead = engine.head().number
+    const first = chain[0]
+    const genesis = await engine.blockHashAt(0)
+    if (first && genesis !== first.payload.parentHash)
+      throw new InfraError('The execution layer has another genesis than the stored chain.', {
+        context: { 'Anvil genesis': genesis ?? 'none', 'Stored parent of block 1': first.payload.parentHash, 'Data dir': config.dataDir },
+        hint: 'Start Anvil with the same flags as the other validators (--no-mining --timestamp <genesisTimestampS>).',
+      })
     // Find where Anvil and the store agree (Anvil may have outlived the node, or be fresh).
     let agree = Math.min(anvilHead, chain.length)
     while (agree > 0 && (await engine.blockHashAt(agree)) !== chain[agree - 1]?.payload.blockHash) agree--
@@ -130,7 +150,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
       const block = chain[h - 1] as CommittedBlock
       const status = await engine.newPayload(block.payload, { ignore: ['stateRoot', 'receiptsRoot'] })
       if (status.status === 'INVALID') {
-        log(`replay: block ${h} re-executes differently (${status.reason}); dropping it and what follows, to sync from peers`)
+        log(`replay: block ${h} re-executes differently (${status.reason}); moving it and what follows aside, to sync from peers`)
         store.truncate(h - 1)
         chain.length = h - 1
         await engine.abandon()
@@ -216,6 +236,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
           break
         case 'evidence':
           log(`evidence: validator ${o.evidence.validator} signed two ${o.evidence.type}s at ${o.evidence.height}/${o.evidence.round}`)
+          evidenceTotal++
           keep(evidence, o.evidence)
           break
         case 'reject':
@@ -229,6 +250,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     const at = Date.now()
     const rejection: Rejection = { height: p.height, round: p.round, proposer: p.proposer, layer, reason, field, latencyMs: at - startedAtMs, at }
     log(`rejected the proposal of ${p.proposer} at ${p.height}/${p.round}: ${layer}/${field}: ${reason} (${rejection.latencyMs} ms)`)
+    rejectionsTotal++
     keep(rejections, rejection)
   }
 
@@ -323,7 +345,9 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     let status: Awaited<ReturnType<AnvilEngine['newPayload']>> | undefined
     for (let attempt = 0; attempt < 3 && status === undefined; attempt++) {
       try {
-        status = await engine.newPayload(payload, config.unsafe?.skipStateRootCheck ? { ignore: ['stateRoot'] } : {})
+        // The test build that skips the state root cannot check the block hash either: the hash
+        // commits to the root, and a lying proposer recomputes it.
+        status = await engine.newPayload(payload, config.unsafe?.skipStateRootCheck ? { ignore: ['stateRoot', 'blockHash'] } : {})
       } catch (error) {
         executionErrors++
         log(`validate ${p.height}/${p.round}: the execution layer failed: ${(error as Error).message.split('\n')[0]}`)
@@ -347,7 +371,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     if (height !== head.number + 1 || block.payload.parentHash !== head.hash) return false
     let status: Awaited<ReturnType<AnvilEngine['newPayload']>>
     try {
-      status = await engine.newPayload(block.payload, { ignore: ['stateRoot', 'receiptsRoot'] })
+      status = await engine.newPayload(block.payload, { ignore: ['stateRoot', 'receiptsRoot', ...(config.unsafe?.skipStateRootCheck ? (['blockHash'] as const) : [])] })
     } catch (error) {
       executionErrors++
       log(`commit ${height}: the execution layer failed: ${(error as Error).message.split('\n')[0]}`)
@@ -358,7 +382,8 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
       log(`commit ${height}: a certified block does not re-execute to the same block (${status.reason}); not committing`)
       return false
     }
-    await engine.forkchoiceUpdated(block.payload.blockHash)
+    // The unsafe build commits what it executed, under the certified (possibly lying) payload.
+    await engine.forkchoiceUpdated(config.unsafe?.skipStateRootCheck ? (engine.pendingHash() ?? block.payload.blockHash) : block.payload.blockHash)
     chain.push(block)
     persist(block)
     lastCommitAtMs = Date.now()
@@ -536,9 +561,9 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
       peers: p2p.connectedPeers(),
       mempool: mempool.size,
       lastCommitAtMs,
-      rejections: rejections.length,
+      rejections: rejectionsTotal,
       storeErrors,
-      evidence: evidence.length,
+      evidence: evidenceTotal,
       executionErrors,
       muted: unflushed.length > 0,
       p2p: { dropped: p2p.stats.dropped, badFrames: p2p.stats.badFrames, reconnects: p2p.stats.reconnects },

@@ -1,4 +1,5 @@
 import * as net from 'node:net'
+import { InfraError } from '../../errors.js'
 import type { Prng } from '../../util/prng.js'
 import { splitHostPort } from './config.js'
 import { decodeFrame, frameLimits } from './messages.js'
@@ -132,13 +133,25 @@ export async function startP2p(options: P2pOptions): Promise<P2p> {
     socket.on('close', () => inbound.delete(socket))
   })
   const { host, port } = splitHostPort(options.listen)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
+  // A node restarted on its old port may find it briefly taken (an outbound socket of any
+  // process can get it as its ephemeral port): retry for a while before giving up.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(port, host, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
+      break
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code !== 'EADDRINUSE' || port === 0 || attempt >= 30) throw listenError(options.listen, error)
+      if (attempt === 0) options.log(`p2p: ${options.listen} is in use; retrying for 3 s`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
   server.on('error', (error) => options.log(`p2p: server error: ${error.message}`))
   const bound = server.address() as net.AddressInfo
 
@@ -252,4 +265,13 @@ export async function startP2p(options: P2pOptions): Promise<P2p> {
       for (const link of links.values()) link.socket?.destroy()
     },
   }
+}
+
+function listenError(address: string, cause: unknown) {
+  const code = (cause as NodeJS.ErrnoException).code ?? 'error'
+  return new InfraError(`The p2p port could not be bound (${code}).`, {
+    context: { Listen: address },
+    hint: code === 'EADDRINUSE' ? 'Another process holds the port: pick another, or port 0 for a free one.' : 'Check p2pListen.',
+    cause,
+  })
 }

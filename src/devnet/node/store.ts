@@ -18,7 +18,7 @@ export type BlockStore = {
   readonly corruption: { atHeight: number; reason: string; movedTo: string } | null
   /** Appends one block (the next height). Throws on a write error (ENOSPC…), leaving the file as it was. */
   append(block: CommittedBlock): void
-  /** Drops blocks above `height` (on disk and in memory). */
+  /** Drops blocks above `height` (in memory; on disk they move to `blocks.log.dropped-<ms>`). */
   truncate(height: number): void
   /** fsync. */
   flush(): void
@@ -113,6 +113,14 @@ export function openStore(dataDir: string, options: StoreOptions = {}): BlockSto
     truncate(height) {
       if (fd === null || height >= blocks.length) return
       const end = height === 0 ? 0 : (ends[height - 1] as number)
+      const tail = Buffer.alloc(size - end)
+      const rfd = fs.openSync(file, 'r')
+      try {
+        fs.readSync(rfd, tail, 0, tail.length, end)
+      } finally {
+        fs.closeSync(rfd)
+      }
+      fs.writeFileSync(`${file}.dropped-${Date.now()}`, tail)
       fs.ftruncateSync(fd, end)
       size = end
       blocks.length = height

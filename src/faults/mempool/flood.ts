@@ -4,7 +4,7 @@ import { define, num, seenIn } from '../../Fault.js'
 import { devnetOf } from '../devnet-common.js'
 
 type Params = { ratePerS: number; durationMs: number; senders: number }
-type State = { stop: () => Promise<void>; counts: { sent: number; accepted: number; refused: number } }
+type State = { stop: () => Promise<void>; counts: { sent: number; accepted: number; refused: number }; sendMs: number }
 
 const MNEMONIC = 'test test test test test test test test test test test junk'
 
@@ -55,35 +55,54 @@ export const flood = define<Params, State>({
     const counts = { sent: 0, accepted: 0, refused: 0 }
     let running = true
     const batch = 50
+    // Batches leave on schedule without waiting for earlier answers (up to `maxInFlight`), so
+    // the offered rate is the configured one even when validators answer slowly.
+    const maxInFlight = 32
+    const inFlight = new Set<Promise<void>>()
     const loop = (async () => {
       const start = performance.now()
       for (let i = 0; i < signed.length && running; i += batch) {
         const due = start + (i / params.ratePerS) * 1000
         if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()))
+        while (inFlight.size >= maxInFlight) await Promise.race(inFlight)
         const node = devnet.nodes[(i / batch) % devnet.nodes.length]
         if (!node?.running) continue
         const chunk = signed.slice(i, i + batch)
         counts.sent += chunk.length
-        try {
-          const answers = await node.rpc.batch(chunk.map((tx) => ({ method: 'eth_sendRawTransaction', params: [tx] })))
-          for (const a of answers) (typeof a === 'string' ? counts.accepted++ : counts.refused++)
-        } catch {
-          counts.refused += chunk.length
-        }
+        const request = node.rpc
+          .batch(chunk.map((tx) => ({ method: 'eth_sendRawTransaction', params: [tx] })))
+          .then((answers) => {
+            for (const a of answers) (typeof a === 'string' ? counts.accepted++ : counts.refused++)
+          })
+          .catch(() => {
+            counts.refused += chunk.length
+          })
+          .finally(() => inFlight.delete(request))
+        inFlight.add(request)
       }
+      await Promise.all(inFlight)
     })()
-    return {
+    const sendStart = performance.now()
+    const state: State = {
       counts,
+      sendMs: 0,
       stop: async () => {
         running = false
         await loop
       },
     }
+    loop.then(() => {
+      state.sendMs = performance.now() - sendStart
+    })
+    return state
   },
   async revert(_ctx, state) {
+    const stillSending = state.sendMs === 0
     await state.stop()
+    if (stillSending) state.sendMs = state.sendMs || 1
   },
   async detect(_ctx, state, observations) {
-    return { took: `${state.counts.sent} tx sent, ${state.counts.accepted} accepted, ${state.counts.refused} refused`, seen: seenIn(observations) }
+    const s = (state.sendMs / 1000).toFixed(1)
+    return { took: `${state.counts.sent} tx sent in ${s} s (${Math.round(state.counts.sent / (state.sendMs / 1000 || 1))}/s), ${state.counts.accepted} accepted, ${state.counts.refused} refused`, seen: seenIn(observations) }
   },
 })

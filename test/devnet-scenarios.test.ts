@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest'
+import { devnetBuilds } from '../src/cli/options.js'
+import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
+import { loadScenario } from '../src/scenario/loader.js'
+import type { Scenario } from '../src/scenario/types.js'
+
+/**
+ * The devnet drills on the real 4-validator devnet (Anvil execution, TCP link proxies), with
+ * shorter windows than the shipped files so the suite stays fast; and the two test builds that
+ * must turn their drill into `failed`.
+ */
+const shorter = (file: string, injectMs: number): Scenario => {
+  const s = loadScenario(file)
+  return { ...s, baseline: { ...s.baseline, durationMs: 2_000 }, inject: { ...s.inject, durationMs: injectMs } }
+}
+const run = (s: Scenario, overrides?: Record<number, Record<string, unknown>>) => runDevnetScenario(s, { seed: 1, replay: 'test', ...(overrides ? { overrides } : {}) })
+const failedChecks = (r: Awaited<ReturnType<typeof run>>) => r.checks.filter((c) => !c.ok).map((c) => `${c.name}@${c.phase}: ${c.observed}`)
+
+describe('devnet drills', () => {
+  it('a flipped state root is rejected within one slot by re-execution, and the chain goes on', async () => {
+    const r = await run(shorter('scenarios/devnet/state-root-flip.yaml', 5_000))
+    expect(failedChecks(r)).toEqual([])
+    expect(r.verdict).toBe('held')
+    expect(r.devnet.rejectionLatencyMs).toBeLessThanOrEqual(1_000)
+    expect(r.devnet.firstCommitMs).toBeLessThan(10_000)
+  })
+
+  it('…and a build without state-root checking commits the bad block: failed', async () => {
+    const r = await run(shorter('scenarios/devnet/state-root-flip.yaml', 5_000), devnetBuilds['no-state-root-check'])
+    expect(r.verdict).toBe('failed')
+    expect(r.reason).toMatch(/bad-block-rejected/)
+  })
+
+  it('equivocation is pinned on the equivocator only; nothing forks', async () => {
+    const r = await run(shorter('scenarios/devnet/equivocation.yaml', 6_000))
+    expect(failedChecks(r)).toEqual([])
+    expect(r.verdict).toBe('held')
+  })
+
+  it('…and a validator that votes for two proposals in one round fails the drill', async () => {
+    const r = await run(shorter('scenarios/devnet/equivocation.yaml', 6_000), devnetBuilds['double-vote'])
+    expect(r.verdict).toBe('failed')
+    expect(r.reason).toMatch(/equivocator-named|no-fork/)
+  })
+
+  it('kill + restart: three keep committing, the restarted one catches up from its store and peers', async () => {
+    const r = await run(shorter('scenarios/devnet/kill-restart.yaml', 4_000))
+    expect(failedChecks(r)).toEqual([])
+    expect(r.devnet.catchUpMs).not.toBeNull()
+  })
+
+  it('a 2|2 partition stalls (no commits) and resumes after the heal', async () => {
+    const r = await run(shorter('scenarios/devnet/partition-2-2.yaml', 4_000))
+    expect(failedChecks(r)).toEqual([])
+    expect(r.checks.find((c) => c.name === 'must-stall')?.ok).toBe(true)
+  })
+
+  it('80 % message loss on one validator: the rest commit, it catches up', async () => {
+    const r = await run(shorter('scenarios/devnet/lossy-validator.yaml', 6_000))
+    expect(failedChecks(r)).toEqual([])
+  })
+
+  it('clock skew of +30 s (libfaketime) and a full disk on one validator each leave the chain live and safe', async () => {
+    for (const file of ['scenarios/devnet/clock-skew.yaml', 'scenarios/devnet/disk-full.yaml']) {
+      const r = await run(shorter(file, 4_000))
+      expect(failedChecks(r), file).toEqual([])
+    }
+  })
+
+  it('the must-stall check can fail: on a 3|1 split the majority side has a quorum and commits', async () => {
+    const s = shorter('scenarios/devnet/partition-2-2.yaml', 4_000)
+    const r = await run({ ...s, inject: { ...s.inject, faults: [{ type: 'net.partition', params: { groups: [[0, 1, 2], [3]] } }] } })
+    expect(r.checks.find((c) => c.name === 'must-stall' && c.phase === 'inject')?.ok).toBe(false)
+  })
+})
