@@ -13,7 +13,7 @@ export function runCommand(program: Command) {
   program
     .command('run')
     .description('Run scenarios (default: the whole scenarios/ suite on the embedded reference chain) and write reports.')
-    .argument('[paths...]', 'scenario files or directories', ['scenarios'])
+    .argument('[paths...]', 'scenario files or directories (default: scenarios/defi, scenarios/rpc, scenarios/devnet; the soak in scenarios/soak runs only when named)', ['scenarios/defi', 'scenarios/rpc', 'scenarios/devnet'])
     .option('--seed <n>', 'seed for every random choice (printed with the replay command)')
     .option('--report-dir <dir>', 'where report.json, junit.xml and summary.md go', 'reports')
     .option('--fork-url <url>', 'fork this RPC URL instead of the embedded chain')

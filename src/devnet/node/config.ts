@@ -29,7 +29,7 @@ export type NodeConfig = {
   chainId: number
   /** A proposal's timestamp may be at most this far from the local clock. */
   maxDriftMs: number
-  mempool: { maxTotal: number; maxPerSender: number }
+  mempool: { maxTotal: number; maxPerSender: number; maxIngressPerS: number }
   /** Test builds only: a broken validator. */
   unsafe?: { skipStateRootCheck?: boolean; voteForTwoProposals?: boolean }
   /** Test builds only: a lying proposer. */
@@ -81,7 +81,7 @@ export function parseNodeConfig(raw: unknown): NodeConfig {
   })
   const mempoolRaw = raw.mempool ?? {}
   if (!isRecord(mempoolRaw)) throw bad('`mempool`', 'must be an object', mempoolRaw)
-  const limit = (key: 'maxTotal' | 'maxPerSender', dflt: number) => {
+  const limit = (key: 'maxTotal' | 'maxPerSender' | 'maxIngressPerS', dflt: number) => {
     const v = mempoolRaw[key] ?? dflt
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1_000_000)
       throw bad(`\`mempool.${key}\``, 'must be an integer between 1 and 1000000', v)
@@ -101,7 +101,7 @@ export function parseNodeConfig(raw: unknown): NodeConfig {
     genesisTimestampS: int('genesisTimestampS', 0),
     chainId: int('chainId', 1),
     maxDriftMs: raw.maxDriftMs === undefined ? 5_000 : int('maxDriftMs', 0),
-    mempool: { maxTotal: limit('maxTotal', 20_000), maxPerSender: limit('maxPerSender', 256) },
+    mempool: { maxTotal: limit('maxTotal', 20_000), maxPerSender: limit('maxPerSender', 256), maxIngressPerS: limit('maxIngressPerS', 250) },
   }
   const flags = <K extends string>(key: string, names: readonly K[]): Partial<Record<K, boolean>> | undefined => {
     const v = raw[key]

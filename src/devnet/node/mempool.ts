@@ -14,6 +14,12 @@ export type MempoolOptions = {
   maxTotal: number
   /** Transactions held per sender at most. */
   maxPerSender: number
+  /**
+   * Transactions a client may submit per second (a token bucket, one second deep). Each costs a
+   * signature recovery; beyond this the node refuses at once, so a flood cannot starve
+   * consensus of CPU. Gossip from peers (sender already recovered) does not count. Default ∞.
+   */
+  maxIngressPerS?: number
   /** The next nonce of `sender` on the committed head. */
   committedNonce: (sender: Hex) => Promise<number>
 }
@@ -22,7 +28,7 @@ export type AddResult =
   | { ok: true; hash: Hex; isNew: boolean }
   | { ok: false; hash: Hex | null; reason: string }
 
-type Entry = { raw: Hex; hash: Hex; sender: Hex; nonce: number }
+type Entry = { raw: Hex; hash: Hex; sender: Hex; nonce: number; tipWei: bigint }
 
 export class Mempool {
   readonly #options: MempoolOptions
@@ -52,7 +58,18 @@ export class Mempool {
    * a peer that already recovered it; a peer lying about it only skews this node's per-sender
    * accounting — execution checks the signature when the transaction is built into a block.
    */
+  #tokens = 0
+  #refilledAt = 0
+
   async add(raw: Hex, claimedSender?: Hex): Promise<AddResult> {
+    const rate = this.#options.maxIngressPerS
+    if (claimedSender === undefined && rate !== undefined) {
+      const now = performance.now()
+      this.#tokens = Math.min(rate, this.#tokens + ((now - this.#refilledAt) / 1000) * rate)
+      this.#refilledAt = now
+      if (this.#tokens < 1) return { ok: false, hash: null, reason: `node busy: more than ${rate} submitted transactions per second (maxIngressPerS); retry later` }
+      this.#tokens -= 1
+    }
     const lower = raw.toLowerCase() as Hex
     let hash: Hex
     try {
@@ -63,8 +80,10 @@ export class Mempool {
     if (this.#byHash.has(hash)) return { ok: true, hash, isNew: false }
     let sender: Hex
     let nonce: number
+    let tipWei: bigint
     try {
       const tx = parseTransaction(lower as TransactionSerialized)
+      tipWei = tx.maxPriorityFeePerGas ?? tx.gasPrice ?? 0n
       if (tx.chainId !== this.#options.chainId)
         return { ok: false, hash, reason: `chain id ${tx.chainId ?? 'missing (pre-EIP-155)'} is not ${this.#options.chainId}` }
       if (tx.nonce === undefined) return { ok: false, hash, reason: 'the transaction has no nonce' }
@@ -85,7 +104,7 @@ export class Mempool {
     const next = await this.#options.committedNonce(sender)
     if (nonce < next) return { ok: false, hash, reason: `nonce too low: ${nonce} < ${next} for ${sender}` }
     if (this.#byHash.has(hash)) return { ok: true, hash, isNew: false }
-    const entry: Entry = { raw: lower, hash, sender, nonce }
+    const entry: Entry = { raw: lower, hash, sender, nonce, tipWei }
     this.#byHash.set(hash, entry)
     let bySender = this.#bySender.get(sender)
     if (!bySender) this.#bySender.set(sender, (bySender = new Map()))
@@ -93,10 +112,17 @@ export class Mempool {
     return { ok: true, hash, isNew: true }
   }
 
-  /** Up to `max` transactions: senders in arrival order, each sender's in nonce order. */
+  /**
+   * Up to `max` transactions: senders by the tip of their next transaction (highest first, then
+   * arrival order), each sender's in nonce order — so under a flood a transaction that pays more
+   * is not stuck behind the flood.
+   */
   take(max: number): Hex[] {
     const out: Hex[] = []
-    for (const bySender of this.#bySender.values()) {
+    const senders = [...this.#bySender.values()]
+      .map((bySender, arrival) => ({ bySender, arrival, tip: (bySender.get(Math.min(...bySender.keys())) as Entry).tipWei }))
+      .sort((a, b) => (a.tip === b.tip ? a.arrival - b.arrival : a.tip > b.tip ? -1 : 1))
+    for (const { bySender } of senders) {
       for (const nonce of [...bySender.keys()].sort((a, b) => a - b)) {
         if (out.length >= max) return out
         out.push((bySender.get(nonce) as Entry).raw)

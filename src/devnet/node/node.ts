@@ -86,7 +86,9 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
   const debug = process.env.FORKCHAOS_NODE_DEBUG ? log : () => undefined
   // Every validator re-executes a block one transaction at a time (~0.4 ms each on Anvil), so
   // the block must fit the slot: 0.4 transactions per slot ms, at most 500.
-  const maxTxsPerBlock = options.maxTxsPerBlock ?? Math.min(500, Math.floor(config.slotMs * 0.4))
+  // A block must build and re-execute well inside the propose timeout on a loaded 2-core
+  // machine (each transaction is one call to Anvil, ~0.4 ms unloaded): 0.15 per slot-millisecond.
+  const maxTxsPerBlock = options.maxTxsPerBlock ?? Math.min(500, Math.floor(config.slotMs * 0.15))
   const prng = createPrng(0x5eed0000 + config.id)
   const myAddress = addressOf(config.privateKey)
   const { quorum } = quorums(config.validators.length)
@@ -168,6 +170,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     chainId: config.chainId,
     maxTotal: config.mempool.maxTotal,
     maxPerSender: config.mempool.maxPerSender,
+    maxIngressPerS: config.mempool.maxIngressPerS,
     committedNonce: async (sender) => {
       const head = engine.head().number
       const hit = nonces.get(sender)
