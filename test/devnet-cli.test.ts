@@ -1,0 +1,100 @@
+import { spawn } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it } from 'vitest'
+
+/** `forkchaos devnet up / status / down` and Ctrl-C in a devnet run leave no process behind. */
+const root = fileURLToPath(new URL('..', import.meta.url))
+let stateDir = ''
+const started: number[] = []
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['bin/forkchaos.js', ...args], { cwd: root, env: { ...process.env, FORKCHAOS_STATE_DIR: stateDir, ...env } })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()))
+  const exit = new Promise<number | null>((r) => child.once('exit', (code, signal) => r(code ?? (signal ? 128 : null))))
+  return { child, exit, out: () => out, err: () => err }
+}
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+const recordedPids = () => {
+  try {
+    return fs.readdirSync(path.join(stateDir, 'pids')).map((f) => Number(f.replace('.json', '')))
+  } catch {
+    return []
+  }
+}
+const waitFor = async (predicate: () => boolean, ms: number) => {
+  const end = Date.now() + ms
+  while (!predicate() && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+  return predicate()
+}
+
+afterEach(() => {
+  for (const pid of [...started, ...recordedPids()])
+    try {
+      process.kill(-pid, 'SIGKILL')
+    } catch {}
+  started.length = 0
+})
+
+describe('devnet CLI', () => {
+  it('up --detach, status --json, down: four validators answer, and down leaves nothing running', async () => {
+    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-devnet-cli-'))
+    const up = cli(['devnet', 'up', '--slot', '1s', '--detach'])
+    expect(await up.exit).toBe(0)
+    expect(up.out()).toMatch(/devnet up: 4 validators, slot 1000 ms, first commit \d+ ms/)
+    const state = JSON.parse(fs.readFileSync(path.join(stateDir, 'devnet.json'), 'utf8'))
+    started.push(state.pid)
+    const pids = [...recordedPids()]
+    expect(pids.length).toBeGreaterThanOrEqual(8) // 4 nodes + 4 Anvils
+    await new Promise((r) => setTimeout(r, 2_000))
+    const status = cli(['devnet', 'status', '--json'])
+    expect(await status.exit).toBe(0)
+    const rows = JSON.parse(status.out()) as { id: number; height: number; peers: number[]; mempool: number; headHash: string }[]
+    expect(rows.map((r) => r.id)).toEqual([0, 1, 2, 3])
+    for (const r of rows) {
+      expect(r.height).toBeGreaterThanOrEqual(1)
+      expect(r.peers.length).toBe(3)
+      expect(r.headHash).toMatch(/^0x[0-9a-f]{64}$/)
+    }
+    const down = cli(['devnet', 'down'])
+    expect(await down.exit).toBe(0)
+    expect(await waitFor(() => [state.pid, ...pids].every((p) => !alive(p)), 10_000)).toBe(true)
+    expect(fs.existsSync(path.join(stateDir, 'devnet.json'))).toBe(false)
+  })
+
+  it('Ctrl-C in the middle of a devnet scenario stops every validator and exits 130', async () => {
+    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-devnet-cli-'))
+    const run = cli(['run', 'scenarios/devnet/kill-restart.yaml', '--report-dir', path.join(stateDir, 'r')])
+    started.push(run.child.pid as number)
+    const seen = new Set<number>()
+    expect(await waitFor(() => {
+      for (const p of recordedPids()) seen.add(p)
+      return seen.size >= 8
+    }, 20_000)).toBe(true)
+    await new Promise((r) => setTimeout(r, 1_500))
+    for (const p of recordedPids()) seen.add(p)
+    run.child.kill('SIGINT')
+    expect(await run.exit).toBe(130)
+    expect(await waitFor(() => [...seen].every((p) => !alive(p)), 10_000)).toBe(true)
+    expect(recordedPids()).toEqual([])
+  })
+
+  it('devnet status without a devnet is bad input (exit 2) with a hint', async () => {
+    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-devnet-cli-'))
+    const status = cli(['devnet', 'status'])
+    expect(await status.exit).toBe(2)
+    expect(status.err()).toMatch(/No devnet is up/)
+  })
+})
