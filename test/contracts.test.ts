@@ -90,6 +90,8 @@ describe('reference protocol on Anvil', () => {
     const { abi, bytecode } = artifacts.contracts[name]!
     const hash = await wallet.deployContract({ abi, bytecode, args, account: deployer, chain: foundry })
     const receipt = await pub.waitForTransactionReceipt({ hash })
+    expect(receipt.status, `deploy ${name}`).toBe('success')
+    expect((await pub.getCode({ address: receipt.contractAddress! }))?.length ?? 0, `code of ${name}`).toBeGreaterThan(2)
     return receipt.contractAddress!
   }
   const send = async (address: Address, name: Name, functionName: string, args: readonly unknown[] = [], account = deployer) => {
@@ -98,7 +100,14 @@ describe('reference protocol on Anvil', () => {
     // the pair's first update of a new second also writes its price accumulators.
     const hash = await wallet.writeContract({ address, abi, functionName, args, account, chain: foundry, gas: 3_000_000n })
     const receipt = await pub.waitForTransactionReceipt({ hash })
-    expect(receipt.status, `${name}.${functionName}`).toBe('success')
+    if (receipt.status !== 'success') {
+      // Say why: replay the call on the state before its block (a panic code or a reason).
+      const why = await pub
+        .simulateContract({ address, abi, functionName, args, account, blockNumber: receipt.blockNumber - 1n })
+        .then(() => 'no revert on replay')
+        .catch((e: Error) => e.message.split('\n').slice(0, 3).join(' | '))
+      expect.fail(`${name}.${functionName} reverted in block ${receipt.blockNumber} (gas used ${receipt.gasUsed}): ${why}`)
+    }
     return receipt
   }
   const read = async <T = bigint>(address: Address, name: Name, functionName: string, args: readonly unknown[] = []) =>

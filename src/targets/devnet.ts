@@ -3,6 +3,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { privateKeyToAccount } from 'viem/accounts'
 import { packageRoot } from '../contracts.js'
+import type { NodeStatus } from '../devnet/node/node.js'
 import { InfraError, InputError } from '../errors.js'
 import { onTeardown } from '../lifecycle.js'
 import { type RpcProxy, startRpcProxy } from '../proxy/jsonrpc/proxy.js'
@@ -31,18 +32,7 @@ export type DevnetOptions = {
   startTimeoutMs?: number
 }
 
-export type NodeStatus = {
-  id: number
-  height: number
-  headHash: string
-  round: number
-  step: string
-  peers: number[]
-  mempool: number
-  lastCommitAtMs: number
-  rejections: number
-  storeErrors: number
-}
+export type { NodeStatus }
 
 export type DevnetNode = {
   readonly id: number
