@@ -10,7 +10,7 @@ import { type Devnet, startDevnet } from '../targets/devnet.js'
 import { createRpc } from '../targets/rpc.js'
 import { createPrng } from '../util/prng.js'
 import { type Probe, startProbe } from './devnet-probe.js'
-import type { RunEvent } from './runner.js'
+import { type RunEvent, revertAll } from './runner.js'
 import type { CheckSpec, FaultSpec, Phase, Scenario } from './types.js'
 import { decideVerdict } from './verdict.js'
 
@@ -202,15 +202,6 @@ function check(spec: CheckSpec, c: DevnetCheckContext, metrics: DevnetMetrics, i
     return { ok: sorted.length > 0 && (p99 as number) <= spec.inclusion.maxMs, observed: sorted.length ? `honest tx inclusion p99 ${Math.round(p99 as number)} ms (n = ${sorted.length})` : 'no honest transaction was included', expected: `p99 ≤ ${spec.inclusion.maxMs} ms` }
   }
   return { ok: false, observed: `check \`${spec.name}\` has no devnet meaning`, expected: 'one of progress, noFork, mustStall, catchUp, rejects, evidence, memory, inclusion' }
-}
-
-async function revertAll(active: ActiveFault[], records: FaultRecord[]) {
-  for (let i = active.length - 1; i >= 0; i--) {
-    const fault = active[i] as ActiveFault
-    if (fault.tStop !== null) continue
-    await fault.revert()
-    ;(records[i] as FaultRecord).tStop = fault.tStop
-  }
 }
 
 /**

@@ -210,7 +210,8 @@ export async function runScenario(scenario: Scenario, fork: Fork, options: RunOp
   return report(verdict, reason)
 }
 
-async function revertAll(active: ActiveFault[], records: FaultRecord[], emit: (e: RunEvent) => void, scenario: string) {
+/** Reverts every fault still active, last applied first, and records each `tStop`. */
+export async function revertAll(active: ActiveFault[], records: FaultRecord[], emit: (e: RunEvent) => void = () => {}, scenario = '') {
   // Last applied, first reverted: faults on the same contract unwind in order.
   for (let i = active.length - 1; i >= 0; i--) {
     const fault = active[i] as ActiveFault
