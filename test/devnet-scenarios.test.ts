@@ -73,3 +73,27 @@ describe('devnet drills', () => {
     expect(r.checks.find((c) => c.name === 'must-stall' && c.phase === 'inject')?.ok).toBe(false)
   })
 })
+
+describe('devnet soak', () => {
+  const soak = (faults: Scenario['inject']['faults'], flakeBudget: number): Scenario => {
+    const s = loadScenario('scenarios/soak/devnet-soak.yaml')
+    return {
+      ...s,
+      baseline: { ...s.baseline, durationMs: 2_000 },
+      inject: { ...s.inject, durationMs: 12_000, random: { faults, everyMs: 4_000, holdMs: 3_000, budget: 1, flakeBudget } },
+      recover: { ...s.recover, durationMs: 5_000 },
+    }
+  }
+
+  it('random single-validator faults from the seed: every fault window still commits', async () => {
+    const r = await run(soak([{ type: 'net.loss', params: { probability: 0.8 } }, { type: 'node.wedge' }], 0))
+    expect(r.faults.length).toBeGreaterThanOrEqual(2)
+    expect(r.checks.find((c) => c.name === 'soak-flake-budget')?.observed).toMatch(/, 0 without a commit/)
+    expect(failedChecks(r)).toEqual([])
+  })
+
+  it('the flake budget can fail: faults beyond f stall the windows', async () => {
+    const r = await run(soak([{ type: 'node.burst-kill', params: { validators: [2, 3] } }], 0))
+    expect(r.checks.find((c) => c.name === 'soak-flake-budget')?.ok).toBe(false)
+  })
+})

@@ -142,8 +142,10 @@ export async function runDevnetScenario(scenario: Scenario, options: DevnetRunOp
       for (const [i, spec] of scenario.inject.faults.entries()) await apply(spec, `${scenario.file}: inject.faults[${i}]`)
       // The inject window is the time every fault is in effect.
       i0 = p.now()
-      if (scenario.inject.random) await soak(scenario.inject.random, scenario.inject.durationMs, apply, active, records, prng.fork('soak'), p)
-      else await sleep(scenario.inject.durationMs)
+      if (scenario.inject.random) {
+        const windows = await soak(scenario.inject.random, scenario.inject.durationMs, apply, active, records, prng.fork('soak'), p)
+        results.push(flakeBudget(windows, scenario.inject.random.flakeBudget, p, honest))
+      } else await sleep(scenario.inject.durationMs)
     } finally {
       await tracker.stop()
     }
@@ -260,6 +262,7 @@ async function soak(
   probe: Probe,
 ) {
   const end = probe.now() + durationMs
+  const windows: { type: string; target: string; from: number; to: number }[] = []
   let n = 0
   while (probe.now() + random.holdMs < end) {
     const spec = random.faults[prng.int(0, random.faults.length - 1)] as FaultSpec
@@ -269,6 +272,26 @@ async function soak(
     await fault.revert()
     const i = active.indexOf(fault)
     ;(records[i] as FaultRecord).tStop = fault.tStop
+    windows.push({ type: spec.type, target: String(target), from: fault.tStart, to: fault.tStop ?? probe.now() })
     await new Promise((r) => setTimeout(r, Math.max(0, random.everyMs - random.holdMs)))
+  }
+  return windows
+}
+
+/**
+ * The soak's flake budget: with at most f validators faulty, each fault window must see a commit
+ * by an honest validator while the fault is active; windows without one are flakes, and more
+ * than `budget` of them break liveness.
+ */
+function flakeBudget(windows: { type: string; target: string; from: number; to: number }[], budget: number, probe: Probe, honest: number[]): CheckResult {
+  const heightAt = (t: number) => Math.max(0, ...probe.samples.filter((x) => x.t <= t).flatMap((x) => honest.map((h) => x.heights[h] ?? 0)))
+  const flakes = windows.filter((w) => heightAt(w.to) <= heightAt(w.from))
+  return {
+    name: 'soak-flake-budget',
+    kind: 'liveness',
+    phase: 'inject',
+    ok: flakes.length <= budget,
+    observed: `${windows.length} fault windows, ${flakes.length} without a commit${flakes.length ? ` (${flakes.map((f) => `${f.type}@${f.target}`).join(', ')})` : ''}`,
+    expected: `≤ ${budget} windows without a commit (flake budget)`,
   }
 }

@@ -222,7 +222,8 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
         nodes.map(async (node) => {
           if (!node.running) return { id: node.id, down: true as const, error: 'stopped' }
           try {
-            return await node.rpc.request<NodeStatus>('fc_status')
+            // A short timeout: a wedged (SIGSTOPped) validator must not stall the sampling of the others.
+            return await createRpc(node.rpcUrl, { owned: true, timeoutMs: 400 }).request<NodeStatus>('fc_status')
           } catch (error) {
             return { id: node.id, down: true as const, error: (error as Error).message.split('\n')[0] as string }
           }
