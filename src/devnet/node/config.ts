@@ -101,7 +101,7 @@ export function parseNodeConfig(raw: unknown): NodeConfig {
     genesisTimestampS: int('genesisTimestampS', 0),
     chainId: int('chainId', 1),
     maxDriftMs: raw.maxDriftMs === undefined ? 5_000 : int('maxDriftMs', 0),
-    mempool: { maxTotal: limit('maxTotal', 20_000), maxPerSender: limit('maxPerSender', 256), maxIngressPerS: limit('maxIngressPerS', 250) },
+    mempool: { maxTotal: limit('maxTotal', 20_000), maxPerSender: limit('maxPerSender', 256), maxIngressPerS: limit('maxIngressPerS', 100) },
   }
   const flags = <K extends string>(key: string, names: readonly K[]): Partial<Record<K, boolean>> | undefined => {
     const v = raw[key]

@@ -60,6 +60,8 @@ export class Mempool {
    */
   #tokens = 0
   #refilledAt = 0
+  /** Tips of the last admitted client submissions: over budget, only a higher tip gets in. */
+  #recentTips: bigint[] = []
 
   async add(raw: Hex, claimedSender?: Hex): Promise<AddResult> {
     const rate = this.#options.maxIngressPerS
@@ -67,8 +69,21 @@ export class Mempool {
       const now = performance.now()
       this.#tokens = Math.min(rate, this.#tokens + ((now - this.#refilledAt) / 1000) * rate)
       this.#refilledAt = now
-      if (this.#tokens < 1) return { ok: false, hash: null, reason: `node busy: more than ${rate} submitted transactions per second (maxIngressPerS); retry later` }
-      this.#tokens -= 1
+      let tip = 0n
+      try {
+        const tx = parseTransaction(raw.toLowerCase() as TransactionSerialized)
+        tip = tx.maxPriorityFeePerGas ?? tx.gasPrice ?? 0n
+      } catch {
+        // Not decodable: the full path below refuses it with the reason.
+      }
+      if (this.#tokens < 1) {
+        // Over budget: a transaction still gets in if it outbids every recent submission, so a
+        // flood at one price cannot lock out a user who pays more (as a fee market would).
+        const floor = this.#recentTips.reduce((a, b) => (b > a ? b : a), 0n)
+        if (tip <= floor) return { ok: false, hash: null, reason: `node busy: more than ${rate} submitted transactions per second (maxIngressPerS) and the tip does not outbid them; retry later or pay more` }
+      } else this.#tokens -= 1
+      this.#recentTips.push(tip)
+      if (this.#recentTips.length > 256) this.#recentTips.shift()
     }
     const lower = raw.toLowerCase() as Hex
     let hash: Hex
