@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { devnetBuilds } from '../src/cli/options.js'
 import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
 import { loadScenario } from '../src/scenario/loader.js'
+import { liveProcesses } from '../src/targets/processes.js'
 import type { Scenario } from '../src/scenario/types.js'
 
 /**
@@ -29,6 +30,8 @@ describe('devnet drills', () => {
     const r = await run(shorter('scenarios/devnet/state-root-flip.yaml', 5_000), devnetBuilds['no-state-root-check'])
     expect(r.verdict).toBe('failed')
     expect(r.reason).toMatch(/bad-block-rejected/)
+    // A failing run stops every process it started, too.
+    expect(liveProcesses()).toEqual([])
   })
 
   it('equivocation is pinned on the equivocator only; nothing forks', async () => {
