@@ -1,5 +1,5 @@
 import type { KeeperStats } from '../keeper/keeper.js'
-import type { CheckKind, Phase } from '../scenario/types.js'
+import type { CheckKind, Phase, Scenario } from '../scenario/types.js'
 
 export type Verdict = 'held' | 'degraded' | 'failed' | 'aborted' | 'error'
 
@@ -28,7 +28,7 @@ export type FaultRecord = {
 export type ScenarioReport = {
   name: string
   file: string
-  target: 'fork'
+  target: 'fork' | 'devnet'
   hypothesis: string
   verdict: Verdict
   reason: string
@@ -53,6 +53,12 @@ export type RunReport = {
   replay: string
   startedAt: string
   durationMs: number
-  target: { kind: 'fork'; source: string; forkBlock: string | null }
+  /** What ran: the fork source (when a fork scenario ran) and the kinds of targets used. */
+  target: { kind: 'fork' | 'devnet' | 'fork+devnet'; source: string; forkBlock: string | null }
   scenarios: ScenarioReport[]
+}
+
+/** A scenario's report: its identity from the scenario, the rest from the run. */
+export function scenarioReport(scenario: Scenario, run: Omit<ScenarioReport, 'name' | 'file' | 'target' | 'hypothesis'>): ScenarioReport {
+  return { name: scenario.name, file: scenario.file, target: scenario.target.kind, hypothesis: scenario.hypothesis, ...run }
 }

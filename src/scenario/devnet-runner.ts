@@ -5,7 +5,7 @@ import type { Outcome } from '../checks/types.js'
 import { ForkchaosError, InputError } from '../errors.js'
 import { type ActiveFault, applyFault, type FaultContext } from '../Fault.js'
 import { faults } from '../faults/registry.js'
-import type { CheckResult, FaultRecord, ScenarioReport } from '../report/types.js'
+import { type CheckResult, type FaultRecord, type ScenarioReport, scenarioReport } from '../report/types.js'
 import { type Devnet, startDevnet } from '../targets/devnet.js'
 import { createRpc } from '../targets/rpc.js'
 import { createPrng } from '../util/prng.js'
@@ -74,21 +74,19 @@ export async function runDevnetScenario(scenario: Scenario, options: DevnetRunOp
       metrics.inclusionMs = { p50: sorted[Math.floor(sorted.length / 2)] as number, p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] as number, n: sorted.length }
     }
     return {
-      name: scenario.name,
-      file: scenario.file,
-      target: 'fork' as const,
-      hypothesis: scenario.hypothesis,
-      verdict,
-      reason,
-      faults: records,
-      checks: results,
-      mttrMs,
-      durationMs: now(),
-      cycles: { baseline: { total: 0, reverted: 0 }, inject: { total: 0, reverted: 0 }, recover: { total: 0, reverted: 0 } },
-      load: [],
-      proxies: {},
-      seed: options.seed,
-      replay: options.replay,
+      ...scenarioReport(scenario, {
+        verdict,
+        reason,
+        faults: records,
+        checks: results,
+        mttrMs,
+        durationMs: now(),
+        cycles: { baseline: { total: 0, reverted: 0 }, inject: { total: 0, reverted: 0 }, recover: { total: 0, reverted: 0 } },
+        load: [],
+        proxies: {},
+        seed: options.seed,
+        replay: options.replay,
+      }),
       devnet: metrics,
     }
   }

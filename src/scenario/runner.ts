@@ -8,7 +8,7 @@ import { faults } from '../faults/registry.js'
 import { findStorageField, readField, writeField } from '../faults/slots.js'
 import { calldata } from '../faults/views.js'
 import { type PairShift, shiftPairToken1 } from '../faults/pairs.js'
-import type { CheckResult, FaultRecord, ScenarioReport, Verdict } from '../report/types.js'
+import { type CheckResult, type FaultRecord, type ScenarioReport, scenarioReport, type Verdict } from '../report/types.js'
 import { increaseTime, mine, type Receipt, sendTransaction } from '../targets/chain.js'
 import type { Fork } from '../targets/fork.js'
 import { RpcError } from '../targets/rpc.js'
@@ -89,23 +89,20 @@ export async function runScenario(scenario: Scenario, fork: Fork, options: RunOp
   let mttrMs: number | null = null
   let recovered = true
 
-  const report = (verdict: Verdict, reason: string): ScenarioReport => ({
-    name: scenario.name,
-    file: scenario.file,
-    target: 'fork',
-    hypothesis: scenario.hypothesis,
-    verdict,
-    reason,
-    faults: records,
-    checks: results,
-    mttrMs,
-    durationMs: now(),
-    cycles: countCycles(ctx.steps),
-    load: ctx.steps.flatMap((s) => (s.load ? [{ label: s.label, phase: s.phase, ...s.load }] : [])),
-    proxies: Object.fromEntries([...ctx.proxies].map(([name, p]) => [name, p.stats()])),
-    seed: options.seed,
-    replay: options.replay,
-  })
+  const report = (verdict: Verdict, reason: string): ScenarioReport =>
+    scenarioReport(scenario, {
+      verdict,
+      reason,
+      faults: records,
+      checks: results,
+      mttrMs,
+      durationMs: now(),
+      cycles: countCycles(ctx.steps),
+      load: ctx.steps.flatMap((s) => (s.load ? [{ label: s.label, phase: s.phase, ...s.load }] : [])),
+      proxies: Object.fromEntries([...ctx.proxies].map(([name, p]) => [name, p.stats()])),
+      seed: options.seed,
+      replay: options.replay,
+    })
 
   try {
     for (const view of [protocol.sharePrice, ...(protocol.state ?? [])]) {

@@ -86,7 +86,7 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
     startedAt: startedAt.toISOString(),
     durationMs: Math.round(performance.now() - t0),
     target: {
-      kind: 'fork',
+      kind: scenarios.every((s) => s.target.kind === 'devnet') ? 'devnet' : scenarios.some((s) => s.target.kind === 'devnet') ? 'fork+devnet' : 'fork',
       source: options.source.kind === 'url' ? redactUrl(options.source.url) : options.source.kind === 'state' ? options.source.path : 'embedded',
       forkBlock: fork?.upstream ? String(fork.upstream.headBlock) : options.source.kind === 'url' && options.source.blockNumber !== undefined ? String(options.source.blockNumber) : null,
     },
