@@ -106,8 +106,9 @@ export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance
   }
   const entry = track(child, { binary, label: params.label, logFile })
   let exitCode: number | null | undefined
+  // 'close', not 'exit': the output (a panic message) has been read to the end by then.
   const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
+    child.once('close', (code) => {
       exitCode = code
       resolve(code)
     }),
@@ -180,15 +181,21 @@ export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance
     throw new InfraError('Anvil is listening but does not answer JSON-RPC.', { context: { URL: url, Log: logFile }, cause })
   }
   // Keep the last output after start-up too: a panic message is what explains a crash.
-  let panic = ''
+  // The last 64 KiB of output: a panic's backtrace is long, and its message may arrive split
+  // across chunks, so the message is searched for only once the process has exited.
+  let recent = ''
   const keep = (c: Buffer) => {
     const text = c.toString('utf8')
     tail = (tail + text).slice(-4_000)
-    const message = /Message:\s*(.*)/.exec(text.replace(/\x1b\[[0-9;]*m/g, ''))
-    if (message?.[1]) panic = message[1]
+    recent = (recent + text).slice(-65_536)
   }
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
-  const exitInfo = () => (exitCode === undefined ? null : { code: exitCode, lastOutput: scrub(panic ? `Message: ${panic}` : tail, secrets) })
+  const exitInfo = () => {
+    if (exitCode === undefined) return null
+    const plain = recent.replace(/\x1b\[[0-9;]*m/g, '')
+    const panic = [...plain.matchAll(/Message:\s*(.*)/g)].at(-1)?.[1]
+    return { code: exitCode, lastOutput: scrub(panic ? `Message: ${panic}` : tail, secrets) }
+  }
   return { label: params.label, pid: entry.pid, port, url, logFile, rpc, stop, exitInfo }
 }
