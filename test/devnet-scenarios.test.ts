@@ -42,8 +42,10 @@ describe('devnet drills', () => {
 
   it('…and a validator that votes for two proposals in one round fails the drill', async () => {
     const r = await run(shorter('scenarios/devnet/equivocation.yaml', 6_000), devnetBuilds['double-vote'])
+    // Which check catches it depends on timing: double votes pinned as evidence, a fork, or a
+    // chain that locks up and does not recover.
     expect(r.verdict).toBe('failed')
-    expect(r.reason).toMatch(/equivocator-named|no-fork/)
+    expect(r.reason).toMatch(/equivocator-named|no-fork|did not recover/)
   })
 
   it('kill + restart: three keep committing, the restarted one catches up from its store and peers', async () => {

@@ -34,7 +34,7 @@ export function devnetCommand(program: Command) {
           let out = ''
           child.stdout?.on('data', (c: Buffer) => {
             out += c.toString()
-            if (out.includes('devnet up:')) {
+            if (out.includes('devnet ready.')) {
               process.stdout.write(out)
               child.stdout?.destroy()
               child.unref()
@@ -60,8 +60,15 @@ export function devnetCommand(program: Command) {
       const state: State = { pid: process.pid, slotMs, nodes: net.nodes.map((n) => ({ id: n.id, rpc: n.rpcUrl, pid: n.pid })), startedAt: new Date().toISOString() }
       fs.mkdirSync(stateDir(), { recursive: true })
       fs.writeFileSync(stateFile(), JSON.stringify(state, null, 2))
-      process.stdout.write(`devnet up: ${net.nodes.length} validators, slot ${slotMs} ms, first commit ${first === undefined ? 'not yet' : `${Math.round(first)} ms`} after start · data ${net.dir}\n`)
-      for (const n of net.nodes) process.stdout.write(`  validator ${n.id}  ${n.rpcUrl}  (${n.address})\n`)
+      // One write, ending with the marker a detaching parent waits for.
+      process.stdout.write(
+        [
+          `devnet up: ${net.nodes.length} validators, slot ${slotMs} ms, first commit ${first === undefined ? 'not yet' : `${Math.round(first)} ms`} after start · data ${net.dir}`,
+          ...net.nodes.map((n) => `  validator ${n.id}  ${n.rpcUrl}  (${n.address})`),
+          'devnet ready.',
+          '',
+        ].join('\n'),
+      )
       await new Promise<never>(() => {})
     })
   devnet
