@@ -42,10 +42,11 @@ describe('devnet drills', () => {
 
   it('…and a validator that votes for two proposals in one round fails the drill', async () => {
     const r = await run(shorter('scenarios/devnet/equivocation.yaml', 6_000), devnetBuilds['double-vote'])
-    // Which check catches it depends on timing: double votes pinned as evidence, a fork, or a
-    // chain that locks up and does not recover.
-    expect(r.verdict).toBe('failed')
-    expect(r.reason).toMatch(/equivocator-named|no-fork|did not recover/)
+    // With the equivocator and the double voter, two validators misbehave (more than f = 1), so
+    // what breaks first depends on timing: double votes pinned as evidence, a fork, a chain that
+    // locks up and does not recover, or one that never gets going. It never holds.
+    expect(['failed', 'error']).toContain(r.verdict)
+    expect(r.reason).toMatch(/equivocator-named|no-fork|did not recover|did not commit/)
   })
 
   it('kill + restart: three keep committing, the restarted one catches up from its store and peers', async () => {
