@@ -97,7 +97,7 @@ export async function runDevnetScenario(scenario: Scenario, options: DevnetRunOp
     devnet = await startDevnet({ slotMs: scenario.target.slotMs, seed: options.seed, ...(options.overrides ? { overrides: options.overrides } : {}) })
     probe = startProbe(devnet)
     const p = probe
-    const ctxFor = (phase: Phase, from: number, to: number, extra: Partial<DevnetCheckContext> = {}): DevnetCheckContext => ({ probe: p, window: { from, to }, slotMs: scenario.target.slotMs, honest, ...extra })
+    const ctxFor = (from: number, to: number, extra: Partial<DevnetCheckContext> = {}): DevnetCheckContext => ({ probe: p, window: { from, to }, slotMs: scenario.target.slotMs, honest, ...extra })
     const evaluate = (phase: Phase, c: DevnetCheckContext) =>
       scenario.checks
         .filter((spec) => !spec.phases || spec.phases.includes(phase))
@@ -114,7 +114,7 @@ export async function runDevnetScenario(scenario: Scenario, options: DevnetRunOp
     emit({ type: 'phase', scenario: scenario.name, phase: 'baseline' })
     const b0 = p.now()
     await sleep(scenario.baseline.durationMs)
-    const baseline = evaluate('baseline', ctxFor('baseline', b0, p.now()))
+    const baseline = evaluate('baseline', ctxFor(b0, p.now()))
     results.push(...baseline)
     if (baseline.some((r) => !r.ok)) return report('aborted', `steady state did not hold at baseline (\`${baseline.find((r) => !r.ok)?.name}\`): no fault injected`)
 
@@ -147,7 +147,7 @@ export async function runDevnetScenario(scenario: Scenario, options: DevnetRunOp
     } finally {
       await tracker.stop()
     }
-    const injectResults = evaluate('inject', ctxFor('inject', i0, p.now()))
+    const injectResults = evaluate('inject', ctxFor(i0, p.now()))
     const observations = { steps: [], viewsBefore: {}, viewsAfter: {} }
     for (const [i, fault] of active.entries()) (records[i] as FaultRecord).evidence = await fault.detect(observations).catch((e: Error) => ({ took: `detect failed: ${e.message}`, seen: null }))
     results.push(...injectResults)
@@ -160,11 +160,11 @@ export async function runDevnetScenario(scenario: Scenario, options: DevnetRunOp
     const until = performance.now() + scenario.recover.durationMs
     do {
       await sleep(Math.min(500, scenario.target.slotMs))
-      recoverResults = evaluate('recover', ctxFor('recover', revertedAt, p.now(), { revertedAt }))
+      recoverResults = evaluate('recover', ctxFor(revertedAt, p.now(), { revertedAt }))
     } while (recoverResults.some((r) => !r.ok) && performance.now() < until)
     // A recover window must see progress over at least a couple of slots before it counts.
     if (recoverResults.every((r) => r.ok) && p.now() - revertedAt < 2 * scenario.target.slotMs) await sleep(2 * scenario.target.slotMs)
-    recoverResults = evaluate('recover', ctxFor('recover', revertedAt, p.now(), { revertedAt }))
+    recoverResults = evaluate('recover', ctxFor(revertedAt, p.now(), { revertedAt }))
     results.push(...recoverResults)
     recovered = recoverResults.every((r) => r.ok)
     if (recovered && injectResults.some((r) => !r.ok && r.kind === 'liveness')) mttrMs = p.now() - revertedAt

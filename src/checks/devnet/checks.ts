@@ -9,7 +9,6 @@ export type DevnetCheckContext = {
   honest: number[]
   /** Revert time of the faults (recover phase), ms on the probe clock. */
   revertedAt?: number
-  /** Time (probe clock) of the first good sample after the revert, for MTTR. */
 }
 
 const heightAt = (probe: Probe, t: number, nodes: number[]) => {

@@ -16,6 +16,7 @@ export const kill = define<Record<string, never>, { id: number }>({
     await devnetOf(ctx, 'node.kill').startNode(state.id)
   },
   async detect(ctx, state, observations) {
-    return { took: `validator ${state.id} killed (pid gone)`, seen: seenIn(observations) }
+    const down = ctx.devnet?.nodes[state.id]?.running === false
+    return { took: `validator ${state.id} ${down ? 'is down (killed)' : 'is running again'}`, seen: seenIn(observations) }
   },
 })
