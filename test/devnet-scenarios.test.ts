@@ -23,7 +23,10 @@ describe('devnet drills', () => {
     expect(failedChecks(r)).toEqual([])
     expect(r.verdict).toBe('held')
     expect(r.devnet.rejectionLatencyMs).toBeLessThanOrEqual(1_000)
-    expect(r.devnet.firstCommitMs).toBeLessThan(10_000)
+    // Start-up speed is measured in bench/devnet.ts; here only that the chain got going at all,
+    // with room for a busy 2-core machine.
+    expect(r.devnet.firstCommitMs).toBeGreaterThan(0)
+    expect(r.devnet.firstCommitMs).toBeLessThan(60_000)
   })
 
   it('…and a build without state-root checking commits the bad block: failed', async () => {
@@ -52,24 +55,28 @@ describe('devnet drills', () => {
   it('kill + restart: three keep committing, the restarted one catches up from its store and peers', async () => {
     const r = await run(shorter('scenarios/devnet/kill-restart.yaml', 4_000))
     expect(failedChecks(r)).toEqual([])
+    expect(r.verdict).toBe('held')
     expect(r.devnet.catchUpMs).not.toBeNull()
   })
 
   it('a 2|2 partition stalls (no commits) and resumes after the heal', async () => {
     const r = await run(shorter('scenarios/devnet/partition-2-2.yaml', 4_000))
     expect(failedChecks(r)).toEqual([])
+    expect(r.verdict).toBe('held')
     expect(r.checks.find((c) => c.name === 'must-stall')?.ok).toBe(true)
   })
 
   it('80 % message loss on one validator: the rest commit, it catches up', async () => {
     const r = await run(shorter('scenarios/devnet/lossy-validator.yaml', 6_000))
     expect(failedChecks(r)).toEqual([])
+    expect(r.verdict).toBe('held')
   })
 
   it('clock skew of +30 s (libfaketime) and a full disk on one validator each leave the chain live and safe', async () => {
     for (const file of ['scenarios/devnet/clock-skew.yaml', 'scenarios/devnet/disk-full.yaml']) {
       const r = await run(shorter(file, 4_000))
       expect(failedChecks(r), file).toEqual([])
+      expect(r.verdict, `${file}: ${r.reason}`).toBe('held')
     }
   })
 
@@ -77,6 +84,8 @@ describe('devnet drills', () => {
     const s = shorter('scenarios/devnet/partition-2-2.yaml', 4_000)
     const r = await run({ ...s, inject: { ...s.inject, faults: [{ type: 'net.partition', params: { groups: [[0, 1, 2], [3]] } }] } })
     expect(r.checks.find((c) => c.name === 'must-stall' && c.phase === 'inject')?.ok).toBe(false)
+    expect(r.verdict).toBe('failed')
+    expect(r.reason).toMatch(/must-stall/)
   })
 })
 
@@ -98,11 +107,13 @@ describe('devnet soak', () => {
     expect(r.faults.length).toBeGreaterThanOrEqual(2)
     expect(r.checks.find((c) => c.name === 'soak-flake-budget')?.observed).toMatch(/, [01] without a commit/)
     expect(failedChecks(r)).toEqual([])
+    expect(r.verdict).toBe('held')
   })
 
   it('the flake budget can fail: faults beyond f stall the windows', async () => {
     // Budget 0: any window in which two validators down stall the chain is a failure.
     const r = await run(soak([{ type: 'node.burst-kill', params: { validators: [2, 3] } }], 0))
     expect(r.checks.find((c) => c.name === 'soak-flake-budget')?.ok).toBe(false)
+    expect(r.verdict).not.toBe('held')
   })
 })
