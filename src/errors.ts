@@ -57,3 +57,20 @@ export class InfraError extends ForkchaosError {
     super(shortMessage, { ...options, exitCode: 3 })
   }
 }
+
+/**
+ * A prerequisite is missing on this machine (a Debian package, needed only for processes
+ * forkchaos did not write). A scenario that meets it ends `skipped`, never `error`; `install`
+ * is the command that provides it.
+ */
+export class PrerequisiteMissingError extends ForkchaosError {
+  override name = 'PrerequisiteMissingError'
+  readonly install: string
+  constructor(
+    shortMessage: string,
+    options: { install: string; context?: Record<string, string | number | undefined> },
+  ) {
+    super(shortMessage, { exitCode: 3, ...(options.context ? { context: options.context } : {}), hint: `Install it: ${options.install}` })
+    this.install = options.install
+  }
+}

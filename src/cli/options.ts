@@ -32,4 +32,6 @@ export const devnetBuilds: Record<string, Record<number, Record<string, unknown>
   'no-state-root-check': Object.fromEntries([0, 1, 2, 3].map((id) => [id, { unsafe: { skipStateRootCheck: true } }])),
   /** Validator 2 votes for every valid proposal in a round, even a second one. */
   'double-vote': { 2: { unsafe: { voteForTwoProposals: true } } },
+  /** Every validator's clock accepts an offset (`fc_setClockOffset`) and reports it, but never applies it. */
+  'clock-ignores-offset': Object.fromEntries([0, 1, 2, 3].map((id) => [id, { unsafe: { ignoreClockOffset: true } }])),
 }

@@ -1,10 +1,14 @@
 import type { KeeperStats } from '../keeper/keeper.js'
 import type { CheckKind, Phase, Scenario } from '../scenario/types.js'
 
-export type Verdict = 'held' | 'degraded' | 'failed' | 'aborted' | 'error'
+/** `skipped`: a prerequisite is missing on this machine; neither held nor failed. */
+export type Verdict = 'held' | 'degraded' | 'failed' | 'aborted' | 'error' | 'skipped'
 
-/** Worst first: CI compares runs by this order. */
-export const verdictRank: Record<Verdict, number> = { held: 0, degraded: 1, aborted: 2, failed: 3, error: 4 }
+/**
+ * Best first: CI compares runs by this order. `skipped` has no rank: a scenario that did not
+ * run is neither worse nor better than one that did.
+ */
+export const verdictRank: Record<Exclude<Verdict, 'skipped'>, number> = { held: 0, degraded: 1, aborted: 2, failed: 3, error: 4 }
 
 export type CheckResult = {
   name: string

@@ -17,7 +17,7 @@ export function writeReports(report: RunReport, dir: string): string[] {
   })
 }
 
-const icon: Record<Verdict, string> = { held: '✅', degraded: '⚠️', failed: '❌', aborted: '⏹️', error: '💥' }
+const icon: Record<Verdict, string> = { held: '✅', degraded: '⚠️', failed: '❌', aborted: '⏹️', error: '💥', skipped: '⏭️' }
 
 export function toMarkdown(report: RunReport): string {
   const lines = [
@@ -41,10 +41,12 @@ export function toMarkdown(report: RunReport): string {
   return `${lines.join('\n')}\n`
 }
 
+/** Counts by verdict, best first: `22 held, 1 skipped`. */
 export function summaryLine(scenarios: ScenarioReport[]): string {
+  const order: Verdict[] = ['held', 'skipped', 'degraded', 'aborted', 'failed', 'error']
   const counts = new Map<Verdict, number>()
   for (const s of scenarios) counts.set(s.verdict, (counts.get(s.verdict) ?? 0) + 1)
-  return [...counts].map(([v, n]) => `${n} ${v}`).join(', ') || 'no scenarios'
+  return order.flatMap((v) => (counts.has(v) ? [`${counts.get(v)} ${v}`] : [])).join(', ') || 'no scenarios'
 }
 
 const esc = (s: string) => s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string)
@@ -52,19 +54,22 @@ const esc = (s: string) => s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&g
 export function toJunit(report: RunReport): string {
   const failures = report.scenarios.filter((s) => s.verdict === 'failed' || s.verdict === 'degraded').length
   const errors = report.scenarios.filter((s) => s.verdict === 'error' || s.verdict === 'aborted').length
+  const skipped = report.scenarios.filter((s) => s.verdict === 'skipped').length
   const cases = report.scenarios.map((s) => {
     const body =
       s.verdict === 'held'
         ? ''
-        : s.verdict === 'failed' || s.verdict === 'degraded'
-          ? `\n      <failure message="${esc(`${s.verdict}: ${s.reason}`)}" type="${s.verdict}">${esc(s.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.kind}, ${c.phase}): ${c.observed}`).join('\n'))}</failure>\n    `
-          : `\n      <error message="${esc(`${s.verdict}: ${s.reason}`)}" type="${s.verdict}"/>\n    `
+        : s.verdict === 'skipped'
+          ? `\n      <skipped message="${esc(s.reason)}"/>\n    `
+          : s.verdict === 'failed' || s.verdict === 'degraded'
+            ? `\n      <failure message="${esc(`${s.verdict}: ${s.reason}`)}" type="${s.verdict}">${esc(s.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.kind}, ${c.phase}): ${c.observed}`).join('\n'))}</failure>\n    `
+            : `\n      <error message="${esc(`${s.verdict}: ${s.reason}`)}" type="${s.verdict}"/>\n    `
     return `    <testcase classname="forkchaos.${esc(s.file)}" name="${esc(s.name)}" time="${(s.durationMs / 1000).toFixed(3)}">${body}</testcase>`
   })
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="forkchaos" tests="${report.scenarios.length}" failures="${failures}" errors="${errors}" time="${(report.durationMs / 1000).toFixed(3)}">`,
-    `  <testsuite name="forkchaos seed ${report.seed}" tests="${report.scenarios.length}" failures="${failures}" errors="${errors}" timestamp="${report.startedAt}">`,
+    `<testsuites name="forkchaos" tests="${report.scenarios.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${(report.durationMs / 1000).toFixed(3)}">`,
+    `  <testsuite name="forkchaos seed ${report.seed}" tests="${report.scenarios.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" timestamp="${report.startedAt}">`,
     `    <properties><property name="seed" value="${report.seed}"/><property name="replay" value="${esc(report.replay)}"/></properties>`,
     ...cases,
     '  </testsuite>',

@@ -1,8 +1,8 @@
 import { type Hex, parseGwei } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
-import { catchUp, type DevnetCheckContext, evidence, memory, mustStall, noFork, progress, rejects } from '../checks/devnet/checks.js'
+import { catchUp, type DevnetCheckContext, driftRejected, evidence, memory, mustStall, noFork, progress, rejects } from '../checks/devnet/checks.js'
 import type { Outcome } from '../checks/types.js'
-import { ForkchaosError, InputError } from '../errors.js'
+import { InputError } from '../errors.js'
 import { type ActiveFault, applyFault, type FaultContext } from '../Fault.js'
 import { faults } from '../faults/registry.js'
 import { type CheckResult, type FaultRecord, type ScenarioReport, scenarioReport } from '../report/types.js'
@@ -12,7 +12,7 @@ import { createPrng } from '../util/prng.js'
 import { type Probe, startProbe } from './devnet-probe.js'
 import { type RunEvent, revertAll } from './runner.js'
 import type { CheckSpec, FaultSpec, Phase, Scenario } from './types.js'
-import { decideVerdict } from './verdict.js'
+import { decideVerdict, verdictOfError } from './verdict.js'
 
 export type DevnetRunOptions = {
   seed: number
@@ -171,7 +171,8 @@ export async function runDevnetScenario(scenario: Scenario, options: DevnetRunOp
   } catch (error) {
     await revertAll(active, records).catch(() => {})
     if (error instanceof InputError) throw error
-    return report('error', `the experiment could not run: ${error instanceof ForkchaosError ? error.shortMessage : (error as Error).message}`)
+    const { verdict, reason } = verdictOfError(error)
+    return report(verdict, reason)
   } finally {
     await probe?.stop()
     await devnet?.down()
@@ -194,6 +195,7 @@ function check(spec: CheckSpec, c: DevnetCheckContext, metrics: DevnetMetrics, i
     metrics.rejectionLatencyMs = out.rejectionLatencyMs
     return out
   }
+  if (spec.driftRejected) return driftRejected(c, spec.driftRejected)
   if (spec.evidence) return evidence(c, spec.evidence)
   if (spec.memory) return memory(c, spec.memory)
   if (spec.inclusion) {
@@ -201,7 +203,7 @@ function check(spec: CheckSpec, c: DevnetCheckContext, metrics: DevnetMetrics, i
     const p99 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]
     return { ok: sorted.length > 0 && (p99 as number) <= spec.inclusion.maxMs, observed: sorted.length ? `honest tx inclusion p99 ${Math.round(p99 as number)} ms (n = ${sorted.length})` : 'no honest transaction was included', expected: `p99 ≤ ${spec.inclusion.maxMs} ms` }
   }
-  return { ok: false, observed: `check \`${spec.name}\` has no devnet meaning`, expected: 'one of progress, noFork, mustStall, catchUp, rejects, evidence, memory, inclusion' }
+  return { ok: false, observed: `check \`${spec.name}\` has no devnet meaning`, expected: 'one of progress, noFork, mustStall, catchUp, rejects, driftRejected, evidence, memory, inclusion' }
 }
 
 /**

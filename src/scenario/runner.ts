@@ -2,7 +2,7 @@ import { type Address, formatGwei, type Hex, parseGwei } from 'viem'
 import { checks } from '../checks/registry.js'
 import { decodeReason, readUint } from '../checks/read.js'
 import type { Outcome } from '../checks/types.js'
-import { ForkchaosError, InputError } from '../errors.js'
+import { InputError } from '../errors.js'
 import { type ActiveFault, applyFault, type FaultContext } from '../Fault.js'
 import { faults } from '../faults/registry.js'
 import { findStorageField, readField, writeField } from '../faults/slots.js'
@@ -22,7 +22,7 @@ import { spawnKeeper } from '../keeper/spawn.js'
 import { type RpcProxy, startRpcProxy } from '../proxy/jsonrpc/proxy.js'
 import { parseDurationMs } from '../util/duration.js'
 import { loadUserModule } from './user-module.js'
-import { decideVerdict } from './verdict.js'
+import { decideVerdict, verdictOfError } from './verdict.js'
 
 export type RunEvent =
   | { type: 'phase'; scenario: string; phase: Phase | 'revert' }
@@ -192,7 +192,8 @@ export async function runScenario(scenario: Scenario, fork: Fork, options: RunOp
         const why = /Message:\s*(.*)/.exec(plain)?.[1] ?? plain.trim().split('\n').at(-1) ?? ''
         return report('error', `the fork's Anvil exited mid-experiment (code ${exit.code ?? 'signal'}): ${why.slice(0, 400)} (log: ${fork.anvil.logFile})`)
       }
-      return report('error', `the experiment could not run: ${error instanceof ForkchaosError ? error.shortMessage : (error as Error).message}`)
+      const { verdict, reason } = verdictOfError(error)
+      return report(verdict, reason)
     }
   }
   finally {

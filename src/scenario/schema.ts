@@ -150,6 +150,7 @@ const checkBodies = {
   mustStall: { const: true },
   catchUp: { type: 'object', additionalProperties: false, required: ['node', 'withinMs'], properties: { node: { type: 'integer', minimum: 0, maximum: 3 }, withinMs: { type: 'integer', minimum: 0 } } },
   rejects: { type: 'object', additionalProperties: false, required: ['proposer'], properties: { proposer: { type: 'integer', minimum: 0, maximum: 3 } } },
+  driftRejected: { type: 'object', additionalProperties: false, required: ['proposer'], description: "The validator's proposals are refused for timestamp drift by the others, and none of its blocks commits (clock-skew drills).", properties: { proposer: { type: 'integer', minimum: 0, maximum: 3 } } },
   evidence: { type: 'object', additionalProperties: false, required: ['validator'], properties: { validator: { type: 'integer', minimum: 0, maximum: 3 } } },
   memory: { type: 'object', additionalProperties: false, required: ['maxRssMb'], properties: { maxRssMb: { type: 'number', exclusiveMinimum: 0 } } },
   inclusion: { type: 'object', additionalProperties: false, required: ['maxMs'], properties: { maxMs: { type: 'integer', minimum: 1 } } },

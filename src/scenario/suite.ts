@@ -159,6 +159,7 @@ export function regressions(report: RunReport, previousFile: string): { name: st
   const before = new Map((previous.scenarios ?? []).map((s) => [s.name, s.verdict]))
   return report.scenarios.flatMap((s) => {
     const was = before.get(s.name)
-    return was !== undefined && verdictRank[s.verdict] > verdictRank[was] ? [{ name: s.name, was, now: s.verdict }] : []
+    if (was === undefined || was === 'skipped' || s.verdict === 'skipped') return []
+    return verdictRank[s.verdict] > verdictRank[was] ? [{ name: s.name, was, now: s.verdict }] : []
   })
 }

@@ -47,6 +47,7 @@ export type CheckSpec = {
   mustStall?: true
   catchUp?: { node: number; withinMs: number }
   rejects?: { proposer: number }
+  driftRejected?: { proposer: number }
   evidence?: { validator: number }
   memory?: { maxRssMb: number }
   inclusion?: { maxMs: number }

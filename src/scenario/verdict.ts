@@ -1,3 +1,4 @@
+import { ForkchaosError, PrerequisiteMissingError } from '../errors.js'
 import type { CheckResult, Verdict } from '../report/types.js'
 
 /**
@@ -6,6 +7,7 @@ import type { CheckResult, Verdict } from '../report/types.js'
  * - failed: a safety check broke at any time, or the checks were not back after recovery;
  * - degraded: only liveness broke, during inject, and everything held again after recovery;
  * - held: every check held in every phase.
+ * (`error` and `skipped` come from `verdictOfError`: the experiment did not run to its end.)
  */
 export function decideVerdict(results: CheckResult[], run: { recovered: boolean; aborted: string | undefined }): { verdict: Verdict; reason: string } {
   if (run.aborted) return { verdict: 'aborted', reason: run.aborted }
@@ -19,4 +21,14 @@ export function decideVerdict(results: CheckResult[], run: { recovered: boolean;
   if (liveness.length > 0)
     return { verdict: 'degraded', reason: `liveness broke during inject (${liveness.map((r) => `\`${r.name}\``).join(', ')}) and recovered` }
   return { verdict: 'held', reason: `all ${results.length} checks held through baseline, inject and recover` }
+}
+
+/**
+ * The verdict of an experiment that threw: `skipped` when a prerequisite is missing on this
+ * machine (with the reason and the install command), otherwise `error`. Bad input is not
+ * judged here: the runners rethrow it (exit 2).
+ */
+export function verdictOfError(error: unknown): { verdict: 'skipped' | 'error'; reason: string } {
+  if (error instanceof PrerequisiteMissingError) return { verdict: 'skipped', reason: `${error.shortMessage} Install it: ${error.install}` }
+  return { verdict: 'error', reason: `the experiment could not run: ${error instanceof ForkchaosError ? error.shortMessage : (error as Error).message}` }
 }

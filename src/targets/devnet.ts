@@ -4,7 +4,7 @@ import * as path from 'node:path'
 import { privateKeyToAccount } from 'viem/accounts'
 import { packageRoot } from '../contracts.js'
 import type { NodeStatus } from '../devnet/node/node.js'
-import { InfraError, InputError } from '../errors.js'
+import { InfraError, InputError, PrerequisiteMissingError } from '../errors.js'
 import { onTeardown } from '../lifecycle.js'
 import { type RpcProxy, startRpcProxy } from '../proxy/jsonrpc/proxy.js'
 import { createTcpProxy, type TcpProxy } from '../proxy/tcp/proxy.js'
@@ -69,7 +69,13 @@ export type Devnet = {
   down(): Promise<void>
 }
 
+/** Where Debian's `faketime` package puts libfaketime. */
 export const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
+
+/** The libfaketime to preload: `FORKCHAOS_FAKETIME_LIB` when set, else Debian's path. */
+export function faketimeLib(): string {
+  return process.env.FORKCHAOS_FAKETIME_LIB || FAKETIME_LIB
+}
 
 const keys = () =>
   (JSON.parse(fs.readFileSync(path.join(packageRoot, 'devnet', 'keys.json'), 'utf8')) as { validators: { id: number; privateKey: `0x${string}` }[] }).validators
@@ -246,10 +252,14 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   }
 }
 
-/** The environment that runs a validator's processes `offsetS` seconds off (libfaketime). */
-export function clockSkewEnv(offsetS: number): Record<string, string> {
-  if (!fs.existsSync(FAKETIME_LIB))
-    throw new InfraError('libfaketime is not installed.', { context: { Library: FAKETIME_LIB }, hint: 'apt-get install -y faketime (Debian).' })
-  return { LD_PRELOAD: FAKETIME_LIB, FAKETIME: `${offsetS >= 0 ? '+' : ''}${offsetS}s`, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_NO_CACHE: '1' }
+/**
+ * The environment that runs a process `offsetS` seconds off through libfaketime (LD_PRELOAD),
+ * for processes forkchaos did not write. Throws `PrerequisiteMissingError` (the scenario ends
+ * `skipped`) when the library is not there.
+ */
+export function clockSkewEnv(offsetS: number, lib = faketimeLib()): Record<string, string> {
+  if (!fs.existsSync(lib))
+    throw new PrerequisiteMissingError(`libfaketime is not installed (${lib}).`, { install: 'apt-get install -y faketime', context: { Library: lib } })
+  return { LD_PRELOAD: lib, FAKETIME: `${offsetS >= 0 ? '+' : ''}${offsetS}s`, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_NO_CACHE: '1' }
 }
 

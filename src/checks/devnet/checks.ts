@@ -103,6 +103,29 @@ export function rejects(c: DevnetCheckContext, body: { proposer: number }): Outc
   }
 }
 
+/**
+ * Safety, for a validator whose clock is off by more than the drift bound: the others refuse
+ * its proposals for timestamp drift (at least one refusal in the window: the skew was seen),
+ * and none of them commits a block it proposed in the window (after one slot of grace for a
+ * proposal made before the skew).
+ */
+export function driftRejected(c: DevnetCheckContext, body: { proposer: number }): Outcome {
+  const others = c.honest.filter((n) => n !== body.proposer)
+  const inWindow = (t: number) => t >= c.window.from && t <= c.window.to
+  const refused = c.probe.rejections.filter(
+    (r) => others.includes(r.node) && r.proposer === body.proposer && r.field === 'timestamp' && /from the local clock/.test(r.reason) && inWindow(r.at - c.probe.epochStartMs),
+  )
+  const committed = c.probe.blocks.filter((b) => others.includes(b.node) && b.proposer === body.proposer && b.t >= c.window.from + c.slotMs && b.t <= c.window.to)
+  const heights = [...new Set(committed.map((b) => b.height))]
+  return {
+    ok: refused.length > 0 && committed.length === 0,
+    observed:
+      `${refused.length} refusals of validator ${body.proposer}'s proposals for timestamp drift (by ${[...new Set(refused.map((r) => r.node))].join(', ') || 'nobody'})` +
+      `${refused[0] ? `, e.g. "${refused[0].reason}"` : ''}; ${heights.length} of its blocks committed${heights.length ? ` (heights ${heights.slice(0, 5).join(', ')})` : ''}`,
+    expected: 'its proposals refused for timestamp drift, none of its blocks committed',
+  }
+}
+
 /** Equivocation is caught and pinned on the right validator — and on nobody else. */
 export function evidence(c: DevnetCheckContext, body: { validator: number }): Outcome {
   const honestEvidence = c.probe.evidence.filter((e) => c.honest.includes(e.node))

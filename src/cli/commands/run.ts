@@ -42,7 +42,7 @@ export function runCommand(program: Command) {
       ].join(' ')
       const tty = process.stdout.isTTY && !flags.json
       const paint = (code: number, s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s)
-      const colour = { held: 32, degraded: 33, failed: 31, aborted: 35, error: 31 } as const
+      const colour = { held: 32, degraded: 33, failed: 31, aborted: 35, error: 31, skipped: 36 } as const
       const say = (line: string) => {
         if (!flags.json) process.stdout.write(`${line}\n`)
       }
@@ -67,6 +67,7 @@ export function runCommand(program: Command) {
         for (const w of worse) say(`  worse than the previous run: ${w.name} ${w.was} → ${w.now}`)
         say(`replay: ${replay}`)
       }
+      // `skipped` (a prerequisite missing on this machine) makes no exit code of its own.
       const bad = report.scenarios.some((s) => s.verdict === 'failed' || s.verdict === 'error' || s.verdict === 'aborted' || (flags.failOn === 'degraded' && s.verdict === 'degraded'))
       const infra = report.scenarios.some((s) => s.verdict === 'error')
       setExit(command, infra ? ExitCode.infrastructure : bad || worse.length > 0 ? ExitCode.failed : ExitCode.ok)

@@ -31,7 +31,7 @@ export type NodeConfig = {
   maxDriftMs: number
   mempool: { maxTotal: number; maxPerSender: number; maxIngressPerS: number }
   /** Test builds only: a broken validator. */
-  unsafe?: { skipStateRootCheck?: boolean; voteForTwoProposals?: boolean }
+  unsafe?: { skipStateRootCheck?: boolean; voteForTwoProposals?: boolean; ignoreClockOffset?: boolean }
   /** Test builds only: a lying proposer. */
   byzantine?: { equivocate?: boolean; staleParent?: boolean; invalidTx?: boolean }
 }
@@ -115,7 +115,7 @@ export function parseNodeConfig(raw: unknown): NodeConfig {
     }
     return out
   }
-  const unsafe = flags('unsafe', ['skipStateRootCheck', 'voteForTwoProposals'] as const)
+  const unsafe = flags('unsafe', ['skipStateRootCheck', 'voteForTwoProposals', 'ignoreClockOffset'] as const)
   const byzantine = flags('byzantine', ['equivocate', 'staleParent', 'invalidTx'] as const)
   if (unsafe) config.unsafe = unsafe
   if (byzantine) config.byzantine = byzantine

@@ -4,6 +4,7 @@ import { keccak256, stringToBytes } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { InfraError } from '../../errors.js'
 import { createPrng } from '../../util/prng.js'
+import { createClock } from './clock.js'
 import { type NodeConfig, parseNodeConfig } from './config.js'
 import { type Consensus, createConsensus, type Output } from './consensus.js'
 import { addressOf, quorums, valueIdOf } from './crypto.js'
@@ -53,6 +54,8 @@ export type NodeStatus = {
   p2p: { dropped: number; badFrames: number; reconnects: number }
   sync: { requests: number; blocksSynced: number; badBlocks: number }
   badSignatures: number
+  /** The offset the node's wall clock runs with (`fc_setClockOffset`), ms. */
+  clockOffsetMs: number
 }
 
 export type StartNodeOptions = {
@@ -76,9 +79,11 @@ const maxKept = 10_000
 export async function startNode(input: NodeConfig | unknown, options: StartNodeOptions = {}): Promise<NodeHandle> {
   const config = parseNodeConfig(input)
   fs.mkdirSync(config.dataDir, { recursive: true })
+  // The one clock (clock.ts): wall-clock reads are offset, durations are monotonic.
+  const clock = createClock(config.unsafe?.ignoreClockOffset ? { ignoreOffset: true } : {})
   const logStream = fs.createWriteStream(path.join(config.dataDir, 'node.log'), { flags: 'a' })
   const log = (line: string) => {
-    const text = `${new Date().toISOString()} node${config.id} ${line}`
+    const text = `${new Date(clock.nowMs()).toISOString()} node${config.id} ${line}`
     logStream.write(`${text}\n`)
     options.log?.(text)
   }
@@ -104,11 +109,12 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
   let storeErrors = 0
   let executionErrors = 0
   let lastCommitAtMs = 0
-  let lastProgressMs = Date.now()
+  /** Monotonic (a duration base for sync), unlike `lastCommitAtMs`. */
+  let lastProgressMs = clock.monotonicMs()
   const unflushed: CommittedBlock[] = []
 
   // ---- store and execution: replay what is on disk --------------------------------------
-  const store: BlockStore = openStore(config.dataDir, options.store)
+  const store: BlockStore = openStore(config.dataDir, { nowMs: clock.nowMs, ...options.store })
   if (store.corruption)
     log(
       `store: corruption at height ${store.corruption.atHeight} (${store.corruption.reason}); kept ${store.blocks.length} blocks, moved the rest to ${store.corruption.movedTo}; the rest will be synced from peers`,
@@ -208,7 +214,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
 
   function dispatch(input: Parameters<Consensus['step']>[0]) {
     if (stopped) return
-    apply(consensus.step(input, Date.now()))
+    apply(consensus.step(input, clock.nowMs()))
   }
 
   function apply(outputs: Output[]) {
@@ -230,7 +236,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
           enqueue(`build ${o.height}/${o.round}`, () => build(o.height, o.round))
           break
         case 'validate': {
-          const receivedAtMs = Date.now()
+          const receivedAtMs = clock.monotonicMs()
           enqueue(`validate ${o.proposal.height}/${o.proposal.round}`, () => validate(o.proposal, o.valueId, receivedAtMs))
           break
         }
@@ -243,15 +249,16 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
           keep(evidence, o.evidence)
           break
         case 'reject':
-          recordRejection(o.proposal, 'consensus', o.field, o.reason, Date.now())
+          recordRejection(o.proposal, 'consensus', o.field, o.reason, clock.monotonicMs())
           break
       }
     }
   }
 
+  /** `startedAtMs`: monotonic. `at` is the wall clock (a time); `latencyMs` a duration. */
   function recordRejection(p: Proposal, layer: Rejection['layer'], field: Rejection['field'], reason: string, startedAtMs: number) {
-    const at = Date.now()
-    const rejection: Rejection = { height: p.height, round: p.round, proposer: p.proposer, layer, reason, field, latencyMs: at - startedAtMs, at }
+    const at = clock.nowMs()
+    const rejection: Rejection = { height: p.height, round: p.round, proposer: p.proposer, layer, reason, field, latencyMs: Math.round(clock.monotonicMs() - startedAtMs), at }
     log(`rejected the proposal of ${p.proposer} at ${p.height}/${p.round}: ${layer}/${field}: ${reason} (${rejection.latencyMs} ms)`)
     rejectionsTotal++
     keep(rejections, rejection)
@@ -274,7 +281,8 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     const s = consensus.state()
     const head = engine.head()
     if (s.height !== height || s.round !== round || head.number + 1 !== height) return
-    const timestampS = Math.max(head.timestampS + timestampGapS, Math.floor(Date.now() / 1_000))
+    // From the node's wall clock, skew included: Anvil mines at exactly this timestamp.
+    const timestampS = Math.max(head.timestampS + timestampGapS, Math.floor(clock.nowMs() / 1_000))
     const byz = config.byzantine ?? {}
     if (byz.staleParent) {
       dispatch({ kind: 'built', height, round, payloads: [await staleParentPayload(timestampS)] })
@@ -331,7 +339,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     if (s.height !== p.height || consensus.validity(valueId) !== 'pending') return
     const head = engine.head()
     const payload = p.payload
-    const nowMs = Date.now()
+    const nowMs = clock.nowMs()
     const refuse = (layer: Rejection['layer'], field: Rejection['field'], reason: string) => {
       recordRejection(p, layer, field, reason, receivedAtMs)
       dispatch({ kind: 'validated', height: p.height, valueId, valid: false })
@@ -363,7 +371,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
       return
     }
     if (status.status === 'INVALID') return refuse('execution', status.field, status.reason)
-    debug(`validated ${p.height}/${p.round}: ${payload.transactions.length} txs, ${Date.now() - receivedAtMs} ms after it arrived`)
+    debug(`validated ${p.height}/${p.round}: ${payload.transactions.length} txs, ${Math.round(clock.monotonicMs() - receivedAtMs)} ms after it arrived`)
     dispatch({ kind: 'validated', height: p.height, valueId, valid: true })
   }
 
@@ -389,8 +397,8 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     await engine.forkchoiceUpdated(config.unsafe?.skipStateRootCheck ? (engine.pendingHash() ?? block.payload.blockHash) : block.payload.blockHash)
     chain.push(block)
     persist(block)
-    lastCommitAtMs = Date.now()
-    lastProgressMs = lastCommitAtMs
+    lastCommitAtMs = clock.nowMs()
+    lastProgressMs = clock.monotonicMs()
     const slotLagMs = lastCommitAtMs - (config.genesisTimestampS * 1_000 + height * config.slotMs)
     log(`committed ${height} (round ${block.certificate.round}, ${block.payload.transactions.length} txs, ${slotLagMs} ms after its slot) ${block.payload.blockHash}`)
     mempool.removeCommitted(block.payload.transactions).catch((error) => log(`mempool: pruning failed: ${(error as Error).message}`))
@@ -402,10 +410,10 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
   async function commitDecided(block: CommittedBlock) {
     const height = block.payload.number
     // Retry a failing execution layer for a few slots; after that, sync brings the block back.
-    const deadline = Date.now() + Math.max(2_000, 4 * config.slotMs)
+    const deadline = clock.monotonicMs() + Math.max(2_000, 4 * config.slotMs)
     while (!stopped && engine.head().number + 1 === height) {
       if (await commitBlock(block)) return
-      if (Date.now() > deadline) {
+      if (clock.monotonicMs() > deadline) {
         log(`commit ${height}: giving up; sync will fetch it again`)
         return
       }
@@ -511,6 +519,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     listen: config.p2pListen,
     peers: config.peers,
     prng: prng.fork('p2p'),
+    monotonicMs: clock.monotonicMs,
     onMessage,
     log,
   })
@@ -547,6 +556,11 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
       },
       rejections: () => rejections,
       evidence: () => evidence,
+      setClockOffset(offsetMs) {
+        clock.setOffsetMs(offsetMs)
+        log(`clock: the wall clock now runs ${offsetMs} ms ${offsetMs >= 0 ? 'ahead' : 'behind'}`)
+        return { offsetMs: clock.offsetMs(), nowMs: clock.nowMs() }
+      },
     },
   }).catch(async (error) => {
     await p2p.close()
@@ -572,6 +586,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
       p2p: { dropped: p2p.stats.dropped, badFrames: p2p.stats.badFrames, reconnects: p2p.stats.reconnects },
       sync: { ...sync.stats },
       badSignatures: consensus.stats.badSignatures,
+      clockOffsetMs: clock.offsetMs(),
     }
   }
 
@@ -605,10 +620,10 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
   })
   every(Math.max(50, Math.floor(config.slotMs / 4)), () => {
     // A queue backed up behind a slow execution layer must not also start syncing.
-    if (queued < 4) sync.tick(Date.now())
+    if (queued < 4) sync.tick(clock.monotonicMs())
   })
 
-  apply(consensus.start(engine.head().number, Date.now()))
+  apply(consensus.start(engine.head().number, clock.nowMs()))
   p2p.broadcast(statusMessage())
   log(`started: head ${engine.head().number}, p2p ${p2p.address}, rpc ${rpcServer.url}`)
 

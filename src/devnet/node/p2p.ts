@@ -34,6 +34,8 @@ export type P2pOptions = {
   maxBackoffMs?: number
   /** A dial that does not connect within this is abandoned. Default 2 s. */
   connectTimeoutMs?: number
+  /** The monotonic clock link lifetimes are measured on (clock.ts). Default `performance.now`. */
+  monotonicMs?: () => number
 }
 
 export type P2p = {
@@ -73,6 +75,7 @@ type Link = {
 }
 
 export async function startP2p(options: P2pOptions): Promise<P2p> {
+  const monotonicMs = options.monotonicMs ?? (() => performance.now())
   const maxQueueFrames = options.maxQueueFrames ?? 4_096
   const maxQueueBytes = options.maxQueueBytes ?? 32 * 1024 * 1024
   const minBackoffMs = options.minBackoffMs ?? 50
@@ -185,7 +188,7 @@ export async function startP2p(options: P2pOptions): Promise<P2p> {
       socket.setTimeout(0)
       link.connected = true
       link.writable = true
-      link.connectedAtMs = Date.now()
+      link.connectedAtMs = monotonicMs()
       socket.write(`${JSON.stringify({ t: 'hello', id: options.id, chainId: options.chainId })}\n`)
       flush(link)
     })
@@ -203,7 +206,7 @@ export async function startP2p(options: P2pOptions): Promise<P2p> {
       link.writable = false
       if (closed) return
       // A link that lived a while starts over; one that dies at once (a proxy with no upstream) backs off.
-      if (link.connectedAtMs > 0 && Date.now() - link.connectedAtMs > 1_000) link.attempts = 0
+      if (link.connectedAtMs > 0 && monotonicMs() - link.connectedAtMs > 1_000) link.attempts = 0
       link.connectedAtMs = 0
       const base = Math.min(maxBackoffMs, minBackoffMs * 2 ** link.attempts)
       link.attempts = Math.min(link.attempts + 1, 30)

@@ -8,8 +8,10 @@ import type { Hex } from './types.js'
  * The node's JSON-RPC server (HTTP, single calls and batches). Reads go to the node's own
  * Anvil, but only up to the committed head: Anvil may hold an uncommitted block being
  * validated, so `latest` means the committed head and anything above it does not exist yet.
- * `eth_sendRawTransaction` goes to the mempool. `fc_*` methods expose consensus state. A bad
- * body or call gets a JSON-RPC error; nothing a client sends can crash the node.
+ * `eth_sendRawTransaction` goes to the mempool. `fc_*` methods expose consensus state;
+ * `fc_setClockOffset` (an admin method, answered only to a loopback client) sets the offset of
+ * the node's wall clock (clock.ts). A bad body or call gets a JSON-RPC error; nothing a client
+ * sends can crash the node.
  */
 export type NodeView = {
   chainId: number
@@ -22,6 +24,8 @@ export type NodeView = {
   block(height: number): unknown
   rejections(): unknown
   evidence(): unknown
+  /** Sets the wall clock's offset (integer ms); throws a RangeError for a bad value. */
+  setClockOffset(offsetMs: number): unknown
 }
 
 export type RpcServer = { readonly url: string; close(): Promise<void> }
@@ -67,6 +71,7 @@ export async function startRpcServer(options: { listen: string; view: NodeView; 
     req.on('error', () => undefined)
     req.on('end', () => {
       if (size > maxBodyBytes) return
+      const loopback = isLoopback(req.socket.remoteAddress)
       let body: unknown
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
@@ -77,8 +82,8 @@ export async function startRpcServer(options: { listen: string; view: NodeView; 
       const answer = Array.isArray(body)
         ? body.length === 0 || body.length > maxBatch
           ? Promise.resolve(errorBody(null, -32600, `a batch must have 1 to ${maxBatch} calls`))
-          : Promise.all(body.map(handleCall))
-        : handleCall(body)
+          : Promise.all(body.map((c) => handleCall(c, loopback)))
+        : handleCall(body, loopback)
       answer.then(
         (a) => reply(200, a),
         (error) => {
@@ -93,14 +98,14 @@ export async function startRpcServer(options: { listen: string; view: NodeView; 
     s.on('close', () => sockets.delete(s))
   })
 
-  async function handleCall(call: unknown): Promise<unknown> {
+  async function handleCall(call: unknown, loopback: boolean): Promise<unknown> {
     if (!isRecord(call) || typeof call.method !== 'string')
       return errorBody(isRecord(call) ? idOf(call.id) : null, -32600, 'invalid request: expected { jsonrpc, id, method, params }')
     const id = idOf(call.id)
     const params = call.params === undefined ? [] : call.params
     if (!Array.isArray(params)) return errorBody(id, -32602, 'params must be an array')
     try {
-      const result = await dispatch(call.method, params)
+      const result = await dispatch(call.method, params, loopback)
       return { jsonrpc: '2.0', id, result: result === undefined ? null : result }
     } catch (error) {
       if (error instanceof RpcMethodError) return errorBody(id, error.code, error.message)
@@ -135,7 +140,7 @@ export async function startRpcServer(options: { listen: string; view: NodeView; 
     return v
   }
 
-  async function dispatch(method: string, p: unknown[]): Promise<unknown> {
+  async function dispatch(method: string, p: unknown[], loopback: boolean): Promise<unknown> {
     switch (method) {
       case 'eth_chainId':
         return toQuantity(view.chainId)
@@ -186,6 +191,14 @@ export async function startRpcServer(options: { listen: string; view: NodeView; 
         return view.rejections()
       case 'fc_evidence':
         return view.evidence()
+      case 'fc_setClockOffset': {
+        if (!loopback) throw new RpcMethodError(-32601, 'fc_setClockOffset is answered only to a loopback client')
+        try {
+          return view.setClockOffset(p[0] as number)
+        } catch (error) {
+          throw new RpcMethodError(-32602, `fc_setClockOffset takes [offsetMs]: ${(error as Error).message}`)
+        }
+      }
       default:
         throw new RpcMethodError(-32601, `method ${method} is not supported by this node`)
     }
@@ -208,6 +221,11 @@ export async function startRpcServer(options: { listen: string; view: NodeView; 
         server.close(() => resolve())
       }),
   }
+}
+
+/** An admin method's caller must be on this machine. */
+function isLoopback(address: string | undefined): boolean {
+  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1'
 }
 
 function idOf(id: unknown): string | number | null {

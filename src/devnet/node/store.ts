@@ -28,6 +28,8 @@ export type BlockStore = {
 export type StoreOptions = {
   /** Writes a buffer at the end of the file; a test seam for a full disk. Default `fs.writeSync`. */
   write?: (fd: number, data: Buffer) => void
+  /** The node's wall clock, for the `<ms>` in the names of moved-aside files. Default `Date.now`. */
+  nowMs?: () => number
 }
 
 export const storeFileName = 'blocks.log'
@@ -36,6 +38,7 @@ export function openStore(dataDir: string, options: StoreOptions = {}): BlockSto
   fs.mkdirSync(dataDir, { recursive: true })
   const file = path.join(dataDir, storeFileName)
   const write = options.write ?? ((fd: number, data: Buffer) => void fs.writeSync(fd, data))
+  const nowMs = options.nowMs ?? Date.now
   const blocks: CommittedBlock[] = []
   /** Byte offset after each good record: ends[i] is where block i+1 ends. */
   const ends: number[] = []
@@ -47,7 +50,7 @@ export function openStore(dataDir: string, options: StoreOptions = {}): BlockSto
     const nl = content.indexOf(0x0a, offset)
     const height = blocks.length + 1
     const fail = (reason: string) => {
-      const movedTo = `${file}.corrupt-${Date.now()}`
+      const movedTo = `${file}.corrupt-${nowMs()}`
       fs.writeFileSync(movedTo, content.subarray(offset))
       fs.truncateSync(file, offset)
       corruption = { atHeight: height, reason, movedTo }
@@ -120,7 +123,7 @@ export function openStore(dataDir: string, options: StoreOptions = {}): BlockSto
       } finally {
         fs.closeSync(rfd)
       }
-      fs.writeFileSync(`${file}.dropped-${Date.now()}`, tail)
+      fs.writeFileSync(`${file}.dropped-${nowMs()}`, tail)
       fs.ftruncateSync(fd, end)
       size = end
       blocks.length = height
