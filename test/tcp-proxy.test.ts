@@ -272,6 +272,30 @@ describe('toxics', () => {
     expect(slicedChunks).toBeGreaterThanOrEqual(6)
   })
 
+  it('slicer with size_variation = average_size (toxiproxy accepts it) still slices, intact', async () => {
+    const echo = await startEcho()
+    const payload = randomBytes(20_000, 6)
+    const sliced = await proxyTo(echo.address, 1, 'even')
+    sliced.addToxic({ type: 'slicer', stream: 'downstream', attributes: { average_size: 100, size_variation: 100, delay: 1_000 } })
+    const client = await connect(sliced.listen)
+    const rec = record(client)
+    await roundTrip(client, payload)
+    expect(rec.bytes().equals(payload)).toBe(true)
+    // Pieces are at most average + variation = 200 bytes, so 20,000 bytes need ≥ 100 reads' worth.
+    expect(rec.chunks.length).toBeGreaterThanOrEqual(20)
+  })
+
+  it('noop passes everything through untouched', async () => {
+    const echo = await startEcho()
+    const payload = randomBytes(50_000, 7)
+    const proxy = await proxyTo(echo.address, 1, 'noop')
+    expect(proxy.addToxic({ type: 'noop' })).toEqual({ name: 'noop_downstream', type: 'noop', stream: 'downstream', toxicity: 1, attributes: {} })
+    const client = await connect(proxy.listen)
+    const rec = record(client)
+    await roundTrip(client, payload)
+    expect(rec.bytes().equals(payload)).toBe(true)
+  })
+
   it('limit_data passes exactly N bytes, then closes', async () => {
     const echo = await startEcho()
     const proxy = await proxyTo(echo.address)
@@ -453,12 +477,18 @@ describe('lifecycle and validation', () => {
   it('names the bad field and value', async () => {
     const echo = await startEcho()
     const proxy = await proxyTo(echo.address)
-    expect(() => proxy.addToxic({ type: 'latency', attributes: { latency: 'abc' } })).toThrow('"latency" must be a number ≥ 0. Got "abc".')
-    expect(() => proxy.addToxic({ type: 'limit_data', attributes: { bytes: 1.5 } })).toThrow('"bytes" must be an integer ≥ 0. Got 1.5.')
+    expect(() => proxy.addToxic({ type: 'latency', attributes: { latency: 'abc' } })).toThrow('"latency" must be an integer between 0 and 3600000. Got "abc".')
+    expect(() => proxy.addToxic({ type: 'latency', attributes: { latency: 1e300 } })).toThrow('"latency" must be an integer between 0 and 3600000. Got 1e+300.')
+    expect(() => proxy.addToxic({ type: 'latency', attributes: { latency: 1.5 } })).toThrow('"latency" must be an integer between 0 and 3600000. Got 1.5.')
+    expect(() => proxy.addToxic({ type: 'limit_data', attributes: { bytes: 1.5 } })).toThrow('"bytes" must be an integer between 0 and 1099511627776. Got 1.5.')
+    expect(() => proxy.addToxic({ type: 'bandwidth', attributes: { rate: 10_000_001 } })).toThrow('"rate" must be an integer between 0 and 10000000. Got 10000001.')
+    expect(() => proxy.addToxic({ type: 'slicer', attributes: { average_size: 1_048_577 } })).toThrow('"average_size" must be an integer between 1 and 1048576. Got 1048577.')
     expect(() => proxy.addToxic({ type: 'loss', attributes: { probability: 1.5 } })).toThrow('"probability" must be a number between 0 and 1. Got 1.5.')
     expect(() => proxy.addToxic({ type: 'loss', attributes: { framing: 'crlf' } })).toThrow('"framing" must be one of "newline", "length32". Got "crlf".')
-    expect(() => proxy.addToxic({ type: 'slicer', attributes: { average_size: 10, size_variation: 10 } })).toThrow(
-      '"size_variation" must be less than "average_size" (10). Got 10.',
+    // toxiproxy accepts a size_variation equal to (or above) average_size.
+    expect(proxy.addToxic({ name: 'even', type: 'slicer', attributes: { average_size: 10, size_variation: 10 } }).attributes).toEqual({ average_size: 10, size_variation: 10, delay: 0 })
+    expect(() => proxy.addToxic({ name: 'a b', type: 'noop' })).toThrow(
+      '"name" must be 1 to 64 characters of A-Z, a-z, 0-9, "_", "." and "-", other than "." and "..". Got "a b".',
     )
     expect(() => proxy.addToxic({ type: 'latency', stream: 'sideways' })).toThrow('"stream" must be "upstream" or "downstream". Got "sideways".')
     expect(() => proxy.addToxic({ type: 'latency', toxicity: 2 })).toThrow('"toxicity" must be a number between 0 and 1. Got 2.')

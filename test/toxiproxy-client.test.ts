@@ -211,13 +211,13 @@ describe('bad input gets toxiproxy-shaped errors', () => {
     const r = await call('POST', '/proxies/echo/toxics', JSON.stringify({ type: 'jam' }))
     expect(r).toMatchObject({ status: 400, json: { status: 400 } })
     expect((r.json as { error: string }).error).toMatchInlineSnapshot(
-      `"invalid toxic type: Unknown toxic type "jam". Known: latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, loss, partition."`,
+      `"invalid toxic type: Unknown toxic type "jam". Known: latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, noop, loss, partition."`,
     )
   })
 
   it('wrong attribute type → 400 naming the field', async () => {
     const r = await call('POST', '/proxies/echo/toxics', JSON.stringify({ type: 'latency', attributes: { latency: 'abc' } }))
-    expect(r.json).toEqual({ error: 'bad request body: "latency" must be a number ≥ 0. Got "abc".', status: 400 })
+    expect(r.json).toEqual({ error: 'bad request body: "latency" must be an integer between 0 and 3600000. Got "abc".', status: 400 })
     const update = await call('POST', '/proxies/echo/toxics/nope', JSON.stringify({ attributes: { latency: 1 } }))
     expect(update.json).toEqual({ error: 'toxic not found: nope', status: 404 })
   })

@@ -53,7 +53,7 @@ export function createMetrics() {
   })
   const faultWindow = new Gauge({
     name: 'forkchaos_fault_window',
-    help: 'One series per injected fault: 1 while active, 0 after revert (annotate dashboards with it).',
+    help: 'One series per injected fault: 1 while active, 0 after revert (annotate dashboards with it). Kept for the chaos API\'s last 100 ended experiments.',
     labelNames: ['id', 'type', 'target'] as const,
     registers: [registry],
   })
@@ -78,6 +78,10 @@ export function createMetrics() {
     faultStopped(id: string, type: string, target: string) {
       activeFaults.dec({ type })
       faultWindow.set({ id, type, target }, 0)
+    },
+    /** Drops an ended fault's `forkchaos_fault_window` series, so series stay bounded. */
+    faultForgotten(id: string, type: string, target: string) {
+      faultWindow.remove({ id, type, target })
     },
     text: () => registry.metrics(),
     contentType: registry.contentType,

@@ -7,22 +7,37 @@ import { createRpc } from '../targets/rpc.js'
 import type { Prng } from '../util/prng.js'
 import type { RpcProxy } from './jsonrpc/proxy.js'
 import { HttpError, type Router } from './router.js'
+import type { TcpProxy } from './tcp/proxy.js'
 import type { ProxyRegistry } from './tcp/registry.js'
+import { toHttpError } from './toxiproxy-api.js'
 import { toxicDefinitions } from './toxics/registry.js'
+import { show } from './toxics/toxic.js'
 
 /**
  * The chaos API for live drills, on the control server:
  *
- *   POST /chaos/inject {type, target, params, durationMs?} → 201 {id, tStart}
- *   POST /chaos/revert/{id}                                → 200 {tStop, mttrMs, verdict}
- *   GET  /chaos/experiments                                → {schedule, active, history}
- *   GET  /metrics                                          → Prometheus text
+ *   POST /chaos/inject {type, target, params?, durationMs?} → 201 {id, tStart}
+ *   POST /chaos/revert/{id}      → 200 {id, tStop, mttrMs, verdict, reason, endedBy}, or 202
+ *                                  with verdict "recovering" if recovery is not seen within
+ *                                  `revertAnswerMs`
+ *   GET  /chaos/experiments      → {limits, schedule, active, history}
+ *   GET  /chaos/experiments/{id} → one experiment
+ *   GET  /metrics                → Prometheus text
  *
  * `type` is an `rpc.*` fault (target: a JSON-RPC proxy's name) or `tcp.<toxic>` (target: a TCP
- * proxy's name; params: `stream`, `toxicity` and the toxic's attributes). With `durationMs` the
- * fault reverts itself (the schedule). After a revert, a probe goes through the proxy until it
- * answers: `mttrMs` is the time from revert to that first good answer, and the experiment's
- * verdict is `held` if that happened within `recoveryWindowMs`, else `failed`.
+ * proxy's name; params: `stream`, `toxicity` and the toxic's attributes, each bounded). With
+ * `durationMs` the fault reverts itself (the schedule). After a revert, a probe goes through
+ * the proxy until it answers: `mttrMs` is the time from revert to that first good answer, and
+ * the verdict is `held` if that happened within `recoveryWindowMs`, else `failed` (at once,
+ * with the reason, when the proxy is disabled or gone: nothing could answer).
+ *
+ * A tcp fault removed behind the API's back (`POST /reset`, a toxic or proxy deleted through
+ * the toxiproxy API, a populate that replaced the proxy) ends its experiment the same way,
+ * with `endedBy: "external"`; reverting it afterwards answers its recorded result.
+ *
+ * Limits: `maxActive` active experiments (default 256; one more is a 429), `historyLimit`
+ * ended ones kept with their `forkchaos_fault_window` series (default 100, oldest dropped),
+ * params of at most `MAX_PARAMS_BYTES` as JSON, `durationMs` at most one day.
  */
 export type ChaosApiOptions = {
   tcp: ProxyRegistry
@@ -31,9 +46,27 @@ export type ChaosApiOptions = {
   prng: Prng
   /** How long a post-revert probe may take before the experiment counts as failed. Default 10 s. */
   recoveryWindowMs?: number
-  /** How many ended experiments `GET /chaos/experiments` keeps. Default 100. */
+  /** How many ended experiments are kept (listing and metric series). Default 100. */
   historyLimit?: number
+  /** Active experiments at most; one more inject is a 429. Default 256. */
+  maxActive?: number
+  /** How long a revert request waits for recovery before answering 202 "recovering". Default 2 s. */
+  revertAnswerMs?: number
 }
+
+/** Default limits of the chaos API (see `ChaosApiOptions`). */
+export const CHAOS_LIMITS = {
+  maxActive: 256,
+  historyLimit: 100,
+  recoveryWindowMs: 10_000,
+  revertAnswerMs: 2_000,
+  maxDurationMs: 86_400_000,
+} as const
+/** Largest `params` accepted, as JSON text. */
+export const MAX_PARAMS_BYTES = 4_096
+
+type Verdict = 'active' | 'recovering' | 'held' | 'failed'
+type EndedBy = 'revert' | 'schedule' | 'external' | 'shutdown'
 
 type Experiment = {
   id: string
@@ -44,20 +77,34 @@ type Experiment = {
   tStop: number | null
   revertAt: number | null
   mttrMs: number | null
-  verdict: 'active' | 'held' | 'failed'
-  revert(): Promise<void>
-  probe(): Promise<boolean>
+  verdict: Verdict
+  reason: string | null
+  endedBy: EndedBy | null
+  /** Takes the fault out; `external` when it is already gone. */
+  revert(how: EndedBy): Promise<void>
+  /** Whether traffic passes again; or a reason why no probe can succeed. */
+  probe(): Promise<boolean | string>
+  /** For tcp faults: the proxy and toxic it lives in. */
+  toxic?: { proxy: TcpProxy; name: string }
   timer?: NodeJS.Timeout
+  /** Resolves when the verdict is final. */
+  settled?: Promise<void>
 }
 
 export type ChaosApi = { register(router: Router): void; revertAll(): Promise<void> }
 
+const INJECT_KEYS = ['type', 'target', 'params', 'durationMs']
+
 export function createChaosApi(options: ChaosApiOptions): ChaosApi {
   const active = new Map<string, Experiment>()
-  const history: Experiment[] = []
-  const windowMs = options.recoveryWindowMs ?? 10_000
-  const historyLimit = options.historyLimit ?? 100
+  const history = new Map<string, Experiment>()
+  const windowMs = options.recoveryWindowMs ?? CHAOS_LIMITS.recoveryWindowMs
+  const historyLimit = options.historyLimit ?? CHAOS_LIMITS.historyLimit
+  const maxActive = options.maxActive ?? CHAOS_LIMITS.maxActive
+  const revertAnswerMs = options.revertAnswerMs ?? CHAOS_LIMITS.revertAnswerMs
   let counter = 0
+  let starting = 0
+  let closed = false
 
   const ctx: FaultContext = {
     // rpc.* faults act on proxies only; nothing here talks to a chain.
@@ -69,10 +116,16 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
     now: () => Date.now(),
     rpcProxy: (name) => {
       const proxy = options.rpc.get(name)
-      if (!proxy) throw new HttpError(404, `no JSON-RPC proxy named "${name}" (known: ${[...options.rpc.keys()].join(', ') || 'none'})`)
+      if (!proxy) throw new HttpError(404, `no JSON-RPC proxy named ${show(name)} (known: ${[...options.rpc.keys()].join(', ') || 'none'})`)
       return proxy
     },
   }
+
+  // A toxic of ours that left its proxy by another route ends its experiment.
+  options.tcp.onToxicRemoved((proxyName, toxic) => {
+    for (const e of active.values())
+      if (e.toxic && e.toxic.proxy.name === proxyName && e.toxic.name === toxic.name) void end(e, 'external')
+  })
 
   const view = (e: Experiment) => ({
     id: e.id,
@@ -84,76 +137,157 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
     revertAt: e.revertAt,
     mttrMs: e.mttrMs,
     verdict: e.verdict,
+    reason: e.reason,
+    endedBy: e.endedBy,
   })
 
-  async function inject(body: unknown) {
-    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object {type, target, params}')
+  async function inject(body: unknown): Promise<Experiment> {
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, `body must be a JSON object {type, target, params, durationMs?}. Got ${show(body)}.`)
+    const unknownKey = Object.keys(body).find((k) => !INJECT_KEYS.includes(k))
+    if (unknownKey !== undefined) throw new HttpError(400, `unknown field ${show(unknownKey)}; expected ${INJECT_KEYS.join(', ')}`)
     const { type, target, params = {}, durationMs } = body as Record<string, unknown>
-    if (typeof type !== 'string') throw new HttpError(400, `"type" must be a string such as "rpc.latency" or "tcp.latency". Got ${JSON.stringify(type)}.`)
-    if (typeof target !== 'string' || target === '') throw new HttpError(400, `"target" must be a proxy name. Got ${JSON.stringify(target)}.`)
-    if (!params || typeof params !== 'object' || Array.isArray(params)) throw new HttpError(400, `"params" must be an object. Got ${JSON.stringify(params)}.`)
-    if (durationMs !== undefined && (typeof durationMs !== 'number' || !(durationMs > 0) || durationMs > 86_400_000))
-      throw new HttpError(400, `"durationMs" must be a number of milliseconds between 1 and 86400000. Got ${JSON.stringify(durationMs)}.`)
-    const id = `x${++counter}`
-    let revert: () => Promise<void>
-    let probe: () => Promise<boolean>
-    if (type.startsWith('rpc.') && type in faults) {
-      const proxy = ctx.rpcProxy?.(target) as unknown as RpcProxy
-      let fault: ActiveFault
-      try {
-        fault = await applyFault(faults[type as keyof typeof faults], ctx, { target, params: params as Record<string, unknown> }, `POST /chaos/inject: params`)
-      } catch (error) {
-        throw error instanceof ForkchaosError ? new HttpError(400, error.shortMessage) : error
-      }
-      revert = () => fault.revert()
-      probe = () => rpcProbe(proxy.url)
-    } else if (type.startsWith('tcp.') && type.slice(4) in toxicDefinitions) {
-      const proxy = options.tcp.get(target)
-      if (!proxy) throw new HttpError(404, `no TCP proxy named "${target}"`)
-      const { stream = 'downstream', toxicity = 1, ...attributes } = params as Record<string, unknown>
-      const name = `forkchaos_${id}`
-      try {
-        proxy.addToxic({ name, type: type.slice(4), stream, toxicity, attributes })
-      } catch (error) {
-        throw new HttpError(400, (error as Error).message)
-      }
-      revert = async () => proxy.removeToxic(name)
-      probe = () => tcpProbe(proxy.listen)
-    } else {
+    if (typeof type !== 'string') throw new HttpError(400, `"type" must be a string such as "rpc.latency" or "tcp.latency". Got ${show(type)}.`)
+    if (typeof target !== 'string' || target === '') throw new HttpError(400, `"target" must be a proxy name. Got ${show(target)}.`)
+    if (!params || typeof params !== 'object' || Array.isArray(params)) throw new HttpError(400, `"params" must be an object. Got ${show(params)}.`)
+    const paramsBytes = Buffer.byteLength(JSON.stringify(params))
+    if (paramsBytes > MAX_PARAMS_BYTES) throw new HttpError(400, `"params" must be at most ${MAX_PARAMS_BYTES} bytes as JSON. Got ${paramsBytes} bytes.`)
+    if (durationMs !== undefined && (typeof durationMs !== 'number' || !Number.isInteger(durationMs) || durationMs < 1 || durationMs > CHAOS_LIMITS.maxDurationMs))
+      throw new HttpError(400, `"durationMs" must be an integer number of milliseconds between 1 and ${CHAOS_LIMITS.maxDurationMs}. Got ${show(durationMs)}.`)
+    const isRpc = type.startsWith('rpc.') && Object.hasOwn(faults, type)
+    const isTcp = type.startsWith('tcp.') && Object.hasOwn(toxicDefinitions, type.slice(4))
+    if (!isRpc && !isTcp) {
       const known = [...Object.keys(faults).filter((t) => t.startsWith('rpc.')), ...Object.keys(toxicDefinitions).map((t) => `tcp.${t}`)]
-      throw new HttpError(400, `unknown fault type "${type}"; expected one of ${known.join(', ')}`)
+      throw new HttpError(400, `unknown fault type ${show(type)}; expected one of ${known.join(', ')}`)
     }
-    const e: Experiment = { id, type, target, params: params as Record<string, unknown>, tStart: Date.now(), tStop: null, revertAt: null, mttrMs: null, verdict: 'active', revert, probe }
-    if (typeof durationMs === 'number') {
-      e.revertAt = e.tStart + durationMs
-      e.timer = setTimeout(() => void end(e).catch(() => {}), durationMs)
-      e.timer.unref()
+    if (active.size + starting >= maxActive)
+      throw new HttpError(429, `there are already ${maxActive} active experiments (the limit); revert one before injecting another`)
+    starting++
+    try {
+      const id = `x${++counter}`
+      const e: Experiment = {
+        id,
+        type,
+        target,
+        params: params as Record<string, unknown>,
+        tStart: Date.now(),
+        tStop: null,
+        revertAt: null,
+        mttrMs: null,
+        verdict: 'active',
+        reason: null,
+        endedBy: null,
+        revert: async () => {},
+        probe: async () => false,
+      }
+      if (isRpc) {
+        const proxy = ctx.rpcProxy?.(target) as unknown as RpcProxy
+        let fault: ActiveFault
+        try {
+          fault = await applyFault(faults[type as keyof typeof faults], ctx, { target, params: params as Record<string, unknown> }, `POST /chaos/inject: params`)
+        } catch (error) {
+          throw error instanceof ForkchaosError ? new HttpError(400, error.shortMessage) : error
+        }
+        e.revert = () => fault.revert()
+        e.probe = () => rpcProbe(proxy.url)
+      } else {
+        const proxy = options.tcp.get(target)
+        if (!proxy) throw new HttpError(404, `no TCP proxy named ${show(target)}`)
+        const { stream = 'downstream', toxicity = 1, ...attributes } = params as Record<string, unknown>
+        const name = `forkchaos_${id}`
+        let toxic: ReturnType<TcpProxy['addToxic']>
+        try {
+          toxic = proxy.addToxic({ name, type: type.slice(4), stream, toxicity, attributes })
+        } catch (error) {
+          const mapped = toHttpError(error)
+          throw mapped instanceof HttpError ? mapped : error
+        }
+        // What is recorded is what took effect: validated values, defaults filled in.
+        e.params = { stream: toxic.stream, toxicity: toxic.toxicity, ...toxic.attributes }
+        e.toxic = { proxy, name }
+        e.revert = async (how) => {
+          if (how === 'external') return
+          // Gone already (reset, deleted) between our check and now: nothing to take out.
+          if (proxy.toxics.some((t) => t.name === name)) proxy.removeToxic(name)
+        }
+        e.probe = async () => {
+          if (options.tcp.get(target) !== proxy) return `proxy ${show(target)} was deleted, so nothing can pass through it`
+          if (!proxy.enabled) return `proxy ${show(target)} is disabled, so nothing listens at ${proxy.listen}`
+          return tcpProbe(proxy.listen)
+        }
+      }
+      if (typeof durationMs === 'number') {
+        e.revertAt = e.tStart + durationMs
+        e.timer = setTimeout(() => void end(e, 'schedule'), durationMs)
+        e.timer.unref()
+      }
+      active.set(id, e)
+      options.metrics.faultStarted(id, type, target)
+      return e
+    } finally {
+      starting--
     }
-    active.set(id, e)
-    options.metrics.faultStarted(id, type, target)
-    return e
   }
 
-  async function end(e: Experiment) {
-    if (!active.has(e.id)) return e
+  /**
+   * Ends an experiment (once; later calls get the same promise): takes the fault out, stops
+   * its gauge whatever the revert did, records it, then probes for recovery. Resolves when
+   * the fault is out; `e.settled` when the verdict is final.
+   */
+  function end(e: Experiment, how: EndedBy): Promise<void> {
+    if (!active.has(e.id)) return Promise.resolve()
     active.delete(e.id)
     clearTimeout(e.timer)
-    await e.revert()
-    e.tStop = Date.now()
-    options.metrics.faultStopped(e.id, e.type, e.target)
-    // Recovery: the first good answer through the proxy after the revert.
-    const deadline = e.tStop + windowMs
-    let ok = false
-    while (!ok && Date.now() < deadline) {
-      ok = await e.probe()
-      if (!ok) await new Promise((r) => setTimeout(r, 20))
-    }
-    e.mttrMs = ok ? Date.now() - e.tStop : null
-    e.verdict = ok ? 'held' : 'failed'
-    history.push(e)
-    if (history.length > historyLimit) history.shift()
-    return e
+    e.endedBy = how
+    e.verdict = 'recovering'
+    const reverted = (async () => {
+      try {
+        await e.revert(how)
+      } catch (error) {
+        e.reason = `the revert failed: ${error instanceof Error ? error.message : String(error)}`
+      } finally {
+        e.tStop = Date.now()
+        options.metrics.faultStopped(e.id, e.type, e.target)
+        remember(e)
+      }
+    })()
+    e.settled = reverted.then(() => recover(e))
+    return reverted
   }
+
+  // Recovery: the first good answer through the proxy after the revert, within the window.
+  async function recover(e: Experiment) {
+    const tStop = e.tStop ?? Date.now()
+    const deadline = tStop + windowMs
+    let outcome: boolean | string = false
+    while (!closed && Date.now() < deadline) {
+      outcome = await e.probe()
+      if (outcome !== false) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    if (outcome === true) {
+      e.mttrMs = Date.now() - tStop
+      e.verdict = 'held'
+      return
+    }
+    e.verdict = 'failed'
+    e.reason ??=
+      typeof outcome === 'string'
+        ? outcome
+        : closed
+          ? 'the control server stopped before recovery was seen'
+          : `no answer through the proxy within the recovery window of ${windowMs} ms`
+  }
+
+  function remember(e: Experiment) {
+    history.set(e.id, e)
+    for (const old of history.values()) {
+      if (history.size <= historyLimit) break
+      history.delete(old.id)
+      options.metrics.faultForgotten(old.id, old.type, old.target)
+    }
+  }
+
+  const result = (e: Experiment) => ({ id: e.id, tStop: e.tStop, mttrMs: e.mttrMs, verdict: e.verdict, reason: e.reason, endedBy: e.endedBy })
 
   return {
     register(router) {
@@ -162,23 +296,37 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
         return { status: 201, body: { id: e.id, tStart: e.tStart } }
       })
       router.route('POST', '/chaos/revert/:id', async ({ params }) => {
-        const e = active.get(params.id as string)
-        if (!e) throw new HttpError(404, `no active experiment "${params.id}"`)
-        await end(e)
-        return { status: 200, body: { tStop: e.tStop, mttrMs: e.mttrMs, verdict: e.verdict } }
+        const id = params.id as string
+        const e = active.get(id) ?? history.get(id)
+        if (!e) throw new HttpError(404, `no experiment ${show(id)} (active or among the last ${historyLimit} ended)`)
+        await end(e, 'revert')
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([e.settled, new Promise((r) => (timer = setTimeout(r, revertAnswerMs)))])
+        clearTimeout(timer)
+        return { status: e.verdict === 'recovering' ? 202 : 200, body: result(e) }
       })
       router.route('GET', '/chaos/experiments', () => ({
         status: 200,
         body: {
+          limits: { maxActive, historyLimit, recoveryWindowMs: windowMs, revertAnswerMs, maxParamsBytes: MAX_PARAMS_BYTES },
           schedule: [...active.values()].filter((e) => e.revertAt !== null).map((e) => ({ id: e.id, type: e.type, target: e.target, revertAt: e.revertAt })),
           active: [...active.values()].map(view),
-          history: history.map(view),
+          history: [...history.values()].map(view),
         },
       }))
+      router.route('GET', '/chaos/experiments/:id', ({ params }) => {
+        const id = params.id as string
+        const e = active.get(id) ?? history.get(id)
+        if (!e) throw new HttpError(404, `no experiment ${show(id)} (active or among the last ${historyLimit} ended)`)
+        return { status: 200, body: view(e) }
+      })
       router.route('GET', '/metrics', async () => ({ status: 200, text: await options.metrics.text(), contentType: options.metrics.contentType }))
     },
     async revertAll() {
-      for (const e of [...active.values()].reverse()) await end(e).catch(() => {})
+      const ending = [...active.values()].reverse()
+      for (const e of ending) await end(e, 'shutdown')
+      closed = true
+      await Promise.all([...history.values()].map((e) => e.settled))
     },
   }
 }
@@ -200,8 +348,9 @@ async function rpcProbe(url: string): Promise<boolean> {
 
 function tcpProbe(listen: string): Promise<boolean> {
   const i = listen.lastIndexOf(':')
+  const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1') || '127.0.0.1'
   return new Promise((resolve) => {
-    const socket = net.connect({ host: listen.slice(0, i), port: Number(listen.slice(i + 1)) })
+    const socket = net.connect({ host, port: Number(listen.slice(i + 1)) })
     const done = (ok: boolean) => {
       socket.destroy()
       resolve(ok)

@@ -2,10 +2,26 @@ import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { InfraError } from '../errors.js'
 import { createPrng, type Prng } from '../util/prng.js'
-import { createRouter, type Router } from './router.js'
+import { createRouter, HttpError, type Router } from './router.js'
 import { formatAddress, parseAddress } from './tcp/proxy.js'
 import { createProxyRegistry, type ProxyRegistry } from './tcp/registry.js'
 import { registerToxiproxyRoutes, toxiproxyErrorBody } from './toxiproxy-api.js'
+
+/** A request's headers must arrive within 10 s. */
+export const HEADERS_TIMEOUT_MS = 10_000
+/** A whole request (headers and body) must arrive within 15 s (toxiproxy's read timeout). */
+export const REQUEST_TIMEOUT_MS = 15_000
+/** An idle keep-alive connection is closed after 60 s (toxiproxy's idle timeout). */
+export const KEEP_ALIVE_TIMEOUT_MS = 60_000
+
+/**
+ * As toxiproxy: any `User-Agent` starting with `Mozilla/` (every browser) gets a 403, so a web
+ * page cannot drive the API from a browser on the same machine (CSRF). Clients, curl and
+ * scripts send other agents.
+ */
+export function refuseBrowsers(req: http.IncomingMessage): void {
+  if (req.headers['user-agent']?.startsWith('Mozilla/')) throw new HttpError(403, 'User agent not allowed')
+}
 
 /** Options of `startControlServer`. */
 export type ControlServerOptions = {
@@ -36,11 +52,15 @@ export async function startControlServer(options: ControlServerOptions = {}): Pr
   const listen = options.listen ?? '127.0.0.1:8474'
   const address = parseAddress(listen, 'listen')
   const proxies = options.proxies ?? createProxyRegistry({ prng: options.prng ?? createPrng(0) })
-  const router = createRouter({ errorBody: toxiproxyErrorBody })
+  const router = createRouter({ errorBody: toxiproxyErrorBody, guard: refuseBrowsers })
   registerToxiproxyRoutes(router, proxies)
   for (const register of options.registerRoutes ?? []) register(router)
 
-  const server = http.createServer((req, res) => void router.handle(req, res))
+  const server = http.createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => void router.handle(req, res))
+  // A limit on everything: a client that trickles its headers or body is cut off.
+  server.headersTimeout = HEADERS_TIMEOUT_MS
+  server.requestTimeout = REQUEST_TIMEOUT_MS
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen({ port: address.port, ...(address.host ? { host: address.host } : {}) }, () => {

@@ -1,6 +1,6 @@
 import { InputError } from '../errors.js'
 import { type Handler, HttpError, type Router } from './router.js'
-import { ListenError, ToxicExistsError, ToxicNotFoundError } from './tcp/proxy.js'
+import { ListenError, ProxyLimitError, ToxicExistsError, ToxicNotFoundError } from './tcp/proxy.js'
 import {
   MissingFieldError,
   ProxyExistsError,
@@ -17,9 +17,10 @@ import { UnknownToxicTypeError } from './toxics/toxic.js'
  *
  * Same routes, JSON shapes and status codes as toxiproxy: 201 for a created proxy and for
  * `/populate` (`{ proxies: [...] }`), 200 for a created toxic, 204 for deletes and `/reset`,
- * errors as `{ "error": "...", "status": N }` with 400 / 404 / 409. Updates accept POST and
- * PATCH. Error texts start like toxiproxy's ("proxy not found", "invalid toxic type", "bad
- * request body: …") and add the offending name or value.
+ * errors as `{ "error": "...", "status": N }` with 400 / 404 / 409 (and 429 for forkchaos's
+ * limits, 403 for a browser's `User-Agent`). Updates accept POST and PATCH. Error texts start
+ * like toxiproxy's ("proxy not found", "invalid toxic type", "bad request body: …") and add
+ * the offending name or value. Names follow `NAME_PATTERN`; every number has a stated bound.
  */
 export function registerToxiproxyRoutes(router: Router, proxies: ProxyRegistry): void {
   const proxyJson = (name: string) => proxies.require(name).toJSON()
@@ -140,7 +141,7 @@ function api(handler: Handler): Handler {
 }
 
 /** The one place that maps errors to HTTP statuses. Anything unknown stays a 500. */
-function toHttpError(error: unknown): unknown {
+export function toHttpError(error: unknown): unknown {
   if (error instanceof HttpError) return error
   if (error instanceof ProxyNotFoundError) return new HttpError(404, `proxy not found: ${error.proxy}`)
   if (error instanceof ToxicNotFoundError) return new HttpError(404, `toxic not found: ${error.toxic}`)
@@ -151,6 +152,8 @@ function toHttpError(error: unknown): unknown {
   // toxiproxy answers 500 for a failed bind; a port in use is a conflict and any other
   // bind failure a bad listen address, so say so.
   if (error instanceof ListenError) return new HttpError(error.code === 'EADDRINUSE' ? 409 : 400, `listen failed: ${error.shortMessage}`)
+  // toxiproxy has no limits; ours (256 proxies, 64 toxics a proxy) answer 429 with the limit.
+  if (error instanceof ProxyLimitError) return new HttpError(429, `limit reached: ${error.shortMessage}`)
   if (error instanceof InputError) return new HttpError(400, `bad request body: ${error.shortMessage}`)
   return error
 }

@@ -35,6 +35,8 @@ export type TcpProxyOptions = {
   maxToxics?: number
   /** Bytes toxics may hold per connection and direction before the source is paused. Default 1 MiB. */
   maxBufferedBytes?: number
+  /** Called after a toxic left this proxy by `removeToxic` or `resetToxics`, whoever called it. */
+  onToxicRemoved?: (proxy: string, toxic: Toxic) => void
 }
 
 /** Changes for `TcpProxy.update`; absent fields keep their value. */
@@ -455,6 +457,7 @@ export async function createTcpProxy(options: TcpProxyOptions): Promise<TcpProxy
       if (!toxic) throw new ToxicNotFoundError(name, toxicName)
       toxics.splice(index, 1)
       for (const connection of connections) connection.links[toxic.stream].remove(toxic.name)
+      options.onToxicRemoved?.(name, copyToxic(toxic))
     },
     resetToxics() {
       for (const toxic of [...toxics]) proxy.removeToxic(toxic.name)

@@ -1,6 +1,6 @@
 import { InputError } from '../../errors.js'
 import type { Prng } from '../../util/prng.js'
-import { isPlainObject, parseName, show } from '../toxics/toxic.js'
+import { isPlainObject, parseName, show, type Toxic } from '../toxics/toxic.js'
 import { createTcpProxy, parseAddress, ProxyLimitError, type TcpProxy, type TcpProxyOptions } from './proxy.js'
 
 /**
@@ -28,6 +28,11 @@ export type ProxyRegistry = {
   reset(): Promise<void>
   /** Stops and forgets every proxy. */
   close(): Promise<void>
+  /**
+   * Calls `listener` whenever a toxic leaves a proxy of this registry by any route: removed,
+   * reset, or gone with its proxy (deleted, replaced by populate, closed). Returns the unsubscribe.
+   */
+  onToxicRemoved(listener: (proxy: string, toxic: Toxic) => void): () => void
 }
 
 /** A proxy to create, as in toxiproxy's `POST /proxies` body. */
@@ -60,6 +65,16 @@ export function createProxyRegistry(options: ProxyRegistryOptions): ProxyRegistr
   const proxies = new Map<string, TcpProxy>()
   // Names being created right now: taken, though not yet in `proxies`.
   const reserved = new Set<string>()
+  const listeners = new Set<(proxy: string, toxic: Toxic) => void>()
+  const toxicRemoved = (proxy: string, toxic: Toxic) => {
+    for (const listener of listeners) listener(proxy, toxic)
+  }
+  // A proxy that leaves the registry takes its toxics with it.
+  const retire = async (proxy: TcpProxy) => {
+    const gone = proxy.toxics
+    await proxy.stop()
+    for (const toxic of gone) toxicRemoved(proxy.name, toxic)
+  }
 
   const reserve = (name: string) => {
     if (proxies.has(name) || reserved.has(name)) throw new ProxyExistsError(name)
@@ -75,6 +90,7 @@ export function createProxyRegistry(options: ProxyRegistryOptions): ProxyRegistr
         upstream: config.upstream,
         enabled: config.enabled ?? true,
         prng: options.prng,
+        onToxicRemoved: toxicRemoved,
       })
       proxies.set(config.name, proxy)
       return proxy
@@ -118,7 +134,7 @@ export function createProxyRegistry(options: ProxyRegistryOptions): ProxyRegistr
           }
           if (existing) {
             proxies.delete(config.name)
-            await existing.stop()
+            await retire(existing)
           }
           reserve(config.name)
           result.push(await build(config))
@@ -133,7 +149,7 @@ export function createProxyRegistry(options: ProxyRegistryOptions): ProxyRegistr
     async remove(name) {
       const proxy = registry.require(name)
       proxies.delete(name)
-      await proxy.stop()
+      await retire(proxy)
     },
     async reset() {
       for (const proxy of proxies.values()) {
@@ -144,7 +160,11 @@ export function createProxyRegistry(options: ProxyRegistryOptions): ProxyRegistr
     async close() {
       const all = [...proxies.values()]
       proxies.clear()
-      await Promise.all(all.map((p) => p.stop()))
+      await Promise.all(all.map(retire))
+    },
+    onToxicRemoved(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
     },
   }
   return registry

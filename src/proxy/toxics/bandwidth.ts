@@ -1,4 +1,4 @@
-import { createTimedQueue, defineToxic } from './toxic.js'
+import { ATTRIBUTE_LIMITS, createTimedQueue, defineToxic } from './toxic.js'
 
 /**
  * `bandwidth`: bytes leave at most at `rate` KB/s (1 KB = 1000 bytes, as in toxiproxy); a large
@@ -8,7 +8,7 @@ export const bandwidth = defineToxic({
   type: 'bandwidth',
   summary: 'Limits throughput to rate KB/s (0 = unlimited).',
   attributes: {
-    rate: { type: 'number', default: 0, min: 0, doc: 'Rate in KB/s (1 KB = 1000 bytes); 0 = unlimited.' },
+    rate: { type: 'number', default: 0, min: 0, max: ATTRIBUTE_LIMITS.rateKbPerS, integer: true, doc: 'Rate in KB/s (1 KB = 1000 bytes); 0 = unlimited.' },
   },
   create(attributes, _prng, io) {
     let rateKbPerS = attributes.rate

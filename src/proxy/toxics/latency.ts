@@ -1,4 +1,4 @@
-import { createTimedQueue, defineToxic } from './toxic.js'
+import { ATTRIBUTE_LIMITS, createTimedQueue, defineToxic } from './toxic.js'
 
 /**
  * `latency`: every chunk is held for `latency` ± `jitter` milliseconds, in order (a chunk never
@@ -8,8 +8,8 @@ export const latency = defineToxic({
   type: 'latency',
   summary: 'Delays every chunk by latency ± jitter ms, in order.',
   attributes: {
-    latency: { type: 'number', default: 0, min: 0, doc: 'Delay in milliseconds.' },
-    jitter: { type: 'number', default: 0, min: 0, doc: 'Uniform ± variation of the delay in milliseconds.' },
+    latency: { type: 'number', default: 0, min: 0, max: ATTRIBUTE_LIMITS.durationMs, integer: true, doc: 'Delay in milliseconds.' },
+    jitter: { type: 'number', default: 0, min: 0, max: ATTRIBUTE_LIMITS.durationMs, integer: true, doc: 'Uniform ± variation of the delay in milliseconds.' },
   },
   create(attributes, prng, io) {
     let { latency: latencyMs, jitter: jitterMs } = attributes

@@ -1,4 +1,4 @@
-import { defineToxic } from './toxic.js'
+import { ATTRIBUTE_LIMITS, defineToxic } from './toxic.js'
 
 /**
  * `limit_data`: passes the first `bytes` bytes of the stream, then closes the connection.
@@ -8,7 +8,7 @@ export const limitData = defineToxic({
   type: 'limit_data',
   summary: 'Passes the first bytes bytes, then closes the connection.',
   attributes: {
-    bytes: { type: 'number', default: 0, min: 0, integer: true, doc: 'Bytes to pass before closing.' },
+    bytes: { type: 'number', default: 0, min: 0, max: ATTRIBUTE_LIMITS.budgetBytes, integer: true, doc: 'Bytes to pass before closing.' },
   },
   create(attributes, _prng, io) {
     let limitBytes = attributes.bytes

@@ -2,6 +2,7 @@ import { bandwidth } from './bandwidth.js'
 import { latency } from './latency.js'
 import { limitData } from './limit_data.js'
 import { loss } from './loss.js'
+import { noop } from './noop.js'
 import { partition } from './partition.js'
 import { resetPeer } from './reset_peer.js'
 import { slicer } from './slicer.js'
@@ -10,7 +11,7 @@ import { timeout } from './timeout.js'
 import type { ToxicDefinition } from './toxic.js'
 
 /**
- * Toxic types by name. The first seven follow toxiproxy (same names, attributes and units);
+ * Toxic types by name. The first eight follow toxiproxy (same names, attributes and units);
  * `loss` and `partition` are forkchaos additions.
  */
 export const toxicDefinitions = {
@@ -21,6 +22,7 @@ export const toxicDefinitions = {
   reset_peer: resetPeer,
   slicer,
   limit_data: limitData,
+  noop,
   loss,
   partition,
 } as const satisfies Record<string, ToxicDefinition>

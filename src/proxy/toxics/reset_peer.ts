@@ -1,4 +1,4 @@
-import { defineToxic, startTimer } from './toxic.js'
+import { ATTRIBUTE_LIMITS, defineToxic, startTimer } from './toxic.js'
 
 /**
  * `reset_peer`: when the first data arrives (it is dropped, as is everything after it), wait
@@ -10,7 +10,7 @@ export const resetPeer = defineToxic({
   type: 'reset_peer',
   summary: 'On data, waits timeout ms then resets the connection (TCP RST).',
   attributes: {
-    timeout: { type: 'number', default: 0, min: 0, doc: 'Milliseconds from the first data to the reset; 0 = at once.' },
+    timeout: { type: 'number', default: 0, min: 0, max: ATTRIBUTE_LIMITS.durationMs, integer: true, doc: 'Milliseconds from the first data to the reset; 0 = at once.' },
   },
   create(attributes, _prng, io) {
     let timeoutMs = attributes.timeout

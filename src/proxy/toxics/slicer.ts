@@ -1,25 +1,19 @@
 import type { Prng } from '../../util/prng.js'
-import { defineToxic, startTimer, ToxicInputError } from './toxic.js'
+import { ATTRIBUTE_LIMITS, defineToxic, startTimer } from './toxic.js'
 
 /**
  * `slicer`: cuts every chunk into pieces of about `average_size` ± `size_variation` bytes and
  * sends them `delay` µs apart (the first at once), so a reader sees many small reads instead
- * of one.
+ * of one. As in toxiproxy, `size_variation` may equal or exceed `average_size`: a chunk of up
+ * to `average_size + size_variation` bytes then goes out whole, a longer one is split.
  */
 export const slicer = defineToxic({
   type: 'slicer',
   summary: 'Slices data into average_size ± size_variation byte pieces, delay µs apart.',
   attributes: {
-    average_size: { type: 'number', default: 64, min: 1, integer: true, doc: 'Average piece size in bytes.' },
-    size_variation: { type: 'number', default: 0, min: 0, integer: true, doc: 'Uniform ± variation of the piece size in bytes; less than average_size.' },
-    delay: { type: 'number', default: 0, min: 0, doc: 'Pause between pieces in microseconds.' },
-  },
-  validate(attributes) {
-    if (attributes.size_variation >= attributes.average_size)
-      throw new ToxicInputError(
-        `"size_variation" must be less than "average_size" (${attributes.average_size}). Got ${attributes.size_variation}.`,
-        'size_variation',
-      )
+    average_size: { type: 'number', default: 64, min: 1, max: ATTRIBUTE_LIMITS.sizeBytes, integer: true, doc: 'Average piece size in bytes.' },
+    size_variation: { type: 'number', default: 0, min: 0, max: ATTRIBUTE_LIMITS.sizeBytes, integer: true, doc: 'Uniform ± variation of the piece size in bytes (toxiproxy accepts any, also ≥ average_size).' },
+    delay: { type: 'number', default: 0, min: 0, max: ATTRIBUTE_LIMITS.delayUs, integer: true, doc: 'Pause between pieces in microseconds.' },
   },
   create(attributes, prng, io) {
     let current = attributes

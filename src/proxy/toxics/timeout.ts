@@ -1,4 +1,4 @@
-import { defineToxic, startTimer } from './toxic.js'
+import { ATTRIBUTE_LIMITS, defineToxic, startTimer } from './toxic.js'
 
 /**
  * `timeout`: no data passes (it is dropped); after `timeout` ms the connection is closed.
@@ -12,7 +12,7 @@ export const timeout = defineToxic({
   type: 'timeout',
   summary: 'Drops all data; closes the connection after timeout ms (0 = never, until removed).',
   attributes: {
-    timeout: { type: 'number', default: 0, min: 0, doc: 'Milliseconds before the connection is closed; 0 = never.' },
+    timeout: { type: 'number', default: 0, min: 0, max: ATTRIBUTE_LIMITS.durationMs, integer: true, doc: 'Milliseconds before the connection is closed; 0 = never.' },
   },
   create(attributes, _prng, io) {
     let cancel: (() => void) | undefined

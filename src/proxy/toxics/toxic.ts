@@ -21,9 +21,22 @@ export type AttributeValue = number | boolean | string
 
 /** One attribute of a toxic type: its JSON type, default and bounds. Units belong in `doc`. */
 export type AttributeSpec =
-  | { type: 'number'; default: number; min?: number; max?: number; integer?: boolean; doc: string }
+  | { type: 'number'; default: number; min: number; max: number; integer?: boolean; doc: string }
   | { type: 'boolean'; default: boolean; doc: string }
   | { type: 'string'; default: string; values: readonly string[]; doc: string }
+
+/**
+ * Upper bounds shared by toxic attributes (a limit on everything): durations in milliseconds
+ * at most one hour, sizes at most 1 MiB, a byte budget at most 1 TiB, a rate at most
+ * 10,000,000 KB/s.
+ */
+export const ATTRIBUTE_LIMITS = {
+  durationMs: 3_600_000,
+  delayUs: 10_000_000,
+  sizeBytes: 1_048_576,
+  budgetBytes: 2 ** 40,
+  rateKbPerS: 10_000_000,
+} as const
 
 /** A toxic type's attributes by name. */
 export type AttributeSpecs = Record<string, AttributeSpec>
@@ -96,7 +109,14 @@ export function defineToxic<const A extends AttributeSpecs>(definition: ToxicDef
 }
 
 /** Longest toxic or proxy name accepted. */
-export const MAX_NAME_LENGTH = 200
+export const MAX_NAME_LENGTH = 64
+
+/**
+ * What a proxy or toxic name may be: 1 to 64 of `A-Z a-z 0-9 _ . -`, and not `.` or `..`.
+ * Such a name is the same in a URL path with or without escaping, so every proxy and toxic
+ * that can be created can also be read, updated and deleted by name.
+ */
+export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/
 
 /**
  * Parses a toxic from an API body (or code). Checks in toxiproxy's order: body, stream, name
@@ -160,23 +180,9 @@ function checkAttribute(key: string, spec: AttributeSpec, value: unknown): Attri
     if (typeof value === 'string' && spec.values.includes(value)) return value
     throw new ToxicInputError(`"${key}" must be one of ${spec.values.map((v) => `"${v}"`).join(', ')}. Got ${show(value)}.`, key)
   }
-  const ok =
-    typeof value === 'number' &&
-    Number.isFinite(value) &&
-    (!spec.integer || Number.isInteger(value)) &&
-    (spec.min === undefined || value >= spec.min) &&
-    (spec.max === undefined || value <= spec.max)
+  const ok = typeof value === 'number' && Number.isFinite(value) && (!spec.integer || Number.isInteger(value)) && value >= spec.min && value <= spec.max
   if (ok) return value
-  const kind = spec.integer ? 'an integer' : 'a number'
-  const range =
-    spec.min !== undefined && spec.max !== undefined
-      ? ` between ${spec.min} and ${spec.max}`
-      : spec.min !== undefined
-        ? ` ≥ ${spec.min}`
-        : spec.max !== undefined
-          ? ` ≤ ${spec.max}`
-          : ''
-  throw new ToxicInputError(`"${key}" must be ${kind}${range}. Got ${show(value)}.`, key)
+  throw new ToxicInputError(`"${key}" must be ${spec.integer ? 'an integer' : 'a number'} between ${spec.min} and ${spec.max}. Got ${show(value)}.`, key)
 }
 
 function parseToxicity(value: unknown): number {
@@ -184,11 +190,13 @@ function parseToxicity(value: unknown): number {
   throw new ToxicInputError(`"toxicity" must be a number between 0 and 1. Got ${show(value)}.`, 'toxicity')
 }
 
-/** A proxy or toxic name: a non-empty string without `/` or control characters, at most 200 long. */
+/** A proxy or toxic name (`NAME_PATTERN`), or `ToxicInputError` naming `field`. */
 export function parseName(value: unknown, field: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-  if (typeof value === 'string' && value.length > 0 && value.length <= MAX_NAME_LENGTH && !/[/\u0000-\u001f\u007f]/.test(value)) return value
-  throw new ToxicInputError(`"${field}" must be a non-empty string of at most ${MAX_NAME_LENGTH} characters without "/". Got ${show(value)}.`, field)
+  if (typeof value === 'string' && NAME_PATTERN.test(value) && value !== '.' && value !== '..') return value
+  throw new ToxicInputError(
+    `"${field}" must be 1 to ${MAX_NAME_LENGTH} characters of A-Z, a-z, 0-9, "_", "." and "-", other than "." and "..". Got ${show(value)}.`,
+    field,
+  )
 }
 
 /** A JSON object (not null, not an array). */
@@ -196,9 +204,15 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-/** A value as it appears in an error message: JSON, cut short. */
+/** A value as it appears in an error message: JSON, cut short. Never throws. */
 export function show(value: unknown): string {
-  const text = value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value))
+  let text: string
+  try {
+    text = value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value))
+  } catch {
+    // Too deep, circular or a BigInt: say what it is rather than fail while reporting.
+    text = Array.isArray(value) ? '[…]' : typeof value === 'object' ? '{…}' : typeof value
+  }
   return text.length > 80 ? `${text.slice(0, 77)}...` : text
 }
 
