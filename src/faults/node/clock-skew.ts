@@ -1,3 +1,4 @@
+import * as fs from 'node:fs'
 import { InfraError } from '../../errors.js'
 import { define, num, seenIn, str } from '../../Fault.js'
 import type { Devnet, DevnetNode, NodeStatus } from '../../targets/devnet.js'
@@ -75,13 +76,27 @@ export const clockSkew = define<{ offsetS: number; via: Via }, State>({
     if (state.via === 'faketime') took = `validator ${state.id} runs under libfaketime with FAKETIME=${node?.env.FAKETIME ?? '(none)'}`
     else {
       const status = node?.running ? await node.rpc.request<NodeStatus>('fc_status').catch(() => undefined) : undefined
-      took = status ? `validator ${state.id} reports a wall-clock offset of ${status.clockOffsetMs} ms (fc_status), no restart, no LD_PRELOAD` : `validator ${state.id} did not answer fc_status`
+      const preload = node?.running ? preloadOf(node.pid) : 'unknown'
+      took = status
+        ? `validator ${state.id} reports a wall-clock offset of ${status.clockOffsetMs} ms (fc_status); its process (pid ${node?.pid}) runs with LD_PRELOAD ${preload}`
+        : `validator ${state.id} did not answer fc_status`
     }
     const drift = await driftRejections(devnet, state)
     const seen = [...drift, seenIn(observations)].filter((s): s is string => !!s)
     return { took, seen: seen.length ? seen.join('; ') : null }
   },
 })
+
+/** The LD_PRELOAD a running process was started with, read from /proc (Linux): `unset` or its value. */
+function preloadOf(pid: number): string {
+  try {
+    const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
+    const hit = env.find((e) => e.startsWith('LD_PRELOAD='))
+    return hit ? `=${hit.slice('LD_PRELOAD='.length)}` : 'unset'
+  } catch {
+    return 'unknown (no /proc)'
+  }
+}
 
 function running(devnet: Devnet, id: number): DevnetNode {
   const node = devnet.nodes[id]

@@ -1,0 +1,110 @@
+import { spawn } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { devnetBuilds } from '../src/cli/options.js'
+import { createClock, maxClockOffsetMs } from '../src/devnet/node/clock.js'
+import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
+import { loadScenario } from '../src/scenario/loader.js'
+import type { Scenario } from '../src/scenario/types.js'
+import { liveProcesses } from '../src/targets/processes.js'
+
+/**
+ * `node.clock-skew` on the embedded validators: their own clock, stepped at runtime (no
+ * libfaketime, nothing installed); the drill holds, and fails on a build whose clock ignores
+ * the offset. `via: faketime` without libfaketime ends `skipped` with the install command, and
+ * the CLI exits 0 for it.
+ */
+const root = fileURLToPath(new URL('..', import.meta.url))
+const file = 'scenarios/devnet/clock-skew.yaml'
+const shorter = (s: Scenario, injectMs: number): Scenario => ({ ...s, baseline: { ...s.baseline, durationMs: 2_000 }, inject: { ...s.inject, durationMs: injectMs } })
+const run = (s: Scenario, overrides?: Record<number, Record<string, unknown>>) => runDevnetScenario(s, { seed: 1, replay: 'test', ...(overrides ? { overrides } : {}) })
+
+describe('the node clock', () => {
+  it('offsets the wall clock, never the monotonic one, and bounds the offset', () => {
+    const clock = createClock()
+    const mono = clock.monotonicMs()
+    clock.setOffsetMs(30_000)
+    expect(clock.offsetMs()).toBe(30_000)
+    expect(clock.nowMs() - Date.now()).toBeGreaterThanOrEqual(29_990)
+    expect(clock.nowMs() - Date.now()).toBeLessThanOrEqual(30_010)
+    expect(clock.monotonicMs() - mono).toBeLessThan(1_000)
+    clock.setOffsetMs(0)
+    expect(Math.abs(clock.nowMs() - Date.now())).toBeLessThanOrEqual(10)
+    expect(() => clock.setOffsetMs(maxClockOffsetMs + 1)).toThrow(
+      'the clock offset must be an integer number of ms between -86400000 and 86400000. Got 86400001',
+    )
+    expect(() => clock.setOffsetMs(1.5)).toThrow(/Got 1.5/)
+  })
+
+  it('the test build reports the offset but does not apply it', () => {
+    const clock = createClock({ ignoreOffset: true })
+    clock.setOffsetMs(30_000)
+    expect(clock.offsetMs()).toBe(30_000)
+    expect(Math.abs(clock.nowMs() - Date.now())).toBeLessThanOrEqual(10)
+  })
+})
+
+describe('clock-skew drill', () => {
+  it('+30 s on validator 2 through its own clock: held, its proposals refused for drift, no LD_PRELOAD', async () => {
+    const r = await run(shorter(loadScenario(file), 8_000))
+    expect(r.verdict, r.reason).toBe('held')
+    const refused = r.checks.find((c) => c.name === 'skewed-proposals-refused')
+    expect(refused?.ok).toBe(true)
+    expect(refused?.observed).toMatch(/^[1-9]\d* refusals of validator 2's proposals for timestamp drift \(by [0-3, ]+\), e\.g\. "timestamp \d+ is \d+ ms from the local clock \(max 5000\)"; 0 of its blocks committed$/)
+    const fault = r.faults[0]
+    expect(fault?.params).toEqual({ offsetS: 30 })
+    // The node itself reports the offset, and its process was never preloaded with libfaketime.
+    expect(fault?.evidence?.took).toMatch(/^validator 2 reports a wall-clock offset of 30000 ms \(fc_status\); its process \(pid \d+\) runs with LD_PRELOAD unset$/)
+    expect(fault?.evidence?.seen).toMatch(/validators [0-3, ]+ refused \d+ proposals of validator 2 for timestamp drift/)
+    expect(r.checks.find((c) => c.name === 'catch-up')?.ok).toBe(true)
+    expect(liveProcesses()).toEqual([])
+  })
+
+  it('…and a build whose clock ignores the offset fails the drill: nothing refused, its blocks commit', async () => {
+    const r = await run(shorter(loadScenario(file), 8_000), devnetBuilds['clock-ignores-offset'])
+    expect(r.verdict).toBe('failed')
+    expect(r.reason).toMatch(/^safety check `skewed-proposals-refused` broke in inject: 0 refusals of validator 2's proposals for timestamp drift \(by nobody\); [1-9]\d* of its blocks committed/)
+    // The node claims the offset (fc_status), but nobody saw it: detect reports no drift.
+    expect(r.faults[0]?.evidence?.took).toMatch(/offset of 30000 ms/)
+    expect(r.faults[0]?.evidence?.seen ?? '').not.toMatch(/timestamp drift/)
+  })
+})
+
+describe('clock-skew via libfaketime, when it is missing', () => {
+  it('ends skipped with the reason and the install command; every report shows it; the CLI exits 0', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-skip-'))
+    const scenario = fs
+      .readFileSync(path.join(root, file), 'utf8')
+      .replace('params: { offsetS: 30 }', 'params: { offsetS: 30, via: faketime }')
+      .replace('baseline: { duration: 3s }', 'baseline: { duration: 1s }')
+    expect(scenario).toMatch(/via: faketime/)
+    const yaml = path.join(dir, 'clock-skew-faketime.yaml')
+    fs.writeFileSync(yaml, scenario)
+    const missing = path.join(dir, 'no-such-libfaketime.so.1')
+    const child = spawn(process.execPath, ['bin/forkchaos.js', 'run', yaml, '--seed', '1', '--report-dir', path.join(dir, 'reports')], {
+      cwd: root,
+      env: { ...process.env, FORKCHAOS_FAKETIME_LIB: missing, FORKCHAOS_STATE_DIR: dir },
+    })
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()))
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+    expect(code, out).toBe(0)
+    const reason = `libfaketime is not installed (${missing}). Install it: apt-get install -y faketime`
+    expect(out).toContain(`  skipped  clock-skew-30s (`)
+    expect(out).toContain(`           ${reason}`)
+    expect(out).toMatch(/^1 skipped in [\d.]+ s · reports: /m)
+    const report = JSON.parse(fs.readFileSync(path.join(dir, 'reports', 'report.json'), 'utf8'))
+    expect(report.scenarios[0].verdict).toBe('skipped')
+    expect(report.scenarios[0].reason).toBe(reason)
+    const junit = fs.readFileSync(path.join(dir, 'reports', 'junit.xml'), 'utf8')
+    expect(junit).toContain(`<skipped message="${reason}"/>`)
+    expect(junit).toMatch(/<testsuites name="forkchaos" tests="1" failures="0" errors="0" skipped="1"/)
+    const summary = fs.readFileSync(path.join(dir, 'reports', 'summary.md'), 'utf8')
+    expect(summary).toContain('## forkchaos: 1 skipped')
+    expect(summary).toContain(`### ⏭️ clock-skew-30s: skipped\n\n${reason}`)
+  })
+})
