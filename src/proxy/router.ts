@@ -53,6 +53,7 @@ export function createRouter(options: RouterOptions = {}): Router {
     const payload = reply.text ?? (reply.body === undefined ? undefined : JSON.stringify(reply.body))
     const headers: Record<string, string> = {}
     if (payload !== undefined) headers['content-type'] = reply.text !== undefined ? (reply.contentType ?? 'text/plain; charset=utf-8') : 'application/json'
+    headers['content-length'] = String(payload === undefined ? 0 : Buffer.byteLength(payload))
     if (!req.complete) headers.connection = 'close'
     res.writeHead(reply.status, headers)
     res.end(payload)
