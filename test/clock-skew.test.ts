@@ -9,6 +9,7 @@ import { createClock, maxClockOffsetMs } from '../src/devnet/node/clock.js'
 import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
 import { loadScenario } from '../src/scenario/loader.js'
 import type { Scenario } from '../src/scenario/types.js'
+import { startDevnet } from '../src/targets/devnet.js'
 import { liveProcesses } from '../src/targets/processes.js'
 
 /**
@@ -44,6 +45,39 @@ describe('the node clock', () => {
     clock.setOffsetMs(30_000)
     expect(clock.offsetMs()).toBe(30_000)
     expect(Math.abs(clock.nowMs() - Date.now())).toBeLessThanOrEqual(10)
+  })
+})
+
+describe('fc_setClockOffset on a running validator', () => {
+  it('steps its wall clock at runtime (fc_status shows it), refuses bad values with -32602, and goes back to 0', async () => {
+    const devnet = await startDevnet({ slotMs: 1_000, seed: 3 })
+    try {
+      const node = devnet.nodes[1]
+      if (!node) throw new Error('no validator 1')
+      const raw = async (params: unknown[]) => {
+        const res = await fetch(node.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'fc_setClockOffset', params }) })
+        return (await res.json()) as { result?: { offsetMs: number; nowMs: number }; error?: { code: number; message: string } }
+      }
+      expect((await raw(['30s'])).error).toEqual({
+        code: -32602,
+        message: 'fc_setClockOffset takes [offsetMs]: the clock offset must be an integer number of ms between -86400000 and 86400000. Got "30s"',
+      })
+      expect((await raw([86_400_001])).error?.code).toBe(-32602)
+      const pid = node.pid
+      const set = await raw([30_000])
+      expect(set.result?.offsetMs).toBe(30_000)
+      expect((set.result?.nowMs ?? 0) - Date.now()).toBeGreaterThan(29_000)
+      expect((set.result?.nowMs ?? 0) - Date.now()).toBeLessThan(31_000)
+      expect((await node.rpc.request<{ clockOffsetMs: number }>('fc_status')).clockOffsetMs).toBe(30_000)
+      // The same process: no restart, and no libfaketime in its environment.
+      expect(node.pid).toBe(pid)
+      expect(fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter((e) => /^(LD_PRELOAD|FAKETIME)=/.test(e))).toEqual([])
+      expect((await raw([0])).result?.offsetMs).toBe(0)
+      expect((await node.rpc.request<{ clockOffsetMs: number }>('fc_status')).clockOffsetMs).toBe(0)
+    } finally {
+      await devnet.down()
+    }
+    expect(liveProcesses()).toEqual([])
   })
 })
 
