@@ -9,7 +9,8 @@ import { createClock, maxClockOffsetMs } from '../src/devnet/node/clock.js'
 import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
 import { loadScenario } from '../src/scenario/loader.js'
 import type { Scenario } from '../src/scenario/types.js'
-import { startDevnet } from '../src/targets/devnet.js'
+import { PrerequisiteMissingError } from '../src/errors.js'
+import { clockSkewEnv, FAKETIME_LIB, faketimeLib, startDevnet } from '../src/targets/devnet.js'
 import { liveProcesses } from '../src/targets/processes.js'
 
 /**
@@ -108,6 +109,30 @@ describe('clock-skew drill', () => {
 })
 
 describe('clock-skew via libfaketime, when it is missing', () => {
+  it('the environment names the library; a missing one is a PrerequisiteMissingError with the install command', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-faketime-'))
+    const lib = path.join(dir, 'libfaketime.so.1')
+    fs.writeFileSync(lib, '')
+    expect(clockSkewEnv(-30, lib)).toEqual({ LD_PRELOAD: lib, FAKETIME: '-30s', FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_NO_CACHE: '1' })
+    expect(clockSkewEnv(30, lib).FAKETIME).toBe('+30s')
+    const missing = path.join(dir, 'none.so')
+    expect(() => clockSkewEnv(30, missing)).toThrow(PrerequisiteMissingError)
+    try {
+      clockSkewEnv(30, missing)
+    } catch (error) {
+      expect((error as PrerequisiteMissingError).install).toBe('apt-get install -y faketime')
+      expect((error as Error).message).toBe(`libfaketime is not installed (${missing}).\n\nLibrary: ${missing}\n\nHint: Install it: apt-get install -y faketime`)
+    }
+    // FORKCHAOS_FAKETIME_LIB overrides Debian's path.
+    const saved = process.env.FORKCHAOS_FAKETIME_LIB
+    delete process.env.FORKCHAOS_FAKETIME_LIB
+    expect(faketimeLib()).toBe(FAKETIME_LIB)
+    process.env.FORKCHAOS_FAKETIME_LIB = missing
+    expect(faketimeLib()).toBe(missing)
+    if (saved === undefined) delete process.env.FORKCHAOS_FAKETIME_LIB
+    else process.env.FORKCHAOS_FAKETIME_LIB = saved
+  })
+
   it('ends skipped with the reason and the install command; every report shows it; the CLI exits 0', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-skip-'))
     const scenario = fs
