@@ -1,5 +1,5 @@
 import * as net from 'node:net'
-import { type Latency, Toxiproxy, ToxiproxyError } from 'toxiproxy-node-client'
+import { type Latency, type Slicer, Toxiproxy, ToxiproxyError } from 'toxiproxy-node-client'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createToxiproxyClient, ToxiproxyApiError } from '../src/proxy/client.js'
 import { type ControlServer, startControlServer } from '../src/proxy/server.js'
@@ -168,6 +168,72 @@ describe('toxiproxy-node-client drives the proxies unchanged', () => {
 
   it('reports a version', async () => {
     expect(JSON.parse(await toxiproxy.getVersion())).toEqual({ version: expect.any(String) })
+  })
+})
+
+// The flows of toxiproxy-node-client's own spec files (src/tests/*.spec.ts upstream; not in
+// the npm package), restated here: each toxic type its specs add, with their attribute values,
+// the 409s and 404s they expect by message, an upstream changed to a host that is never
+// dialled, and populate with fixed ports.
+describe("the client's own spec flows", () => {
+  it('adds every toxic type with the attribute values its specs use, each read back as sent', async () => {
+    const cases: [string, Record<string, number>][] = [
+      ['latency', { latency: 1000, jitter: 100 }],
+      ['bandwidth', { rate: 1000 }],
+      ['slow_close', { delay: 1000 }],
+      ['timeout', { timeout: 5000 }],
+      // size_variation = average_size: toxiproxy accepts it, so must we.
+      ['slicer', { average_size: 1000, delay: 1000, size_variation: 1000 }],
+      ['reset_peer', { timeout: 1000 }],
+      ['limit_data', { bytes: 42 }],
+      ['noop', {}],
+    ]
+    for (const [type, attributes] of cases) {
+      const proxy = await toxiproxy.createProxy({ name: `add-${type}-toxic-test`, listen: '127.0.0.1:0', upstream: 'localhost:6379' })
+      const toxic = await proxy.addToxic({ type, attributes } as never)
+      expect(toxic.toJson()).toEqual({ name: `${type}_downstream`, type, stream: 'downstream', toxicity: 1, attributes: expect.objectContaining(attributes) })
+      await proxy.remove()
+    }
+    expect(await toxiproxy.getAll()).toEqual({})
+  })
+
+  it('a slicer with size_variation = average_size passes data intact', async () => {
+    const proxy = await toxiproxy.createProxy({ name: 'sliced', listen: '127.0.0.1:0', upstream: echo.address })
+    await proxy.addToxic<Slicer>({ name: 's', type: 'slicer', stream: 'downstream', toxicity: 1, attributes: { average_size: 4, size_variation: 4, delay: 100 } })
+    expect(await echoThrough(proxy.listen, 'x'.repeat(500))).toBeLessThan(5_000)
+  })
+
+  it('CRUD for a toxic, duplicates get 409, a missing toxic 404', async () => {
+    const proxy = await toxiproxy.createProxy({ name: 'remove-toxic-test', listen: '127.0.0.1:0', upstream: 'localhost:6379' })
+    const toxic = await proxy.addToxic<Latency>({ type: 'latency', attributes: { latency: 1000, jitter: 100 } } as never)
+    expect(toxic.name).toBe('latency_downstream')
+    await expect(proxy.addToxic<Latency>({ type: 'latency', attributes: { latency: 1000, jitter: 100 } } as never)).rejects.toThrow('Request failed with status code 409')
+    const updated = await toxic.update({ attributes: { latency: 12345, jitter: 42 } } as never)
+    expect(updated.attributes).toEqual({ latency: 12345, jitter: 42 })
+    await toxic.remove()
+    await expect(proxy.getToxic('latency')).rejects.toThrow('Request failed with status code 404')
+    await expect(toxiproxy.createProxy({ name: 'remove-toxic-test', listen: '127.0.0.1:0', upstream: 'localhost:6379' })).rejects.toThrow('Request failed with status code 409')
+    await proxy.remove()
+  })
+
+  it('disables, then re-enables with a new upstream (never dialled), and populates fixed ports', async () => {
+    const proxy = await toxiproxy.createProxy({ name: 'update-proxy-test', listen: '127.0.0.1:0', upstream: 'localhost:6379' })
+    expect((await proxy.update({ enabled: false, listen: proxy.listen, upstream: proxy.upstream })).enabled).toBe(false)
+    const moved = await proxy.update({ enabled: true, listen: proxy.listen, upstream: 'somehost:12345' })
+    expect(moved.toJson()).toEqual({ name: 'update-proxy-test', listen: proxy.listen, upstream: 'somehost:12345', enabled: true })
+    await moved.remove()
+    const [p1, p2] = [await getFreePort(), await getFreePort()]
+    await toxiproxy.populate([
+      { name: 'get-all-test1', listen: `127.0.0.1:${p1}`, upstream: 'localhost:6379' },
+      { name: 'get-all-test2', listen: `127.0.0.1:${p2}`, upstream: 'localhost:12345' },
+    ])
+    const all = await toxiproxy.getAll()
+    expect(Object.fromEntries(Object.entries(all).map(([name, p]) => [name, [p.listen, p.upstream]]))).toEqual({
+      'get-all-test1': [`127.0.0.1:${p1}`, 'localhost:6379'],
+      'get-all-test2': [`127.0.0.1:${p2}`, 'localhost:12345'],
+    })
+    await toxiproxy.reset()
+    expect(JSON.parse(await toxiproxy.getVersion())).toEqual({ version: '2.0.0+forkchaos.0.1.0' })
   })
 })
 

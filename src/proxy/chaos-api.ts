@@ -50,7 +50,7 @@ export type ChaosApiOptions = {
   historyLimit?: number
   /** Active experiments at most; one more inject is a 429. Default 256. */
   maxActive?: number
-  /** How long a revert request waits for recovery before answering 202 "recovering". Default 2 s. */
+  /** How long a revert request waits for recovery before answering 202 "recovering". Default 1 s. */
   revertAnswerMs?: number
 }
 
@@ -59,7 +59,7 @@ export const CHAOS_LIMITS = {
   maxActive: 256,
   historyLimit: 100,
   recoveryWindowMs: 10_000,
-  revertAnswerMs: 2_000,
+  revertAnswerMs: 1_000,
   maxDurationMs: 86_400_000,
 } as const
 /** Largest `params` accepted, as JSON text. */
