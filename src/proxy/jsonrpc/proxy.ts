@@ -19,6 +19,7 @@ import {
   malformedBody,
   outcomeOf,
   parseRule,
+  parseWithin,
   planCall,
   planRequest,
   type RequestPlan,
@@ -316,11 +317,11 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
       return
     }
     const body = read
-    const { batch, elements, infos, methods } = readRequest(body.toString('utf8'), client)
+    const { batch, elements, infos, methods, refused, refusals } = readRequest(body, client)
     core.arrive(methods)
     const rules = installed.slice()
-    const plans = rules.length === 0 ? [] : infos.map((info) => info && planCall(rules, info))
-    const plan = planRequest(plans)
+    const plans = rules.length === 0 && refusals === 0 ? [] : infos.map((info) => info && planCall(rules, info))
+    const plan = planRequest(plans, refusals)
     const records = (outcomes: readonly RpcEvent['outcome'][]) =>
       methods.map((method, i): CallRecord => ({ method, outcome: outcomes[i] ?? 'error', ruleIds: ruleIdsOf(plans[i], plan) }))
     const all = (outcome: RpcEvent['outcome']) => records(methods.map(() => outcome))
@@ -399,13 +400,14 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
         const status = up.statusCode ?? 502
         upstreamHeaders = responseHeaders(up.headers)
         if (status === 204 || (status === 200 && raw.length === 0)) return calls.map(() => undefined)
-        const reply = status === 200 ? safeParse(raw.toString('utf8')) : { ok: false as const }
+        // An answer nested deeper than the proxy could write back is handed over as it is.
+        const reply = status === 200 ? parseWithin(raw) : { ok: false as const }
         if (!reply.ok) throw new UpstreamAnswer(status, responseHeaders(up.headers), raw)
         return alignResponses(calls, keys, reply.value)
       }
       let answers: (unknown | undefined)[]
       try {
-        ;({ answers } = await resolveCalls({ elements, infos, plans, batch, head, forward, forwardInvalid: true }))
+        ;({ answers } = await resolveCalls({ elements, infos, plans, batch, head, forward, forwardInvalid: true, refused }))
       } catch (error) {
         if (!(error instanceof UpstreamAnswer)) throw error
         // Upstream did not answer with JSON-RPC: hand its answer over as it is.

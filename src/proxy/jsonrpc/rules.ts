@@ -426,8 +426,11 @@ export type RequestPlan = {
   affected: boolean
 }
 
-/** Combines the plans of a request's calls (undefined for elements that are not calls). */
-export function planRequest(plans: readonly (CallPlan | undefined)[]): RequestPlan {
+/**
+ * Combines the plans of a request's calls (undefined for elements that are not calls).
+ * `refusals`: elements the proxy answers itself (`ReadRequest.refusals`), which makes the request one whose answer is put together here.
+ */
+export function planRequest(plans: readonly (CallPlan | undefined)[], refusals = 0): RequestPlan {
   let delayMs = 0
   let whole: RequestPlan['whole']
   let truncate: Ranked<TruncateAction> | undefined
@@ -447,6 +450,7 @@ export function planRequest(plans: readonly (CallPlan | undefined)[]): RequestPl
     } else if (t) rewrites = true
     if (plan.partialError || plan.transforms.length > 0) rewrites = true
   }
+  if (refusals > 0) rewrites = affected = true
   return { delayMs, whole, truncate: truncate?.action, bytesPerSecond, rewrites, affected }
 }
 
@@ -542,6 +546,8 @@ export type ResolveArgs = {
   forward: Forward
   /** Forward elements that are not calls so upstream answers them (HTTP); else answer them here (WebSocket, where answers are routed by id). */
   forwardInvalid: boolean
+  /** Per element: the error the proxy answers it with itself (`ReadRequest.refused`). */
+  refused?: readonly (RpcErrorObject | undefined)[]
 }
 
 /**
@@ -558,6 +564,11 @@ export async function resolveCalls(args: ResolveArgs): Promise<{ answers: (unkno
     const el = elements[i]
     const plan = plans[i]
     const info = infos[i]
+    const refusal = args.refused?.[i]
+    if (refusal) {
+      answers[i] = errorReply(idOf(el), refusal)
+      continue
+    }
     if (!plan || !info) {
       if (args.forwardInvalid) outgoing.push({ index: i, call: el, post: undefined, target: undefined })
       else answers[i] = errorReply(null, errorFor(-32600))
@@ -565,6 +576,11 @@ export async function resolveCalls(args: ResolveArgs): Promise<{ answers: (unkno
     }
     const id = idOf(el)
     const notification = !hasId(el)
+    if (!notification && !isEchoableId(id)) {
+      // Sent under a proxy id it would be accepted (and given back wrong); upstream would refuse it.
+      answers[i] = errorReply(null, badIdError)
+      continue
+    }
     if (plan.terminal?.action.type === 'rpc-error') {
       const a = plan.terminal.action
       if (!notification) answers[i] = errorReply(id, errorFor(a.code, a.message, a.data))
@@ -773,14 +789,16 @@ export function alignResponses(calls: readonly unknown[], keys: readonly (string
     if (isRecord(r) && typeof r.id === 'string' && keys.includes(r.id)) byKey.set(r.id, r)
     else loose.push(r)
   }
+  // One error with id null for the whole message (Anvil refuses a whole batch for one bad element): it answers every call.
+  const whole = list.length === 1 && byKey.size === 0 && isRecord(list[0]) && list[0].id === null && 'error' in list[0] ? list[0] : undefined
   return calls.map((call, k) => {
     const key = keys[k]
     if (key !== undefined) {
-      const r = byKey.get(key)
+      const r = byKey.get(key) ?? whole
       return r ? { ...r, id: idOf(call) } : errorReply(idOf(call), { code: -32603, message: 'upstream sent no answer for this call' })
     }
     if (isRecord(call) && typeof call.method === 'string') return undefined // a notification
-    return loose.shift()
+    return whole ?? loose.shift()
   })
 }
 
@@ -796,26 +814,219 @@ export function safeParse(text: string): { ok: true; value: unknown } | { ok: fa
   }
 }
 
+/**
+ * Levels of nesting a call may have; deeper ones are answered -32600 by the proxy itself, per call
+ * (per element in a batch), before anything parses them. The call object is level 1
+ * (`{"params":[[1]]}` has 3); a batch's own array does not count. JSON.parse of 50,000 levels
+ * takes ~17 ms and re-serialising them overflows the stack. 64 stays under what nodes read:
+ * Anvil (serde_json) refuses 128 levels (with the batch's array), and refuses a whole batch
+ * for one such element, so a batch the proxy forwards never loses its other answers that way.
+ */
+export const MAX_JSON_DEPTH = 64
+
+/** The error a call nested deeper than `MAX_JSON_DEPTH` gets. */
+export const tooDeepError: RpcErrorObject = {
+  code: -32600,
+  message: `Invalid request: nested deeper than ${MAX_JSON_DEPTH} levels (forkchaos proxy limit)`,
+}
+
 /** A request body or WebSocket message as rules see it. */
 export type ReadRequest = {
   /** The body was a JSON array. */
   batch: boolean
-  /** Its elements (one for a single call; none when the text is not JSON). */
+  /** Its elements (one for a single call; none when the text is not JSON). A refused element is its id only (`{ id }`, or `{}`). */
   elements: unknown[]
-  /** The call each element is, or undefined for elements that are not calls. */
+  /** The call each element is, or undefined for elements that are not calls (or were refused). */
   infos: (CallInfo | undefined)[]
   /** One name per call for stats and events: the method, or `(invalid)`. */
   methods: string[]
+  /** Per element: the error the proxy answers it with itself (nested too deep), else undefined. */
+  refused: (RpcErrorObject | undefined)[]
+  /** How many elements were refused. */
+  refusals: number
 }
 
 /** Splits a body or message into calls; `client` names who sent it. */
-export function readRequest(text: string, client: string): ReadRequest {
-  const parsed = safeParse(text)
-  const batch = parsed.ok && Array.isArray(parsed.value)
-  const elements: unknown[] = !parsed.ok ? [] : batch ? (parsed.value as unknown[]) : [parsed.value]
-  const infos = elements.map((el, i) => callInfoOf(el, client, batch ? i : undefined))
+export function readRequest(data: string | Buffer, client: string, maxDepth = MAX_JSON_DEPTH): ReadRequest {
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data
+  const parsed = parseRequest(bytes, maxDepth)
+  const { batch, elements, refused } = parsed
+  const infos = elements.map((el, i) => (refused[i] ? undefined : callInfoOf(el, client, batch ? i : undefined)))
   const methods = infos.length === 0 ? ['(invalid)'] : infos.map((info) => info?.method ?? '(invalid)')
-  return { batch, elements, infos, methods }
+  return { batch, elements, infos, methods, refused, refusals: refused.filter(Boolean).length }
+}
+
+/**
+ * Parses a body: with one look at its bytes first, so that only text within `maxDepth` is ever
+ * parsed. Text that is not JSON gives no elements (it goes to upstream as it is).
+ */
+function parseRequest(bytes: Buffer, maxDepth: number): { batch: boolean; elements: unknown[]; refused: (RpcErrorObject | undefined)[] } {
+  const none = { batch: false, elements: [], refused: [] }
+  const shape = scanJson(bytes)
+  if (shape === undefined) return none
+  const limit = shape.batch ? maxDepth + 1 : maxDepth
+  if (shape.depth <= limit) {
+    const parsed = safeParse(bytes.toString('utf8'))
+    if (!parsed.ok) return none
+    const batch = Array.isArray(parsed.value)
+    const elements = batch ? (parsed.value as unknown[]) : [parsed.value]
+    return { batch, elements, refused: elements.map(() => undefined) }
+  }
+  const elements: unknown[] = []
+  const refused: (RpcErrorObject | undefined)[] = []
+  for (const part of shape.parts) {
+    if (part.depth > maxDepth) {
+      const id = idIn(bytes, part.start, part.end)
+      elements.push(id === undefined ? {} : { id })
+      refused.push(tooDeepError)
+      continue
+    }
+    const parsed = safeParse(bytes.toString('utf8', part.start, part.end))
+    if (!parsed.ok) return none
+    elements.push(parsed.value)
+    refused.push(undefined)
+  }
+  if (!shape.batch) return { batch: false, elements, refused }
+  return { batch: true, elements, refused }
+}
+
+type Part = { start: number; end: number; depth: number }
+
+const WS = new Set([0x20, 0x09, 0x0a, 0x0d])
+/** `scanJson` stops reading a single call nested this deep: every limit it serves is lower. */
+const EARLY_EXIT_DEPTH = 1_024
+
+/**
+ * How deep the text nests (strings skipped) and, for a batch, where its elements are and how deep
+ * each one goes (counted from the element). Undefined when the brackets do not balance (not JSON).
+ * Only brackets, quotes and escapes are looked at: whether the rest is JSON is JSON.parse's job.
+ */
+export function scanJson(b: Buffer): { batch: boolean; depth: number; parts: Part[] } | undefined {
+  let i = 0
+  while (i < b.length && WS.has(b[i] as number)) i++
+  const batch = b[i] === 0x5b
+  const parts: Part[] = []
+  let depth = 0
+  let max = 0
+  let part: Part | undefined = batch ? undefined : { start: i, end: b.length, depth: 0 }
+  for (; i < b.length; i++) {
+    const c = b[i] as number
+    if (c === 0x22) {
+      // Jump to the closing quote: one not preceded by an odd run of backslashes.
+      let j = i
+      for (;;) {
+        j = b.indexOf(0x22, j + 1)
+        if (j < 0) return undefined
+        let k = j - 1
+        while (b[k] === 0x5c) k--
+        if ((j - k) % 2 === 1) break
+      }
+      if (batch && depth === 1 && part === undefined) part = { start: i, end: i, depth: 0 }
+      i = j
+      continue
+    }
+    if (c === 0x5b || c === 0x7b) {
+      if (batch && depth === 0 && parts.length + (part ? 1 : 0) > 0) return undefined
+      if (batch && depth === 1 && part === undefined) part = { start: i, end: i, depth: 0 }
+      depth++
+      if (depth > max) max = depth
+      if (part && depth - (batch ? 1 : 0) > part.depth) part.depth = depth - (batch ? 1 : 0)
+      // A single call past any sane limit: refused whatever follows, so stop looking.
+      if (!batch && part && depth > EARLY_EXIT_DEPTH) return { batch, depth, parts: [part] }
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--
+      if (depth < 0) return undefined
+      if (batch && depth === 0) {
+        if (part) {
+          part.end = i
+          parts.push(part)
+          part = undefined
+        }
+      }
+    } else if (batch && depth === 1 && c === 0x2c) {
+      if (part) {
+        part.end = i
+        parts.push(part)
+      }
+      part = undefined
+    } else if (batch && depth === 1 && part === undefined && !WS.has(c)) part = { start: i, end: i, depth: 0 }
+    else if (batch && depth === 0 && !WS.has(c)) return undefined // text after the batch: not JSON
+  }
+  if (depth !== 0) return undefined
+  if (!batch && part) parts.push(part)
+  return { batch, depth: max, parts }
+}
+
+/**
+ * The `id` member of the object in `b[start, end)` when it is a string, a number or null (read
+ * without parsing the rest); undefined when there is none or it is anything else.
+ */
+function idIn(b: Buffer, start: number, end: number): unknown {
+  let depth = 0
+  for (let i = start; i < end; i++) {
+    const c = b[i] as number
+    if (c === 0x22) {
+      let j = i
+      for (;;) {
+        j = b.indexOf(0x22, j + 1)
+        if (j < 0 || j >= end) return undefined
+        let k = j - 1
+        while (b[k] === 0x5c) k--
+        if ((j - k) % 2 === 1) break
+      }
+      if (depth === 1 && j - i === 3 && b[i + 1] === 0x69 && b[i + 2] === 0x64) {
+        let k = j + 1
+        while (k < end && WS.has(b[k] as number)) k++
+        if (b[k] === 0x3a) {
+          // A key "id": its value runs to the next `,` or `}` at this level, if it is a scalar.
+          let v = k + 1
+          while (v < end && WS.has(b[v] as number)) v++
+          const first = b[v]
+          if (first === 0x7b || first === 0x5b) return undefined
+          let e = v
+          if (first === 0x22) {
+            e = b.indexOf(0x22, e + 1)
+            while (e > 0 && e < end) {
+              let q = e - 1
+              while (b[q] === 0x5c) q--
+              if ((e - q) % 2 === 1) break
+              e = b.indexOf(0x22, e + 1)
+            }
+            if (e < 0 || e >= end) return undefined
+            e++
+          } else while (e < end && b[e] !== 0x2c && b[e] !== 0x7d && !WS.has(b[e] as number)) e++
+          const parsed = safeParse(b.toString('utf8', v, e))
+          if (!parsed.ok) return undefined
+          const id = parsed.value
+          return typeof id === 'string' || id === null || (typeof id === 'number' && Number.isFinite(id)) ? id : undefined
+        }
+      }
+      i = j
+      continue
+    }
+    if (c === 0x5b || c === 0x7b) depth++
+    else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return undefined
+}
+
+/** JSON.parse of text that nests at most `maxDepth` levels (upstream answers the proxy re-serialises); ok: false otherwise. */
+export function parseWithin(bytes: Buffer, maxDepth = MAX_JSON_DEPTH + 1): { ok: true; value: unknown } | { ok: false } {
+  const shape = scanJson(bytes)
+  if (!shape || shape.depth > maxDepth) return { ok: false }
+  return safeParse(bytes.toString('utf8'))
+}
+
+/**
+ * Whether an id can be sent upstream under a proxy id and given back exactly: a string, null, or
+ * an integer JavaScript holds exactly (larger numbers would come back rounded).
+ */
+export const isEchoableId = (id: unknown) => typeof id === 'string' || id === null || Number.isSafeInteger(id)
+
+/** The error a call a rule changes gets when its id is not one the proxy can give back exactly. */
+export const badIdError: RpcErrorObject = {
+  code: -32600,
+  message: 'Invalid request: `id` must be a string, null or an integer within ±2^53 (forkchaos proxy, on calls a rule changes)',
 }
 
 /** An even split of `total` bytes over `n` calls (the first ones take the remainder), for per-call events of a batch. */

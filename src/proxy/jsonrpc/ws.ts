@@ -49,8 +49,33 @@ export type WebSocketBridge = {
 const MAX_BACKLOG_FRAMES = 1_000
 /** Frames waiting behind a `slow-consumer` throttle; more disconnect the client (as nodes drop slow consumers). */
 const MAX_QUEUED_FRAMES = 10_000
-/** Pass-through calls awaiting their answer, and subscriptions a drop rule counts, per connection. */
-const MAX_TRACKED = 10_000
+/** Pass-through calls awaiting their answer, and subscriptions a drop rule counts, per connection (a 10,000-call batch and its neighbours fit). */
+const MAX_TRACKED = 50_000
+/** After a client's close frame, how long the proxy waits for upstream's reaction before it ends both sockets. */
+const CLOSE_MIRROR_MS = 5_000
+
+/**
+ * The client side of a bridge. ws answers a peer's close frame at once with its own; this socket
+ * hands that moment to the bridge instead (`onPeerClose`), so the client meets what upstream does:
+ * answers still in flight are delivered, then upstream's close frame (and code) or, where upstream
+ * just drops the connection (Anvil does), a dropped connection (1006). A WebSocketServer option
+ * (`WebSocket`) supplies the class; the override is the only change.
+ */
+class BridgedSocket extends WebSocket {
+  /** Called once, instead of ws's automatic close, when a close is asked for by ws itself (the client's close frame, or a protocol error). */
+  onPeerClose: ((code: number | undefined, reason: string | Buffer | undefined) => void) | undefined
+  override close(code?: number, reason?: string | Buffer) {
+    const handler = this.onPeerClose
+    this.onPeerClose = undefined
+    if (handler && this.readyState === WebSocket.OPEN) return handler(code, reason)
+    super.close(code, reason)
+  }
+  /** A close the bridge decided on. */
+  closeNow(code?: number, reason?: string) {
+    this.onPeerClose = undefined
+    super.close(code, reason)
+  }
+}
 
 export function attachWebSocket(options: {
   server: Server
@@ -59,7 +84,7 @@ export function attachWebSocket(options: {
   maxConnections: number
 }): WebSocketBridge {
   const { server, core, upstreamUrl } = options
-  const wss = new WebSocketServer({ noServer: true, maxPayload: core.maxBodyBytes, perMessageDeflate: false })
+  const wss = new WebSocketServer({ noServer: true, maxPayload: core.maxBodyBytes, perMessageDeflate: false, WebSocket: BridgedSocket })
   const connections = new Set<() => void>()
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -68,10 +93,10 @@ export function attachWebSocket(options: {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
       return
     }
-    wss.handleUpgrade(req, socket, head, (client) => bridge(client, req))
+    wss.handleUpgrade(req, socket, head, (client) => bridge(client as BridgedSocket, req, socket))
   })
 
-  function bridge(client: WebSocket, req: IncomingMessage) {
+  function bridge(client: BridgedSocket, req: IncomingMessage, clientSocket: Duplex) {
     const name = clientOf(req)
     const target = new URL(upstreamUrl.href)
     if (req.url && req.url !== '/') {
@@ -79,7 +104,10 @@ export function attachWebSocket(options: {
       target.pathname = target.pathname.replace(/\/$/, '') + asked.pathname
       target.search = asked.search
     }
-    const upstream = new WebSocket(target, { perMessageDeflate: false, handshakeTimeout: core.upstreamTimeoutMs })
+    // A zero mask: ws then skips XOR-ing every byte the client sent (a third of the relay's CPU for
+    // large messages). Masking guards browsers' traffic against caching intermediaries; this link is
+    // the proxy's own, to an upstream it was pointed at.
+    const upstream = new WebSocket(target, { perMessageDeflate: false, handshakeTimeout: core.upstreamTimeoutMs, generateMask: (mask) => mask.fill(0) })
     let upstreamOpened = false
     let closed = false
     const backlog: { data: string | Buffer; binary: boolean }[] = []
@@ -89,7 +117,12 @@ export function attachWebSocket(options: {
     const holds = new Map<() => void, () => void>()
     let seq = 0
     const nextId = () => `forkchaos-${++seq}`
-    const outbox = createOutbox(client, core.after, () => client.terminate())
+    const toClient = coalesce(clientSocket)
+    let toUpstreamSocket = () => {}
+    upstream.on('upgrade', (res: IncomingMessage) => {
+      toUpstreamSocket = coalesce(res.socket)
+    })
+    const outbox = createOutbox(client, core.after, () => client.terminate(), toClient)
 
     const shut = () => {
       if (closed) return
@@ -104,9 +137,10 @@ export function attachWebSocket(options: {
         release()
       }
       outbox.clear()
+      cancelMirror()
       if (upstream.readyState === WebSocket.OPEN) upstream.close(1000)
       else upstream.terminate()
-      if (client.readyState === WebSocket.OPEN) client.close(1001, 'upstream gone')
+      if (client.readyState === WebSocket.OPEN) client.closeNow(1001, 'upstream gone')
     }
     const terminate = () => {
       client.terminate()
@@ -115,11 +149,32 @@ export function attachWebSocket(options: {
     }
     connections.add(terminate)
 
+    // The client sent its close frame: pass it upstream and let upstream's reaction answer it (upstream 'close' below).
+    let cancelMirror = () => {}
+    client.onPeerClose = (code, reason) => {
+      const forward = () => {
+        if (code === undefined || code === 1005) upstream.close()
+        else upstream.close(code, reason)
+      }
+      if (upstream.readyState === WebSocket.OPEN || upstream.readyState === WebSocket.CONNECTING) {
+        // Still connecting: the close follows the backlog once upstream is open.
+        if (upstream.readyState === WebSocket.OPEN) forward()
+        else upstream.once('open', forward)
+        cancelMirror = core.after(CLOSE_MIRROR_MS, terminate)
+      } else {
+        upstream.terminate()
+        client.closeNow(code === 1005 ? undefined : code, typeof reason === 'string' ? reason : reason?.toString('utf8'))
+      }
+    }
+
     const toUpstream = (data: string | Buffer, binary = false) => {
-      if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary })
+      if (upstream.readyState === WebSocket.OPEN) {
+        toUpstreamSocket()
+        upstream.send(data, { binary })
+      }
       else if (upstream.readyState === WebSocket.CONNECTING) {
         if (backlog.length >= MAX_BACKLOG_FRAMES) {
-          client.close(1013, 'upstream not ready')
+          client.closeNow(1013, 'upstream not ready')
           shut()
         } else backlog.push({ data, binary })
       }
@@ -132,13 +187,17 @@ export function attachWebSocket(options: {
     upstream.on('error', () => {})
     upstream.on('close', (code, reason) => {
       if (client.readyState === WebSocket.OPEN) {
-        if (!upstreamOpened) client.close(1014, 'upstream unavailable')
-        else if (isSendableCloseCode(code)) client.close(code, reason.toString('utf8').slice(0, 120))
-        else client.terminate() // upstream went away abnormally (1006): so does the client
+        if (!upstreamOpened) client.closeNow(1014, 'upstream unavailable')
+        else if (code === 1005) client.closeNow() // an empty close frame, as upstream sent it
+        else if (isSendableCloseCode(code)) client.closeNow(code, reason.toString('utf8').slice(0, 120))
+        else client.terminate() // upstream dropped the connection without a close frame (1006): so does the client's
       }
       shut()
     })
-    client.on('error', () => {})
+    client.on('error', (error: Error & { code?: string }) => {
+      // A frame the proxy refused (too large, bad UTF-8): ws asked to close with its code; close now, not upstream's way.
+      if (client.readyState === WebSocket.OPEN) client.closeNow(closeCodeOf(error))
+    })
     client.on('close', shut)
 
     // ─── Client → upstream ─────────────────────────────────────────────────────────────────
@@ -146,17 +205,17 @@ export function attachWebSocket(options: {
       const t0 = performance.now()
       const buffer = toBuffer(data)
       if (isBinary) return toUpstream(buffer, true)
-      const text = buffer.toString('utf8')
-      const request = readRequest(text, name)
+      // Depth is checked on the bytes before anything is parsed; the bytes go upstream as they came.
+      const request = readRequest(buffer, name)
       core.arrive(request.methods)
       const rules = core.installed().slice()
-      const plans = rules.length === 0 ? [] : request.infos.map((info) => info && planCall(rules, info))
-      const plan = planRequest(plans)
+      const plans = rules.length === 0 && request.refusals === 0 ? [] : request.infos.map((info) => info && planCall(rules, info))
+      const plan = planRequest(plans, request.refusals)
       if (!plan.affected) {
-        passThrough(text, request, plans, plan, t0, buffer.length)
+        passThrough(buffer, request, plans, plan, t0, buffer.length)
         return
       }
-      handleAffected(text, request, plans, plan, t0, buffer.length).catch((error: Error) => {
+      handleAffected(buffer, request, plans, plan, t0, buffer.length).catch((error: Error) => {
         if (closed) return
         const answers = request.elements.map((el) => (hasId(el) ? errorReply(idOf(el), { code: -32603, message: `forkchaos proxy: ${error.message}` }) : undefined))
         send(request.batch, answers, {}, (sent) =>
@@ -166,7 +225,7 @@ export function attachWebSocket(options: {
     })
 
     /** Forwards the text as it is and remembers its calls so their answers can be reported (and cut or throttled). */
-    function passThrough(text: string, request: ReturnType<typeof readRequest>, plans: readonly (CallPlan | undefined)[], plan: RequestPlan, t0: number, bytesIn: number) {
+    function passThrough(text: Buffer, request: ReturnType<typeof readRequest>, plans: readonly (CallPlan | undefined)[], plan: RequestPlan, t0: number, bytesIn: number) {
       const n = request.methods.length
       request.elements.forEach((el, i) => {
         const info = request.infos[i]
@@ -179,9 +238,13 @@ export function attachWebSocket(options: {
         if (previous) core.record([{ method: previous.method, outcome: 'dropped', ruleIds: previous.ruleIds }], name, previous.t0, previous.bytesIn, 0)
         tracked.delete(key)
         if (tracked.size >= MAX_TRACKED) {
-          const [oldest, entry] = tracked.entries().next().value as [string, Tracked]
-          tracked.delete(oldest)
-          core.record([{ method: entry.method, outcome: 'dropped', ruleIds: entry.ruleIds }], name, entry.t0, entry.bytesIn, 0)
+          // The oldest tenth at once: taking one at a time from the front of a Map costs a walk over every deleted slot before it.
+          let n = 0
+          for (const [oldest, entry] of tracked) {
+            if (n++ >= MAX_TRACKED / 10) break
+            tracked.delete(oldest)
+            core.record([{ method: entry.method, outcome: 'dropped', ruleIds: entry.ruleIds }], name, entry.t0, entry.bytesIn, 0)
+          }
         }
         tracked.set(key, { method, ruleIds, t0, bytesIn: share(bytesIn, n, i), truncate: plan.truncate, bytesPerSecond: plan.bytesPerSecond })
       })
@@ -191,7 +254,7 @@ export function attachWebSocket(options: {
     }
 
     async function handleAffected(
-      text: string,
+      text: Buffer,
       request: ReturnType<typeof readRequest>,
       plans: readonly (CallPlan | undefined)[],
       plan: RequestPlan,
@@ -235,7 +298,11 @@ export function attachWebSocket(options: {
           return outbox.send(out, false, plan.bytesPerSecond, (sent) => record(methods.map(() => (sent ? 'error' : 'dropped')), Buffer.byteLength(out)))
         }
         const error = httpErrorAsRpcError(action)
-        const answers = elements.map((el, i) => (!infos[i] ? errorReply(null, errorFor(-32600)) : hasId(el) ? errorReply(idOf(el), error) : undefined))
+        const answers = elements.map((el, i) => {
+          const refusal = request.refused[i]
+          if (refusal) return errorReply(idOf(el), refusal)
+          return !infos[i] ? errorReply(null, errorFor(-32600)) : hasId(el) ? errorReply(idOf(el), error) : undefined
+        })
         return send(batch, answers, plan, (sent, bytesOut) => record(answers.map((a) => (!sent ? 'dropped' : a === undefined ? 'ok' : 'error')), bytesOut))
       }
 
@@ -266,7 +333,7 @@ export function attachWebSocket(options: {
           const cancel = core.after(core.upstreamTimeoutMs, () => exchange.fail(new Error('upstream timed out')))
           for (const k of live) exchanges.set(k, exchange)
         })
-      const { answers } = await resolveCalls({ elements, infos, plans, batch, head: core.head, forward, forwardInvalid: false })
+      const { answers } = await resolveCalls({ elements, infos, plans, batch, head: core.head, forward, forwardInvalid: false, refused: request.refused })
       send(batch, answers, plan, (sent, bytesOut) =>
         record(
           answers.map((a, i) => (!sent ? 'dropped' : a === undefined && infos[i] && !hasId(elements[i]) ? 'ok' : outcomeOf(a))),
@@ -292,29 +359,29 @@ export function attachWebSocket(options: {
     upstream.on('message', (data: RawData, isBinary: boolean) => {
       const buffer = toBuffer(data)
       if (isBinary) return outbox.send(buffer, true)
-      const text = buffer.toString('utf8')
-      const parsed = safeParse(text)
-      if (!parsed.ok) return outbox.send(text, false)
+      // Not JSON: the client gets it as it is. (JSON.parse reads any depth; only ids are re-serialised here, through keyOf.)
+      const parsed = safeParse(buffer.toString('utf8'))
+      if (!parsed.ok) return outbox.send(buffer, false)
       const value = parsed.value
       const list = Array.isArray(value) ? value : [value]
       for (const r of list) {
         const exchange = isRecord(r) && typeof r.id === 'string' ? exchanges.get(r.id) : undefined
         if (exchange) return exchange.done(value)
       }
-      if (isRecord(value) && value.method === 'eth_subscription' && isRecord(value.params)) return notify(text, value.params.subscription)
+      if (isRecord(value) && value.method === 'eth_subscription' && isRecord(value.params)) return notify(buffer, value.params.subscription)
 
       const answered: { entry: Tracked; answer: unknown }[] = []
       for (const r of list) {
         if (!isRecord(r) || r.id === undefined || r.id === null) continue
-        const key = JSON.stringify(r.id)
-        const entry = tracked.get(key)
-        if (!entry) continue
+        const key = keyOf(r.id)
+        const entry = key === undefined ? undefined : tracked.get(key)
+        if (!entry || key === undefined) continue
         tracked.delete(key)
         answered.push({ entry, answer: r })
       }
       const truncate = answered.find((a) => a.entry.truncate)?.entry.truncate
       const rates = answered.map((a) => a.entry.bytesPerSecond).filter((r): r is number => r !== undefined)
-      const out = cutText(text, truncate)
+      const out = truncate ? cutText(buffer.toString('utf8'), truncate) : buffer
       outbox.send(out, false, rates.length ? Math.min(...rates) : undefined, (sent) => {
         const bytesOut = Buffer.byteLength(out)
         answered.forEach(({ entry, answer }, i) => {
@@ -324,7 +391,7 @@ export function attachWebSocket(options: {
       })
     })
 
-    function notify(text: string, subscription: unknown) {
+    function notify(text: Buffer, subscription: unknown) {
       const info: CallInfo = { method: 'eth_subscription', client: name, batchIndex: undefined }
       const alias: CallInfo = { ...info, method: 'eth_subscribe' }
       let drop = false
@@ -376,13 +443,16 @@ type Tracked = {
  * Frames to one client, in order. A throttled frame waits until its bytes would have arrived
  * at `bytesPerSecond`; frames behind it wait too.
  */
-function createOutbox(ws: WebSocket, after: ProxyCore['after'], overflow: () => void) {
+function createOutbox(ws: WebSocket, after: ProxyCore['after'], overflow: () => void, beforeWrite: () => void) {
   type Item = { data: string | Buffer; binary: boolean; waitMs: number; sent: ((sent: boolean) => void) | undefined }
   const queue: Item[] = []
   let busy = false
   const deliver = (item: Item) => {
     const open = ws.readyState === WebSocket.OPEN
-    if (open) ws.send(item.data, { binary: item.binary })
+    if (open) {
+      beforeWrite()
+      ws.send(item.data, { binary: item.binary })
+    }
     item.sent?.(open)
   }
   const pump = () => {
@@ -419,6 +489,25 @@ function createOutbox(ws: WebSocket, after: ProxyCore['after'], overflow: () => 
   }
 }
 
+/**
+ * Frames written in one turn of the event loop leave in one write: a burst of client messages
+ * (many frames in one TCP read) goes upstream in one syscall instead of one per frame, and back.
+ * Call the returned function before each write; the socket is corked until the turn ends.
+ */
+function coalesce(socket: Duplex): () => void {
+  let corked = false
+  const uncork = () => {
+    corked = false
+    socket.uncork()
+  }
+  return () => {
+    if (corked || socket.destroyed) return
+    corked = true
+    socket.cork()
+    process.nextTick(uncork)
+  }
+}
+
 /** The `x-forkchaos-client` header (request or upgrade), else the remote address. */
 export function clientOf(req: IncomingMessage): string {
   const header = req.headers['x-forkchaos-client']
@@ -434,10 +523,26 @@ function cutText(text: string, truncate: TruncateAction | undefined): string {
   return bytes.subarray(0, n).toString('utf8')
 }
 
+/** An id as a map key; undefined for one nested too deep to write (only an upstream could send that). */
+function keyOf(id: unknown): string | undefined {
+  try {
+    return JSON.stringify(id)
+  } catch {
+    return undefined
+  }
+}
+
 function toBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data
   if (Array.isArray(data)) return Buffer.concat(data)
   return Buffer.from(data)
+}
+
+/** The close code ws gives a frame it refused. */
+function closeCodeOf(error: Error & { code?: string }): number {
+  if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return 1009
+  if (error.code === 'WS_ERR_INVALID_UTF8') return 1007
+  return 1002
 }
 
 const isSendableCloseCode = (code: number) =>

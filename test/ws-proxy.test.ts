@@ -1,0 +1,167 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { type ConnectionRun, type MixMessage, mixedMessages, runConnection } from '../bench/ws-mix.js'
+import { type RpcProxy, startRpcProxy } from '../src/proxy/jsonrpc/proxy.js'
+import { MAX_JSON_DEPTH } from '../src/proxy/jsonrpc/rules.js'
+import { type AnvilInstance, startAnvil } from '../src/targets/anvil.js'
+import { createPrng } from '../src/util/prng.js'
+
+// Many connections × mixed messages through the JSON-RPC proxy's WebSocket side, against a real
+// Anvil: every call answered exactly once, with the right shape. Speed is in bench/ws-proxy.ts;
+// the only time bound here is a generous one for "answered at all".
+
+let anvil: AnvilInstance
+const proxies: RpcProxy[] = []
+const sockets: WebSocket[] = []
+
+beforeAll(async () => {
+  anvil = await startAnvil({ label: 'ws-proxy-test' })
+})
+afterAll(() => anvil?.stop())
+afterEach(async () => {
+  for (const ws of sockets.splice(0)) ws.terminate()
+  await Promise.all(proxies.splice(0).map((p) => p.close()))
+})
+
+const start = async () => {
+  const proxy = await startRpcProxy({ upstream: anvil.url, prng: createPrng(1) })
+  proxies.push(proxy)
+  return proxy
+}
+const anvilWs = () => anvil.url.replace(/^http/, 'ws')
+
+/** Every id of the mix answered once, as the mix expects; id-null answers as many as expected; nothing else. */
+function checkRun(messages: readonly MixMessage[], run: ConnectionRun, connection: number) {
+  const where = `connection ${connection}`
+  expect(run.complete, where).toBe(true)
+  expect(run.strays, where).toEqual([])
+  const expected = new Map<string | number, number | undefined>()
+  const nullIds = new Map<number, number>()
+  for (const m of messages) {
+    if (m.expect.kind === 'ids') for (const id of m.expect.ids) expected.set(id, m.expect.error)
+    if (m.expect.kind === 'null-id') nullIds.set(m.expect.error, (nullIds.get(m.expect.error) ?? 0) + 1)
+  }
+  const wrong: string[] = []
+  for (const [id, error] of expected) {
+    const got = run.answers.get(id)
+    const shown = String(id).slice(0, 40)
+    if (!got) wrong.push(`${shown}: no answer`)
+    else if (got.count !== 1) wrong.push(`${shown}: ${got.count} answers`)
+    else if (error === undefined && !got.ok) wrong.push(`${shown}: error ${got.code}, expected a result`)
+    else if (error !== undefined && got.code !== error) wrong.push(`${shown}: ${got.ok ? 'a result' : `error ${got.code}`}, expected error ${error}`)
+  }
+  for (const id of run.answers.keys()) if (!expected.has(id)) wrong.push(`${String(id).slice(0, 40)}: answered but never asked`)
+  expect(wrong.slice(0, 10), where).toEqual([])
+  expect(Object.fromEntries(run.nullIdAnswers), where).toEqual(Object.fromEntries(nullIds))
+}
+
+describe('WebSocket through the proxy, mixed traffic', () => {
+  it('10 connections × 300 mixed messages: every call answered exactly once, deep ones -32600 with their id', async () => {
+    const proxy = await start()
+    const prng = createPrng(2026)
+    const mixes = Array.from({ length: 10 }, (_, c) => mixedMessages(prng.fork(`c${c}`), c, 300, 'id'))
+    // The mix holds every kind it promises (the seed is fixed, so this pins it).
+    const labels = new Set(mixes.flat().map((m) => m.label))
+    expect([...labels].sort()).toEqual(['batch', 'batch-10k', 'binary', 'call', 'deep', 'empty-batch', 'garbage', 'huge-number-id', 'long-id', 'notification', 'subscribe'])
+    const runs = await Promise.all(mixes.map((m) => runConnection(proxy.wsUrl, m, 90_000)))
+    runs.forEach((run, c) => checkRun(mixes[c] as MixMessage[], run, c))
+    const deep = runs.flatMap((r) => [...r.answers.values()]).filter((a) => a.code === -32600)
+    expect(deep.length).toBe(mixes.flat().filter((m) => m.label === 'deep').length)
+    // Every call of the mix was counted, the 10,000-element batch's one by one.
+    const calls = mixes.flat().reduce((n, m) => n + (m.label === 'batch' || m.label === 'batch-10k' ? (m.expect.kind === 'ids' ? m.expect.ids.length : 0) : m.label === 'binary' ? 0 : 1), 0)
+    expect(proxy.stats().requests).toBe(calls)
+  })
+
+  it('the same traffic directly to Anvil gets the same answers, except that Anvil cannot give a deep call its id', async () => {
+    const prng = createPrng(2026)
+    const mixes = Array.from({ length: 3 }, (_, c) => mixedMessages(prng.fork(`c${c}`), c, 300, 'null-id'))
+    const runs = await Promise.all(mixes.map((m) => runConnection(anvilWs(), m, 90_000)))
+    runs.forEach((run, c) => checkRun(mixes[c] as MixMessage[], run, c))
+  })
+
+  it('with a rule that rebuilds every answer (stale 0 on every method), every call is still answered exactly once', async () => {
+    const proxy = await start()
+    proxy.addRule({ match: { methods: ['*'] }, action: { type: 'stale', blocks: 0 } })
+    const prng = createPrng(7)
+    const mixes = Array.from({ length: 4 }, (_, c) => mixedMessages(prng.fork(`c${c}`), c, 300, 'id'))
+    const runs = await Promise.all(mixes.map((m) => runConnection(proxy.wsUrl, m, 90_000)))
+    runs.forEach((run, c) => checkRun(mixes[c] as MixMessage[], run, c))
+  })
+})
+
+describe('WebSocket depth limit', () => {
+  const open = async (url: string) => {
+    const ws = new WebSocket(url)
+    sockets.push(ws)
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+    return ws
+  }
+  const next = (ws: WebSocket) => new Promise<unknown>((resolve) => ws.once('message', (d) => resolve(JSON.parse(String(d)))))
+  const nest = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`
+
+  it(`refuses calls nested deeper than ${MAX_JSON_DEPTH} levels per element, names the limit, and keeps the socket`, async () => {
+    const proxy = await start()
+    const ws = await open(proxy.wsUrl)
+    const call = (id: unknown, params = '[]') => `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"method":"eth_chainId","params":${params}}`
+    // `limit` has MAX_JSON_DEPTH levels (the call object, then 63 arrays) and goes upstream; `over` has one more.
+    ws.send(`[${call('a')},${call('deep', nest(10_000))},${call('limit', nest(MAX_JSON_DEPTH - 1))},${call('over', nest(MAX_JSON_DEPTH))}]`)
+    const answers = (await next(ws)) as { id: unknown; result?: unknown; error?: { code: number; message: string } }[]
+    const message = `Invalid request: nested deeper than ${MAX_JSON_DEPTH} levels (forkchaos proxy limit)`
+    expect(answers).toEqual([
+      { jsonrpc: '2.0', id: 'a', result: '0x7a69' },
+      { jsonrpc: '2.0', id: 'deep', error: { code: -32600, message } },
+      // Forwarded: Anvil reads it and refuses the params of eth_chainId, as it would directly.
+      { jsonrpc: '2.0', id: 'limit', error: { code: -32602, message: expect.any(String) } },
+      { jsonrpc: '2.0', id: 'over', error: { code: -32600, message } },
+    ])
+    expect(MAX_JSON_DEPTH).toBe(64)
+    // An id nested 10,000 deep (it used to throw inside the proxy's message handler).
+    ws.send(`[{"jsonrpc":"2.0","id":${nest(10_000)},"method":"eth_chainId"}]`)
+    expect(await next(ws)).toEqual([{ jsonrpc: '2.0', id: null, error: { code: -32600, message } }])
+    ws.send(call(1))
+    expect(await next(ws)).toEqual({ jsonrpc: '2.0', id: 1, result: '0x7a69' })
+  })
+})
+
+describe('WebSocket close', () => {
+  const closeCode = async (url: string, code?: number) => {
+    const ws = new WebSocket(url)
+    sockets.push(ws)
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+    const closed = new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)))
+    ws.on('error', () => {})
+    ws.close(code)
+    return closed
+  }
+
+  it("meets the client's close frame the way upstream does (Anvil drops the connection: 1006 both ways)", async () => {
+    const proxy = await start()
+    const direct = await closeCode(anvilWs())
+    expect(direct).toBe(1006)
+    expect(await closeCode(proxy.wsUrl)).toBe(direct)
+    expect(await closeCode(proxy.wsUrl, 1000)).toBe(await closeCode(anvilWs(), 1000))
+  })
+
+  it('answers still in flight when the client closes reach it, as they do directly', async () => {
+    const proxy = await start()
+    const count = async (url: string) => {
+      const ws = new WebSocket(url)
+      sockets.push(ws)
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+      let answers = 0
+      ws.on('message', () => answers++)
+      ws.on('error', () => {})
+      const closed = new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)))
+      for (let i = 0; i < 200; i++) ws.send(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'eth_chainId' }))
+      // Close once the last answer is surely on its way: after the first has arrived.
+      await new Promise((resolve) => ws.once('message', resolve))
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      ws.close()
+      return { code: await closed, answers }
+    }
+    const direct = await count(anvilWs())
+    const proxied = await count(proxy.wsUrl)
+    expect(direct).toEqual({ code: 1006, answers: 200 })
+    expect(proxied).toEqual(direct)
+  })
+})
