@@ -2,7 +2,7 @@ import * as http from 'node:http'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type RpcEvent, type RpcProxy, startRpcProxy } from '../src/proxy/jsonrpc/proxy.js'
-import type { RuleSpec } from '../src/proxy/jsonrpc/rules.js'
+import { MAX_JSON_DEPTH, type RuleSpec } from '../src/proxy/jsonrpc/rules.js'
 import { type AnvilInstance, startAnvil } from '../src/targets/anvil.js'
 import { createPrng, type Prng } from '../src/util/prng.js'
 
@@ -407,6 +407,68 @@ describe('WebSocket', () => {
     expect(quiet.notifications).toHaveLength(2)
     expect(quiet.ws.readyState).toBe(WebSocket.OPEN)
     expect((await quiet.request('eth_chainId')).result).toBe('0x7a69')
+  })
+})
+
+describe('depth limit and ids (issue 7)', () => {
+  const nest = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`
+  const tooDeep = { code: -32600, message: `Invalid request: nested deeper than ${MAX_JSON_DEPTH} levels (forkchaos proxy limit)` }
+  const raw = (id: string, params: string) => `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"method":"eth_chainId","params":${params}}`
+
+  it('params nested 10,000 deep with a rule installed get -32600 naming the limit, not a 502', async () => {
+    const proxy = await start()
+    proxy.addRule({ match: { methods: ['eth_chainId'] }, action: { type: 'stale', blocks: 1 } })
+    const reply = await post(proxy.url, raw('x', nest(10_000)))
+    expect(reply.status).toBe(200)
+    expect(JSON.parse(reply.body.toString())).toEqual({ jsonrpc: '2.0', id: 'x', error: tooDeep })
+    expect(await result(proxy.url, 'eth_chainId')).toBe('0x7a69')
+  })
+
+  it('refuses per element in a batch, with and without rules; one level less goes upstream', async () => {
+    for (const withRule of [false, true]) {
+      const proxy = await start()
+      if (withRule) proxy.addRule({ action: { type: 'stale', blocks: 0 } })
+      const body = `[${raw('a', '[]')},${raw('deep', nest(50_000))},${raw('limit', nest(MAX_JSON_DEPTH - 1))},${raw('over', nest(MAX_JSON_DEPTH))}]`
+      const reply = await post(proxy.url, body)
+      expect(reply.status, `rule: ${withRule}`).toBe(200)
+      expect(JSON.parse(reply.body.toString()), `rule: ${withRule}`).toEqual([
+        { jsonrpc: '2.0', id: 'a', result: '0x7a69' },
+        { jsonrpc: '2.0', id: 'deep', error: tooDeep },
+        { jsonrpc: '2.0', id: 'limit', error: { code: -32602, message: expect.any(String) } },
+        { jsonrpc: '2.0', id: 'over', error: tooDeep },
+      ])
+    }
+  })
+
+  it('an id or a whole body nested 10,000 deep: -32600 with id null; unbalanced deep text goes upstream as text that is not JSON', async () => {
+    const proxy = await start()
+    proxy.addRule({ action: { type: 'latency', latencyMs: 1 } })
+    expect(JSON.parse((await post(proxy.url, `{"jsonrpc":"2.0","id":${nest(10_000)},"method":"eth_chainId"}`)).body.toString())).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: tooDeep,
+    })
+    expect(JSON.parse((await post(proxy.url, nest(10_000))).body.toString())).toEqual([{ jsonrpc: '2.0', id: null, error: tooDeep }])
+    const broken = '['.repeat(10_000)
+    const [direct, proxied] = await Promise.all([post(anvil.url, broken), post(proxy.url, broken)])
+    expect([proxied.status, proxied.body.toString()]).toEqual([direct.status, direct.body.toString()])
+  })
+
+  it('on calls a rule changes, ids upstream would refuse are refused, not accepted under a proxy id', async () => {
+    const proxy = await start()
+    proxy.addRule({ action: { type: 'stale', blocks: 0 } })
+    for (const id of ['{}', '[1]', 'true', '1.5', '1e400', '9007199254740993']) {
+      const body = `{"jsonrpc":"2.0","id":${id},"method":"eth_chainId"}`
+      const reply = JSON.parse((await post(proxy.url, body)).body.toString())
+      expect(reply, body).toMatchObject({ id: null, error: { code: -32600 } })
+    }
+    // Ids it can give back exactly go through.
+    for (const id of ['"s"', '-1', '0', 'null', String(2 ** 53 - 1)])
+      expect(JSON.parse((await post(proxy.url, `{"jsonrpc":"2.0","id":${id},"method":"eth_chainId"}`)).body.toString())).toEqual({
+        jsonrpc: '2.0',
+        id: JSON.parse(id),
+        result: '0x7a69',
+      })
   })
 })
 
