@@ -261,6 +261,20 @@ describe('control server: bad input gets a 4xx with a JSON body, never a 500', (
     expect((await call('GET', '/proxies', undefined, { 'user-agent': 'curl/8.5.0' })).status).toBe(200)
   })
 
+  it('bytes that are no HTTP request get a JSON 400 (431 for huge headers) and a closed connection', async () => {
+    // Found by the fuzz: a GET body sent without a length is such bytes; Node's own answer had no body.
+    expect(await rawHttp(base, 'GET /proxies HTTP/1.1\r\nHost: x\r\n\r\n10000001')).toMatchObject({
+      status: 400,
+      json: { error: 'malformed HTTP request: HPE_INVALID_METHOD', status: 400 },
+      closed: true,
+    })
+    expect(await rawHttp(base, `GET /proxies HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)).toMatchObject({
+      status: 431,
+      json: { error: 'malformed HTTP request: HPE_HEADER_OVERFLOW', status: 431 },
+      closed: true,
+    })
+  })
+
   it('a 413 closes the connection at once, declared or streamed', async () => {
     const declared = await rawHttp(base, `POST /proxies HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n${'x'.repeat(1000)}`)
     expect(declared).toMatchObject({ status: 413, json: { error: 'request body of 2000000 bytes is over the limit of 1048576 bytes', status: 413 }, closed: true })

@@ -61,6 +61,19 @@ export async function startControlServer(options: ControlServerOptions = {}): Pr
   server.headersTimeout = HEADERS_TIMEOUT_MS
   server.requestTimeout = REQUEST_TIMEOUT_MS
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
+  // A request Node cannot even parse (bad framing, oversized headers, a timeout) still gets a
+  // JSON error body, then the connection is closed: nothing after the bad bytes can be trusted.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    // As Node's own handler: answer unless an answer has already begun on this socket.
+    if (!socket.writable || (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+      socket.destroy()
+      return
+    }
+    const [status, reason] =
+      error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request']
+    const body = JSON.stringify(toxiproxyErrorBody(status, `malformed HTTP request: ${error.code ?? error.message}`))
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen({ port: address.port, ...(address.host ? { host: address.host } : {}) }, () => {
