@@ -1,14 +1,17 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { Ajv, type ErrorObject } from 'ajv'
-import { LineCounter, parseDocument } from 'yaml'
+import { type CST, Composer, type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, Parser } from 'yaml'
 import { InputError } from '../errors.js'
-import { parseDurationMs } from '../util/duration.js'
+import { durationMsOf, formatDurationMs, parseDurationMs } from '../util/duration.js'
 import { faults } from '../faults/registry.js'
-import { scenarioSchema, stepSchema, checkKeys } from './schema.js'
+import { checkKeys, limits, scenarioSchema, stepSchema } from './schema.js'
 import type { FaultSpec, Scenario, Step } from './types.js'
 
-const ajv = new Ajv({ allErrors: true, strict: false })
+const ajv = new Ajv({ allErrors: true, strict: false, verbose: true })
+// Bounds on both forms of a duration ("2h" or 7200000): `maximum` alone sees only numbers.
+ajv.addKeyword({ keyword: 'maxDurationMs', schemaType: 'number', validate: (maxMs: number, data: unknown) => (durationMsOf(data) ?? 0) <= maxMs })
+ajv.addKeyword({ keyword: 'minDurationMs', schemaType: 'number', validate: (minMs: number, data: unknown) => (durationMsOf(data) ?? minMs) >= minMs })
 const validate = ajv.compile(scenarioSchema)
 
 /**
@@ -17,47 +20,84 @@ const validate = ajv.compile(scenarioSchema)
  * the faults' own parsers here too, so nothing is applied from a half-valid file.
  */
 export function loadScenario(file: string): Scenario {
-  let text: string
-  try {
-    text = fs.readFileSync(file, 'utf8')
-  } catch {
-    throw new InputError(`Cannot read the scenario file ${file}.`, { hint: 'Check the path; `forkchaos list` shows the scenarios it finds.' })
-  }
+  return parseScenario(readScenarioFile(file), file)
+}
+
+/**
+ * Parses and validates the bytes of a scenario file named `file` (see `loadScenario`). Checks, in
+ * order: size, UTF-8 text, YAML syntax, nesting depth, one document, a mapping at the top,
+ * aliases (resolved, acyclic, expanded size), keys (plain, unique), tags, finite numbers; then
+ * the schema (types and every bound) and the faults' own params.
+ */
+export function parseScenario(bytes: Uint8Array, file: string): Scenario {
+  const fail = (message: string, at?: { line?: number | undefined; field?: string }) =>
+    new InputError(`${file}${at?.line ? `:${at.line}` : ''}: ${message}`, { context: { File: file, Field: at?.field } })
+  if (bytes.length > limits.fileBytes) throw fail(`the file is larger than ${limits.fileBytes} bytes (64 KiB), the limit for a scenario file.`)
+  const text = decodeText(bytes, fail)
   const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false })
-  if (doc.errors.length > 0) {
-    const error = doc.errors[0] as (typeof doc.errors)[number]
-    const pos = lineCounter.linePos(error.pos[0])
-    throw new InputError(`${file}:${pos.line}:${pos.col}: the file is not valid YAML: ${error.message.split('\n')[0]}`)
+  const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line)
+  const tokens = [...new Parser(lineCounter.addNewLine).parse(text)]
+  const deep = tooDeep(tokens)
+  if (deep !== undefined) throw fail(`the YAML is nested more than ${limits.depth} levels deep, the limit for a scenario file.`, { line: lineOf(deep) })
+  // Duplicate keys are found below in one pass; the library's own check is quadratic in a map's size.
+  const docs = [...new Composer({ lineCounter, prettyErrors: false, uniqueKeys: false }).compose(tokens, true, text.length)]
+  const doc = docs[0]
+  for (const d of docs) {
+    const error = d.errors[0]
+    if (error) {
+      const pos = lineCounter.linePos(error.pos[0])
+      throw new InputError(`${file}:${pos.line}:${pos.col}: the file is not valid YAML: ${error.message.split('\n')[0]}`, { context: { File: file } })
+    }
   }
-  const raw = doc.toJS() as unknown
+  if (docs.length > 1) throw fail(`the file holds ${docs.length} YAML documents (separated by \`---\`); a scenario file holds one.`, { line: lineOf(docs[1]?.range[0]) })
+  if (!doc || doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null))
+    throw fail('the file is empty: a scenario needs at least `name`, `hypothesis` and `inject`.')
+  if (!isMap(doc.contents))
+    throw fail(`the top level must be a mapping with \`name\`, \`hypothesis\` and \`inject\`. Got ${isSeq(doc.contents) ? 'a list' : isScalar(doc.contents) ? `the value \`${preview(doc.contents.value)}\`` : 'an alias'}.`, { line: lineOf(doc.contents.range?.[0]) })
+  checkNodes(doc.contents, lineOf, fail)
+  const raw = doc.toJS({ maxAliasCount: -1 }) as unknown
   if (!validate(raw)) {
     const error = pickError(validate.errors ?? [])
     const segments = error.instancePath.split('/').slice(1).map(unescape)
-    const node = doc.getIn(segments.map((s) => (/^\d+$/.test(s) ? Number(s) : s)), true) as { range?: [number] } | undefined
-    const line = node?.range ? `:${lineCounter.linePos(node.range[0]).line}` : ''
-    throw new InputError(`${file}${line}: ${describe(error, raw)}`, { context: { File: file, Field: fieldName(segments) || '(top level)' } })
+    // A number is shown as written (`1e308`, not `1e+308`).
+    const written = (segs: string[]) => {
+      const node = doc.getIn(segs.map((x) => (/^\d+$/.test(x) ? Number(x) : x)), true) as Node | undefined
+      return isScalar(node) && typeof node.value === 'number' && node.range ? text.slice(node.range[0], node.range[1]).trim() : undefined
+    }
+    throw fail(describe(error, raw, written), { line: lineAt(doc, segments, lineOf), field: fieldName(segments) || '(top level)' })
   }
   const scenario = raw as RawScenario
-  const ms = (value: unknown, field: string, fallback: number) => (value === undefined ? fallback : parseDurationMs(value, `${file}: ${field}`))
-  ;[...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])].forEach((fault, i) => {
-    const definition = faults[fault.type as keyof typeof faults]
-    definition.parse(fault.params ?? {}, `${file}: inject.faults[${i}].params`)
-  })
+  const ms = (value: unknown, field: string, fallback: number, maxMs: number) => (value === undefined ? fallback : parseDurationMs(value, field, { maxMs }))
+  const faultLists = { 'inject.faults': scenario.inject.faults, 'inject.random.faults': scenario.inject.random?.faults ?? [] }
+  for (const [list, specs] of Object.entries(faultLists))
+    specs.forEach((fault, i) => {
+      const definition = faults[fault.type as keyof typeof faults]
+      const where = `${list}[${i}].params`
+      try {
+        definition.parse(fault.params ?? {}, where)
+      } catch (error) {
+        if (!(error instanceof InputError)) throw error
+        // The fault names its own param (`bps`); the file's reader needs the whole path.
+        const message = error.shortMessage.replace(/^`(\w+)`/, `\`${where}.$1\``)
+        throw fail(message, { line: lineAt(doc, `${list}.${i}${fault.params ? '.params' : ''}`.split('.'), lineOf), field: where })
+      }
+    })
   const phases = { baseline: scenario.baseline?.steps, inject: scenario.inject.steps, recover: scenario.recover?.steps }
   for (const [phase, steps] of Object.entries(phases))
     (steps ?? []).forEach((step, i) => {
       if (!('keeper' in step)) return
-      for (const key of ['duration', 'interval', 'timeout'] as const)
-        if (step.keeper[key] !== undefined) parseDurationMs(step.keeper[key], `${file}: ${phase}.steps[${i}].keeper.${key}`)
       if (!scenario.target?.rpcProxy)
-        throw new InputError(`${file}: \`${phase}.steps[${i}].keeper\` needs \`target: { rpcProxy: true }\`: the keeper talks to the fork through the fault proxy.`, {
-          context: { File: file, Field: 'target.rpcProxy' },
+        throw fail(`\`${phase}.steps[${i}].keeper\` needs \`target: { rpcProxy: true }\`: the keeper talks to the fork through the fault proxy.`, {
+          line: lineAt(doc, [phase, 'steps', String(i)], lineOf),
+          field: 'target.rpcProxy',
         })
     })
-  const names = [...(scenario.checks ?? []), ...(scenario.stop ?? [])].map((c) => c.name)
-  const dup = names.find((n, i) => names.indexOf(n) !== i)
-  if (dup) throw new InputError(`${file}: two checks are named \`${dup}\`; check names must be unique.`, { context: { File: file, Field: 'checks' } })
+  const checks = [...(scenario.checks ?? []).map((c, i) => ({ c, path: ['checks', String(i)] })), ...(scenario.stop ?? []).map((c, i) => ({ c, path: ['stop', String(i)] }))]
+  const names = checks.map(({ c }) => c.name)
+  const dup = names.findIndex((n, i) => names.indexOf(n) !== i)
+  if (dup >= 0)
+    throw fail(`two checks are named \`${names[dup]}\`; check names must be unique.`, { line: lineAt(doc, checks[dup]?.path ?? [], lineOf), field: fieldName(checks[dup]?.path ?? []) })
+  const soak = scenario.inject.random !== undefined
   return {
     file,
     name: scenario.name,
@@ -65,7 +105,7 @@ export function loadScenario(file: string): Scenario {
     hypothesis: scenario.hypothesis,
     target: {
       kind: scenario.target?.kind ?? 'fork',
-      slotMs: parseDurationMs(scenario.target?.slot ?? '1s', `${file}: target.slot`),
+      slotMs: parseDurationMs(scenario.target?.slot ?? '1s', 'target.slot', { minMs: limits.slotMinMs, maxMs: limits.slotMaxMs }),
       ...(scenario.target?.honest ? { honest: scenario.target.honest } : {}),
       isolation: scenario.target?.upstreamProxy ? 'fresh' : (scenario.target?.isolation ?? 'snapshot'),
       rpcProxy: scenario.target?.rpcProxy ?? false,
@@ -77,24 +117,24 @@ export function loadScenario(file: string): Scenario {
     protocol: scenario.protocol ?? 'reference',
     checks: scenario.checks ?? [],
     stop: scenario.stop ?? [],
-    baseline: { steps: scenario.baseline?.steps ?? [], durationMs: ms(scenario.baseline?.duration, 'baseline.duration', 3_000) },
+    baseline: { steps: scenario.baseline?.steps ?? [], durationMs: ms(scenario.baseline?.duration, 'baseline.duration', 3_000, limits.phaseMs) },
     inject: {
       faults: scenario.inject.faults,
       steps: scenario.inject.steps ?? [],
-      durationMs: ms(scenario.inject.duration, 'inject.duration', 10_000),
+      durationMs: ms(scenario.inject.duration, 'inject.duration', 10_000, soak ? limits.soakMs : limits.phaseMs),
       ...(scenario.inject.random
         ? {
             random: {
               faults: scenario.inject.random.faults,
-              everyMs: ms(scenario.inject.random.every, 'inject.random.every', 10_000),
-              holdMs: ms(scenario.inject.random.hold, 'inject.random.hold', 5_000),
+              everyMs: ms(scenario.inject.random.every, 'inject.random.every', 10_000, limits.phaseMs),
+              holdMs: ms(scenario.inject.random.hold, 'inject.random.hold', 5_000, limits.phaseMs),
               budget: scenario.inject.random.budget ?? 1,
               flakeBudget: scenario.inject.random.flakeBudget ?? 0,
             },
           }
         : {}),
     },
-    recover: { steps: scenario.recover?.steps ?? [], attempts: scenario.recover?.attempts ?? 3, durationMs: ms(scenario.recover?.duration, 'recover.duration', 5_000) },
+    recover: { steps: scenario.recover?.steps ?? [], attempts: scenario.recover?.attempts ?? 3, durationMs: ms(scenario.recover?.duration, 'recover.duration', 5_000, limits.phaseMs) },
   }
 }
 
@@ -138,12 +178,35 @@ function pickError(errors: ErrorObject[]): ErrorObject {
   return sorted[0] as ErrorObject
 }
 
-function describe(error: ErrorObject, raw: unknown): string {
+function describe(error: ErrorObject, raw: unknown, written: (segments: string[]) => string | undefined): string {
   const segments = error.instancePath.split('/').slice(1).map(unescape)
   const field = fieldName(segments)
-  const got = JSON.stringify(valueAt(raw, segments))
+  const value = valueAt(raw, segments)
+  const got = written(segments) ?? preview(value)
   const p = error.params as Record<string, unknown>
+  const parent = (error.parentSchema ?? {}) as Record<string, unknown>
+  // A duration's bounds read as durations ("at most 1h"), whichever form was given.
+  const isDuration = typeof parent.maxDurationMs === 'number'
+  const bound = (limit: unknown) => (isDuration ? formatDurationMs(Number(limit)) : String(limit))
   switch (error.keyword) {
+    case 'maximum':
+    case 'maxDurationMs':
+      return `\`${field}\` must be at most ${bound(isDuration ? parent.maxDurationMs : p.limit)}. Got \`${got}\`.`
+    case 'minimum':
+    case 'minDurationMs':
+      return `\`${field}\` must be at least ${bound(error.keyword === 'minimum' ? p.limit : parent.minDurationMs)}. Got \`${got}\`.`
+    case 'exclusiveMinimum':
+      return `\`${field}\` must be greater than ${String(p.limit)}. Got \`${got}\`.`
+    case 'maxItems':
+      return `\`${field}\` must have at most ${String(p.limit)} items. Got ${Array.isArray(value) ? value.length : '?'}.`
+    case 'minItems':
+      return `\`${field}\` must have at least ${String(p.limit)} item${p.limit === 1 ? '' : 's'}. Got \`${got}\`.`
+    case 'maxLength':
+      return `\`${field}\` must be at most ${String(p.limit)} characters long. Got ${typeof value === 'string' ? value.length : '?'}.`
+    case 'maxProperties':
+      return `\`${field}\` must have at most ${String(p.limit)} entries. Got ${value && typeof value === 'object' ? Object.keys(value).length : '?'}.`
+    case 'minLength':
+      return `\`${field}\` must not be empty.`
     case 'required': {
       const missing = String(p.missingProperty)
       const inStep = /steps\[\d+\]$/.test(field)
@@ -160,9 +223,10 @@ function describe(error: ErrorObject, raw: unknown): string {
     case 'const':
       return `\`${field}\` must be ${JSON.stringify(p.allowedValue)}. Got \`${got}\`.`
     case 'type':
-      return `\`${field}\` must be ${String(p.type)}. Got \`${got}\`.`
     case 'pattern':
-      return `\`${field}\` must match ${String(p.pattern)}. Got \`${got}\`.`
+      if (isDuration) return `\`${field}\` must be a duration like "300ms", "2s" or "5m" (a number is milliseconds). Got \`${got}\`.`
+      if (error.keyword === 'pattern') return `\`${field}\` must match ${String(p.pattern)}. Got \`${got}\`.`
+      return `\`${field}\` must be ${String(p.type)}. Got \`${got}\`.`
     case 'oneOf':
       if (/steps\[\d+\]$/.test(field)) return `\`${field}\` must be a step with one of the keys ${stepKeys().join(', ')}. Got \`${got}\`.`
       return `\`${field}\` matches none of the allowed forms${/(checks|stop)\[\d+\]$/.test(field) ? ` (exactly one check: ${checkKeys.join(', ')})` : ''}. Got \`${got}\`.`
@@ -182,3 +246,153 @@ function valueAt(raw: unknown, segments: string[]): unknown {
   return node
 }
 
+
+type Fail = (message: string, at?: { line?: number | undefined; field?: string }) => InputError
+
+/**
+ * Reads at most one byte more than the size limit: a scenario "file" can be a pipe or a link to
+ * /dev/zero, and a 2 GB file must not be read to be refused.
+ */
+function readScenarioFile(file: string): Uint8Array {
+  let fd: number
+  try {
+    fd = fs.openSync(file, 'r')
+  } catch {
+    throw new InputError(`Cannot read the scenario file ${file}.`, { hint: 'Check the path; `forkchaos list` shows the scenarios it finds.' })
+  }
+  try {
+    const buffer = Buffer.alloc(limits.fileBytes + 1)
+    let length = 0
+    for (let n = -1; n !== 0 && length < buffer.length; length += n) n = fs.readSync(fd, buffer, length, buffer.length - length, null)
+    return buffer.subarray(0, length)
+  } catch {
+    throw new InputError(`Cannot read the scenario file ${file}.`, { hint: 'Check the path; `forkchaos list` shows the scenarios it finds.' })
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** The file as text: UTF-8 (a BOM is dropped), without NUL or other control characters. */
+function decodeText(bytes: Uint8Array, fail: Fail): string {
+  const lineAtByte = (at: number) => bytes.subarray(0, at).reduce((n, b) => n + Number(b === 0x0a), 1)
+  let text: string
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch {
+    throw fail(`the file is not UTF-8 text (a scenario file is YAML): an invalid byte sequence at byte ${firstInvalidUtf8(bytes)}.`, { line: lineAtByte(firstInvalidUtf8(bytes)) })
+  }
+  // YAML allows tab, LF and CR of the C0 controls, and NEL of the C1 ones.
+  const control = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f\ufffe\uffff]/.exec(text)
+  if (control) {
+    const code = control[0].charCodeAt(0)
+    const line = text.slice(0, control.index).split('\n').length
+    throw fail(`the file holds ${code === 0 ? 'a NUL byte (is it binary?)' : `the control character U+${code.toString(16).toUpperCase().padStart(4, '0')}`}; a scenario file is YAML text.`, { line })
+  }
+  return text
+}
+
+/** Byte offset of the first invalid UTF-8 sequence (the decoder only says that there is one). */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  const decoder = new TextDecoder('utf-8', { fatal: true })
+  let lo = 0
+  let hi = bytes.length
+  // The longest valid prefix, by bisection; a cut inside a sequence is told apart by `stream`.
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2)
+    try {
+      decoder.decode(bytes.subarray(0, mid), { stream: true })
+      decoder.decode()
+      lo = mid
+    } catch {
+      hi = mid - 1
+    }
+  }
+  return lo
+}
+
+/** Offset of the first collection nested deeper than the limit, from the parser's tokens (no recursion). */
+function tooDeep(tokens: CST.Token[]): number | undefined {
+  const stack: [CST.Token | null | undefined, number][] = tokens.map((t) => [t, 0])
+  while (stack.length > 0) {
+    const [token, depth] = stack.pop() as [CST.Token | null | undefined, number]
+    if (!token) continue
+    if (token.type === 'document') stack.push([token.value, depth])
+    else if (token.type === 'block-map' || token.type === 'block-seq' || token.type === 'flow-collection') {
+      if (depth >= limits.depth) return token.offset
+      for (const item of token.items) stack.push(['key' in item ? item.key : undefined, depth + 1], [item.value, depth + 1])
+    }
+  }
+  return undefined
+}
+
+const coreTags = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`))
+
+/**
+ * One pass over the YAML nodes (depth is bounded by now): every alias names an anchor set
+ * before it and outside it, the aliases do not expand the file beyond the limit, keys are plain
+ * and unique in their mapping, tags are the core ones, and numbers are finite.
+ */
+function checkNodes(root: Node, lineOf: (offset: number | undefined) => number | undefined, fail: Fail) {
+  const anchors = new Map<string, Node>()
+  const sizes = new Map<Node, number>()
+  const inProgress = new Set<Node>()
+  let expanded = 0
+  const at = (node: Node, path: string[]) => ({ line: lineOf(node.range?.[0]), field: fieldName(path) || '(top level)' })
+  const visit = (node: Node, path: string[]): number => {
+    const field = fieldName(path) || 'the top level'
+    const inField = path.length > 0 ? `in \`${field}\`` : 'at the top level'
+    if (isAlias(node)) {
+      const target = anchors.get(node.source)
+      if (!target) throw fail(`the alias \`*${node.source}\` (at \`${field}\`) has no anchor \`&${node.source}\` before it.`, at(node, path))
+      if (inProgress.has(target)) throw fail(`the alias \`*${node.source}\` (at \`${field}\`) is inside the value it names: a cycle.`, at(node, path))
+      const size = sizes.get(target) ?? 1
+      expanded += size
+      if (expanded > limits.expandedValues)
+        throw fail(`the aliases expand the file to more than ${limits.expandedValues} values, the limit for a scenario file (an alias bomb?). The last was \`*${node.source}\` at \`${field}\`.`, at(node, path))
+      return size
+    }
+    if (node.tag !== undefined && !coreTags.has(node.tag)) throw fail(`${path.length > 0 ? `\`${field}\`` : 'the top level'} has the tag \`${node.tag.replace('tag:yaml.org,2002:', '!!')}\`; a scenario file uses plain YAML values.`, at(node, path))
+    if (node.anchor) anchors.set(node.anchor, node)
+    expanded += 1
+    if (expanded > limits.expandedValues) throw fail(`the file holds more than ${limits.expandedValues} values, the limit for a scenario file.`, at(node, path))
+    let size = 1
+    inProgress.add(node)
+    if (isScalar(node)) {
+      if (typeof node.value === 'number' && !Number.isFinite(node.value)) throw fail(`\`${field}\` must be a finite number. Got \`${node.source ?? String(node.value)}\`.`, at(node, path))
+    } else if (isMap(node)) {
+      const keys = new Set<string>()
+      for (const pair of node.items) {
+        const key = pair.key as Node | null
+        if (!isScalar(key) || (key.value !== null && typeof key.value === 'object'))
+          throw fail(`a key ${inField} must be a plain name, not ${isAlias(key) ? 'an alias' : isSeq(key) ? 'a list' : 'a mapping'}.`, key ? at(key, path) : at(node, path))
+        const name = String(key.value ?? '')
+        if (keys.has(name)) throw fail(`the key \`${name}\` appears twice ${inField}.`, at(key, [...path, name]))
+        keys.add(name)
+        size += visit(key, [...path, name])
+        if (pair.value) size += visit(pair.value as Node, [...path, name])
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => {
+        if (item) size += visit(item as Node, [...path, String(i)])
+      })
+    }
+    inProgress.delete(node)
+    sizes.set(node, size)
+    return size
+  }
+  visit(root, [])
+}
+
+/** The line of the node at `segments` (Ajv's instance path), if it is still there. */
+function lineAt(doc: Document, segments: string[], lineOf: (offset: number | undefined) => number | undefined): number | undefined {
+  for (let n = segments.length; n >= 0; n--) {
+    const node = doc.getIn(segments.slice(0, n).map((s) => (/^\d+$/.test(s) ? Number(s) : s)), true) as Node | undefined
+    if (node?.range) return lineOf(node.range[0])
+  }
+  return undefined
+}
+
+const preview = (value: unknown) => {
+  const s = typeof value === 'number' && !Number.isFinite(value) ? String(value) : (JSON.stringify(value) ?? String(value))
+  return s.length > 80 ? `${s.slice(0, 77)}…` : s
+}

@@ -1,4 +1,38 @@
 import { faults } from '../faults/registry.js'
+import { formatDurationMs } from '../util/duration.js'
+
+/**
+ * Limits on a scenario file, each stated in the schema and in the loader's error message (a
+ * limit on everything). Sizes of the file itself are checked before it is parsed.
+ */
+export const limits = {
+  /** Bytes in a scenario file (the shipped ones are under 2 KiB). */
+  fileBytes: 65_536,
+  /** Nesting levels of YAML collections. */
+  depth: 64,
+  /** Values (scalars and collections) after every alias is expanded: an alias bomb stops here. */
+  expandedValues: 100_000,
+  /** `baseline.duration`, `recover.duration`, `inject.duration` without `random`, a keeper step's `duration`, a soak's `every` and `hold`. */
+  phaseMs: 3_600_000,
+  /** `inject.duration` of a soak (with `inject.random`). */
+  soakMs: 86_400_000,
+  /** A keeper step's `interval` and `timeout`. */
+  keeperTickMs: 600_000,
+  /** `target.slot` (the devnet accepts 200 ms to 60 s). */
+  slotMinMs: 200,
+  slotMaxMs: 60_000,
+  /** Steps per phase, checks, stop conditions. */
+  steps: 1_000,
+  checks: 1_000,
+  /** Faults in `inject.faults` and in `inject.random.faults`. */
+  faults: 100,
+  /** Arguments of a call or view, names in `contracts` / `accounts`, signatures in `protocol.state` / `signals`. */
+  args: 64,
+  names: 1_000,
+  signatures: 100,
+  /** Characters of a string value (names, signatures, reasons, hypotheses). */
+  stringChars: 10_000,
+} as const
 
 /**
  * The JSON Schema of a scenario file. The loader validates every file against it; the build
@@ -6,13 +40,31 @@ import { faults } from '../faults/registry.js'
  */
 const phases = { enum: ['baseline', 'inject', 'recover'] }
 const kind = { enum: ['safety', 'liveness'] }
-const name = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' }
-const addressOrName = { type: 'string', minLength: 1 }
-const signature = { type: 'string', pattern: '^[A-Za-z_$][\\w$]*\\(.*\\)' }
-const scalar = { type: ['string', 'number', 'boolean'] }
-const args = { type: 'array', items: scalar }
+const text = { type: 'string', maxLength: limits.stringChars }
+const name = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$', maxLength: 128 }
+const addressOrName = { type: 'string', minLength: 1, maxLength: 256 }
+const signature = { type: 'string', pattern: '^[A-Za-z_$][\\w$]*\\(.*\\)', maxLength: 1_000 }
+const scalar = { type: ['string', 'number', 'boolean'], maxLength: limits.stringChars }
+const args = { type: 'array', items: scalar, maxItems: limits.args }
 const expect = { enum: ['success', 'revert', 'any'] }
-const duration = { type: ['string', 'number'], pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d)$', description: 'A duration like "300ms", "2s", "5m".' }
+/** The pattern of a duration string; the loader's parser (src/util/duration.ts) reads the same. */
+export const durationPattern = '^\\d+(\\.\\d+)?(ms|s|m|h|d)$'
+/**
+ * A duration: a string like "300ms", "2s", "5m", or a number of milliseconds, at most `maxMs`.
+ * `maximum` bounds the number form for editors; `maxDurationMs` (checked by the loader's Ajv
+ * keyword) bounds both forms.
+ */
+const duration = (maxMs: number, what = 'A duration', minMs = 0) => ({
+  type: ['string', 'number'],
+  pattern: durationPattern,
+  maxLength: 32,
+  minimum: minMs,
+  maximum: maxMs,
+  ...(minMs > 0 ? { minDurationMs: minMs } : {}),
+  maxDurationMs: maxMs,
+  description: `${what} like "300ms", "2s", "5m" (a number is milliseconds); ${minMs > 0 ? `at least ${formatDurationMs(minMs)} and ` : ''}at most ${formatDurationMs(maxMs)}.`,
+})
+const list = (items: unknown, maxItems: number, extra: Record<string, unknown> = {}) => ({ type: 'array', items, maxItems, ...extra })
 
 const oneKey = (key: string, value: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   type: 'object',
@@ -24,9 +76,9 @@ const oneKey = (key: string, value: Record<string, unknown>, extra: Record<strin
 const txFields = {
   from: addressOrName,
   expect,
-  reason: { type: 'string', description: 'With expect: revert, the reason must contain this.' },
+  reason: { ...text, description: 'With expect: revert, the reason must contain this.' },
   kind,
-  label: { type: 'string' },
+  label: text,
 }
 
 const walk = {
@@ -48,7 +100,7 @@ export const stepSchema = {
       properties: {
         ...txFields,
         count: { type: 'integer', minimum: 1, maximum: 100_000 },
-        gasPriceGwei: { type: 'number', exclusiveMinimum: 0 },
+        gasPriceGwei: { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000 },
         intervalS: { type: 'integer', minimum: 0, maximum: 86_400 },
       },
     }),
@@ -56,18 +108,18 @@ export const stepSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['to', 'fn'],
-      properties: { ...txFields, to: addressOrName, fn: signature, args, value: { type: 'string' } },
+      properties: { ...txFields, to: addressOrName, fn: signature, args, value: { type: 'string', maxLength: 100, description: 'Wei, e.g. "1e18".' } },
     }),
     oneKey('mine', {
       type: 'object',
       additionalProperties: false,
-      properties: { blocks: { type: 'integer', minimum: 1, maximum: 10_000 }, intervalS: { type: 'integer', minimum: 1 } },
+      properties: { blocks: { type: 'integer', minimum: 1, maximum: 10_000 }, intervalS: { type: 'integer', minimum: 1, maximum: 86_400 } },
     }),
     oneKey('warp', {
       type: 'object',
       additionalProperties: false,
       required: ['seconds'],
-      properties: { seconds: { type: 'integer', minimum: 1 } },
+      properties: { seconds: { type: 'integer', minimum: 1, maximum: 315_360_000, description: 'At most 10 years.' } },
     }),
     oneKey('stress', {
       type: 'object',
@@ -90,20 +142,20 @@ export const stepSchema = {
       required: ['mode', 'duration'],
       properties: {
         mode: { enum: ['naive', 'budgeted'] },
-        duration: duration,
-        interval: duration,
-        timeout: duration,
+        duration: duration(limits.phaseMs, 'How long the keeper runs'),
+        interval: duration(limits.keeperTickMs, 'Time between cycles'),
+        timeout: duration(limits.keeperTickMs, 'Per-request timeout'),
         budgetRatio: { type: 'number', minimum: 0, maximum: 10 },
         maxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
         from: addressOrName,
-        label: { type: 'string' },
+        label: text,
       },
     }),
     oneKey('module', {
       type: 'object',
       additionalProperties: false,
       required: ['path'],
-      properties: { path: { type: 'string' }, label: { type: 'string' } },
+      properties: { path: { type: 'string', maxLength: 4_096 }, label: text },
     }),
   ],
 }
@@ -119,7 +171,7 @@ const checkBodies = {
   bountyCapped: { const: true },
   flashRepaid: { const: true },
   cyclesSucceed: { const: true },
-  riskMode: { type: 'object', additionalProperties: false, required: ['equals'], properties: { equals: { type: 'integer' } } },
+  riskMode: { type: 'object', additionalProperties: false, required: ['equals'], properties: { equals: { type: 'integer', minimum: 0, maximum: 255, description: 'A uint8 risk mode.' } } },
   view: {
     type: 'object',
     additionalProperties: false,
@@ -143,29 +195,29 @@ const checkBodies = {
     type: 'object',
     additionalProperties: false,
     required: ['to', 'fn'],
-    properties: { to: addressOrName, fn: signature, args, from: addressOrName, reason: { type: 'string' } },
+    properties: { to: addressOrName, fn: signature, args, from: addressOrName, reason: text },
   },
   progress: { type: 'object', additionalProperties: false, properties: { minCommitsPerSlot: { type: 'number', minimum: 0, maximum: 1 } } },
   noFork: { const: true },
   mustStall: { const: true },
-  catchUp: { type: 'object', additionalProperties: false, required: ['node', 'withinMs'], properties: { node: { type: 'integer', minimum: 0, maximum: 3 }, withinMs: { type: 'integer', minimum: 0 } } },
+  catchUp: { type: 'object', additionalProperties: false, required: ['node', 'withinMs'], properties: { node: { type: 'integer', minimum: 0, maximum: 3 }, withinMs: { type: 'integer', minimum: 0, maximum: limits.phaseMs } } },
   rejects: { type: 'object', additionalProperties: false, required: ['proposer'], properties: { proposer: { type: 'integer', minimum: 0, maximum: 3 } } },
   driftRejected: { type: 'object', additionalProperties: false, required: ['proposer'], description: "The validator's proposals are refused for timestamp drift by the others, and none of its blocks commits (clock-skew drills).", properties: { proposer: { type: 'integer', minimum: 0, maximum: 3 } } },
   evidence: { type: 'object', additionalProperties: false, required: ['validator'], properties: { validator: { type: 'integer', minimum: 0, maximum: 3 } } },
-  memory: { type: 'object', additionalProperties: false, required: ['maxRssMb'], properties: { maxRssMb: { type: 'number', exclusiveMinimum: 0 } } },
-  inclusion: { type: 'object', additionalProperties: false, required: ['maxMs'], properties: { maxMs: { type: 'integer', minimum: 1 } } },
+  memory: { type: 'object', additionalProperties: false, required: ['maxRssMb'], properties: { maxRssMb: { type: 'number', exclusiveMinimum: 0, maximum: 65_536 } } },
+  inclusion: { type: 'object', additionalProperties: false, required: ['maxMs'], properties: { maxMs: { type: 'integer', minimum: 1, maximum: limits.phaseMs } } },
   keeperLoad: {
     type: 'object',
     additionalProperties: false,
     properties: {
-      step: { type: 'string', description: 'The keeper step\'s label; default every keeper step in the phase.' },
-      maxAmplification: { type: 'number', minimum: 0 },
-      minAmplification: { type: 'number', minimum: 0 },
+      step: { ...text, description: 'The keeper step\'s label; default every keeper step in the phase.' },
+      maxAmplification: { type: 'number', minimum: 0, maximum: 1_000_000 },
+      minAmplification: { type: 'number', minimum: 0, maximum: 1_000_000 },
       minSuccessRate: { type: 'number', minimum: 0, maximum: 1 },
-      minStaleReads: { type: 'integer', minimum: 0, description: 'The keeper noticed a stale node this many times.' },
+      minStaleReads: { type: 'integer', minimum: 0, maximum: 100_000, description: 'The keeper noticed a stale node this many times.' },
     },
   },
-  module: { type: 'string' },
+  module: { type: 'string', maxLength: 4_096 },
 }
 
 export const checkKeys = Object.keys(checkBodies) as (keyof typeof checkBodies)[]
@@ -173,7 +225,7 @@ export const checkKeys = Object.keys(checkBodies) as (keyof typeof checkBodies)[
 export const checkSchema = {
   type: 'object',
   required: ['name', 'kind'],
-  properties: { name, kind, phases: { type: 'array', items: phases, minItems: 1 }, ...checkBodies },
+  properties: { name, kind, phases: { type: 'array', items: phases, minItems: 1, maxItems: 3 }, ...checkBodies },
   additionalProperties: false,
   oneOf: checkKeys.map((key) => ({ required: [key] })),
 }
@@ -184,7 +236,7 @@ const faultSchema = {
   required: ['type'],
   properties: {
     type: { enum: Object.keys(faults) },
-    target: { type: ['string', 'integer'], description: 'A contract name or address (fork), a proxy name (rpc.*), or a validator id (devnet).' },
+    target: { type: ['string', 'integer'], minimum: 0, maximum: 3, maxLength: 256, description: 'A contract name or address (fork), a proxy name (rpc.*), or a validator id 0–3 (devnet).' },
     params: { type: 'object' },
   },
   allOf: Object.values(faults).map((fault) => ({
@@ -206,15 +258,15 @@ const protocolSchema = {
         sharePrice: signature,
         riskMode: signature,
         bountyCap: signature,
-        bountyEvent: { type: 'string', description: 'Event signature with an `amount` field.' },
+        bountyEvent: { type: 'string', maxLength: 1_000, description: 'Event signature with an `amount` field.' },
         lender: {
           type: 'object',
           additionalProperties: false,
           required: ['address', 'token'],
           properties: { address: addressOrName, token: addressOrName },
         },
-        state: { type: 'array', items: signature },
-        signals: { type: 'array', items: { type: 'string' } },
+        state: list(signature, limits.signatures),
+        signals: list({ type: 'string', maxLength: 1_000 }, limits.signatures),
       },
     },
   ],
@@ -229,8 +281,8 @@ export const scenarioSchema = {
   required: ['name', 'hypothesis', 'inject'],
   properties: {
     name,
-    description: { type: 'string' },
-    hypothesis: { type: 'string', minLength: 1 },
+    description: text,
+    hypothesis: { ...text, minLength: 1 },
     target: {
       type: 'object',
       additionalProperties: false,
@@ -238,8 +290,8 @@ export const scenarioSchema = {
         kind: { enum: ['fork', 'devnet'] },
         isolation: { enum: ['snapshot', 'fresh'] },
         validators: { const: 4, description: 'Devnet only: validators (4: f = 1).' },
-        slot: { ...duration, description: 'Devnet only: slot time, e.g. "1s" or "500ms".' },
-        honest: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 3 }, description: 'Devnet only: validators whose agreement the safety checks judge (default: all not under a byzantine fault).' },
+        slot: duration(limits.slotMaxMs, 'Devnet only: slot time', limits.slotMinMs),
+        honest: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 3 }, maxItems: 4, description: 'Devnet only: validators whose agreement the safety checks judge (default: all not under a byzantine fault).' },
         rpcProxy: { type: 'boolean', description: 'Put a JSON-RPC fault proxy (named `fork`) in front of the fork, for keepers and rpc.* faults.' },
         upstreamProxy: {
           type: 'boolean',
@@ -251,37 +303,40 @@ export const scenarioSchema = {
           description: 'Anvil\'s own upstream flags, set deliberately: they absorb or reshape upstream faults.',
           properties: {
             retries: { type: 'integer', minimum: 0, maximum: 100 },
-            timeoutMs: { type: 'integer', minimum: 1 },
-            computeUnitsPerSecond: { type: 'integer', minimum: 1 },
+            timeoutMs: { type: 'integer', minimum: 1, maximum: 600_000 },
+            computeUnitsPerSecond: { type: 'integer', minimum: 1, maximum: 1_000_000 },
           },
         },
       },
     },
-    contracts: { type: 'object', additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } },
-    accounts: { type: 'object', additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } },
+    contracts: { type: 'object', maxProperties: limits.names, additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } },
+    accounts: { type: 'object', maxProperties: limits.names, additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } },
     protocol: protocolSchema,
-    checks: { type: 'array', items: checkSchema },
-    stop: { type: 'array', items: checkSchema, description: 'Checks that must keep holding; the first to break aborts the experiment.' },
-    baseline: { type: 'object', additionalProperties: false, properties: { steps: { type: 'array', items: stepSchema }, duration } },
+    checks: list(checkSchema, limits.checks),
+    stop: { type: 'array', items: checkSchema, maxItems: limits.checks, description: 'Checks that must keep holding; the first to break aborts the experiment.' },
+    baseline: { type: 'object', additionalProperties: false, properties: { steps: list(stepSchema, limits.steps), duration: duration(limits.phaseMs, 'How long the baseline is observed') } },
     inject: {
       type: 'object',
       additionalProperties: false,
       required: ['faults'],
+      // A soak (with `random`) may hold its faults for a day; a drill for an hour.
+      if: { required: ['random'] },
+      else: { properties: { duration: duration(limits.phaseMs, 'How long the faults are held') } },
       properties: {
-        faults: { type: 'array', items: faultSchema },
-        steps: { type: 'array', items: stepSchema },
-        duration,
+        faults: list(faultSchema, limits.faults),
+        steps: list(stepSchema, limits.steps),
+        duration: duration(limits.soakMs, 'How long the faults are held (at most 1h without `random`)'),
         random: {
           type: 'object',
           additionalProperties: false,
           required: ['faults', 'every'],
           description: 'Devnet soak: fire faults drawn from `faults` (seeded) every `every`, each for `hold`, never more than `budget` validators faulty at once.',
           properties: {
-            faults: { type: 'array', minItems: 1, items: faultSchema },
-            every: duration,
-            hold: duration,
+            faults: list(faultSchema, limits.faults, { minItems: 1 }),
+            every: duration(limits.phaseMs, 'Time between random faults'),
+            hold: duration(limits.phaseMs, 'How long each random fault is held'),
             budget: { type: 'integer', minimum: 0, maximum: 1 },
-            flakeBudget: { type: 'integer', minimum: 0, description: 'Transient liveness misses allowed before the soak counts as degraded.' },
+            flakeBudget: { type: 'integer', minimum: 0, maximum: 1_000, description: 'Transient liveness misses allowed before the soak counts as degraded.' },
           },
         },
       },
@@ -290,9 +345,9 @@ export const scenarioSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        steps: { type: 'array', items: stepSchema },
+        steps: list(stepSchema, limits.steps),
         attempts: { type: 'integer', minimum: 1, maximum: 100, description: 'Times the recover steps may run until every check holds.' },
-        duration,
+        duration: duration(limits.phaseMs, 'The recovery window'),
       },
     },
   },

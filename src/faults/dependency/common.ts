@@ -22,7 +22,8 @@ export function dependencyFault<P extends { selectors: Hex[] }>(options: {
         selectors: {
           type: 'array',
           minItems: 1,
-          items: { type: 'string' },
+          maxItems: 64,
+          items: { type: 'string', maxLength: 1_000 },
           description: 'Function signatures ("closeTrade(uint256)") or 4-byte selectors.',
         },
         ...options.extraSchema,

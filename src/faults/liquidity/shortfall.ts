@@ -25,7 +25,7 @@ export const shortfall = define<Params, State>({
     required: ['cutBps'],
     properties: {
       cutBps: { type: 'number', exclusiveMinimum: 0, maximum: 10_000, description: 'Share removed, in basis points.' },
-      token: { type: 'string', description: 'The ERC-20 to cut; omit for a V2 pair target.' },
+      token: { type: 'string', maxLength: 256, description: 'The ERC-20 to cut; omit for a V2 pair target.' },
     },
   },
   parse(raw, where) {

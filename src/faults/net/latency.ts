@@ -6,7 +6,7 @@ import { linksOf, nextTag, poisonLinks } from './links.js'
 export const latency = define<{ latencyMs: number; jitterMs: number }, { undo: () => void; scope: string }>({
   type: 'net.latency',
   summary: 'Delay messages to and from a validator (or on every link) by `latencyMs` ± `jitterMs`.',
-  paramsSchema: { type: 'object', additionalProperties: false, required: ['latencyMs'], properties: { latencyMs: { type: 'integer', minimum: 0, maximum: 600_000 }, jitterMs: { type: 'integer', minimum: 0, default: 0 } } },
+  paramsSchema: { type: 'object', additionalProperties: false, required: ['latencyMs'], properties: { latencyMs: { type: 'integer', minimum: 0, maximum: 600_000 }, jitterMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 0 } } },
   parse: (raw, where) => ({ latencyMs: num(raw, 'latencyMs', where, { min: 0, max: 600_000, integer: true }), jitterMs: num(raw, 'jitterMs', where, { min: 0, max: 600_000, default: 0, integer: true }) }),
   async apply(ctx, target, params) {
     const devnet = devnetOf(ctx, 'net.latency')

@@ -17,7 +17,7 @@ export const partition = define<Params, State>({
   paramsSchema: {
     type: 'object',
     additionalProperties: false,
-    properties: { groups: { type: 'array', minItems: 2, items: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 0, maximum: 3 } } } },
+    properties: { groups: { type: 'array', minItems: 2, maxItems: 4, items: { type: 'array', minItems: 1, maxItems: 4, items: { type: 'integer', minimum: 0, maximum: 3 } } } },
   },
   parse(raw, where) {
     if (raw.groups === undefined) return { groups: undefined }

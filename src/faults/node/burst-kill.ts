@@ -5,7 +5,7 @@ import { devnetOf, validatorList } from '../devnet-common.js'
 export const burstKill = define<{ validators: number[] }, { ids: number[] }>({
   type: 'node.burst-kill',
   summary: 'SIGKILL several validators at once (`validators`); revert restarts them all.',
-  paramsSchema: { type: 'object', additionalProperties: false, required: ['validators'], properties: { validators: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 3 }, minItems: 1 } } },
+  paramsSchema: { type: 'object', additionalProperties: false, required: ['validators'], properties: { validators: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 3 }, minItems: 1, maxItems: 4 } } },
   parse: (raw, where) => ({ validators: validatorList(raw.validators, `${where}.validators`) }),
   async apply(ctx, _target, params) {
     const devnet = devnetOf(ctx, 'node.burst-kill')

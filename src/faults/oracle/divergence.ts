@@ -27,14 +27,14 @@ export const divergence = define<Params, State>({
     properties: {
       bps: { type: 'number', minimum: 0, maximum: 9_999, description: 'Move in basis points.' },
       direction: { enum: ['up', 'down'], default: 'down' },
-      staleS: { type: 'integer', minimum: 0, description: 'Feeds only: age `updatedAt` by this many seconds.' },
+      staleS: { type: 'integer', minimum: 0, maximum: 315_360_000, description: 'Feeds only: age `updatedAt` by this many seconds.' },
     },
   },
   parse(raw, where) {
     return {
       bps: num(raw, 'bps', where, { min: 0, max: 9_999 }),
       direction: str(raw, 'direction', where, { default: 'down', oneOf: ['up', 'down'] }) as 'up' | 'down',
-      staleS: num(raw, 'staleS', where, { min: 0, default: 0, integer: true }),
+      staleS: num(raw, 'staleS', where, { min: 0, max: 315_360_000, default: 0, integer: true }),
     }
   },
   async apply(ctx, target, params) {

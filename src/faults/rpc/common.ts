@@ -25,7 +25,7 @@ export function rpcFault<P extends Base>(options: {
       additionalProperties: false,
       ...(options.required ? { required: options.required } : {}),
       properties: {
-        methods: { type: 'array', items: { type: 'string' }, description: 'Methods to match (exact or prefix*); default all.' },
+        methods: { type: 'array', items: { type: 'string', maxLength: 256 }, maxItems: 256, description: 'Methods to match (exact or prefix*); default all.' },
         probability: { type: 'number', minimum: 0, maximum: 1, default: 1 },
         ...options.extraSchema,
       },

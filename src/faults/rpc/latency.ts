@@ -6,7 +6,7 @@ export const latency = rpcFault<{ methods: string[]; probability: number; latenc
   type: 'rpc.latency',
   summary: 'Delay matching JSON-RPC calls by `latencyMs` ± `jitterMs`.',
   required: ['latencyMs'],
-  extraSchema: { latencyMs: { type: 'number', minimum: 0, maximum: 600_000 }, jitterMs: { type: 'number', minimum: 0, default: 0 } },
+  extraSchema: { latencyMs: { type: 'number', minimum: 0, maximum: 600_000 }, jitterMs: { type: 'number', minimum: 0, maximum: 600_000, default: 0 } },
   parseExtra: (raw, where) => ({ latencyMs: num(raw, 'latencyMs', where, { min: 0, max: 600_000 }), jitterMs: num(raw, 'jitterMs', where, { min: 0, max: 600_000, default: 0 }) }),
   action: (p) => ({ type: 'latency', latencyMs: p.latencyMs, jitterMs: p.jitterMs }),
 })

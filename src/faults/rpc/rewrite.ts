@@ -18,7 +18,7 @@ export const rewrite = rpcFault<{ methods: string[]; probability: number; path: 
   type: 'rpc.rewrite',
   summary: 'Rewrite a result field (`path`) of matching calls with `transform`: flip-bit, zero or null.',
   required: ['path', 'transform'],
-  extraSchema: { path: { type: 'string', minLength: 1 }, transform: { enum: Object.keys(transforms) } },
+  extraSchema: { path: { type: 'string', minLength: 1, maxLength: 256 }, transform: { enum: Object.keys(transforms) } },
   parseExtra: (raw, where) => ({ path: str(raw, 'path', where), transform: str(raw, 'transform', where, { oneOf: Object.keys(transforms) }) as keyof typeof transforms }),
   action: (p) => ({ type: 'rewrite', path: p.path, with: transforms[p.transform] }),
 })
