@@ -17,7 +17,8 @@ import { liveProcesses } from '../src/targets/processes.js'
  * `node.clock-skew` on the embedded validators: their own clock, stepped at runtime (no
  * libfaketime, nothing installed); the drill holds, and fails on a build whose clock ignores
  * the offset. `via: faketime` without libfaketime ends `skipped` with the install command, and
- * the CLI exits 0 for it.
+ * the CLI exits 0 for it; with libfaketime (CI installs it) the drill holds, and a preload that
+ * does not move the clock fails it.
  */
 const root = fileURLToPath(new URL('..', import.meta.url))
 const file = 'scenarios/devnet/clock-skew.yaml'
@@ -165,5 +166,58 @@ describe('clock-skew via libfaketime, when it is missing', () => {
     const summary = fs.readFileSync(path.join(dir, 'reports', 'summary.md'), 'utf8')
     expect(summary).toContain('## forkchaos: 1 skipped')
     expect(summary).toContain(`### ⏭️ clock-skew-30s: skipped\n\n${reason}`)
+  })
+})
+
+describe('clock-skew via libfaketime, installed', () => {
+  const lib = faketimeLib()
+  const viaFaketime = (s: Scenario): Scenario => ({ ...s, inject: { ...s.inject, faults: s.inject.faults.map((f) => ({ ...f, params: { ...f.params, via: 'faketime' } })) } })
+  const escaped = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
+
+  // CI installs libfaketime (`.ci/run`: apt-get install -y faketime); a machine with Node and npm
+  // alone skips this one (the missing-library path is tested above).
+  it.skipIf(!fs.existsSync(lib))('+30 s on validator 2 restarted under LD_PRELOAD: held, its Date.now runs 30 s ahead, its proposals refused for drift', async () => {
+    const r = await run(viaFaketime(shorter(loadScenario(file), 8_000)))
+    expect(r.verdict, r.reason).toBe('held')
+    const fault = r.faults[0]
+    expect(fault?.params).toEqual({ offsetS: 30, via: 'faketime' })
+    // What the restarted processes show: the preload in /proc/<pid>/environ, and the node's own
+    // clock (its HTTP Date header, stamped from Date.now) 30 s ahead of ours (±1 s: the header has 1 s resolution).
+    const env = `LD_PRELOAD=${escaped(lib)} FAKETIME=\\+30s`
+    expect(fault?.evidence?.took).toMatch(
+      new RegExp(`^validator 2 restarted under libfaketime: its process \\(pid \\d+\\) runs with ${env} \\(/proc/\\d+/environ\\), its Anvil \\(pid \\d+\\) with ${env}; the Date header of its RPC answers runs \\+(29|30|31) s from our clock$`),
+    )
+    // The others refused its proposals ~30 s ahead of their clocks; it refused theirs, ~30 s behind its own.
+    expect(fault?.evidence?.seen).toMatch(/^validators [0-3, ]+ refused [1-9]\d* proposals of validator 2 for timestamp drift \(validator \d at \d+\/\d+: timestamp \d+ is (2[5-9]|3[0-5])\d{3} ms from the local clock \(max 5000\)\)/)
+    expect(fault?.evidence?.seen).toMatch(/; validator 2 refused [1-9]\d* proposals of others for timestamp drift \(timestamp \d+ is -(2[5-9]|3[0-5])\d{3} ms from the local clock \(max 5000\)\)/)
+    const refused = r.checks.find((c) => c.name === 'skewed-proposals-refused')
+    expect(refused?.observed).toMatch(/^[1-9]\d* refusals of validator 2's proposals for timestamp drift \(by [0-3, ]+\), e\.g\. "timestamp \d+ is \d+ ms from the local clock \(max 5000\)"; 0 of its blocks committed$/)
+    expect(r.checks.filter((c) => c.name === 'no-fork').map((c) => c.ok)).toEqual([true, true, true])
+    // Restarted on the true clock, it follows the chain again (the scenario's bound: 5 s).
+    expect(r.checks.find((c) => c.name === 'catch-up')?.ok).toBe(true)
+    expect(liveProcesses()).toEqual([])
+  })
+
+  // The check can fail: a preload that does not move the clock (libm, on every glibc system)
+  // restarts the validator the same way, and the drill fails with the evidence showing why.
+  const inert = '/lib/x86_64-linux-gnu/libm.so.6'
+  it.skipIf(!fs.existsSync(inert))('…and a preload that does not move the clock fails the drill: its Date header runs on our time, its blocks commit', async () => {
+    const saved = process.env.FORKCHAOS_FAKETIME_LIB
+    process.env.FORKCHAOS_FAKETIME_LIB = inert
+    try {
+      const r = await run(viaFaketime(shorter(loadScenario(file), 8_000)))
+      expect(r.verdict, r.reason).toBe('failed')
+      // Its blocks commit: on the true clock they are within the drift bound.
+      expect(r.reason).toMatch(/^safety check `skewed-proposals-refused` broke in inject: \d+ refusals of validator 2's proposals for timestamp drift .*; [1-9]\d* of its blocks committed/)
+      const fault = r.faults[0]
+      expect(fault?.evidence?.took).toMatch(new RegExp(`runs with LD_PRELOAD=${escaped(inert)} FAKETIME=\\+30s .*; the Date header of its RPC answers runs [+-][01] s from our clock$`))
+      // No refusal anywhere near the 30 s asked for (a chain running a few seconds ahead of
+      // the wall clock may still draw a refusal just over the 5 s bound).
+      expect(fault?.evidence?.seen ?? '').not.toMatch(/ is -?(2[5-9]|3[0-5])\d{3} ms from the local clock/)
+    } finally {
+      if (saved === undefined) delete process.env.FORKCHAOS_FAKETIME_LIB
+      else process.env.FORKCHAOS_FAKETIME_LIB = saved
+    }
+    expect(liveProcesses()).toEqual([])
   })
 })

@@ -19,8 +19,10 @@ type State = { id: number; via: Via; offsetMs: number; appliedAtMs: number }
  *
  * `via: faketime`: for processes forkchaos did not write. The validator's processes (node and
  * Anvil) restart under libfaketime (LD_PRELOAD; Debian's `faketime` package); revert restarts
- * them on the true clock. Where libfaketime is missing the scenario ends `skipped`, with the
- * install command.
+ * them on the true clock, each time with the validator's build (overrides) kept. `detect` reads
+ * what the restarted processes show, not what was asked: LD_PRELOAD and FAKETIME in
+ * /proc/<pid>/environ, and the node's wall clock from the `Date` header of its RPC answers.
+ * Where libfaketime is missing the scenario ends `skipped`, with the install command.
  *
  * Either way, `detect` reports what the validators showed: the others' rejections of its
  * proposals for timestamp drift, and its own refusals of theirs.
@@ -48,7 +50,8 @@ export const clockSkew = define<{ offsetS: number; via: Via }, State>({
     const offsetMs = params.offsetS * 1_000
     const appliedAtMs = Date.now()
     if (params.via === 'faketime') {
-      await devnet.startNode(id, { env: clockSkewEnv(params.offsetS) })
+      // The validator keeps its build (overrides) across both restarts; only the clock changes.
+      await devnet.startNode(id, { env: clockSkewEnv(params.offsetS), overrides: devnet.nodes[id]?.overrides ?? {} })
       return { id, via: params.via, offsetMs, appliedAtMs }
     }
     const node = running(devnet, id)
@@ -62,7 +65,7 @@ export const clockSkew = define<{ offsetS: number; via: Via }, State>({
   async revert(ctx, state) {
     const devnet = devnetOf(ctx, 'node.clock-skew')
     if (state.via === 'faketime') {
-      await devnet.startNode(state.id)
+      await devnet.startNode(state.id, { overrides: devnet.nodes[state.id]?.overrides ?? {} })
       return
     }
     // A validator that crashed meanwhile restarts on offset 0: nothing to put back.
@@ -73,7 +76,7 @@ export const clockSkew = define<{ offsetS: number; via: Via }, State>({
     const devnet = devnetOf(ctx, 'node.clock-skew')
     const node = devnet.nodes[state.id]
     let took: string
-    if (state.via === 'faketime') took = `validator ${state.id} runs under libfaketime with FAKETIME=${node?.env.FAKETIME ?? '(none)'}`
+    if (state.via === 'faketime') took = node?.running ? await underFaketime(node) : `validator ${state.id} is not running`
     else {
       const status = node?.running ? await node.rpc.request<NodeStatus>('fc_status').catch(() => undefined) : undefined
       const preload = node?.running ? preloadOf(node.pid) : 'unknown'
@@ -87,14 +90,57 @@ export const clockSkew = define<{ offsetS: number; via: Via }, State>({
   },
 })
 
-/** The LD_PRELOAD a running process was started with, read from /proc (Linux): `unset` or its value. */
-function preloadOf(pid: number): string {
+/** The environment a running process was started with, read from /proc (Linux); undefined without /proc. */
+function environOf(pid: number): Map<string, string> | undefined {
   try {
     const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
-    const hit = env.find((e) => e.startsWith('LD_PRELOAD='))
-    return hit ? `=${hit.slice('LD_PRELOAD='.length)}` : 'unset'
+    return new Map(env.filter((e) => e.includes('=')).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]))
   } catch {
-    return 'unknown (no /proc)'
+    return undefined
+  }
+}
+
+/** The LD_PRELOAD a running process was started with, read from /proc (Linux): `unset` or its value. */
+function preloadOf(pid: number): string {
+  const env = environOf(pid)
+  if (!env) return 'unknown (no /proc)'
+  const preload = env.get('LD_PRELOAD')
+  return preload === undefined ? 'unset' : `=${preload}`
+}
+
+/**
+ * What the processes restarted under libfaketime show, not what forkchaos asked for: their
+ * environment in /proc, and the node's own wall clock as its HTTP server stamps the `Date`
+ * header of an answer (Node reads it from `Date.now()`, which libfaketime moves), against ours.
+ */
+async function underFaketime(node: DevnetNode): Promise<string> {
+  const env = (pid: number) => {
+    const e = environOf(pid)
+    if (!e) return 'an unknown environment (no /proc)'
+    return `LD_PRELOAD${e.has('LD_PRELOAD') ? `=${e.get('LD_PRELOAD')}` : ' unset'} FAKETIME${e.has('FAKETIME') ? `=${e.get('FAKETIME')}` : ' unset'}`
+  }
+  const skewS = await dateHeaderSkewS(node.rpcUrl)
+  const clock = skewS === undefined ? 'its RPC answered without a Date header' : `the Date header of its RPC answers runs ${skewS >= 0 ? '+' : ''}${skewS} s from our clock`
+  return `validator ${node.id} restarted under libfaketime: its process (pid ${node.pid}) runs with ${env(node.pid)} (/proc/${node.pid}/environ), its Anvil (pid ${node.anvil.pid}) with ${env(node.anvil.pid)}; ${clock}`
+}
+
+/** A node's `Date` header (1 s resolution) minus our clock at the midpoint of the request, rounded to whole seconds. */
+async function dateHeaderSkewS(rpcUrl: string): Promise<number | undefined> {
+  try {
+    const sentMs = Date.now()
+    const res = await fetch(rpcUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'fc_status', params: [] }),
+      signal: AbortSignal.timeout(2_000),
+    })
+    const midMs = (sentMs + Date.now()) / 2
+    await res.arrayBuffer()
+    const dateMs = Date.parse(res.headers.get('date') ?? '')
+    // The header truncates to the second: its true instant lies within the following 1000 ms.
+    return Number.isFinite(dateMs) ? Math.round((dateMs + 500 - midMs) / 1_000) : undefined
+  } catch {
+    return undefined
   }
 }
 
