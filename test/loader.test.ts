@@ -65,7 +65,8 @@ describe('scenario loader', () => {
 
   it('names a missing required field and an unknown field', () => {
     expect(errorOf(good.replace('hypothesis: h\n', '')).message.split('\n')[0]).toBe('<file>:1: `hypothesis` is required.')
-    expect(errorOf(good.replace('name: ok', 'name: ok\nhypothesys: typo')).message.split('\n')[0]).toMatch(/`hypothesys` is not a known field/)
+    expect(errorOf(good.replace('name: ok', 'name: ok\nhypothesys: typo')).message.split('\n')[0]).toBe('<file>:2: `hypothesys` is not a known field.')
+    expect(errorOf(`${good}__proto__: { polluted: 1 }\n`).message.split('\n')[0]).toBe('<file>:11: `__proto__` is not a known field.')
   })
 
   it('reports YAML syntax errors with line and column', () => {

@@ -64,7 +64,9 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
       const node = doc.getIn(segs.map((x) => (/^\d+$/.test(x) ? Number(x) : x)), true) as Node | undefined
       return isScalar(node) && typeof node.value === 'number' && node.range ? text.slice(node.range[0], node.range[1]).trim() : undefined
     }
-    throw fail(describe(error, raw, written), { line: lineAt(doc, segments, lineOf), field: fieldName(segments) || '(top level)' })
+    // An unknown field is shown at its own line, not at the line of the mapping holding it.
+    const extra = error.keyword === 'additionalProperties' ? [String((error.params as { additionalProperty: string }).additionalProperty)] : []
+    throw fail(describe(error, raw, written), { line: lineAt(doc, [...segments, ...extra], lineOf), field: fieldName(segments) || '(top level)' })
   }
   const scenario = raw as RawScenario
   const ms = (value: unknown, field: string, fallback: number, maxMs: number) => (value === undefined ? fallback : parseDurationMs(value, field, { maxMs }))
