@@ -472,6 +472,63 @@ describe('depth limit and ids (issue 7)', () => {
   })
 })
 
+describe('fuzz findings (fuzz/jsonrpc.ts), fixed', () => {
+  const body = async (url: string, text: string) => JSON.parse((await post(url, text)).body.toString())
+  const ruled = async () => {
+    const proxy = await start()
+    proxy.addRule({ match: { methods: ['eth_getBalance', 'eth_getBlockByNumber'] }, action: { type: 'stale', blocks: 0 } })
+    return proxy
+  }
+
+  it('stale answers null only for a block number a node reads; an address as block tag is refused upstream, as directly', async () => {
+    const proxy = await ruled()
+    const text = '{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","latest"]}'
+    const [direct, proxied] = await Promise.all([body(anvil.url, text), body(proxy.url, text)])
+    expect(direct.error.code).toBe(-32602)
+    expect(proxied).toEqual(direct)
+    // A well-formed block number past the (stale) head is still null.
+    expect(await body(proxy.url, '{"jsonrpc":"2.0","id":2,"method":"eth_getBlockByNumber","params":["0xffff",false]}')).toEqual({ jsonrpc: '2.0', id: 2, result: null })
+  })
+
+  it('on a rule path, elements that are not calls are answered here, per element, their ids untouched', async () => {
+    const proxy = await ruled()
+    const text = `[{"jsonrpc":"2.0","id":"a","method":"eth_getBalance","params":["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","latest"]},{"jsonrpc":2,"id":18446744073709551616,"method":null},{"jsonrpc":"2.0","id":7},5]`
+    const answers = (await body(proxy.url, text)) as { id: unknown; result?: unknown; error?: { code: number } }[]
+    expect(answers.map((a) => [a.id, a.result === undefined ? a.error?.code : 'ok'])).toEqual([
+      ['a', 'ok'],
+      [null, -32600],
+      [7, -32600],
+      [null, -32600],
+    ])
+  })
+
+  it('ids written 1e3 or 1.0 are refused on a rule path, as Anvil refuses them (JSON.parse had made them integers)', async () => {
+    const proxy = await ruled()
+    const zero = '{"jsonrpc":"2.0","id":-0,"method":"eth_getBalance","params":["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","latest"]}'
+    expect((await body(proxy.url, zero)).id).toBe((await body(anvil.url, zero)).id) // Anvil reads -0 as 0
+    for (const id of ['1e3', '1.0']) {
+      const text = `{"jsonrpc":"2.0","id":${id},"method":"eth_getBalance","params":["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","latest"]}`
+      expect((await body(anvil.url, text)).id, id).toBe(null)
+      expect(await body(proxy.url, text), id).toMatchObject({ id: null, error: { code: -32600 } })
+    }
+  })
+
+  it('a call nested too deep gets id null when its id is a number it cannot give back exactly', async () => {
+    const proxy = await start()
+    const deep = `${'['.repeat(100)}${']'.repeat(100)}`
+    for (const id of ['9007199254740993', '1e3']) expect((await body(proxy.url, `{"jsonrpc":"2.0","id":${id},"method":"eth_call","params":${deep}}`)).id, id).toBe(null)
+    expect((await body(proxy.url, `{"jsonrpc":"2.0","id":12,"method":"eth_call","params":${deep}}`)).id).toBe(12)
+  })
+
+  it('deep text whose brackets do not balance is not JSON: it goes upstream, it is not refused as too deep', async () => {
+    const proxy = await start()
+    const text = `{"jsonrpc":"2.0","id":5,"method":"eth_call","params":${'['.repeat(5_000)}`
+    const [direct, proxied] = await Promise.all([post(anvil.url, text), post(proxy.url, text)])
+    expect(proxied.body.toString()).toBe(direct.body.toString())
+    expect(JSON.parse(proxied.body.toString()).id).toBe(null)
+  })
+})
+
 describe('fuzz', () => {
   const readOnly = [
     'eth_chainId',

@@ -17,6 +17,7 @@ import {
   idOf,
   isRecord,
   malformedBody,
+  oddNumericIds,
   outcomeOf,
   parseRule,
   parseWithin,
@@ -407,7 +408,7 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
       }
       let answers: (unknown | undefined)[]
       try {
-        ;({ answers } = await resolveCalls({ elements, infos, plans, batch, head, forward, forwardInvalid: true, refused }))
+        ;({ answers } = await resolveCalls({ elements, infos, plans, batch, head, forward, refused, oddIds: oddNumericIds(body) }))
       } catch (error) {
         if (!(error instanceof UpstreamAnswer)) throw error
         // Upstream did not answer with JSON-RPC: hand its answer over as it is.

@@ -544,10 +544,10 @@ export type ResolveArgs = {
   batch: boolean
   head: () => Promise<bigint>
   forward: Forward
-  /** Forward elements that are not calls so upstream answers them (HTTP); else answer them here (WebSocket, where answers are routed by id). */
-  forwardInvalid: boolean
   /** Per element: the error the proxy answers it with itself (`ReadRequest.refused`). */
   refused?: readonly (RpcErrorObject | undefined)[]
+  /** Numeric ids written in a form nodes refuse (`oddNumericIds`). */
+  oddIds?: ReadonlySet<number>
 }
 
 /**
@@ -570,13 +570,14 @@ export async function resolveCalls(args: ResolveArgs): Promise<{ answers: (unkno
       continue
     }
     if (!plan || !info) {
-      if (args.forwardInvalid) outgoing.push({ index: i, call: el, post: undefined, target: undefined })
-      else answers[i] = errorReply(null, errorFor(-32600))
+      // Not a call: answered here, per element, as the spec asks (re-serialised, its id could come back changed).
+      const id = isRecord(el) ? el.id : undefined
+      answers[i] = errorReply(isEchoableId(id) && !(typeof id === 'number' && args.oddIds?.has(id)) ? id : null, errorFor(-32600))
       continue
     }
     const id = idOf(el)
     const notification = !hasId(el)
-    if (!notification && !isEchoableId(id)) {
+    if (!notification && (!isEchoableId(id) || (typeof id === 'number' && args.oddIds?.has(id)))) {
       // Sent under a proxy id it would be accepted (and given back wrong); upstream would refuse it.
       answers[i] = errorReply(null, badIdError)
       continue
@@ -702,7 +703,8 @@ function staleRequest(call: Fields, target: bigint): StaleStep {
   const params = Array.isArray(call.params) ? [...call.params] : undefined
   const forward = (post?: StalePost): StaleStep => ({ kind: 'forward', call, post })
   const withParams = (p: unknown[]): StaleStep => ({ kind: 'forward', call: { ...call, params: p }, post: undefined })
-  if (method === 'eth_blockNumber') return { kind: 'answer', result: toHex(target) }
+  // Answered here only when the call is one a node would answer; anything odd goes upstream to be refused there.
+  if (method === 'eth_blockNumber') return call.params === undefined || call.params === null || (Array.isArray(call.params) && call.params.length === 0) ? { kind: 'answer', result: toHex(target) } : forward()
   if (method === 'eth_getBlockByHash') return forward('hide-newer-block')
   if (method === 'eth_getTransactionByHash' || method === 'eth_getTransactionReceipt') return forward('hide-newer-tx')
   if (!params) return forward()
@@ -710,8 +712,9 @@ function staleRequest(call: Fields, target: bigint): StaleStep {
     const tag = params[0]
     if (tag === 'latest' || tag === 'pending') return withParams([toHex(target), ...params.slice(1)])
     if (tag === 'safe' || tag === 'finalized') return forward('cap-block')
-    const n = hexToBigInt(tag)
-    if (n !== undefined && n > target) return { kind: 'answer', result: null }
+    const n = blockNumberOf(tag)
+    const wellFormed = params.length <= 2 && (params[1] === undefined || typeof params[1] === 'boolean')
+    if (n !== undefined && n > target && wellFormed) return { kind: 'answer', result: null }
     return forward()
   }
   if (method === 'eth_getLogs') {
@@ -751,6 +754,11 @@ export const idOf = (el: unknown): unknown => (isRecord(el) ? el.id : undefined)
 
 /** A JSON-RPC quantity. */
 export const toHex = (n: bigint) => `0x${n.toString(16)}`
+
+/** A block number as nodes read it: a quantity of at most 64 bits. */
+function blockNumberOf(v: unknown): bigint | undefined {
+  return typeof v === 'string' && /^0x[0-9a-fA-F]{1,16}$/.test(v) ? BigInt(v) : undefined
+}
 
 /** A JSON-RPC quantity or number-like hex string as a bigint; undefined for anything else. */
 export function hexToBigInt(v: unknown): bigint | undefined {
@@ -931,8 +939,8 @@ export function scanJson(b: Buffer): { batch: boolean; depth: number; parts: Par
       depth++
       if (depth > max) max = depth
       if (part && depth - (batch ? 1 : 0) > part.depth) part.depth = depth - (batch ? 1 : 0)
-      // A single call past any sane limit: refused whatever follows, so stop looking.
-      if (!batch && part && depth > EARLY_EXIT_DEPTH) return { batch, depth, parts: [part] }
+      // A single call past any sane limit: only whether the brackets balance still matters.
+      if (!batch && part && depth > EARLY_EXIT_DEPTH) return balances(b, i + 1, depth) ? { batch, depth, parts: [part] } : undefined
     } else if (c === 0x5d || c === 0x7d) {
       depth--
       if (depth < 0) return undefined
@@ -955,6 +963,28 @@ export function scanJson(b: Buffer): { batch: boolean; depth: number; parts: Par
   if (depth !== 0) return undefined
   if (!batch && part) parts.push(part)
   return { batch, depth: max, parts }
+}
+
+/** Whether the brackets from `i` on close the `depth` open ones exactly (strings skipped): the tight loop for deep text. */
+function balances(b: Buffer, i: number, depth: number): boolean {
+  for (; i < b.length; i++) {
+    const c = b[i] as number
+    if (c === 0x5b || c === 0x7b) depth++
+    else if (c === 0x5d || c === 0x7d) {
+      if (--depth < 0) return false
+    } else if (c === 0x22) {
+      let j = i
+      for (;;) {
+        j = b.indexOf(0x22, j + 1)
+        if (j < 0) return false
+        let k = j - 1
+        while (b[k] === 0x5c) k--
+        if ((j - k) % 2 === 1) break
+      }
+      i = j
+    }
+  }
+  return depth === 0
 }
 
 /**
@@ -995,10 +1025,12 @@ function idIn(b: Buffer, start: number, end: number): unknown {
             if (e < 0 || e >= end) return undefined
             e++
           } else while (e < end && b[e] !== 0x2c && b[e] !== 0x7d && !WS.has(b[e] as number)) e++
-          const parsed = safeParse(b.toString('utf8', v, e))
+          const raw = b.toString('utf8', v, e)
+          if (first !== 0x22 && raw !== 'null' && !/^-?(0|[1-9][0-9]*)$/.test(raw)) return undefined // 1e3, 1.0: not ids nodes read
+          const parsed = safeParse(raw)
           if (!parsed.ok) return undefined
-          const id = parsed.value
-          return typeof id === 'string' || id === null || (typeof id === 'number' && Number.isFinite(id)) ? id : undefined
+          // Only an id that can be given back exactly (a rounded number would name another call).
+          return isEchoableId(parsed.value) ? parsed.value : undefined
         }
       }
       i = j
@@ -1022,6 +1054,22 @@ export function parseWithin(bytes: Buffer, maxDepth = MAX_JSON_DEPTH + 1): { ok:
  * an integer JavaScript holds exactly (larger numbers would come back rounded).
  */
 export const isEchoableId = (id: unknown) => typeof id === 'string' || id === null || Number.isSafeInteger(id)
+
+/**
+ * Numbers written as ids in a form JSON.parse reads as an integer but nodes refuse as an id
+ * (`1e3`, `1.0`; Anvil reads `-0` as 0): a proxy id would make such a call acceptable. Read from the text,
+ * since parsing has already turned `1e3` into 1000; an `"id"` inside params counts too (rare, and
+ * then the call is refused where upstream might have answered it).
+ */
+export function oddNumericIds(bytes: Buffer): Set<number> {
+  const odd = new Set<number>()
+  const text = bytes.toString('latin1')
+  for (const m of text.matchAll(/"id"\s*:\s*(-?[0-9][0-9.eE+-]*)/g)) {
+    const raw = m[1] as string
+    if (!/^-?(0|[1-9][0-9]*)$/.test(raw)) odd.add(Number(raw))
+  }
+  return odd
+}
 
 /** The error a call a rule changes gets when its id is not one the proxy can give back exactly. */
 export const badIdError: RpcErrorObject = {

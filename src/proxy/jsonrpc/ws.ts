@@ -15,6 +15,7 @@ import {
   idOf,
   isRecord,
   malformedBody,
+  oddNumericIds,
   outcomeOf,
   planCall,
   planRequest,
@@ -333,7 +334,7 @@ export function attachWebSocket(options: {
           const cancel = core.after(core.upstreamTimeoutMs, () => exchange.fail(new Error('upstream timed out')))
           for (const k of live) exchanges.set(k, exchange)
         })
-      const { answers } = await resolveCalls({ elements, infos, plans, batch, head: core.head, forward, forwardInvalid: false, refused: request.refused })
+      const { answers } = await resolveCalls({ elements, infos, plans, batch, head: core.head, forward, refused: request.refused, oddIds: oddNumericIds(text) })
       send(batch, answers, plan, (sent, bytesOut) =>
         record(
           answers.map((a, i) => (!sent ? 'dropped' : a === undefined && infos[i] && !hasId(elements[i]) ? 'ok' : outcomeOf(a))),
