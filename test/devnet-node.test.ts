@@ -8,7 +8,7 @@ import { bytesToHex, keccak256, parseEther, stringToBytes } from 'viem'
 import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { parseNodeConfig } from '../src/devnet/node/config.js'
-import { type Consensus, createConsensus, type Input, type Output } from '../src/devnet/node/consensus.js'
+import { type Consensus, createConsensus, defaultTimeouts, type Input, type Output } from '../src/devnet/node/consensus.js'
 import { certificateSigners, quorums, recoverSigner, signProposal, signVote, valueIdOf, voteDigest } from '../src/devnet/node/crypto.js'
 import { createJwt, RethEngine } from '../src/devnet/node/engine-api.js'
 import { AnvilEngine } from '../src/devnet/node/execution.js'
@@ -103,6 +103,39 @@ describe('consensus (pure state machine)', () => {
     expect(out).toEqual([{ kind: 'schedule', timeout: { kind: 'slot', height: 1, round: 0 }, delayMs: 300 }])
     const atSlot = c.step({ kind: 'timeout', timeout: { kind: 'slot', height: 1, round: 0 } }, genesisMs + slotMs)
     expect(atSlot.map((o) => o.kind)).toEqual(['build', 'schedule'])
+  })
+
+  it('does not start a height before the first timestamp a block on top of the head may carry', () => {
+    // A chain behind its slots catches up no faster than its timestamps: round 0 of height 2
+    // waits until the parent's timestamp + 1 s, though height 2's slot is long past.
+    const c = createConsensus({ id: 2, privateKey: validatorKeys[2] as Hex, validators, chainId, slotMs, genesisMs })
+    const now = genesisMs + 10 * slotMs
+    c.start(0, now)
+    const out = c.step({ kind: 'committed', height: 1, notBeforeMs: now + 700 }, now)
+    expect(out).toEqual([{ kind: 'schedule', timeout: { kind: 'slot', height: 2, round: 0 }, delayMs: 700 }])
+    // Without it (or once it has passed), round 0 starts at once: validator 2 proposes (2, 0).
+    const c2 = createConsensus({ id: 2, privateKey: validatorKeys[2] as Hex, validators, chainId, slotMs, genesisMs })
+    c2.start(0, now)
+    expect(c2.step({ kind: 'committed', height: 1, notBeforeMs: now - 1 }, now).map((o) => o.kind)).toEqual(['build', 'schedule'])
+  })
+
+  it('paces the propose timeout by the execution layer: at least three times its recent build or re-execution time', () => {
+    const proposeDelays = (c: Consensus, from: number) => {
+      const out = c.start(0, from)
+      return out.flatMap((o) => (o.kind === 'schedule' && o.timeout.kind === 'propose' ? [o.delayMs] : []))
+    }
+    const at = genesisMs + slotMs
+    const { proposeMs, maxMs } = defaultTimeouts(slotMs)
+    const idle = createConsensus({ id: 1, privateKey: validatorKeys[1] as Hex, validators, chainId, slotMs, genesisMs })
+    idle.setExecutionMs(50)
+    expect(proposeDelays(idle, at)).toEqual([proposeMs])
+    const slow = createConsensus({ id: 1, privateKey: validatorKeys[1] as Hex, validators, chainId, slotMs, genesisMs })
+    slow.setExecutionMs(900)
+    expect(proposeDelays(slow, at)).toEqual([2_700])
+    // …and never past the cap.
+    const stuck = createConsensus({ id: 1, privateKey: validatorKeys[1] as Hex, validators, chainId, slotMs, genesisMs })
+    stuck.setExecutionMs(100_000)
+    expect(proposeDelays(stuck, at)).toEqual([maxMs])
   })
 
   it('commits with 2f+1 precommits and a certificate of valid signatures', () => {

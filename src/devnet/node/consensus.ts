@@ -24,6 +24,10 @@ import type { Certificate, Evidence, Hex, Message, Payload, Proposal, RejectionF
  *   extended once by the same amount, rather than prevoting nil on a block not yet checked.
  * - After a decision the machine waits for `committed` (the execution layer made the block its
  *   head) before it starts the next height.
+ * - The propose timeout is never shorter than three times the time the execution layer has lately
+ *   taken to build or re-execute a block (`setExecutionMs`), so on a slow machine a round lasts
+ *   long enough for its proposal to be built and checked: slots get longer, rounds still end in
+ *   a decision. (It still grows per round and stops at `maxMs`.)
  */
 
 export type ConsensusConfig = {
@@ -82,7 +86,13 @@ export type Input =
   /** The outcome of a `build` output: one payload, or two for an equivocating proposer (test builds). */
   | { kind: 'built'; height: number; round: number; payloads: Payload[] }
   /** The execution layer's head is now block `height` (after a decision, or after sync). */
-  | { kind: 'committed'; height: number }
+  /**
+   * `notBeforeMs`: the earliest time a block on top of this one may carry (its timestamp plus the
+   * minimum gap), so round 0 of the next height does not start before it: a chain behind its
+   * slots catches up no faster than its timestamps may advance, instead of running them ahead
+   * of the clock until peers refuse them as drift.
+   */
+  | { kind: 'committed'; height: number; notBeforeMs?: number }
 
 export type Output =
   /** Send to peers: all of them, or only `to`. */
@@ -115,12 +125,17 @@ export type ConsensusSnapshot = {
 export type Consensus = {
   /** Feeds one input; returns the outputs, in order. */
   step(input: Input, nowMs: number): Output[]
-  /** Starts height `head + 1` (call once, with the execution head). */
-  start(head: number, nowMs: number): Output[]
+  /** Starts height `head + 1` (call once, with the execution head; `notBeforeMs` as for `committed`). */
+  start(head: number, nowMs: number, notBeforeMs?: number): Output[]
   state(): ConsensusSnapshot
   validity(valueId: Hex): Validity | undefined
   /** A muted validator signs nothing (its store cannot persist what it would vote for). */
   setMuted(muted: boolean): void
+  /**
+   * How long building or re-executing a block takes lately (ms): the floor of round 0's propose
+   * timeout is three times this (the proposer's build, its trip to the peers, their re-execution).
+   */
+  setExecutionMs(ms: number): void
   /**
    * What this node knows of the current round, to send again: the round's proposal(s), the
    * prevotes that justify a re-proposed value, and every prevote and precommit of the round.
@@ -149,6 +164,7 @@ export function createConsensus(config: ConsensusConfig): Consensus {
   let validRound = -1
   let validValue: Hex | null = null
   let muted = false
+  let executionMs = 0
   /** What this node prevoted in the current round (voteForTwoProposals votes for the others too). */
   let myPrevote: Hex | null | undefined
   const extraVoted = new Set<string>()
@@ -170,6 +186,7 @@ export function createConsensus(config: ConsensusConfig): Consensus {
   const proposerOf = (h: number, r: number) => (config.validators[(h + r) % n] as { id: number }).id
   const slotStartMs = (h: number) => config.genesisMs + h * config.slotMs
   const delay = (base: number, r: number) => Math.min(timeouts.maxMs, Math.round(base * timeouts.growth ** r))
+  const proposeDelay = (r: number) => delay(Math.max(timeouts.proposeMs, 3 * executionMs), r)
   const once = (rule: string) => {
     const key = `${rule}/${height}/${round}`
     if (fired.has(key)) return false
@@ -223,7 +240,7 @@ export function createConsensus(config: ConsensusConfig): Consensus {
       else out.push({ kind: 'build', height, round })
     }
     // The proposer schedules it too: if its build fails, the round still moves on.
-    schedule('propose', delay(timeouts.proposeMs, r))
+    schedule('propose', proposeDelay(r))
   }
 
   function propose(list: Payload[], polRound: number) {
@@ -346,7 +363,7 @@ export function createConsensus(config: ConsensusConfig): Consensus {
         // looked at. Once only, so a proposer cannot stall a round with slow blocks.
         const p = proposals.get(`${height}/${round}`)?.[0]
         if (p && validity.get(valueIdOf(p.payload)) === 'pending' && once('propose-extension')) {
-          schedule('propose', delay(timeouts.proposeMs, round))
+          schedule('propose', proposeDelay(round))
           return
         }
         prevote(null)
@@ -361,7 +378,7 @@ export function createConsensus(config: ConsensusConfig): Consensus {
     }
   }
 
-  function enterHeight(h: number) {
+  function enterHeight(h: number, notBeforeMs = 0) {
     height = h
     round = 0
     step = 'waiting'
@@ -382,7 +399,7 @@ export function createConsensus(config: ConsensusConfig): Consensus {
     if (evidenceSeen.size > 10_000) evidenceSeen.clear()
     // Proposals that arrived early can be checked now that their parent is the head.
     for (const [key, list] of proposals) if (Number(key.split('/')[0]) === h) for (const p of list) requestValidation(p)
-    const waitMs = slotStartMs(h) - now
+    const waitMs = Math.max(slotStartMs(h), notBeforeMs) - now
     if (waitMs <= 0) startRound(0)
     else out.push({ kind: 'schedule', timeout: { kind: 'slot', height: h, round: 0 }, delayMs: waitMs })
   }
@@ -546,8 +563,8 @@ export function createConsensus(config: ConsensusConfig): Consensus {
   return {
     stats,
     proposerOf,
-    start(head, nowMs) {
-      return run(() => enterHeight(head + 1), nowMs)
+    start(head, nowMs, notBeforeMs) {
+      return run(() => enterHeight(head + 1, notBeforeMs), nowMs)
     },
     step(input, nowMs) {
       return run(() => {
@@ -571,7 +588,7 @@ export function createConsensus(config: ConsensusConfig): Consensus {
               propose(input.payloads, -1)
             return
           case 'committed':
-            if (input.height >= height) enterHeight(input.height + 1)
+            if (input.height >= height) enterHeight(input.height + 1, input.notBeforeMs)
             return
         }
       }, nowMs)
@@ -592,6 +609,9 @@ export function createConsensus(config: ConsensusConfig): Consensus {
     validity: (id) => validity.get(id),
     setMuted(m) {
       muted = m
+    },
+    setExecutionMs(ms) {
+      executionMs = Number.isFinite(ms) && ms > 0 ? ms : 0
     },
   }
 }

@@ -22,6 +22,12 @@ export type MempoolOptions = {
   maxIngressPerS?: number
   /** The next nonce of `sender` on the committed head. */
   committedNonce: (sender: Hex) => Promise<number>
+  /**
+   * A next nonce of `sender` known without waiting, possibly from an older head (so at most the
+   * committed one), or undefined. When given, admission checks against it instead of waiting
+   * for `committedNonce`; pruning after a commit always asks `committedNonce`.
+   */
+  knownNonce?: (sender: Hex) => number | undefined
 }
 
 export type AddResult =
@@ -63,27 +69,35 @@ export class Mempool {
   /** Tips of the last admitted client submissions: over budget, only a higher tip gets in. */
   #recentTips: bigint[] = []
 
-  async add(raw: Hex, claimedSender?: Hex): Promise<AddResult> {
+  /**
+   * The ingress cap alone (`maxIngressPerS`), for a client's submission: cheap (a decode, no
+   * signature recovery), so a node can refuse at once and queue only what it will admit.
+   * Takes a token; `tipWei` is 0 for an undecodable transaction (`add` gives the reason).
+   */
+  ingress(raw: Hex): { ok: true; tipWei: bigint } | { ok: false; reason: string } {
+    // Not decodable: tip 0, and `add` refuses it with the reason.
+    const tip = tipOf(raw)
     const rate = this.#options.maxIngressPerS
-    if (claimedSender === undefined && rate !== undefined) {
-      const now = performance.now()
-      this.#tokens = Math.min(rate, this.#tokens + ((now - this.#refilledAt) / 1000) * rate)
-      this.#refilledAt = now
-      let tip = 0n
-      try {
-        const tx = parseTransaction(raw.toLowerCase() as TransactionSerialized)
-        tip = tx.maxPriorityFeePerGas ?? tx.gasPrice ?? 0n
-      } catch {
-        // Not decodable: the full path below refuses it with the reason.
-      }
-      if (this.#tokens < 1) {
-        // Over budget: a transaction still gets in if it outbids every recent submission, so a
-        // flood at one price cannot lock out a user who pays more (as a fee market would).
-        const floor = this.#recentTips.reduce((a, b) => (b > a ? b : a), 0n)
-        if (tip <= floor) return { ok: false, hash: null, reason: `node busy: more than ${rate} submitted transactions per second (maxIngressPerS) and the tip does not outbid them; retry later or pay more` }
-      } else this.#tokens -= 1
-      this.#recentTips.push(tip)
-      if (this.#recentTips.length > 256) this.#recentTips.shift()
+    if (rate === undefined) return { ok: true, tipWei: tip }
+    const now = performance.now()
+    this.#tokens = Math.min(rate, this.#tokens + ((now - this.#refilledAt) / 1000) * rate)
+    this.#refilledAt = now
+    if (this.#tokens < 1) {
+      // Over budget: a transaction still gets in if it outbids every recent submission, so a
+      // flood at one price cannot lock out a user who pays more (as a fee market would).
+      const floor = this.#recentTips.reduce((a, b) => (b > a ? b : a), 0n)
+      if (tip <= floor) return { ok: false, reason: `node busy: more than ${rate} submitted transactions per second (maxIngressPerS) and the tip does not outbid them; retry later or pay more` }
+    } else this.#tokens -= 1
+    this.#recentTips.push(tip)
+    if (this.#recentTips.length > 256) this.#recentTips.shift()
+    return { ok: true, tipWei: tip }
+  }
+
+  /** `ingressChecked`: the caller already passed a client's transaction through `ingress`. */
+  async add(raw: Hex, claimedSender?: Hex, options: { ingressChecked?: boolean } = {}): Promise<AddResult> {
+    if (claimedSender === undefined && !options.ingressChecked) {
+      const checked = this.ingress(raw)
+      if (!checked.ok) return { ok: false, hash: null, reason: checked.reason }
     }
     const lower = raw.toLowerCase() as Hex
     let hash: Hex
@@ -116,7 +130,7 @@ export class Mempool {
     if (mine && mine.size >= this.#options.maxPerSender)
       return { ok: false, hash, reason: `sender ${sender} already has ${mine.size} pending transactions (maxPerSender)` }
     if (mine?.has(nonce)) return { ok: false, hash, reason: `sender ${sender} already has a pending transaction with nonce ${nonce}` }
-    const next = await this.#options.committedNonce(sender)
+    const next = this.#options.knownNonce?.(sender) ?? (await this.#options.committedNonce(sender))
     if (nonce < next) return { ok: false, hash, reason: `nonce too low: ${nonce} < ${next} for ${sender}` }
     if (this.#byHash.has(hash)) return { ok: true, hash, isNew: false }
     const entry: Entry = { raw: lower, hash, sender, nonce, tipWei }
@@ -175,5 +189,55 @@ export class Mempool {
       const next = await this.#options.committedNonce(sender)
       for (const [nonce, entry] of bySender) if (nonce < next) this.remove(entry.hash)
     }
+  }
+}
+
+/** The priority fee a raw transaction offers (wei); 0 when it does not decode. */
+export function tipOf(raw: Hex): bigint {
+  try {
+    const tx = parseTransaction(raw.toLowerCase() as TransactionSerialized)
+    return tx.maxPriorityFeePerGas ?? tx.gasPrice ?? 0n
+  } catch {
+    return 0n
+  }
+}
+
+/**
+ * A FIFO per tip, highest tip first: what waits for admission, so that under a flood at one
+ * price a transaction that pays more is not queued behind the flood.
+ */
+export class TipQueue<T> {
+  /** Distinct tips waiting, highest first. */
+  readonly #tips: bigint[] = []
+  readonly #byTip = new Map<bigint, T[]>()
+  #length = 0
+
+  get length(): number {
+    return this.#length
+  }
+
+  push(item: T, tipWei: bigint) {
+    let fifo = this.#byTip.get(tipWei)
+    if (!fifo) {
+      this.#byTip.set(tipWei, (fifo = []))
+      let at = 0
+      while (at < this.#tips.length && (this.#tips[at] as bigint) > tipWei) at++
+      this.#tips.splice(at, 0, tipWei)
+    }
+    fifo.push(item)
+    this.#length++
+  }
+
+  shift(): T | undefined {
+    const tip = this.#tips[0]
+    if (tip === undefined) return undefined
+    const fifo = this.#byTip.get(tip) as T[]
+    const item = fifo.shift() as T
+    if (fifo.length === 0) {
+      this.#byTip.delete(tip)
+      this.#tips.shift()
+    }
+    this.#length--
+    return item
   }
 }

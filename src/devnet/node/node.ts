@@ -1,15 +1,16 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { keccak256, stringToBytes } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { InfraError } from '../../errors.js'
 import { createPrng } from '../../util/prng.js'
 import { createClock } from './clock.js'
 import { type NodeConfig, parseNodeConfig } from './config.js'
-import { type Consensus, createConsensus, type Output } from './consensus.js'
+import { type Consensus, createConsensus, defaultTimeouts, type Output } from './consensus.js'
 import { addressOf, quorums, valueIdOf } from './crypto.js'
-import { AnvilEngine, type BuiltPayload, toQuantity } from './execution.js'
-import { Mempool } from './mempool.js'
+import { AnvilEngine, type BuiltPayload, JsonRpcHttp, toQuantity } from './execution.js'
+import { type AddResult, Mempool, TipQueue, tipOf } from './mempool.js'
 import { type P2p, startP2p } from './p2p.js'
 import { type RpcServer, startRpcServer } from './rpc.js'
 import { type BlockStore, openStore, type StoreOptions } from './store.js'
@@ -170,21 +171,50 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
   }
 
   // ---- mempool ---------------------------------------------------------------------------
-  /** Committed nonces by sender, valid for one head. */
-  const nonces = new Map<Hex, { head: number; nonce: number }>()
+  // Ingress (mempool nonce lookups, client reads) has connections of its own to the execution
+  // layer: on one shared pool, a flood's lookups queued ahead of every build and validation
+  // call (200+ in flight, 2 s a call) and the chain stopped.
+  const reads = new JsonRpcHttp(config.executionUrl, Math.max(1_000, 2 * config.slotMs))
+  /**
+   * Committed nonces by sender, valid for one head. The lookup itself is shared: every
+   * transaction of a sender that arrives while it is in flight waits for the same answer.
+   * `value` is the last answer, for whatever head it was asked at.
+   */
+  const nonces = new Map<Hex, { head: number; nonce: Promise<number>; value: number | undefined }>()
+  function committedNonce(sender: Hex): Promise<number> {
+    const head = engine.head().number
+    const hit = nonces.get(sender)
+    if (hit?.head === head) return hit.nonce
+    const nonce = reads.call<Hex>('eth_getTransactionCount', [sender, toQuantity(head)]).then(Number)
+    if (nonces.size > 10_000) nonces.clear()
+    const entry = { head, nonce, value: hit?.value }
+    nonces.set(sender, entry)
+    nonce.then(
+      (n) => {
+        entry.value = n
+      },
+      () => {
+        if (nonces.get(sender) === entry) nonces.delete(sender)
+      },
+    )
+    return nonce
+  }
   const mempool = new Mempool({
     chainId: config.chainId,
     maxTotal: config.mempool.maxTotal,
     maxPerSender: config.mempool.maxPerSender,
     maxIngressPerS: config.mempool.maxIngressPerS,
-    committedNonce: async (sender) => {
-      const head = engine.head().number
+    committedNonce,
+    // Admission does not wait for a lookup when an older answer is at hand (a lower bound: the
+    // nonce only grows); the fresh one is fetched meanwhile. Admission is worked one
+    // transaction at a time, and with a lookup per sender per block on a busy machine (100 ms
+    // and more each) it admitted 5 transactions a second. A stale nonce it lets in is refused
+    // by execution when a block is built, and dropped.
+    knownNonce: (sender) => {
       const hit = nonces.get(sender)
-      if (hit?.head === head) return hit.nonce
-      const nonce = Number(await engine.rpc.call<Hex>('eth_getTransactionCount', [sender, toQuantity(head)]))
-      if (nonces.size > 10_000) nonces.clear()
-      nonces.set(sender, { head, nonce })
-      return nonce
+      if (hit?.value === undefined) return undefined
+      if (hit.head !== engine.head().number) committedNonce(sender).catch(() => undefined)
+      return hit.value
     },
   })
   let gossipBatch: { raw: Hex; sender: Hex }[] = []
@@ -232,9 +262,11 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
             dispatch({ kind: 'timeout', timeout: o.timeout })
           })
           break
-        case 'build':
-          enqueue(`build ${o.height}/${o.round}`, () => build(o.height, o.round))
+        case 'build': {
+          const requestedAtMs = clock.monotonicMs()
+          enqueue(`build ${o.height}/${o.round}`, () => build(o.height, o.round, requestedAtMs))
           break
+        }
         case 'validate': {
           const receivedAtMs = clock.monotonicMs()
           enqueue(`validate ${o.proposal.height}/${o.proposal.round}`, () => validate(o.proposal, o.valueId, receivedAtMs))
@@ -277,7 +309,25 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
       })
   }
 
-  async function build(height: number, round: number) {
+  /**
+   * How long a proposer of `round` may spend executing transactions into its block: half the
+   * round's propose timeout, less what the build waited in the queue. Peers re-execute the
+   * block at about the speed it was built, so it is checked within the timeout even on a slow
+   * machine; a slow execution layer makes a smaller (at worst empty) block, never a late one.
+   * Timeouts grow per round, and so does the budget.
+   */
+  const timeouts = defaultTimeouts(config.slotMs)
+  const buildBudgetMs = (round: number, requestedAtMs: number) =>
+    Math.max(0, Math.min(timeouts.maxMs, timeouts.proposeMs * timeouts.growth ** round) / 2 - (clock.monotonicMs() - requestedAtMs))
+
+  /** What building or re-executing a block has lately taken (ms, smoothed): paces the propose timeout. */
+  let executionMs = 0
+  function observeExecution(ms: number) {
+    executionMs = executionMs === 0 ? ms : 0.7 * executionMs + 0.3 * ms
+    consensus.setExecutionMs(Math.round(executionMs))
+  }
+
+  async function build(height: number, round: number, requestedAtMs: number) {
     const s = consensus.state()
     const head = engine.head()
     if (s.height !== height || s.round !== round || head.number + 1 !== height) return
@@ -290,14 +340,16 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     }
     const txs = mempool.take(maxTxsPerBlock)
     const t0 = performance.now()
-    const built = await engine.buildPayload({ parent: head.hash, timestampS, feeRecipient: myAddress, txs })
-    debug(`built ${height}/${round}: ${built.transactions.length} txs in ${Math.round(performance.now() - t0)} ms`)
+    const budgetMs = buildBudgetMs(round, requestedAtMs)
+    const built = await engine.buildPayload({ parent: head.hash, timestampS, feeRecipient: myAddress, txs, budgetMs })
+    observeExecution(performance.now() - t0)
+    debug(`built ${height}/${round}: ${built.transactions.length} of ${txs.length} txs in ${Math.round(performance.now() - t0)} ms (budget ${Math.round(budgetMs)} ms, execution ~${Math.round(executionMs)} ms)`)
     for (const r of built.rejected) mempool.remove(keccak256(r.tx))
     const payloads = [stripBuilt(built)]
     if (byz.invalidTx) (payloads[0] as Payload).transactions.push(await unexecutableTx())
     if (byz.equivocate) {
       // A second, individually valid block for the same height and round: one second later.
-      payloads.push(stripBuilt(await engine.buildPayload({ parent: head.hash, timestampS: timestampS + 1, feeRecipient: myAddress, txs })))
+      payloads.push(stripBuilt(await engine.buildPayload({ parent: head.hash, timestampS: timestampS + 1, feeRecipient: myAddress, txs, budgetMs })))
     }
     dispatch({ kind: 'built', height, round, payloads })
   }
@@ -358,7 +410,9 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
       try {
         // The test build that skips the state root cannot check the block hash either: the hash
         // commits to the root, and a lying proposer recomputes it.
+        const t0 = performance.now()
         status = await engine.newPayload(payload, config.unsafe?.skipStateRootCheck ? { ignore: ['stateRoot', 'blockHash'] } : {})
+        observeExecution(performance.now() - t0)
       } catch (error) {
         executionErrors++
         log(`validate ${p.height}/${p.round}: the execution layer failed: ${(error as Error).message.split('\n')[0]}`)
@@ -402,7 +456,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     const slotLagMs = lastCommitAtMs - (config.genesisTimestampS * 1_000 + height * config.slotMs)
     log(`committed ${height} (round ${block.certificate.round}, ${block.payload.transactions.length} txs, ${slotLagMs} ms after its slot) ${block.payload.blockHash}`)
     mempool.removeCommitted(block.payload.transactions).catch((error) => log(`mempool: pruning failed: ${(error as Error).message}`))
-    dispatch({ kind: 'committed', height })
+    dispatch({ kind: 'committed', height, notBeforeMs: (block.payload.timestampS + timestampGapS) * 1_000 })
     p2p.broadcast(statusMessage())
     return true
   }
@@ -488,27 +542,89 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     }
   }
 
-  // Recovering a sender costs ~1.5 ms: a burst of gossiped transactions is admitted a few at a
-  // time, yielding to the event loop in between, so consensus messages and timers are not
-  // held up behind it.
-  const gossipInbox: { raw: Hex; sender: Hex | undefined }[] = []
+  // ---- admission: the way into the mempool --------------------------------------------------
+  // Admitting a transaction is CPU work (a client's costs a signature recovery, 1.5 ms idle and
+  // several times that on a busy machine). Taken as it came — a client's batch of 50 at once —
+  // it held the event loop for 100–600 ms at a time, so every answer from the execution layer
+  // and every vote waited behind it and a 150-transaction build took 3–9 s: under a flood the
+  // chain stopped. So every admission, a client's or a peer's, waits in an inbox and is worked
+  // in slices of at most `admitSliceMs`, each followed by a pause as long as the slice (this
+  // node spends at most half its time admitting). Consensus messages, timers and execution
+  // answers run between slices; what does not fit is refused at the door ("node busy"), and the
+  // chain slows down instead of stopping.
+  const admitSliceMs = 5
+  /** Client submissions waiting: highest tip first, then arrival. At most `maxIngressPerS` (one second's worth). */
+  const clientInbox: { raw: Hex; tipWei: bigint; done: (result: AddResult) => void }[] = []
+  const maxClientWaiting = config.mempool.maxIngressPerS
+  /** Gossip waiting, highest tip first (the tip costs a decode, ~0.1 ms: no signature recovery). */
+  const gossipInbox = new TipQueue<{ raw: Hex; sender: Hex | undefined }>()
   let admitting = false
+  let clientTurn = true
+
   function admitGossip(txs: readonly Hex[], senders: readonly Hex[] | undefined) {
     txs.forEach((raw, i) => {
-      if (gossipInbox.length < config.mempool.maxTotal) gossipInbox.push({ raw, sender: senders?.[i] })
+      if (gossipInbox.length < config.mempool.maxTotal) gossipInbox.push({ raw, sender: senders?.[i] }, tipOf(raw))
     })
-    if (admitting) return
-    admitting = true
-    const step = async () => {
-      const until = performance.now() + 5
-      while (gossipInbox.length > 0 && performance.now() < until && !stopped) {
-        const { raw, sender } = gossipInbox.shift() as { raw: Hex; sender: Hex | undefined }
-        await mempool.add(raw, sender).catch(() => undefined)
-      }
-      if (gossipInbox.length > 0 && !stopped) setImmediate(() => void step())
-      else admitting = false
+    startAdmitting()
+  }
+
+  function admitClient(raw: Hex): Promise<AddResult> {
+    const checked = mempool.ingress(raw)
+    if (!checked.ok) return Promise.resolve({ ok: false, hash: null, reason: checked.reason })
+    const busy = (): AddResult => ({
+      ok: false,
+      hash: null,
+      reason: `node busy: ${clientInbox.length} submitted transactions are waiting for admission (limit ${maxClientWaiting}, maxIngressPerS) and the tip does not outbid them; retry later or pay more`,
+    })
+    if (clientInbox.length >= maxClientWaiting) {
+      const last = clientInbox[clientInbox.length - 1] as (typeof clientInbox)[number]
+      if (last.tipWei >= checked.tipWei) return Promise.resolve(busy())
+      clientInbox.pop()
+      last.done(busy())
     }
-    void step()
+    return new Promise<AddResult>((done) => {
+      let at = clientInbox.length
+      while (at > 0 && (clientInbox[at - 1] as (typeof clientInbox)[number]).tipWei < checked.tipWei) at--
+      clientInbox.splice(at, 0, { raw, tipWei: checked.tipWei, done })
+      startAdmitting()
+    })
+  }
+
+  function startAdmitting() {
+    if (admitting || stopped) return
+    admitting = true
+    setImmediate(() => void admitSlice())
+  }
+
+  async function admitSlice() {
+    const t0 = performance.now()
+    while (!stopped && performance.now() - t0 < admitSliceMs) {
+      // Clients and peers take turns, so neither can shut the other out.
+      const fromClient = clientInbox.length > 0 && (clientTurn || gossipInbox.length === 0)
+      clientTurn = !clientTurn
+      if (fromClient) {
+        const job = clientInbox.shift() as (typeof clientInbox)[number]
+        const result = await mempool
+          .add(job.raw, undefined, { ingressChecked: true })
+          .catch((error): AddResult => ({ ok: false, hash: null, reason: `internal error: ${(error as Error).message.split('\n')[0]}` }))
+        if (result.ok && result.isNew) gossip(job.raw.toLowerCase() as Hex, mempool.senderOf(result.hash) as Hex)
+        job.done(result)
+        continue
+      }
+      const next = gossipInbox.shift()
+      if (!next) break
+      await mempool.add(next.raw, next.sender).catch(() => undefined)
+    }
+    if (stopped) {
+      for (const job of clientInbox.splice(0)) job.done({ ok: false, hash: null, reason: 'node stopping' })
+      admitting = false
+      return
+    }
+    if (clientInbox.length === 0 && gossipInbox.length === 0) {
+      admitting = false
+      return
+    }
+    later(Math.min(admitSliceMs, Math.ceil(performance.now() - t0)), () => void admitSlice())
   }
 
   const statusMessage = (): Message => ({ t: 'status', height: engine.head().number, headHash: engine.head().hash })
@@ -530,11 +646,10 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     view: {
       chainId: config.chainId,
       headNumber: () => engine.head().number,
-      forward: (method, params) => engine.rpc.call(method, params),
+      forward: (method, params) => reads.call(method, params),
       async submitTransaction(raw) {
-        const result = await mempool.add(raw)
+        const result = await admitClient(raw)
         if (!result.ok) return { ok: false, reason: result.reason }
-        if (result.isNew) gossip(raw.toLowerCase() as Hex, mempool.senderOf(result.hash) as Hex)
         return { ok: true, hash: result.hash }
       },
       status,
@@ -618,12 +733,33 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     if (!stuck) return
     for (const message of consensus.gossip()) p2p.broadcast(message)
   })
+  if (process.env.FORKCHAOS_NODE_DEBUG) {
+    // Where a loaded validator's time goes: event-loop delay, CPU, queues, execution round trips.
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+    loopDelay.enable()
+    let cpu = process.cpuUsage()
+    let rpcSeen = { ...engine.rpc.stats }
+    every(1_000, () => {
+      const c = process.cpuUsage(cpu)
+      cpu = process.cpuUsage()
+      const r = engine.rpc.stats
+      const calls = r.calls - rpcSeen.calls
+      const meanMs = calls > 0 ? (r.totalMs - rpcSeen.totalMs) / calls : 0
+      rpcSeen = { ...r }
+      const s = consensus.state()
+      debug(
+        `load: loop p50 ${(loopDelay.percentile(50) / 1e6).toFixed(0)} ms max ${(loopDelay.max / 1e6).toFixed(0)} ms, cpu ${((c.user + c.system) / 1e4).toFixed(0)} %, ${s.height}/${s.round} ${s.step}, queue ${queued}, mempool ${mempool.size}, inbox ${clientInbox.length}/${gossipInbox.length}, exec ${calls} calls mean ${meanMs.toFixed(1)} ms max ${r.maxMs.toFixed(0)} ms in flight ${r.inFlight}, reads in flight ${reads.stats.inFlight}`,
+      )
+      r.maxMs = 0
+      loopDelay.reset()
+    })
+  }
   every(Math.max(50, Math.floor(config.slotMs / 4)), () => {
     // A queue backed up behind a slow execution layer must not also start syncing.
     if (queued < 4) sync.tick(clock.monotonicMs())
   })
 
-  apply(consensus.start(engine.head().number, clock.nowMs()))
+  apply(consensus.start(engine.head().number, clock.nowMs(), (engine.head().timestampS + timestampGapS) * 1_000))
   p2p.broadcast(statusMessage())
   log(`started: head ${engine.head().number}, p2p ${p2p.address}, rpc ${rpcServer.url}`)
 
@@ -644,6 +780,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
         flushStoreOnStop()
         store.close()
         engine.close()
+        reads.close()
         log('stopped')
         await new Promise<void>((resolve) => logStream.end(resolve))
       })()),
