@@ -11,6 +11,7 @@
 import { fork } from 'node:child_process'
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import * as os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import WebSocket, { WebSocketServer } from 'ws'
 import { startRpcProxy } from '../src/proxy/jsonrpc/proxy.js'
@@ -61,7 +62,8 @@ if (upstream) {
         rows.get(e.name)?.push(await round(e, r + 1))
       }
 
-    console.log(`\nWebSocket mixed traffic (${CONNECTIONS} connections × ${MESSAGES} messages, all sent at once; ${ROUNDS} rounds, medians; seed ${SEED})`)
+    const load = os.loadavg().map((l) => l.toFixed(1)).join(' / ')
+    console.log(`\nWebSocket mixed traffic (${CONNECTIONS} connections × ${MESSAGES} messages, all sent at once; ${ROUNDS} rounds, medians; seed ${SEED}; load average ${load} on ${os.cpus().length} cores)`)
     const summary = (name: string) => {
       const rs = rows.get(name) ?? []
       return {

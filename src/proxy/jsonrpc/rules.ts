@@ -870,16 +870,12 @@ export function readRequest(data: string | Buffer, client: string, maxDepth = MA
  */
 function parseRequest(bytes: Buffer, maxDepth: number): { batch: boolean; elements: unknown[]; refused: (RpcErrorObject | undefined)[] } {
   const none = { batch: false, elements: [], refused: [] }
+  // Nesting past maxDepth takes two bytes a level: shorter text (most calls) needs no look first.
+  if (bytes.length < 2 * (maxDepth + 1)) return parsedWhole(bytes, none)
   const shape = scanJson(bytes)
   if (shape === undefined) return none
   const limit = shape.batch ? maxDepth + 1 : maxDepth
-  if (shape.depth <= limit) {
-    const parsed = safeParse(bytes.toString('utf8'))
-    if (!parsed.ok) return none
-    const batch = Array.isArray(parsed.value)
-    const elements = batch ? (parsed.value as unknown[]) : [parsed.value]
-    return { batch, elements, refused: elements.map(() => undefined) }
-  }
+  if (shape.depth <= limit) return parsedWhole(bytes, none)
   const elements: unknown[] = []
   const refused: (RpcErrorObject | undefined)[] = []
   for (const part of shape.parts) {
@@ -896,6 +892,14 @@ function parseRequest(bytes: Buffer, maxDepth: number): { batch: boolean; elemen
   }
   if (!shape.batch) return { batch: false, elements, refused }
   return { batch: true, elements, refused }
+}
+
+function parsedWhole(bytes: Buffer, none: { batch: boolean; elements: unknown[]; refused: (RpcErrorObject | undefined)[] }) {
+  const parsed = safeParse(bytes.toString('utf8'))
+  if (!parsed.ok) return none
+  const batch = Array.isArray(parsed.value)
+  const elements = batch ? (parsed.value as unknown[]) : [parsed.value]
+  return { batch, elements, refused: elements.map(() => undefined) }
 }
 
 type Part = { start: number; end: number; depth: number }
@@ -965,10 +969,28 @@ export function scanJson(b: Buffer): { batch: boolean; depth: number; parts: Par
   return { batch, depth: max, parts }
 }
 
+const RUNS = [1_024, 64].map((n) => ({ n, open: Buffer.alloc(n, 0x5b), close: Buffer.alloc(n, 0x5d) }))
+
+/** How many bytes from `i` are one block of the bracket `c` (1,024 or 64), or 0. */
+function bracketRun(b: Buffer, i: number, c: number): number {
+  for (const run of RUNS) if (i + run.n <= b.length && b.compare(c === 0x5b ? run.open : run.close, 0, run.n, i, i + run.n) === 0) return run.n
+  return 0
+}
+
 /** Whether the brackets from `i` on close the `depth` open ones exactly (strings skipped): the tight loop for deep text. */
 function balances(b: Buffer, i: number, depth: number): boolean {
   for (; i < b.length; i++) {
     const c = b[i] as number
+    // Deep text is long runs of one bracket: compare 1,024 then 64 bytes at a time (native) where it is.
+    if (c === 0x5b || c === 0x5d) {
+      const run = bracketRun(b, i, c)
+      if (run > 0) {
+        depth += c === 0x5b ? run : -run
+        if (depth < 0) return false
+        i += run - 1
+        continue
+      }
+    }
     if (c === 0x5b || c === 0x7b) depth++
     else if (c === 0x5d || c === 0x7d) {
       if (--depth < 0) return false
