@@ -142,7 +142,7 @@ describe('WebSocket close', () => {
     expect(await closeCode(proxy.wsUrl, 1000)).toBe(await closeCode(anvilWs(), 1000))
   })
 
-  it('answers still in flight when the client closes reach it, as they do directly', async () => {
+  it('a client that closes 3 s after sending 200 calls has every answer, and the close code it would get directly', async () => {
     const proxy = await start()
     const count = async (url: string) => {
       const ws = new WebSocket(url)
@@ -153,9 +153,8 @@ describe('WebSocket close', () => {
       ws.on('error', () => {})
       const closed = new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)))
       for (let i = 0; i < 200; i++) ws.send(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'eth_chainId' }))
-      // Close once the last answer is surely on its way: after the first has arrived.
-      await new Promise((resolve) => ws.once('message', resolve))
-      await new Promise((resolve) => setTimeout(resolve, 500))
+      // As in the report (issue 7): closed 3 s after sending; 200 small calls need far less, even on a busy machine.
+      await new Promise((resolve) => setTimeout(resolve, 3_000))
       ws.close()
       return { code: await closed, answers }
     }
