@@ -6,7 +6,7 @@ import { InputError } from '../errors.js'
 import { type ActiveFault, applyFault, type FaultContext } from '../Fault.js'
 import { faults } from '../faults/registry.js'
 import { type CheckResult, type FaultRecord, type ScenarioReport, scenarioReport } from '../report/types.js'
-import { type Devnet, startDevnet } from '../targets/devnet.js'
+import { type Devnet, execProxyNeeded, startDevnet } from '../targets/devnet.js'
 import { createRpc } from '../targets/rpc.js'
 import { createPrng } from '../util/prng.js'
 import { type Probe, startProbe } from './devnet-probe.js'
@@ -94,7 +94,9 @@ export async function runDevnetScenario(scenario: Scenario, options: DevnetRunOp
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
   try {
     const upAt = Date.now()
-    devnet = await startDevnet({ slotMs: scenario.target.slotMs, seed: options.seed, ...(options.overrides ? { overrides: options.overrides } : {}) })
+    // The execution proxies only when a listed fault acts on them: otherwise every execution call would wait on this process.
+    const execProxy = execProxyNeeded([...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])].map((f) => f.type))
+    devnet = await startDevnet({ slotMs: scenario.target.slotMs, seed: options.seed, execProxy, ...(options.overrides ? { overrides: options.overrides } : {}) })
     probe = startProbe(devnet)
     const p = probe
     const ctxFor = (from: number, to: number, extra: Partial<DevnetCheckContext> = {}): DevnetCheckContext => ({ probe: p, window: { from, to }, slotMs: scenario.target.slotMs, honest, ...extra })

@@ -127,9 +127,42 @@ export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance
       log.end(scrub(pending, secrets))
     })())
 
-  let tail = ''
+  // The last output, kept as raw chunks up to a byte cap and decoded only when asked for (a
+  // start-up error, an exit): Anvil logs every RPC call, so per-chunk work must stay O(chunk).
+  const RECENT_BYTES = 65_536
+  const recent: Buffer[] = []
+  let recentBytes = 0
+  let trimmed = false
+  const remember = (chunk: Buffer) => {
+    recent.push(chunk)
+    recentBytes += chunk.length
+    while (recent.length > 1 && recentBytes - (recent[0] as Buffer).length >= RECENT_BYTES) {
+      recentBytes -= (recent.shift() as Buffer).length
+      trimmed = true
+    }
+  }
+  // Once trimmed, the text starts mid-line: that first partial line (perhaps part of a secret) is dropped.
+  const recentText = () => {
+    const text = Buffer.concat(recent).toString('utf8')
+    return scrub(trimmed ? text.slice(text.indexOf('\n') + 1) : text, secrets)
+  }
+  const tailText = () => recentText().slice(-4_000)
   // Scrub whole lines only, so a secret split across two chunks is still caught.
   let pending = ''
+  // Start-up: decoded and searched for the port only until it is found (within the last 4,000 chars).
+  let startup = ''
+  let listening = false
+  // Without secrets (no fork URL: the devnet's Anvils) the bytes go to the log as they are.
+  const writeLog = (chunk: Buffer) => {
+    if (secrets.length === 0) {
+      log.write(chunk)
+      return
+    }
+    pending += chunk.toString('utf8')
+    const cut = pending.lastIndexOf('\n') + 1
+    log.write(scrub(pending.slice(0, cut), secrets))
+    pending = pending.slice(cut)
+  }
   const port = await new Promise<number>((resolve, reject) => {
     const timeoutMs = params.startTimeoutMs ?? 20_000
     const timer = setTimeout(
@@ -137,14 +170,14 @@ export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance
       timeoutMs,
     )
     const onData = (chunk: Buffer) => {
-      pending += chunk.toString('utf8')
-      const cut = pending.lastIndexOf('\n') + 1
-      const text = scrub(pending.slice(0, cut), secrets)
-      pending = pending.slice(cut)
-      log.write(text)
-      tail = (tail + text).slice(-4_000)
-      const match = /Listening on 127\.0\.0\.1:(\d+)/.exec(tail)
+      remember(chunk)
+      writeLog(chunk)
+      if (listening) return
+      startup = (startup + chunk.toString('utf8')).slice(-4_000)
+      const match = /Listening on 127\.0\.0\.1:(\d+)/.exec(startup)
       if (match) {
+        listening = true
+        startup = ''
         clearTimeout(timer)
         resolve(Number(match[1]))
       }
@@ -167,7 +200,7 @@ export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance
         ...(params.forkUrl ? { 'Fork URL': redactUrl(params.forkUrl) } : {}),
         ...extra,
         Log: logFile,
-        'Last output': tail.trim().split('\n').slice(-5).join(' | '),
+        'Last output': tailText().trim().split('\n').slice(-5).join(' | '),
       },
     })
   }
@@ -180,22 +213,15 @@ export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance
     await stop(0)
     throw new InfraError('Anvil is listening but does not answer JSON-RPC.', { context: { URL: url, Log: logFile }, cause })
   }
-  // Keep the last output after start-up too: a panic message is what explains a crash.
-  // The last 64 KiB of output: a panic's backtrace is long, and its message may arrive split
-  // across chunks, so the message is searched for only once the process has exited.
-  let recent = ''
-  const keep = (c: Buffer) => {
-    const text = c.toString('utf8')
-    tail = (tail + text).slice(-4_000)
-    recent = (recent + text).slice(-65_536)
-  }
-  child.stdout?.on('data', keep)
-  child.stderr?.on('data', keep)
+  // The same listener keeps the last output after start-up too: a panic message is what
+  // explains a crash. A panic's backtrace is long, and its message may arrive split across
+  // chunks, so the message is searched for only once the process has exited.
   const exitInfo = () => {
     if (exitCode === undefined) return null
-    const plain = recent.replace(/\x1b\[[0-9;]*m/g, '')
+    const text = recentText()
+    const plain = text.replace(/\x1b\[[0-9;]*m/g, '')
     const panic = [...plain.matchAll(/Message:\s*(.*)/g)].at(-1)?.[1]
-    return { code: exitCode, lastOutput: scrub(panic ? `Message: ${panic}` : tail, secrets) }
+    return { code: exitCode, lastOutput: scrub(panic ? `Message: ${panic}` : text.slice(-4_000), secrets) }
   }
   return { label: params.label, pid: entry.pid, port, url, logFile, rpc, stop, exitInfo }
 }

@@ -30,6 +30,36 @@ export type DevnetOptions = {
   overrides?: Record<number, Record<string, unknown>>
   /** Milliseconds to wait for every node's READY line. Default 20 s. */
   startTimeoutMs?: number
+  /**
+   * Put a JSON-RPC fault proxy (in this process) between each validator and its Anvil. Default
+   * true (`devnet up`: any drill may need it). False: each validator calls its Anvil directly,
+   * which takes this process off every execution call (under load, each call through the proxy
+   * waits for this process's event loop); `node.exec` then throws. A scenario runner passes
+   * `execProxyNeeded(its fault types)`.
+   */
+  execProxy?: boolean
+}
+
+/** The fault types that act on a validator's execution link (`node.exec`). */
+export const EXEC_PROXY_FAULTS: ReadonlySet<string> = new Set(['byzantine.state-root-flip'])
+
+/** Whether a scenario with these fault types (fixed and random) needs the execution proxies. */
+export function execProxyNeeded(faultTypes: Iterable<string>): boolean {
+  for (const type of faultTypes) if (EXEC_PROXY_FAULTS.has(type)) return true
+  return false
+}
+
+/** Stands in for `node.exec` on a devnet started with `execProxy: false`: any use says why it is not there. */
+function directExec(id: number): RpcProxy {
+  return new Proxy({} as RpcProxy, {
+    get(_, key) {
+      // Promise checks, JSON and inspection look for these; they get nothing, not an error.
+      if (typeof key === 'symbol' || key === 'then' || key === 'toJSON') return undefined
+      throw new InfraError(`Validator ${id} calls its Anvil directly: this devnet was started without execution proxies (\`execProxy: false\`).`, {
+        hint: `Start it with \`execProxy: true\` (a scenario runner does so when a fault of type ${[...EXEC_PROXY_FAULTS].join(', ')} is listed).`,
+      })
+    },
+  })
 }
 
 export type { NodeStatus }
@@ -42,7 +72,10 @@ export type DevnetNode = {
   p2p: string
   pid: number
   anvil: AnvilInstance
+  /** The fault proxy on the validator's execution link; throws when the devnet runs without (`execProxy: false`). */
   exec: RpcProxy
+  /** Whether `exec` is a real proxy. */
+  execProxied: boolean
   dataDir: string
   /** Extra environment for the node and its Anvil (e.g. libfaketime for clock skew). */
   env: Record<string, string>
@@ -87,6 +120,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   const slotMs = options.slotMs ?? 1_000
   if (!(slotMs >= 200 && slotMs <= 60_000)) throw new InputError(`\`slot\` must be between 200ms and 60s. Got \`${slotMs}ms\`.`)
   const prng = createPrng(options.seed ?? 1)
+  const execProxy = options.execProxy ?? true
   const dir = options.dir ?? fs.mkdtempSync(path.join(stateDir(), 'devnet-'))
   fs.mkdirSync(dir, { recursive: true })
   const g = genesis()
@@ -115,7 +149,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     const dataDir = path.join(dir, `validator-${id}`)
     fs.mkdirSync(dataDir, { recursive: true })
     const anvil = await startAnvil({ label: `devnet-anvil-${id}`, logDir: path.join(dir, 'logs'), extraArgs: anvilArgs, ...(Object.keys(env).length ? { env } : {}) })
-    const exec = await startRpcProxy({ upstream: anvil.url, prng: prng.fork(`exec-${id}`), name: `exec-${id}` })
+    const exec = execProxy ? await startRpcProxy({ upstream: anvil.url, prng: prng.fork(`exec-${id}`), name: `exec-${id}` }) : directExec(id)
     const config = {
       id,
       privateKey: validatorKeys[id]?.privateKey,
@@ -123,7 +157,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       p2pListen: '127.0.0.1:0',
       peers: validators.filter((v) => v.id !== id).map((v) => ({ id: v.id, address: linkProxies.get(`${id}->${v.id}`)?.listen })),
       rpcListen: '127.0.0.1:0',
-      executionUrl: exec.url,
+      executionUrl: execProxy ? exec.url : anvil.url,
       dataDir,
       slotMs,
       genesisTimestampS,
@@ -167,6 +201,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       pid: child.pid as number,
       anvil,
       exec,
+      execProxied: execProxy,
       dataDir,
       env,
       overrides,
@@ -189,7 +224,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     await exited
     clearTimeout(timer)
     untrack(child.pid as number)
-    await node.exec.close()
+    if (node.execProxied) await node.exec.close()
     await node.anvil.stop(signal === 'SIGKILL' ? 0 : 2_000)
   }
 
