@@ -91,6 +91,22 @@ describe('devnet CLI', () => {
     expect(recordedPids()).toEqual([])
   })
 
+  it('a state folder that does not exist yet is created; one that cannot be is bad input naming the variable', async () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-devnet-cli-'))
+    stateDir = path.join(base, 'not', 'yet')
+    const cleanup = cli(['cleanup'])
+    expect(await cleanup.exit, cleanup.err()).toBe(0)
+    expect(fs.statSync(stateDir).isDirectory()).toBe(true)
+
+    fs.writeFileSync(path.join(base, 'a-file'), '')
+    stateDir = path.join(base, 'a-file', 'sub')
+    const up = cli(['devnet', 'up', '--slot', '1s'])
+    expect(await up.exit).toBe(2)
+    expect(up.err()).toMatch(/FORKCHAOS_STATE_DIR names a folder that cannot be created\.[\s\S]*FORKCHAOS_STATE_DIR: .*a-file\/sub[\s\S]*Reason: ENOTDIR/)
+    expect(up.err()).not.toMatch(/\n\s+at /)
+    stateDir = base
+  })
+
   it('devnet status without a devnet is bad input (exit 2) with a hint', async () => {
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-devnet-cli-'))
     const status = cli(['devnet', 'status'])

@@ -2,6 +2,7 @@ import { type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { InputError } from '../errors.js'
 
 /**
  * Every process the toolkit starts is registered here: in memory, to stop it on exit, error,
@@ -20,9 +21,27 @@ export type TrackedProcess = {
 
 const live = new Map<number, TrackedProcess>()
 
-/** Where pid files live. `FORKCHAOS_STATE_DIR` overrides (tests use their own). */
+let ensuredStateDir: string | undefined
+
+/**
+ * Where pid files, logs and devnet folders live, created on first use (a fresh machine, or a
+ * tmp cleaner, may have removed it). `FORKCHAOS_STATE_DIR` overrides (tests use their own); a
+ * folder that cannot be created there is bad input, named with the variable.
+ */
 export function stateDir(): string {
-  return process.env.FORKCHAOS_STATE_DIR ?? path.join(os.tmpdir(), `forkchaos-${process.getuid?.() ?? 'user'}`)
+  const fromEnv = process.env.FORKCHAOS_STATE_DIR
+  const dir = fromEnv ?? path.join(os.tmpdir(), `forkchaos-${process.getuid?.() ?? 'user'}`)
+  if (ensuredStateDir === dir && fs.existsSync(dir)) return dir
+  try {
+    fs.mkdirSync(dir, { recursive: true })
+  } catch (cause) {
+    const reason = (cause as NodeJS.ErrnoException).code ?? String(cause)
+    if (fromEnv !== undefined)
+      throw new InputError('FORKCHAOS_STATE_DIR names a folder that cannot be created.', { context: { FORKCHAOS_STATE_DIR: fromEnv, Reason: reason }, hint: 'Point FORKCHAOS_STATE_DIR at a writable folder, or unset it to use the temp folder.' })
+    throw cause
+  }
+  ensuredStateDir = dir
+  return dir
 }
 
 function pidDir() {
