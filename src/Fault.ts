@@ -68,6 +68,12 @@ export type FaultDefinition<Params, State> = {
   beforeStep?(ctx: FaultContext, state: State): Promise<void>
   /** Whether the fault needs a fresh fork instead of a snapshot (reorgs do). */
   needsFreshTarget?: boolean
+  /**
+   * Checks, before the target boots, what this machine must have for these params (a Debian
+   * package for processes forkchaos did not write); throws `PrerequisiteMissingError`, which
+   * ends the scenario `skipped` without booting anything.
+   */
+  prerequisites?(params: Params): void
 }
 
 /** A fault that has been applied: plain data plus its revert, as reports need it. */
@@ -95,6 +101,17 @@ export function define<P, S>(definition: FaultDefinition<P, S>): FaultDefinition
  * runs at most once, and teardown on error, Ctrl-C and SIGTERM are handled here, once, for
  * every fault.
  */
+/**
+ * Runs every listed fault's `prerequisites` check (params parsed as `apply` would), so that a
+ * scenario that cannot run here is skipped before anything starts.
+ */
+export function checkPrerequisites(registry: Record<string, AnyFault>, specs: { type: string; params?: Record<string, unknown> | undefined }[], where: string): void {
+  for (const spec of specs) {
+    const definition = registry[spec.type]
+    if (definition?.prerequisites) definition.prerequisites(definition.parse(spec.params ?? {}, `${where} ${spec.type}`))
+  }
+}
+
 export async function applyFault(
   fault: AnyFault,
   ctx: FaultContext,

@@ -160,6 +160,9 @@ describe('clock-skew via libfaketime, when it is missing', () => {
     const report = JSON.parse(fs.readFileSync(path.join(dir, 'reports', 'report.json'), 'utf8'))
     expect(report.scenarios[0].verdict).toBe('skipped')
     expect(report.scenarios[0].reason).toBe(reason)
+    // Skipped before anything booted: no devnet folder, no pid file left, no baseline run.
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('devnet-'))).toEqual([])
+    expect(report.scenarios[0].checks).toEqual([])
     const junit = fs.readFileSync(path.join(dir, 'reports', 'junit.xml'), 'utf8')
     expect(junit).toContain(`<skipped message="${reason}"/>`)
     expect(junit).toMatch(/<testsuites name="forkchaos" tests="1" failures="0" errors="0" skipped="1"/)

@@ -3,7 +3,7 @@ import { mnemonicToAccount } from 'viem/accounts'
 import { catchUp, type DevnetCheckContext, driftRejected, evidence, memory, mustStall, noFork, progress, rejects } from '../checks/devnet/checks.js'
 import type { Outcome } from '../checks/types.js'
 import { InputError } from '../errors.js'
-import { type ActiveFault, applyFault, type FaultContext } from '../Fault.js'
+import { type ActiveFault, applyFault, checkPrerequisites, type FaultContext } from '../Fault.js'
 import { faults } from '../faults/registry.js'
 import { type CheckResult, type FaultRecord, type ScenarioReport, scenarioReport } from '../report/types.js'
 import { type Devnet, execProxyNeeded, startDevnet } from '../targets/devnet.js'
@@ -93,6 +93,8 @@ export async function runDevnetScenario(scenario: Scenario, options: DevnetRunOp
 
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
   try {
+    // What this machine lacks (a Debian package) ends the scenario `skipped` before anything boots.
+    checkPrerequisites(faults, [...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])], scenario.file)
     const upAt = Date.now()
     // The execution proxies only when a listed fault acts on them: otherwise every execution call would wait on this process.
     const execProxy = execProxyNeeded([...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])].map((f) => f.type))

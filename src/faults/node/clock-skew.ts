@@ -44,6 +44,10 @@ export const clockSkew = define<{ offsetS: number; via: Via }, State>({
     offsetS: num(raw, 'offsetS', where, { min: -86_400, max: 86_400, integer: true }),
     via: str(raw, 'via', where, { default: 'node', oneOf: ['node', 'faketime'] }) as Via,
   }),
+  prerequisites(params) {
+    // Throws PrerequisiteMissingError without the library: the scenario is skipped unbooted.
+    if (params.via === 'faketime') clockSkewEnv(params.offsetS)
+  },
   async apply(ctx, target, params) {
     const id = validatorId(target, 'node.clock-skew')
     const devnet = devnetOf(ctx, 'node.clock-skew')
