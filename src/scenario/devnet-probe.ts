@@ -1,5 +1,6 @@
 import * as fs from 'node:fs'
-import type { Devnet, NodeStatus } from '../targets/devnet.js'
+import type { Devnet, DevnetNode, NodeStatus } from '../targets/devnet.js'
+import { createRpc, type Rpc, RpcError } from '../targets/rpc.js'
 
 /**
  * Samples a devnet continuously (every `intervalMs`): each validator's height and head, every
@@ -52,43 +53,71 @@ export function startProbe(devnet: Devnet, intervalMs = 100): Probe {
   const seenEvidence = new Map<number, number>()
   let running = true
   let tick = 0
+  // One HTTP request per validator per tick (a batch): its status and the next block it may have
+  // committed. A short timeout: a wedged (SIGSTOPped) validator must not stall the sampling of
+  // the others. Every 5th tick one more batch: its rejections and evidence.
+  const clients = new Map<string, Rpc>()
+  const clientOf = (url: string) => {
+    let c = clients.get(url)
+    if (!c) clients.set(url, (c = createRpc(url, { owned: true, timeoutMs: 400 })))
+    return c
+  }
+  const record = (node: DevnetNode, h: number, b: Block, t: number) => {
+    probe.blocks.push({ node: node.id, height: h, hash: b.hash, stateRoot: b.stateRoot, proposer: b.proposer, signers: (b.certificate?.votes ?? []).map((v) => v.validator), t })
+    fetched.set(node.id, h)
+  }
   const loop = (async () => {
     while (running) {
       const started = performance.now()
-      const statuses = await devnet.status()
-      const t = now()
-      probe.samples.push({ t, heights: statuses.map((s) => ('down' in s ? null : (s as NodeStatus).height)) })
-      await Promise.all(
+      const slow = tick % 5 === 0
+      const answers = await Promise.all(
         devnet.nodes.map(async (node) => {
-          const status = statuses[node.id]
-          if (!node.running || !status || 'down' in status) return
+          if (!node.running) return undefined
           const from = (fetched.get(node.id) ?? 0) + 1
-          for (let h = from; h <= status.height && h < from + 50; h++) {
-            try {
-              const b = await node.rpc.request<Block | null>('fc_block', [h])
-              if (!b) break
-              probe.blocks.push({ node: node.id, height: h, hash: b.hash, stateRoot: b.stateRoot, proposer: b.proposer, signers: (b.certificate?.votes ?? []).map((v) => v.validator), t })
-              fetched.set(node.id, h)
-            } catch {
-              break
-            }
-          }
-          if (tick % 5 === 0) {
-            try {
-              const rej = await node.rpc.request<Omit<Rejection, 'node'>[]>('fc_rejections')
-              for (const r of rej.slice(seenRejections.get(node.id) ?? 0)) probe.rejections.push({ ...r, node: node.id })
-              seenRejections.set(node.id, rej.length)
-              const ev = await node.rpc.request<Omit<Evidence, 'node'>[]>('fc_evidence')
-              for (const e of ev.slice(seenEvidence.get(node.id) ?? 0)) probe.evidence.push({ node: node.id, validator: e.validator, height: e.height, round: e.round, type: e.type })
-              seenEvidence.set(node.id, ev.length)
-            } catch {}
-            for (const pid of [node.pid]) {
-              const mb = rssMb(pid)
-              if (mb !== undefined) probe.rssMb.push({ t, node: node.id, mb })
+          const out = await clientOf(node.rpcUrl).batch([{ method: 'fc_status' }, { method: 'fc_block', params: [from] }]).catch(() => undefined)
+          const status = out?.[0]
+          return status && !(status instanceof RpcError) ? { node, from, status: status as NodeStatus, out: out as unknown[] } : undefined
+        }),
+      )
+      const t = now()
+      probe.samples.push({ t, heights: devnet.nodes.map((_, i) => answers[i]?.status.height ?? null) })
+      await Promise.all(
+        answers.map(async (a) => {
+          if (!a) return
+          const { node, from, status, out } = a
+          const first = out[1]
+          if (first instanceof RpcError || !first) return
+          record(node, from, first as Block, t)
+          // Catching up (a restarted validator, a slow tick): the rest in one batch, up to 50.
+          const last = Math.min(status.height, from + 49)
+          if (last > from) {
+            const heights = Array.from({ length: last - from }, (_, i) => from + 1 + i)
+            const blocks = await node.rpc.batch(heights.map((h) => ({ method: 'fc_block', params: [h] }))).catch(() => [])
+            for (const [i, b] of blocks.entries()) {
+              if (!b || b instanceof RpcError) break
+              record(node, heights[i] as number, b as Block, t)
             }
           }
         }),
       )
+      if (slow)
+        await Promise.all(
+          answers.map(async (a) => {
+            if (!a) return
+            const { node } = a
+            const [rej, ev] = await node.rpc.batch([{ method: 'fc_rejections' }, { method: 'fc_evidence' }]).catch(() => [])
+            if (Array.isArray(rej)) {
+              for (const r of (rej as Omit<Rejection, 'node'>[]).slice(seenRejections.get(node.id) ?? 0)) probe.rejections.push({ ...r, node: node.id })
+              seenRejections.set(node.id, rej.length)
+            }
+            if (Array.isArray(ev)) {
+              for (const e of (ev as Omit<Evidence, 'node'>[]).slice(seenEvidence.get(node.id) ?? 0)) probe.evidence.push({ node: node.id, validator: e.validator, height: e.height, round: e.round, type: e.type })
+              seenEvidence.set(node.id, ev.length)
+            }
+            const mb = rssMb(node.pid)
+            if (mb !== undefined) probe.rssMb.push({ t, node: node.id, mb })
+          }),
+        )
       tick++
       const wait = intervalMs - (performance.now() - started)
       if (wait > 0) await new Promise((r) => setTimeout(r, wait))
