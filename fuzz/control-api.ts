@@ -25,6 +25,7 @@ import * as net from 'node:net'
 import fc from 'fast-check'
 import { startProxyServer } from '../src/cli/commands/proxy.js'
 import type { FuzzTally, FuzzTarget } from './types.js'
+import { jsonDepth } from './oracle/json.js'
 
 /** An answer slower than this is a hang. */
 const HANG_MS = 2_000
@@ -88,21 +89,6 @@ function injectViolation(body: unknown): string | undefined {
     return toxicViolation({ type: type.slice(4), stream, toxicity, attributes })
   }
   return undefined
-}
-function jsonDepth(text: string): number {
-  let depth = 0
-  let max = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]
-    if (inString) {
-      if (c === '\\') i++
-      else if (c === '"') inString = false
-    } else if (c === '"') inString = true
-    else if (c === '[' || c === '{') max = Math.max(max, ++depth)
-    else if (c === ']' || c === '}') depth--
-  }
-  return max
 }
 
 // ─── Generators ────────────────────────────────────────────────────────────────────────────────

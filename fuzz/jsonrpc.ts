@@ -29,6 +29,7 @@ import WebSocket from 'ws'
 import { MAX_JSON_DEPTH } from '../src/proxy/jsonrpc/rules.js'
 import { startAnvil } from '../src/targets/anvil.js'
 import type { FuzzTally, FuzzTarget } from './types.js'
+import { jsonDepth } from './oracle/json.js'
 
 /**
  * An answer later than this is a hang, unless Anvil itself needs about as long for the same
@@ -194,25 +195,6 @@ function elementsOf(text: string): { batch: boolean; elements: string[] } | unde
   return { batch: true, elements: parts }
 }
 
-/** Deepest nesting of a text (strings skipped). */
-function depthOf(text: string): number {
-  let depth = 0
-  let max = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]
-    if (inString) {
-      if (c === '\\') i++
-      else if (c === '"') inString = false
-      continue
-    }
-    if (c === '"') inString = true
-    else if (c === '[' || c === '{') max = Math.max(max, ++depth)
-    else if (c === ']' || c === '}') depth--
-  }
-  return max
-}
-
 /**
  * The element's `id` if it can be given back exactly (a string, null, or a safe integer written
  * as one: `1e3` parses to 1000 but no node reads it as an id), else undefined. `text` is the element's.
@@ -348,7 +330,7 @@ export const jsonrpcTarget: FuzzTarget = {
         const split = elementsOf(p.text)
         const elements = split?.elements ?? []
         const values = elements.map(parse)
-        const tooDeep = elements.map((e) => depthOf(e) > MAX_JSON_DEPTH)
+        const tooDeep = elements.map((e) => jsonDepth(e) > MAX_JSON_DEPTH)
         const ruled = values.some((v) => isRecord(v) && typeof v.method === 'string' && RULED.includes(v.method))
         const changed = ruled || tooDeep.some(Boolean)
 
@@ -356,7 +338,7 @@ export const jsonrpcTarget: FuzzTarget = {
           // Anvil answers each element by its id only when it can read every element's id and the
           // whole text (else it refuses the batch with one id-null answer): only then are ids awaited.
           const perElement =
-            split !== undefined && values.every((v, i) => isRecord(v) && (!Object.hasOwn(v, 'id') || echoableId(v, elements[i] as string) !== undefined)) && depthOf(p.text) < 127
+            split !== undefined && values.every((v, i) => isRecord(v) && (!Object.hasOwn(v, 'id') || echoableId(v, elements[i] as string) !== undefined)) && jsonDepth(p.text) < 127
           const ids = perElement
             ? values.flatMap((v, i) => {
                 const id = echoableId(v, elements[i] as string)
