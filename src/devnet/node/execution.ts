@@ -445,12 +445,12 @@ export class JsonRpcHttp {
     })
   }
 
-  async call<T = unknown>(method: string, params: readonly unknown[] = [], headers: Record<string, string> = {}): Promise<T> {
+  /** One round trip, counted in `stats` (in flight, calls, total and worst latency). */
+  async #timed(request: Promise<unknown>): Promise<unknown> {
     const t0 = performance.now()
     this.stats.inFlight++
-    let reply: unknown
     try {
-      reply = await this.post({ jsonrpc: '2.0', id: ++this.#id, method, params }, headers)
+      return await request
     } finally {
       const ms = performance.now() - t0
       this.stats.inFlight--
@@ -458,6 +458,10 @@ export class JsonRpcHttp {
       this.stats.totalMs += ms
       if (ms > this.stats.maxMs) this.stats.maxMs = ms
     }
+  }
+
+  async call<T = unknown>(method: string, params: readonly unknown[] = [], headers: Record<string, string> = {}): Promise<T> {
+    const reply = await this.#timed(this.post({ jsonrpc: '2.0', id: ++this.#id, method, params }, headers))
     if (typeof reply !== 'object' || reply === null)
       throw new InfraError('The execution endpoint answered with a non-object.', { context: { Method: method } })
     const r = reply as { result?: unknown; error?: { code?: number; message?: string } }
@@ -472,18 +476,7 @@ export class JsonRpcHttp {
   async batch(calls: readonly { method: string; params?: readonly unknown[] }[]): Promise<unknown[]> {
     const first = this.#id + 1
     this.#id += calls.length
-    const t0 = performance.now()
-    this.stats.inFlight++
-    let reply: unknown
-    try {
-      reply = await this.post(calls.map((c, i) => ({ jsonrpc: '2.0', id: first + i, method: c.method, params: c.params ?? [] })))
-    } finally {
-      const ms = performance.now() - t0
-      this.stats.inFlight--
-      this.stats.calls++
-      this.stats.totalMs += ms
-      if (ms > this.stats.maxMs) this.stats.maxMs = ms
-    }
+    const reply = await this.#timed(this.post(calls.map((c, i) => ({ jsonrpc: '2.0', id: first + i, method: c.method, params: c.params ?? [] }))))
     if (!Array.isArray(reply))
       throw new InfraError('The execution endpoint answered a batch with something that is not an array.', { context: { Methods: calls.map((c) => c.method).join(', ') } })
     const byId = new Map<unknown, { result?: unknown; error?: { code?: number; message?: string } }>()
