@@ -4,12 +4,12 @@ import { describe, expect, it } from 'vitest'
 import { InfraError } from '../src/errors.js'
 import { startProbe } from '../src/scenario/devnet-probe.js'
 import { startAnvil } from '../src/targets/anvil.js'
-import { execProxyNeeded, startDevnet } from '../src/targets/devnet.js'
+import { execProxiesFor, startDevnet } from '../src/targets/devnet.js'
 
 /**
  * What the runner puts on the devnet's path: an Anvil's output is logged and its last part kept
  * at O(chunk) per chunk; a drill with no fault on the execution link runs its validators
- * straight to their Anvils (`execProxy: false`), `devnet up` keeps the proxies; the probe
+ * straight to their Anvils (`execProxy`: only the validators a fault acts on get a proxy), `devnet up` keeps the proxies; the probe
  * samples every validator in one batch per tick and still sees every block.
  */
 describe('Anvil output after start-up', () => {
@@ -34,25 +34,26 @@ describe('Anvil output after start-up', () => {
 })
 
 describe('execution proxies on the devnet', () => {
-  it('are needed exactly when a fault acts on the execution link', () => {
-    expect(execProxyNeeded(['byzantine.state-root-flip'])).toBe(true)
-    expect(execProxyNeeded(['mempool.flood', 'byzantine.state-root-flip'])).toBe(true)
-    expect(execProxyNeeded(['mempool.flood', 'node.kill', 'net.partition'])).toBe(false)
-    expect(execProxyNeeded([])).toBe(false)
+  it('are needed exactly for the validators a fault on the execution link targets, all when a soak draws the target', () => {
+    expect(execProxiesFor([{ type: 'byzantine.state-root-flip', target: 1 }])).toEqual([1])
+    expect(execProxiesFor([{ type: 'mempool.flood' }, { type: 'byzantine.state-root-flip', target: 'validator-3' }, { type: 'byzantine.state-root-flip', target: '0' }])).toEqual([0, 3])
+    expect(execProxiesFor([{ type: 'byzantine.state-root-flip' }])).toBe(true)
+    expect(execProxiesFor([{ type: 'mempool.flood' }, { type: 'node.kill', target: 2 }, { type: 'net.partition', target: 3 }])).toBe(false)
+    expect(execProxiesFor([])).toBe(false)
   })
 
-  it('execProxy: false — each validator calls its own Anvil, node.exec says why it is not there, and the chain commits; the probe sees every block', async () => {
-    const devnet = await startDevnet({ slotMs: 1_000, seed: 5, execProxy: false })
+  it('execProxy: [1] — validator 1 goes through its proxy, the others call their own Anvil and node.exec says why it is not there; the chain commits; the probe sees every block', async () => {
+    const devnet = await startDevnet({ slotMs: 1_000, seed: 5, execProxy: [1] })
     const probe = startProbe(devnet)
     try {
       for (const node of devnet.nodes) {
         const config = JSON.parse(fs.readFileSync(path.join(node.dataDir, 'config.json'), 'utf8')) as { executionUrl: string }
-        expect(config.executionUrl).toBe(node.anvil.url)
-        expect(node.execProxied).toBe(false)
+        expect(node.execProxied).toBe(node.id === 1)
+        expect(config.executionUrl).toBe(node.id === 1 ? node.exec.url : node.anvil.url)
       }
       const node = devnet.nodes[2]
       expect(() => node?.exec.addRule).toThrow(InfraError)
-      expect(() => node?.exec.stats()).toThrow('Validator 2 calls its Anvil directly: this devnet was started without execution proxies (`execProxy: false`).')
+      expect(() => node?.exec.stats()).toThrow('Validator 2 calls its Anvil directly: this devnet was started without an execution proxy for it (`execProxy`).')
       // Inspecting the node (a log line, a promise resolve) does not throw.
       expect(JSON.stringify({ exec: node?.exec })).toBe('{"exec":{}}')
       const deadline = performance.now() + 30_000
@@ -70,6 +71,7 @@ describe('execution proxies on the devnet', () => {
       expect(heights.length).toBeGreaterThanOrEqual(((last?.heights[id] as number) ?? 0) - 1)
     }
     expect(probe.rssMb.length).toBeGreaterThan(0)
+    expect(devnet.nodes[1]?.exec.stats().requests).toBeGreaterThan(0)
   }, 90_000)
 
   it('by default (devnet up) each validator goes through its proxy', async () => {

@@ -6,7 +6,7 @@ import { InputError } from '../errors.js'
 import { type ActiveFault, applyFault, checkPrerequisites, type FaultContext } from '../Fault.js'
 import { faults } from '../faults/registry.js'
 import { type CheckResult, type FaultRecord, type ScenarioReport, scenarioReport } from '../report/types.js'
-import { type Devnet, execProxyNeeded, startDevnet } from '../targets/devnet.js'
+import { type Devnet, execProxiesFor, startDevnet } from '../targets/devnet.js'
 import { createRpc } from '../targets/rpc.js'
 import { createPrng } from '../util/prng.js'
 import { type Probe, startProbe } from './devnet-probe.js'
@@ -96,8 +96,8 @@ export async function runDevnetScenario(scenario: Scenario, options: DevnetRunOp
     // What this machine lacks (a Debian package) ends the scenario `skipped` before anything boots.
     checkPrerequisites(faults, [...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])], scenario.file)
     const upAt = Date.now()
-    // The execution proxies only when a listed fault acts on them: otherwise every execution call would wait on this process.
-    const execProxy = execProxyNeeded([...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])].map((f) => f.type))
+    // Execution proxies only for the validators a listed fault acts on: any other validator's execution calls would wait on this process.
+    const execProxy = execProxiesFor([...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])])
     devnet = await startDevnet({ slotMs: scenario.target.slotMs, seed: options.seed, execProxy, ...(options.overrides ? { overrides: options.overrides } : {}) })
     probe = startProbe(devnet)
     const p = probe

@@ -31,32 +31,43 @@ export type DevnetOptions = {
   /** Milliseconds to wait for every node's READY line. Default 20 s. */
   startTimeoutMs?: number
   /**
-   * Put a JSON-RPC fault proxy (in this process) between each validator and its Anvil. Default
-   * true (`devnet up`: any drill may need it). False: each validator calls its Anvil directly,
-   * which takes this process off every execution call (under load, each call through the proxy
-   * waits for this process's event loop); `node.exec` then throws. A scenario runner passes
-   * `execProxyNeeded(its fault types)`.
+   * Put a JSON-RPC fault proxy (in this process) between a validator and its Anvil: `true` (the
+   * default, `devnet up`: any drill may need it) for every validator, `false` for none, or the
+   * ids of the validators that get one. Without, a validator calls its Anvil directly, which
+   * takes this process off its execution calls (under load, each call through the proxy waits
+   * for this process's event loop); its `node.exec` then throws. A scenario runner passes
+   * `execProxiesFor(its faults)`.
    */
-  execProxy?: boolean
+  execProxy?: boolean | readonly number[]
 }
 
 /** The fault types that act on a validator's execution link (`node.exec`). */
 export const EXEC_PROXY_FAULTS: ReadonlySet<string> = new Set(['byzantine.state-root-flip'])
 
-/** Whether a scenario with these fault types (fixed and random) needs the execution proxies. */
-export function execProxyNeeded(faultTypes: Iterable<string>): boolean {
-  for (const type of faultTypes) if (EXEC_PROXY_FAULTS.has(type)) return true
-  return false
+/**
+ * Which validators a scenario's faults (fixed and random) need execution proxies for: `false`
+ * when no fault acts on an execution link, the targeted ids when each such fault names its
+ * validator, `true` (all) when one does not (a soak draws it from the seed).
+ */
+export function execProxiesFor(faults: Iterable<{ type: string; target?: unknown }>): boolean | number[] {
+  const ids = new Set<number>()
+  for (const f of faults) {
+    if (!EXEC_PROXY_FAULTS.has(f.type)) continue
+    const m = /^(?:validator-)?(\d+)$/.exec(String(f.target ?? ''))
+    if (!m) return true
+    ids.add(Number(m[1]))
+  }
+  return ids.size === 0 ? false : [...ids].sort((a, b) => a - b)
 }
 
-/** Stands in for `node.exec` on a devnet started with `execProxy: false`: any use says why it is not there. */
+/** Stands in for `node.exec` of a validator started without an execution proxy: any use says why it is not there. */
 function directExec(id: number): RpcProxy {
   return new Proxy({} as RpcProxy, {
     get(_, key) {
       // Promise checks, JSON and inspection look for these; they get nothing, not an error.
       if (typeof key === 'symbol' || key === 'then' || key === 'toJSON') return undefined
-      throw new InfraError(`Validator ${id} calls its Anvil directly: this devnet was started without execution proxies (\`execProxy: false\`).`, {
-        hint: `Start it with \`execProxy: true\` (a scenario runner does so when a fault of type ${[...EXEC_PROXY_FAULTS].join(', ')} is listed).`,
+      throw new InfraError(`Validator ${id} calls its Anvil directly: this devnet was started without an execution proxy for it (\`execProxy\`).`, {
+        hint: `Start it with \`execProxy: true\` or [${id}] (a scenario runner does so for the validators a fault of type ${[...EXEC_PROXY_FAULTS].join(', ')} targets).`,
       })
     },
   })
@@ -72,7 +83,7 @@ export type DevnetNode = {
   p2p: string
   pid: number
   anvil: AnvilInstance
-  /** The fault proxy on the validator's execution link; throws when the devnet runs without (`execProxy: false`). */
+  /** The fault proxy on the validator's execution link; throws when it was started without one (`execProxy`). */
   exec: RpcProxy
   /** Whether `exec` is a real proxy. */
   execProxied: boolean
@@ -120,7 +131,8 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   const slotMs = options.slotMs ?? 1_000
   if (!(slotMs >= 200 && slotMs <= 60_000)) throw new InputError(`\`slot\` must be between 200ms and 60s. Got \`${slotMs}ms\`.`)
   const prng = createPrng(options.seed ?? 1)
-  const execProxy = options.execProxy ?? true
+  const execProxyOption = options.execProxy ?? true
+  const proxiedExec = (id: number) => (typeof execProxyOption === 'boolean' ? execProxyOption : execProxyOption.includes(id))
   const dir = options.dir ?? fs.mkdtempSync(path.join(stateDir(), 'devnet-'))
   fs.mkdirSync(dir, { recursive: true })
   const g = genesis()
@@ -149,6 +161,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     const dataDir = path.join(dir, `validator-${id}`)
     fs.mkdirSync(dataDir, { recursive: true })
     const anvil = await startAnvil({ label: `devnet-anvil-${id}`, logDir: path.join(dir, 'logs'), extraArgs: anvilArgs, ...(Object.keys(env).length ? { env } : {}) })
+    const execProxy = proxiedExec(id)
     const exec = execProxy ? await startRpcProxy({ upstream: anvil.url, prng: prng.fork(`exec-${id}`), name: `exec-${id}` }) : directExec(id)
     const config = {
       id,
