@@ -17,6 +17,18 @@ function variant(file: string, edit: (text: string) => string): string {
 const run = (file: string) => runSuite({ paths: [file], seed: 11, source: { kind: 'embedded' }, replay: 'test' })
 
 describe('scenarios/rpc', () => {
+  it('two 503s close together at the start of a keeper run are still retried (seed 830219090 found it)', async () => {
+    // With a bucket that started at one retry, this seed's second early error was refused and
+    // the drill ended degraded (39 of 40 cycles) in a default `forkchaos run`.
+    const report = await runSuite({ paths: ['scenarios/rpc/keeper-errors.yaml'], seed: 830219090, source: { kind: 'embedded' }, replay: 'test' })
+    const [s] = report.scenarios
+    expect(s?.verdict, s?.reason).toBe('held')
+    const inject = s?.load.find((l) => l.phase === 'inject')
+    expect(inject?.errors).toBeGreaterThan(0)
+    expect(inject?.budgetRefused).toBe(0)
+    expect(inject?.succeeded).toBe(inject?.offered)
+  })
+
   it('the keeper drills hold, with offered vs effective load in the report', async () => {
     const report = await runSuite({ paths: ['scenarios/rpc'], seed: 11, source: { kind: 'embedded' }, replay: 'test' })
     expect(report.scenarios.map((s) => [s.name, s.verdict])).toEqual(report.scenarios.map((s) => [s.name, 'held']))

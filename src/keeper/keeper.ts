@@ -67,7 +67,10 @@ export async function runKeeper(o: KeeperOptions): Promise<KeeperStats> {
   const stats = { offered: 0, requests: 0, retries: 0, succeeded: 0, gaveUp: 0, timeouts: 0, errors: 0, budgetRefused: 0, staleReads: 0 }
   let lastReceiptBlock = 0n
   const latencies: number[] = []
-  let budget = o.minRetriesPerS
+  // The bucket starts with enough to carry one failing cycle through all its attempts: a keeper
+  // that starts (or restarts) into two errors close together still retries them, while an
+  // outage drains the bucket within a second and the budget's rate holds from then on.
+  let budget = Math.min(o.maxAttempts - 1 + o.minRetriesPerS, 10 + o.minRetriesPerS)
   let lastRefill = start
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
   let id = 0
