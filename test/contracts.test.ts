@@ -88,7 +88,9 @@ describe('reference protocol on Anvil', () => {
 
   const deploy = async (name: Name, args: readonly unknown[] = []): Promise<Address> => {
     const { abi, bytecode } = artifacts.contracts[name]!
-    const hash = await wallet.deployContract({ abi, bytecode, args, account: deployer, chain: foundry })
+    // An explicit gas limit, as in send(): a constructor that reads block.timestamp (TwapOracle)
+    // can need more gas in the next second than its estimate took (seen with both cores busy).
+    const hash = await wallet.deployContract({ abi, bytecode, args, account: deployer, chain: foundry, gas: 10_000_000n })
     const receipt = await pub.waitForTransactionReceipt({ hash })
     expect(receipt.status, `deploy ${name}`).toBe('success')
     expect((await pub.getCode({ address: receipt.contractAddress! }))?.length ?? 0, `code of ${name}`).toBeGreaterThan(2)
