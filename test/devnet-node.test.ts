@@ -760,9 +760,9 @@ describe('devnet: four honest validators (500 ms slots)', () => {
     dn.rpcs[3] = node.rpc
     const from = node.status().height
     expect(from).toBe(storedHeight)
-    expect(fs.readFileSync(path.join(config.dataDir, 'node.log'), 'utf8')).toContain(
-      `replay: head ${storedHeight} (${storedHeight} blocks on disk, Anvil was at 0)`,
-    )
+    // node.log is written through a stream: on a busy machine the line lands a moment later.
+    const replayLine = `replay: head ${storedHeight} (${storedHeight} blocks on disk, Anvil was at 0)`
+    await waitFor('the replay line in node.log', async () => fs.readFileSync(path.join(config.dataDir, 'node.log'), 'utf8').includes(replayLine), 3_000)
     const muted = await waitFor('store errors', async () => node.status().storeErrors > 0 && node.status().height >= from + 3 && node.status(), 5_000)
     expect(muted.muted).toBe(true)
     // While muted its signature is on no certificate.
