@@ -1,5 +1,5 @@
 import { type AbiFunction, type Address, decodeFunctionResult, type Hex, numberToHex, parseAbiItem } from 'viem'
-import { calldata } from '../faults/views.js'
+import { calldata } from '../chain/views.js'
 import { call } from '../targets/chain.js'
 import type { Rpc } from '../targets/rpc.js'
 import { RpcError } from '../targets/rpc.js'

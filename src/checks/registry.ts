@@ -1,16 +1,34 @@
+import { type AnyCheck, type DevnetSeries, type ForkCheckSeries, type Outcome, type ParamsOf, type Window } from '../Check.js'
+import { InputError } from '../errors.js'
+import type { ForkProbe, ForkSeries } from '../probes/fork.js'
+import type { RunContext } from '../scenario/context.js'
+import { kind, name, phases } from '../scenario/schema-parts.js'
+import type { CheckKind, Phase } from '../scenario/types.js'
 import { bountyCapped } from './bounty-capped.js'
 import { cycleAtomic } from './cycle-atomic.js'
 import { cyclesSucceed } from './cycles-succeed.js'
+import { catchUp } from './devnet/catch-up.js'
+import { driftRejected } from './devnet/drift-rejected.js'
+import { evidence } from './devnet/evidence.js'
+import { inclusion } from './devnet/inclusion.js'
+import { memory } from './devnet/memory.js'
+import { keepsCommitted } from './devnet/keeps-committed.js'
+import { mustStall } from './devnet/must-stall.js'
+import { noFork } from './devnet/no-fork.js'
+import { progress } from './devnet/progress.js'
+import { rejects } from './devnet/rejects.js'
 import { flashRepaid } from './flash-repaid.js'
 import { keeperLoad } from './keeper-load.js'
 import { module } from './module.js'
 import { reverts } from './reverts.js'
 import { riskMode } from './risk-mode.js'
 import { sharePriceFloor } from './share-price-floor.js'
-import type { CheckFn } from './types.js'
 import { view } from './view.js'
 
-/** Every check kind a scenario can name, by its key in the file. */
+/**
+ * Every check kind a scenario can name, by its key in the file, for the fork and the devnet:
+ * `noFork` lives in checks/devnet/no-fork.ts, `sharePriceFloor` in checks/share-price-floor.ts.
+ */
 export const checks = {
   sharePriceFloor,
   cycleAtomic,
@@ -20,20 +38,84 @@ export const checks = {
   riskMode,
   view,
   reverts,
+  progress,
+  noFork,
+  mustStall,
+  keepsCommitted,
+  catchUp,
+  rejects,
+  driftRejected,
+  evidence,
+  memory,
+  inclusion,
   keeperLoad,
   module,
-} satisfies { [K in keyof typeof checkDocs]: CheckFn<K> }
+} as const satisfies Record<string, AnyCheck>
+
+export type CheckName = keyof typeof checks
+export const checkNames = Object.keys(checks) as CheckName[]
 
 /** One line each, for `forkchaos list` and the README. */
-export const checkDocs = {
-  sharePriceFloor: 'sharePrice() ≥ minBps of its value before the baseline (no funds lost)',
-  cycleAtomic: 'no dependency call fails inside a successful cycle() that changed state (no partial state)',
-  bountyCapped: 'every keeper bounty event ≤ bountyCap()',
-  flashRepaid: 'the flash lender\'s token balance never falls across a cycle()',
-  cyclesSucceed: 'every cycle() in the phase succeeded',
-  riskMode: 'riskMode() equals a value (e.g. 1 = ONLY_UNWIND)',
-  view: 'any view equals / is at least / at most a value, or equals another view',
-  reverts: 'a call reverts (simulated), optionally with a reason',
-  keeperLoad: 'a keeper step\'s amplification (requests per offered cycle) and success rate within bounds',
-  module: 'a TypeScript/JavaScript check: default export returns { ok, observed, expected }',
-} as const
+export const checkDocs = Object.fromEntries(checkNames.map((n) => [n, checks[n].summary])) as Record<CheckName, string>
+
+/**
+ * A check as written in a scenario file: a name, safety or liveness, the phases it judges
+ * (default all), and exactly one check kind with its params. Derived from the registry.
+ */
+export type CheckSpec = { name: string; kind: CheckKind; phases?: Phase[] } & { [K in CheckName]?: ParamsOf<(typeof checks)[K]> }
+
+/** The JSON Schema of one check, published in the scenario schema: exactly one kind of the registry. */
+export const checkSchema = {
+  type: 'object',
+  required: ['name', 'kind'],
+  properties: { name, kind, phases: { type: 'array', items: phases, minItems: 1, maxItems: 3 }, ...Object.fromEntries(checkNames.map((n) => [n, checks[n].params])) },
+  additionalProperties: false,
+  oneOf: checkNames.map((key) => ({ required: [key] })),
+}
+
+/** A check spec's kind (its one registry key) and params. */
+export function checkKindOf(spec: CheckSpec): { kind: CheckName; params: unknown } {
+  const key = checkNames.find((k) => spec[k] !== undefined)
+  if (!key) throw new InputError(`check \`${spec.name}\` names no check kind.`)
+  return { kind: key, params: spec[key] }
+}
+
+/** The target kind a check spec applies to. */
+export const checkTargetOf = (spec: CheckSpec) => checks[checkKindOf(spec).kind].target
+
+/**
+ * Fork checks: takes the reads these checks ask for at the end of `window` (views, simulated
+ * calls, traces, user modules), on the fork probe. Call before `evaluateCheck` for the window.
+ */
+export async function sampleForkChecks(ctx: RunContext, probe: ForkProbe, specs: readonly CheckSpec[], window: Window): Promise<void> {
+  const asks = specs.flatMap((spec) => {
+    const { kind: key, params } = checkKindOf(spec)
+    const definition = checks[key] as AnyCheck
+    if (definition.target !== 'fork' || !definition.prepare) return []
+    const prepare = definition.prepare
+    return [{ name: spec.name, prepare: () => prepare(params, ctx) }]
+  })
+  if (asks.length > 0) await probe.sampleEnd(window, asks)
+}
+
+/**
+ * Judges one check over a window of its target's series. A check that cannot be judged (a view
+ * that reverted, a protocol function it needs but the scenario does not name) is a failed
+ * outcome that says why; a bad name in the file is an `InputError`.
+ */
+export function evaluateCheck(spec: CheckSpec, series: ForkSeries | DevnetSeries, window: Window): Outcome {
+  const { kind: key, params } = checkKindOf(spec)
+  const definition = checks[key] as AnyCheck
+  try {
+    if (definition.target === 'devnet') return definition.evaluate(series as DevnetSeries, window, params)
+    const fork = series as ForkSeries
+    if (!definition.prepare) return definition.evaluate({ ...fork, reads: [] } satisfies ForkCheckSeries, window, params)
+    const end = fork.ends.find((e) => e.t === window.to)?.byCheck[spec.name]
+    if (!end) throw new Error('the probe took no reads at the end of this window (sampleForkChecks was not called)')
+    if ('error' in end) throw end.error
+    return definition.evaluate({ ...fork, reads: end.reads } satisfies ForkCheckSeries, window, end.params)
+  } catch (error) {
+    if (error instanceof InputError) throw error
+    return { ok: false, observed: `the check could not be evaluated: ${(error as Error).message}`, expected: spec.name }
+  }
+}

@@ -1,36 +1,15 @@
 import { type AbiEvent, type Address, decodeEventLog, getAddress, type Hex, isAddress, parseAbiItem, toEventSelector } from 'viem'
 import { InputError } from '../errors.js'
+import type { ForkProbe } from '../probes/fork.js'
+import type { StepRecord } from '../Step.js'
 import type { Fork } from '../targets/fork.js'
 import type { Receipt } from '../targets/chain.js'
 import type { Rpc } from '../targets/rpc.js'
 import type { Prng } from '../util/prng.js'
-import type { KeeperStats } from '../keeper/keeper.js'
 import type { RpcProxy } from '../proxy/jsonrpc/proxy.js'
-import type { CheckKind, Expect, Phase, Protocol, Scalar, Scenario } from './types.js'
+import type { Protocol, Scalar, Scenario } from './types.js'
 
-/** One executed step (a cycle() call, a contract call, a mine…) as checks and reports see it. */
-export type StepRecord = {
-  label: string
-  phase: Phase
-  /** `cycle` marks a call of the protocol's keeper entry point. */
-  type: 'cycle' | 'call' | 'mine' | 'warp' | 'module' | 'keeper'
-  ok: boolean
-  reason?: string
-  receipt?: Receipt
-  signals?: string[]
-  expect?: Expect
-  expectKind?: CheckKind
-  expectReason?: string
-  /**
-   * Views read right before and right after a keeper cycle (bounty cap, lender balance, the
-   * state fingerprint), keyed by name. Read around the transaction rather than at historical
-   * blocks, which Anvil may no longer hold after snapshot reverts.
-   */
-  pre?: Record<string, bigint>
-  post?: Record<string, bigint>
-  /** A keeper step's measured load (offered vs effective requests, outcomes). */
-  load?: KeeperStats
-}
+export type { StepRecord } from '../Step.js'
 
 /** What a running scenario shares with its steps, checks and faults. */
 export type RunContext = {
@@ -42,12 +21,10 @@ export type RunContext = {
   /** ms since the scenario started. */
   now(): number
   resolve(nameOrAddress: string, field: string): Address
-  /** Every step of the scenario so far, in order. */
+  /** Every step of the scenario so far, in order (the fork probe's `series.steps`). */
   steps: StepRecord[]
-  /** View values read before the baseline phase, by signature (for relative checks). */
-  baseline: Record<string, bigint>
-  /** Decoded names of the protocol's signal events found in a receipt. */
-  signalsIn(receipt: Receipt): string[]
+  /** The fork's probe: views around cycles, events, reads at the end of windows. */
+  probe: ForkProbe
   /** JSON-RPC fault proxies of this scenario, by name (`fork`, `upstream`). */
   proxies: Map<string, RpcProxy>
 }

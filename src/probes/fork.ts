@@ -1,0 +1,170 @@
+import { type AbiEvent, type Address, decodeEventLog, type Hex, parseAbiItem, toEventSelector } from 'viem'
+import { readUint, readView, revertReason } from '../checks/read.js'
+import { InputError } from '../errors.js'
+import { calldata } from '../chain/views.js'
+import { signalMatcher } from '../scenario/context.js'
+import type { Receipt } from '../targets/chain.js'
+import type { Rpc } from '../targets/rpc.js'
+import { withReturns } from '../scenario/protocol.js'
+import type { StepRecord } from '../Step.js'
+import type { Phase, Protocol } from '../scenario/types.js'
+
+/**
+ * The fork's probe: what a fork scenario's checks read, as typed series. Around every keeper
+ * cycle it reads the protocol's bounty cap, the flash lender's balance and the state views (one
+ * JSON-RPC batch each side, read around the transaction rather than at historical blocks, which
+ * Anvil may no longer hold after snapshot reverts); from every receipt it decodes the protocol's
+ * bounty and signal events; before the baseline it reads the share price and the state views;
+ * at the end of every evaluated window it takes the reads the checks ask for (views, simulated
+ * calls, call traces, user modules). Checks judge these series; nothing is asserted here.
+ */
+export type ForkSeries = {
+  /** The protocol as the scenario describes it (which views and events it has). */
+  protocol: Protocol
+  /** Every step so far, in order; `t` is when it was recorded (ms on the probe clock). */
+  steps: StepRecord[]
+  /** View values read before the baseline, by signature (`sharePrice() returns (uint256)`). */
+  start: Record<string, bigint>
+  /** The reads taken at the end of each evaluated window, for each check that asked. */
+  ends: WindowEnd[]
+}
+
+/** The protocol's views read right before or right after a keeper cycle. A view that reverted is absent. */
+export type Around = {
+  bountyCap?: bigint
+  lenderBalance?: bigint
+  /** `protocol.state` views by name (`totalAssets`). */
+  state: Record<string, bigint>
+}
+
+/** What a check asks the probe to read at the end of a window. */
+export type Read =
+  | { kind: 'view'; to: Address; fn: string; args: readonly unknown[] }
+  | { kind: 'simulate'; to: Address; data: Hex; from?: Address }
+  /** `debug_traceTransaction` (callTracer) of every successful cycle in the window. */
+  | { kind: 'traces' }
+  /** A user module's own judgement (a TypeScript/JavaScript check), run with the fork's helpers. */
+  | { kind: 'module'; run(phase: Phase, steps: StepRecord[]): Promise<unknown> }
+
+/** A read's answer: its value, or why it could not be taken (a view that reverts under a fault). */
+export type ReadResult = { ok: true; value: unknown } | { ok: false; error: Error }
+
+/** A call frame of the callTracer. */
+export type Frame = { to?: Address; input?: Hex; error?: string; revertReason?: string; calls?: Frame[] }
+export type CycleTrace = { label: string; frame: Frame }
+
+export type WindowEnd = {
+  /** The window's `to`, which identifies it. */
+  t: number
+  phase: Phase
+  /** By check name: its prepared params and its reads' answers, or why it could not be prepared. */
+  byCheck: Record<string, { params: unknown; reads: ReadResult[] } | { error: Error }>
+}
+
+export type ForkProbe = {
+  series: ForkSeries
+  /** The probe clock: ms, monotonic, unrounded, so that a window's bounds never tie with a step's `t`. */
+  now(): number
+  /** Reads the start values (share price, state views); call once, before the baseline. */
+  readStart(): Promise<void>
+  /** Reads the views around a keeper cycle, with `extra` calls in the same batch (e.g. `eth_gasPrice`). */
+  around(extra?: { method: string; params?: unknown[] }[]): Promise<{ views: Around; extra: unknown[] }>
+  /** Adds a step to the series (stamped with `t`, its bounty events decoded). */
+  record(step: Omit<StepRecord, 't'>): StepRecord
+  /** Names of the protocol's signal events a receipt holds. */
+  signalsIn(receipt: Receipt): string[]
+  /** Takes the reads the given checks ask for, at the end of a window. */
+  sampleEnd(window: { phase: Phase; from: number; to: number }, asks: { name: string; prepare(): { params: unknown; reads: Read[] } }[]): Promise<void>
+}
+
+export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: Address; resolve(name: string, field: string): Address }): ForkProbe {
+  const { rpc, protocol, vault } = options
+  const series: ForkSeries = { protocol, steps: [], start: {}, ends: [] }
+  const views: { key: keyof Omit<Around, 'state'> | `state:${string}`; to: Address; data: Hex }[] = []
+  if (protocol.bountyCap) views.push({ key: 'bountyCap', to: vault, data: calldata(withReturns(protocol.bountyCap)) })
+  if (protocol.lender) {
+    const lender = options.resolve(protocol.lender.address, 'protocol.lender.address')
+    const token = options.resolve(protocol.lender.token, 'protocol.lender.token')
+    views.push({ key: 'lenderBalance', to: token, data: calldata('balanceOf(address)', [lender]) })
+  }
+  for (const view of protocol.state ?? []) views.push({ key: `state:${view.split(' ')[0] ?? view}`, to: vault, data: calldata(withReturns(view)) })
+  const bounty = protocol.bountyEvent ? (parseAbiItem(`event ${protocol.bountyEvent}`) as AbiEvent) : undefined
+  const bountyTopic = bounty ? toEventSelector(bounty) : undefined
+  const signals = signalMatcher(protocol.signals ?? [])
+
+  const readOne = async (read: Read, window: { phase: Phase; from: number; to: number }): Promise<ReadResult> => {
+    try {
+      if (read.kind === 'view') return { ok: true, value: await readView(rpc, read.to, read.fn, read.args) }
+      if (read.kind === 'simulate') {
+        return { ok: true, value: await revertReason(rpc, { to: read.to, data: read.data, ...(read.from ? { from: read.from } : {}) }) }
+      }
+      if (read.kind === 'traces') {
+        const traces: CycleTrace[] = []
+        for (const step of inWindow(series, window)) {
+          if (step.type !== 'cycle' || !step.receipt || !step.ok) continue
+          traces.push({ label: step.label, frame: await rpc.request<Frame>('debug_traceTransaction', [step.receipt.transactionHash, { tracer: 'callTracer' }]) })
+        }
+        return { ok: true, value: traces }
+      }
+      return { ok: true, value: await read.run(window.phase, inWindow(series, window)) }
+    } catch (error) {
+      if (error instanceof InputError) throw error
+      return { ok: false, error: error as Error }
+    }
+  }
+
+  return {
+    series,
+    now: () => performance.now(),
+    async readStart() {
+      for (const view of [protocol.sharePrice, ...(protocol.state ?? [])]) if (view) series.start[withReturns(view)] = await readUint(rpc, vault, withReturns(view))
+    },
+    async around(extra = []) {
+      const answers = await rpc.batch([...extra, ...views.map((v) => ({ method: 'eth_call', params: [{ to: v.to, data: v.data }, 'latest'] }))])
+      const out: Around = { state: {} }
+      views.forEach((v, i) => {
+        const answer = answers[extra.length + i]
+        // A view that reverts under a fault is left out; checks that need it say so.
+        if (typeof answer !== 'string' || answer.length < 66) return
+        const value = BigInt(answer.slice(0, 66))
+        if (v.key === 'bountyCap' || v.key === 'lenderBalance') out[v.key] = value
+        else out.state[v.key.slice(6)] = value
+      })
+      return { views: out, extra: answers.slice(0, extra.length) }
+    },
+    record(step) {
+      const bounties: bigint[] = []
+      for (const log of step.receipt?.logs ?? []) {
+        if (!bounty || log.address.toLowerCase() !== vault.toLowerCase() || log.topics[0] !== bountyTopic) continue
+        const { args } = decodeEventLog({ abi: [bounty], data: log.data, topics: log.topics as [Hex, ...Hex[]] })
+        bounties.push((args as Record<string, bigint>).amount as bigint)
+      }
+      const stamped: StepRecord = { ...step, t: performance.now(), ...(bounties.length ? { bounties } : {}) }
+      series.steps.push(stamped)
+      return stamped
+    },
+    signalsIn: (receipt) => signals(receipt, vault),
+    async sampleEnd(window, asks) {
+      const end: WindowEnd = { t: window.to, phase: window.phase, byCheck: {} }
+      for (const ask of asks) {
+        let prepared: { params: unknown; reads: Read[] }
+        try {
+          prepared = ask.prepare()
+        } catch (error) {
+          if (error instanceof InputError) throw error
+          end.byCheck[ask.name] = { error: error as Error }
+          continue
+        }
+        const reads: ReadResult[] = []
+        for (const read of prepared.reads) reads.push(await readOne(read, window))
+        end.byCheck[ask.name] = { params: prepared.params, reads }
+      }
+      series.ends = [...series.ends.filter((e) => e.t !== window.to), end]
+    },
+  }
+}
+
+/** The steps recorded in a window (after `from`, up to `to`). */
+export function inWindow(series: ForkSeries, window: { from: number; to: number }): StepRecord[] {
+  return series.steps.filter((s) => s.t > window.from && s.t <= window.to)
+}

@@ -1,0 +1,109 @@
+import { type Hex } from 'viem'
+import { type PairShift, shiftPairToken1 } from '../chain/pairs.js'
+import { findStorageField, readField, writeField } from '../chain/slots.js'
+import { calldata } from '../chain/views.js'
+import { addressOrName } from '../scenario/schema-parts.js'
+import { define } from '../Step.js'
+import { increaseTime } from '../targets/chain.js'
+import { keeperCall } from './tx.js'
+
+/** A seeded random walk: each cycle moves by up to ±`stepBps`, never beyond ±`maxBps` of the start. */
+export type Walk = { target: string; stepBps: number; maxBps: number }
+
+export type StressBody = {
+  /** Keeper cycles; at most 1,000,000. */
+  cycles: number
+  from?: string
+  /** Seconds the chain's clock moves before each cycle; default 12. */
+  intervalS?: number
+  walk?: { pair?: Walk; feed?: Walk }
+}
+
+const walkSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['target', 'stepBps', 'maxBps'],
+  properties: {
+    target: addressOrName,
+    stepBps: { type: 'number', exclusiveMinimum: 0, maximum: 1_000 },
+    maxBps: { type: 'number', exclusiveMinimum: 0, maximum: 5_000 },
+  },
+}
+
+/**
+ * Repeated-cycle stress: N keeper cycles with seeded random walks of the pair's price and the
+ * feed's answer between them (each walk stays within ±maxBps of where it started, and is
+ * undone at the end). Stop conditions are checked every 25 cycles.
+ */
+export const stress = define<'stress', StressBody>({
+  kind: 'stress',
+  summary: '`cycles` keeper cycles with seeded random walks of a pair\'s price and a feed\'s answer between them',
+  target: ['fork'],
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['cycles'],
+    properties: {
+      cycles: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+      from: addressOrName,
+      intervalS: { type: 'integer', minimum: 0, maximum: 86_400 },
+      walk: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { pair: walkSchema, feed: walkSchema },
+      },
+    },
+  },
+  names: (s, where) => [
+    ...(s.walk?.pair ? [[s.walk.pair.target, `${where}.stress.walk.pair.target`] as [string, string]] : []),
+    ...(s.walk?.feed ? [[s.walk.feed.target, `${where}.stress.walk.feed.target`] as [string, string]] : []),
+  ],
+  async run(ctx, s, env) {
+    const where = env.where
+    const prng = ctx.prng.fork(`${where}.stress`)
+    const from = ctx.resolve(s.from ?? 'keeper', `${where}.stress.from`)
+    const feed = s.walk?.feed
+    const feedAddress = feed ? ctx.resolve(feed.target, `${where}.stress.walk.feed.target`) : undefined
+    const feedField = feedAddress
+      ? await findStorageField(ctx.rpc, { to: feedAddress, data: calldata('latestRoundData()'), outputWord: 1, label: 'latestRoundData().answer' })
+      : undefined
+    const feedStart = feedField ? await readField(ctx.rpc, feedField) : 0n
+    const updatedField = feedAddress
+      ? await findStorageField(ctx.rpc, { to: feedAddress, data: calldata('latestRoundData()'), outputWord: 3, label: 'latestRoundData().updatedAt' })
+      : undefined
+    const shifts: PairShift[] = []
+    let pairBps = 0
+    let feedBps = 0
+    const walk = (current: number, w: { stepBps: number; maxBps: number }) =>
+      Math.max(-w.maxBps, Math.min(w.maxBps, current + (prng.next() * 2 - 1) * w.stepBps))
+    try {
+      for (let i = 0; i < s.cycles; i++) {
+        await env.beforeStep()
+        if ((s.intervalS ?? 12) > 0) await increaseTime(ctx.rpc, s.intervalS ?? 12)
+        if (s.walk?.pair) {
+          const next = walk(pairBps, s.walk.pair)
+          const delta = next - pairBps
+          if (Math.abs(delta) >= 0.5) {
+            shifts.push(await shiftPairToken1(ctx.rpc, ctx.resolve(s.walk.pair.target, `${where}.stress.walk.pair.target`), Math.abs(delta), delta > 0 ? 'up' : 'down'))
+            pairBps = next
+          }
+        }
+        if (feedField && feed && updatedField) {
+          feedBps = walk(feedBps, feed)
+          await writeField(ctx.rpc, feedField, (feedStart * BigInt(Math.round(10_000 + feedBps) * 100)) / 1_000_000n)
+          // An oracle that keeps publishing: the answer moves and stays fresh.
+          const ts = BigInt((await ctx.rpc.request<{ timestamp: Hex }>('eth_getBlockByNumber', ['latest', false])).timestamp)
+          await writeField(ctx.rpc, updatedField, ts)
+        }
+        env.record(await keeperCall(ctx, from, undefined, `stress#${i + 1}`, env.phase))
+        if ((i + 1) % 25 === 0) {
+          env.progress(i + 1, s.cycles)
+          await env.stopCheck()
+        }
+      }
+    } finally {
+      for (const shift of shifts.reverse()) await shift.undo()
+      if (feedField) await writeField(ctx.rpc, feedField, feedStart)
+    }
+  },
+})

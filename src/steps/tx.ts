@@ -1,0 +1,79 @@
+import { type Address, formatGwei, type Hex } from 'viem'
+import { decodeReason } from '../checks/read.js'
+import { calldata } from '../chain/views.js'
+import type { RunContext } from '../scenario/context.js'
+import { addressOrName, expect, kind, text } from '../scenario/schema-parts.js'
+import type { CheckKind, Expect, Phase } from '../scenario/types.js'
+import type { StepRecord } from '../Step.js'
+import { type Receipt, sendTransaction } from '../targets/chain.js'
+import { RpcError } from '../targets/rpc.js'
+
+/** What the steps that send a transaction share: the sender, and what the step must do. */
+export type TxFields = { from?: string; expect?: Expect; reason?: string; kind?: CheckKind; label?: string }
+
+export const txFieldsSchema = {
+  from: addressOrName,
+  expect,
+  reason: { ...text, description: 'With expect: revert, the reason must contain this.' },
+  kind,
+  label: text,
+}
+
+/** Gas limit of every transaction a step sends. */
+export const KEEPER_GAS = 3_000_000n
+
+export function expectOf(c: { expect?: StepRecord['expect']; kind?: StepRecord['expectKind']; reason?: string }) {
+  return {
+    ...(c.expect ? { expect: c.expect } : {}),
+    ...(c.kind ? { expectKind: c.kind } : {}),
+    ...(c.reason ? { expectReason: c.reason } : {}),
+  }
+}
+
+/**
+ * One call of the protocol's keeper entry point, with the probe's views read right before and
+ * right after it (the gas price in the same batch as the first read).
+ */
+export async function keeperCall(ctx: RunContext, from: Address, gasPrice: bigint | undefined, label: string, phase: Phase): Promise<Omit<StepRecord, 't'>> {
+  const to = ctx.resolve(ctx.protocol.vault, 'protocol.vault')
+  const before = await ctx.probe.around(gasPrice === undefined ? [{ method: 'eth_gasPrice' }] : [])
+  // A keeper pays the going price unless told otherwise; a gas spike shows up here.
+  const price = gasPrice ?? BigInt(before.extra[0] as Hex)
+  const tx = { from, to, data: calldata(ctx.protocol.entry), gas: KEEPER_GAS, gasPrice: price }
+  let receipt: Receipt
+  try {
+    receipt = await sendTransaction(ctx.rpc, tx)
+  } catch (error) {
+    // The node refused the transaction (e.g. a fork that cannot reach its upstream): the cycle
+    // did not happen — a failed step of the system under test, not of the experiment.
+    if (!(error instanceof RpcError)) throw error
+    return { label, phase, type: 'cycle', ok: false, reason: `node refused the transaction: ${error.message.slice(0, 300)}`, before: before.views }
+  }
+  const after = await ctx.probe.around()
+  const ok = receipt.status === '0x1'
+  const signals = ctx.probe.signalsIn(receipt)
+  return {
+    label,
+    phase,
+    type: 'cycle',
+    ok,
+    receipt,
+    before: before.views,
+    after: after.views,
+    ...(signals.length ? { signals } : {}),
+    ...(ok ? {} : { reason: await replayReason(ctx, tx, receipt) }),
+  }
+}
+
+/**
+ * Why a mined transaction reverted: replay it with eth_call on the latest state — a reverted
+ * transaction changed nothing but the sender's nonce and balance, so that is its pre-state.
+ */
+export async function replayReason(ctx: RunContext, tx: { from: Address; to: Address; data: Hex; gasPrice?: bigint }, receipt: Receipt) {
+  try {
+    await ctx.rpc.request('eth_call', [{ from: tx.from, to: tx.to, data: tx.data, gas: `0x${KEEPER_GAS.toString(16)}` }, 'latest'])
+    return `reverted at gas ${BigInt(receipt.gasUsed)} (no reason on replay; out of gas?) at ${formatGwei(BigInt(receipt.effectiveGasPrice))} gwei`
+  } catch (error) {
+    return error instanceof RpcError ? decodeReason(error) : (error as Error).message
+  }
+}
