@@ -1,11 +1,14 @@
 import type { Outcome } from '../types.js'
 import type { Probe } from '../../scenario/devnet-probe.js'
+import { faultToleranceOf } from '../../targets/devnet-size.js'
 
 /** What a devnet check sees: the probe's series, the phase window, who is honest. */
 export type DevnetCheckContext = {
   probe: Probe
   window: { from: number; to: number }
   slotMs: number
+  /** Validators in the devnet, n = 3f + 1: a commit needs 2f + 1 signers. */
+  validators: number
   honest: number[]
   /** Revert time of the faults (recover phase), ms on the probe clock. */
   revertedAt?: number
@@ -17,17 +20,18 @@ const heightAt = (probe: Probe, t: number, nodes: number[]) => {
   return best
 }
 
-/** Liveness: honest validators kept committing — at least `minCommitsPerSlot` per slot in the window — and each commit carries ≥ 3 distinct signers. */
+/** Liveness: honest validators kept committing — at least `minCommitsPerSlot` per slot in the window — and each commit carries ≥ 2f + 1 distinct signers (3 of 4, 5 of 7). */
 export function progress(c: DevnetCheckContext, body: { minCommitsPerSlot?: number }): Outcome {
   const ratio = body.minCommitsPerSlot ?? 0.5
   const start = heightAt(c.probe, c.window.from, c.honest)
   const end = heightAt(c.probe, c.window.to, c.honest)
   const need = Math.max(1, Math.floor(((c.window.to - c.window.from) / c.slotMs) * ratio))
-  const thin = c.probe.blocks.filter((b) => b.height > start && b.height <= end && new Set(b.signers).size < 3)
+  const quorum = 2 * faultToleranceOf(c.validators) + 1
+  const thin = c.probe.blocks.filter((b) => b.height > start && b.height <= end && new Set(b.signers).size < quorum)
   return {
     ok: end - start >= need && thin.length === 0,
-    observed: `${end - start} commits in ${c.window.to - c.window.from} ms (heights ${start} → ${end})${thin.length ? `; ${thin.length} with < 3 signers (e.g. height ${thin[0]?.height})` : ''}`,
-    expected: `≥ ${need} commits (${ratio} per ${c.slotMs} ms slot), each with ≥ 3 signers`,
+    observed: `${end - start} commits in ${c.window.to - c.window.from} ms (heights ${start} → ${end})${thin.length ? `; ${thin.length} with < ${quorum} signers (e.g. height ${thin[0]?.height})` : ''}`,
+    expected: `≥ ${need} commits (${ratio} per ${c.slotMs} ms slot), each with ≥ ${quorum} signers`,
   }
 }
 
@@ -57,6 +61,34 @@ export function mustStall(c: DevnetCheckContext): Outcome {
   const start = heightAt(c.probe, from, c.honest)
   const end = heightAt(c.probe, c.window.to, c.honest)
   return { ok: end === start, observed: `${end - start} commits between ${from} and ${c.window.to} ms`, expected: 'no commit while more than f validators are out' }
+}
+
+/**
+ * Safety (durability): no validator ever reports a lower height than it reported before, a
+ * crash-restart included — a committed block is never forgotten. A validator restarted from its
+ * store resumes at least where it stopped; one that lost its store comes back lower.
+ */
+export function keepsCommitted(c: DevnetCheckContext): Outcome {
+  const best = new Map<number, { height: number; t: number }>()
+  const drops: { node: number; from: number; to: number; t: number }[] = []
+  for (const s of c.probe.samples) {
+    if (s.t > c.window.to) break
+    s.heights.forEach((h, node) => {
+      if (h === null) return
+      const before = best.get(node)
+      if (before && h < before.height) drops.push({ node, from: before.height, to: h, t: s.t })
+      if (!before || h > before.height) best.set(node, { height: h, t: s.t })
+    })
+  }
+  const inWindow = drops.filter((d) => d.t >= c.window.from)
+  const first = inWindow[0]
+  return {
+    ok: inWindow.length === 0,
+    observed: first
+      ? `validator ${first.node} went back from height ${first.from} to ${first.to} at ${first.t} ms (${inWindow.length} samples lower than before)`
+      : `no validator reported a lower height than before (${best.size} validators sampled)`,
+    expected: 'every validator resumes at least at the height it had committed',
+  }
 }
 
 /** Liveness: a recovered validator reaches the others' height within `withinMs` of the revert. */
