@@ -6,7 +6,7 @@
  *   npm run bench
  */
 import type { Address } from 'viem'
-import { calldata } from '../src/faults/views.js'
+import { calldata } from '../src/chain/views.js'
 import { loadScenario } from '../src/scenario/loader.js'
 import { runScenario } from '../src/scenario/runner.js'
 import { runSuite } from '../src/scenario/suite.js'

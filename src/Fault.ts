@@ -1,6 +1,7 @@
 import type { Address } from 'viem'
 import { InputError } from './errors.js'
 import { onTeardown } from './lifecycle.js'
+import { describeParams, type JsonSchema, ParamsError, type Spec } from './Params.js'
 import type { Receipt } from './targets/chain.js'
 import type { Devnet } from './targets/devnet.js'
 import type { Rpc } from './targets/rpc.js'
@@ -49,18 +50,29 @@ export type StepObservation = {
 export type Evidence = { took: string; seen: string | null }
 
 /**
- * One fault primitive. `apply` does the damage and returns what `revert` needs; `revert` puts
- * things back (idempotent: the wrapper calls it at most once); `detect` says what the system
- * under test showed that it noticed. Params are validated by `parse` before anything is applied.
+ * What a fault needs of the system under test: `fork` (an Anvil fork: contracts, storage,
+ * time), `devnet` (validator processes and the links between them), or `proxy` (a JSON-RPC
+ * fault proxy, in front of a fork or reached through the chaos API). A scenario takes the
+ * faults its target kind accepts (`acceptedFaultTargets`); any other is an exit-2 load error.
  */
-export type FaultDefinition<Params, State> = {
+export type FaultTarget = 'fork' | 'devnet' | 'proxy'
+
+/** Which fault targets a scenario of each kind accepts. */
+export const acceptedFaultTargets: Record<'fork' | 'devnet', readonly FaultTarget[]> = { fork: ['fork', 'proxy'], devnet: ['devnet'] }
+
+/**
+ * One fault primitive, as declared. `params` is its one params declaration (src/Params.ts):
+ * the JSON Schema, the parser and the `list` text all come from it. `apply` does the damage
+ * and returns what `revert` needs; `revert` puts things back (idempotent: the wrapper calls it
+ * at most once); `detect` says what the system under test showed that it noticed.
+ */
+export type FaultDeclaration<Params, State> = {
   type: string
   /** One line for `forkchaos list` and the README. */
   summary: string
-  /** JSON Schema of params, published in the scenario schema. */
-  paramsSchema: Record<string, unknown>
-  /** Validates raw params; throws `InputError` naming the field. */
-  parse(raw: Record<string, unknown>, where: string): Params
+  /** What the fault works on; checked against the scenario's target kind at load. */
+  target: FaultTarget
+  params: Spec<Params>
   apply(ctx: FaultContext, target: string | undefined, params: Params): Promise<State>
   revert(ctx: FaultContext, state: State): Promise<void>
   detect(ctx: FaultContext, state: State, observations: Observations): Promise<Evidence>
@@ -74,6 +86,20 @@ export type FaultDefinition<Params, State> = {
    * ends the scenario `skipped` without booting anything.
    */
   prerequisites?(params: Params): void
+}
+
+/** A declared fault plus what `define` derives from its params spec. */
+export type FaultDefinition<Params, State> = FaultDeclaration<Params, State> & {
+  /** JSON Schema of params, published in the scenario schema (from `params`). */
+  paramsSchema: JsonSchema
+  /**
+   * Validates raw params and fills defaults (from `params`); throws `ParamsError` (an
+   * `InputError`) naming the param and the expected value. `validators`: the devnet's size,
+   * which bounds validator ids.
+   */
+  parse(raw: unknown, where: string, bounds?: { validators?: number | undefined }): Params
+  /** One line per param for `forkchaos list`. */
+  paramsText: string[]
 }
 
 /** A fault that has been applied: plain data plus its revert, as reports need it. */
@@ -91,34 +117,55 @@ export type ActiveFault = {
 // biome-ignore lint/suspicious/noExplicitAny: the registry holds faults of every param type
 export type AnyFault = FaultDefinition<any, any>
 
-/** Declares a fault; only here so TypeScript infers `Params` and `State` from the object. */
-export function define<P, S>(definition: FaultDefinition<P, S>): FaultDefinition<P, S> {
-  return definition
-}
-
 /**
- * Validates params, applies the fault and wraps it: timing (`tStart`, `tStop`), a revert that
- * runs at most once, and teardown on error, Ctrl-C and SIGTERM are handled here, once, for
- * every fault.
+ * Declares a fault: its params spec gives the schema, the parser and the `list` text, so
+ * they cannot drift apart.
  */
-/**
- * Runs every listed fault's `prerequisites` check (params parsed as `apply` would), so that a
- * scenario that cannot run here is skipped before anything starts.
- */
-export function checkPrerequisites(registry: Record<string, AnyFault>, specs: { type: string; params?: Record<string, unknown> | undefined }[], where: string): void {
-  for (const spec of specs) {
-    const definition = registry[spec.type]
-    if (definition?.prerequisites) definition.prerequisites(definition.parse(spec.params ?? {}, `${where} ${spec.type}`))
+export function define<P, S>(declaration: FaultDeclaration<P, S>): FaultDefinition<P, S> {
+  return {
+    ...declaration,
+    paramsSchema: declaration.params.schema,
+    parse(raw, where, bounds = {}) {
+      try {
+        return declaration.params.parse(raw === undefined ? {} : raw, { path: [], ...(bounds.validators !== undefined ? { validators: bounds.validators } : {}) })
+      } catch (error) {
+        if (!(error instanceof ParamsError)) throw error
+        throw new ParamsError(error.shortMessage, error.path, { context: { Where: where } })
+      }
+    },
+    paramsText: describeParams(declaration.params as Spec<unknown>),
   }
 }
 
+/**
+ * Runs every listed fault's `prerequisites` check with its params as loaded (`parsed`; parsed
+ * here only for a spec that did not come through the loader), so that a scenario that cannot
+ * run here is skipped before anything starts.
+ */
+export function checkPrerequisites(
+  registry: Record<string, AnyFault>,
+  specs: { type: string; params?: Record<string, unknown> | undefined; parsed?: unknown }[],
+  where: string,
+): void {
+  for (const spec of specs) {
+    const definition = registry[spec.type]
+    if (definition?.prerequisites) definition.prerequisites(spec.parsed ?? definition.parse(spec.params ?? {}, `${where} ${spec.type}`))
+  }
+}
+
+/**
+ * Applies a fault and wraps it: timing (`tStart`, `tStop`), a revert that runs at most once,
+ * and teardown on error, Ctrl-C and SIGTERM are handled here, once, for every fault. Params
+ * are the ones parsed at load (`spec.parsed`); a spec without them (the chaos API, a test) is
+ * parsed here, before anything is applied.
+ */
 export async function applyFault(
   fault: AnyFault,
   ctx: FaultContext,
-  spec: { target?: string | undefined; params: Record<string, unknown> },
+  spec: { target?: string | undefined; params: Record<string, unknown>; parsed?: unknown },
   where: string,
 ): Promise<ActiveFault> {
-  const params = fault.parse(spec.params, where)
+  const params = spec.parsed ?? fault.parse(spec.params, where, { validators: ctx.devnet?.nodes.length })
   const tStart = ctx.now()
   const state = await fault.apply(ctx, spec.target, params)
   let reverted: Promise<void> | undefined
@@ -145,37 +192,10 @@ export async function applyFault(
   return active
 }
 
-// ── param helpers, shared by every fault's `parse` ────────────────────────────────────────
-
-export function num(
-  raw: Record<string, unknown>,
-  key: string,
-  where: string,
-  range: { min?: number; max?: number; default?: number; integer?: boolean } = {},
-): number {
-  const value = raw[key] ?? range.default
-  const bounds = `${range.min ?? '-∞'} and ${range.max ?? '∞'}`
-  if (typeof value !== 'number' || !Number.isFinite(value) || (range.integer && !Number.isInteger(value)))
-    throw new InputError(`\`${key}\` must be ${range.integer ? 'an integer' : 'a number'} between ${bounds}. Got \`${JSON.stringify(value)}\`.`, {
-      context: { Where: where },
-    })
-  if ((range.min !== undefined && value < range.min) || (range.max !== undefined && value > range.max))
-    throw new InputError(`\`${key}\` must be between ${bounds}. Got \`${value}\`.`, { context: { Where: where } })
-  return value
-}
-
-export function str(raw: Record<string, unknown>, key: string, where: string, options: { default?: string; oneOf?: readonly string[] } = {}): string {
-  const value = raw[key] ?? options.default
-  if (typeof value !== 'string' || (options.oneOf && !options.oneOf.includes(value)))
-    throw new InputError(
-      `\`${key}\` must be ${options.oneOf ? `one of ${options.oneOf.map((o) => `"${o}"`).join(', ')}` : 'a string'}. Got \`${JSON.stringify(value)}\`.`,
-      { context: { Where: where } },
-    )
-  return value
-}
-
-export function optionalStr(raw: Record<string, unknown>, key: string, where: string): string | undefined {
-  return raw[key] === undefined ? undefined : str(raw, key, where)
+/** The devnet of the context, or a clear error when a devnet fault reaches another target. */
+export function devnetOf(ctx: FaultContext, type: string): Devnet {
+  if (!ctx.devnet) throw new InputError(`The fault \`${type}\` needs a devnet target (\`target: { kind: devnet }\`).`)
+  return ctx.devnet
 }
 
 export function requireTarget(target: string | undefined, type: string): string {

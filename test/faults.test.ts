@@ -2,9 +2,9 @@ import { type Address, type Hex, parseGwei } from 'viem'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { readUint, revertReason } from '../src/checks/read.js'
 import { applyFault, type FaultContext } from '../src/Fault.js'
-import { findStorageField } from '../src/faults/slots.js'
+import { findStorageField } from '../src/chain/slots.js'
 import { faults } from '../src/faults/registry.js'
-import { calldata } from '../src/faults/views.js'
+import { calldata } from '../src/chain/views.js'
 import { blockNumber, getCode, sendTransaction } from '../src/targets/chain.js'
 import { type Fork, startFork } from '../src/targets/fork.js'
 import { createPrng } from '../src/util/prng.js'
@@ -162,9 +162,18 @@ describe('fault primitives: apply takes effect, detect sees it, revert restores'
     const perp = ctx.resolve('perp', 'x')
     const code = await getCode(fork.anvil.rpc, perp)
     await expect(applyFault(faults['dependency.revert'], ctx, { target: 'perp', params: { selectors: ['not a selector'] } }, 'file.yaml: inject.faults[0]')).rejects.toThrow(
-      /A selector must be a signature like "closeTrade\(uint256\)"/,
+      '`selectors[0]` must be a signature like "closeTrade(uint256)" or 4 bytes like "0x12345678". Got `"not a selector"`.\n\nWhere: file.yaml: inject.faults[0]',
     )
-    await expect(applyFault(faults['liquidity.shortfall'], ctx, { target: 'lender', params: { cutBps: 20_000 } }, 'w')).rejects.toThrow(/`cutBps` must be between 1 and 10000. Got `20000`./)
+    await expect(applyFault(faults['liquidity.shortfall'], ctx, { target: 'lender', params: { cutBps: 20_000 } }, 'w')).rejects.toThrow('`cutBps` must be at most 10000. Got `20000`.')
+    // A selector the pattern admits but no signature parser reads: refused the same way, not a crash.
+    await expect(applyFault(faults['dependency.revert'], ctx, { target: 'perp', params: { selectors: ['f(()'] } }, 'w')).rejects.toThrow(
+      '`selectors[0]` is not a function signature that can be read (unbalanced parentheses?). Got `"f(()"`.',
+    )
     expect(await getCode(fork.anvil.rpc, perp)).toBe(code)
+    // Params parsed at load are used as they are: `parsed` wins over the raw `params`.
+    const parsed = faults['dependency.revert'].parse({ selectors: ['closeTrade(uint256)'], reason: 'from parsed' }, 'w')
+    const f = await applyFault(faults['dependency.revert'], ctx, { target: 'perp', params: { selectors: ['not a selector'] }, parsed }, 'w')
+    expect((await f.detect(none)).took).toMatch(/^shim in place at .* for 0x/)
+    await f.revert()
   })
 })

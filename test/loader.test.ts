@@ -239,14 +239,14 @@ describe('scenario loader: every duration, count, rate and size has a stated bou
 describe('scenario loader: what fuzz/scenario.ts found in the loader before issue 7 (seed 7, 2,000 inputs)', () => {
   const fault = (spec: string) => good.replace('{ type: oracle.divergence, target: feed, params: { bps: 500 } }', spec)
 
-  it('a value the schema admits but the fault\'s parser refuses got no file or line (cutBps 0.5, baseFeeGwei 1e-10)', () => {
-    expect(first(fault('{ type: liquidity.shortfall, target: pair, params: { cutBps: 0.5 } }'))).toBe('<file>:8: `inject.faults[0].params.cutBps` must be between 1 and 10000. Got `0.5`.')
-    expect(first(fault('{ type: gas.spike, params: { baseFeeGwei: 1e-10 } }'))).toBe('<file>:8: `inject.faults[0].params.baseFeeGwei` must be between 1e-9 and 1000000. Got `1e-10`.')
+  it('a value the schema admitted but the fault\'s parser refused got no file or line (cutBps 0.5, baseFeeGwei 1e-10); now one declaration states both', () => {
+    expect(first(fault('{ type: liquidity.shortfall, target: pair, params: { cutBps: 0.5 } }'))).toBe('<file>:8: `inject.faults[0].params.cutBps` must be at least 1. Got `0.5`.')
+    expect(first(fault('{ type: gas.spike, params: { baseFeeGwei: 1e-10 } }'))).toBe('<file>:8: `inject.faults[0].params.baseFeeGwei` must be at least 1e-9. Got `1e-10`.')
   })
 
   it('a soak\'s random fault the fault\'s parser refuses names `inject.random.faults`, not `inject.faults`', () => {
-    const soak = 'name: soak\nhypothesis: h\ntarget: { kind: devnet }\ninject:\n  faults: []\n  random: { every: 1m, faults: [{ type: liquidity.shortfall, params: { cutBps: 0.5 } }] }\n'
-    expect(first(soak)).toBe('<file>:6: `inject.random.faults[0].params.cutBps` must be between 1 and 10000. Got `0.5`.')
+    const soak = 'name: soak\nhypothesis: h\ntarget: { kind: devnet }\ninject:\n  faults: []\n  random: { every: 1m, faults: [{ type: net.partition, params: { groups: [[0, 1], [1, 2]] } }] }\n'
+    expect(first(soak)).toBe('<file>:6: `inject.random.faults[0].params.groups` must not put a validator in two groups (validator 1 is). Got `[[0,1],[1,2]]`.')
   })
 
   it('a bad keeper duration or slot got the file inside the field name and no line', () => {
@@ -256,7 +256,9 @@ describe('scenario loader: what fuzz/scenario.ts found in the loader before issu
   })
 
   it('unbounded numbers it accepted: a validator id of 7, a risk mode of 300, an amplification of 1e9', () => {
-    expect(first(fault('{ type: node.kill, target: 7 }'))).toBe('<file>:8: `inject.faults[0].target` must be at most 3. Got `7`.')
+    expect(first('name: d\nhypothesis: h\ntarget: { kind: devnet }\ninject:\n  faults:\n    - { type: node.kill, target: 7 }\n')).toBe(
+      '<file>:6: `inject.faults[0].target` must be a validator id from 0 to 3 (`target.validators` is 4). Got `7`.',
+    )
     expect(first(good.replace('sharePriceFloor: { minBps: 9950 }', 'riskMode: { equals: 300 }'))).toBe('<file>:5: `checks[0].riskMode.equals` must be at most 255. Got `300`.')
     expect(first(good.replace('sharePriceFloor: { minBps: 9950 }', 'keeperLoad: { maxAmplification: 1e9 }'))).toBe(
       '<file>:5: `checks[0].keeperLoad.maxAmplification` must be at most 1000000. Got `1e9`.',

@@ -4,7 +4,9 @@ import { Ajv, type ErrorObject } from 'ajv'
 import { type CST, Composer, type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, Parser } from 'yaml'
 import { InputError } from '../errors.js'
 import { durationMsOf, formatDurationMs, parseDurationMs } from '../util/duration.js'
+import { acceptedFaultTargets, type FaultTarget } from '../Fault.js'
 import { faults } from '../faults/registry.js'
+import * as P from '../Params.js'
 import { checkKeys, limits, scenarioSchema, stepSchema } from './schema.js'
 import type { FaultSpec, Scenario, Step } from './types.js'
 
@@ -70,18 +72,23 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
   }
   const scenario = raw as RawScenario
   const ms = (value: unknown, field: string, fallback: number, maxMs: number) => (value === undefined ? fallback : parseDurationMs(value, field, { maxMs }))
+  // Each fault once: its target kind against the scenario's, then its params, parsed here and
+  // carried on the spec (`parsed`) so that nothing parses them again.
+  const kind = scenario.target?.kind ?? 'fork'
+  const validators = kind === 'devnet' ? ((scenario.target as { validators?: number } | undefined)?.validators ?? 4) : undefined
   const faultLists = { 'inject.faults': scenario.inject.faults, 'inject.random.faults': scenario.inject.random?.faults ?? [] }
   for (const [list, specs] of Object.entries(faultLists))
     specs.forEach((fault, i) => {
       const definition = faults[fault.type as keyof typeof faults]
+      if (!acceptedFaultTargets[kind].includes(definition.target)) throw fail(wrongTarget(fault.type, definition.target, kind, `${list}[${i}].type`), { line: lineAt(doc, [...list.split('.'), String(i), 'type'], lineOf), field: `${list}[${i}].type` })
       const where = `${list}[${i}].params`
       try {
-        definition.parse(fault.params ?? {}, where)
+        Object.defineProperty(fault, 'parsed', { value: definition.parse(fault.params ?? {}, where, { validators }), enumerable: false })
       } catch (error) {
-        if (!(error instanceof InputError)) throw error
-        // The fault names its own param (`bps`); the file's reader needs the whole path.
-        const message = error.shortMessage.replace(/^`(\w+)`/, `\`${where}.$1\``)
-        throw fail(message, { line: lineAt(doc, `${list}.${i}${fault.params ? '.params' : ''}`.split('.'), lineOf), field: where })
+        if (!(error instanceof P.ParamsError)) throw error
+        // The fault names its own param (`groups[1][0]`); the file's reader needs the whole path and its line.
+        const message = error.shortMessage.replace(/^`([^`]+)`/, `\`${where}.$1\``).replace(/^`([^`]+)\.params`/, '`$1`')
+        throw fail(message, { line: lineAt(doc, [...list.split('.'), String(i), ...(fault.params ? ['params', ...error.path.map(String)] : [])], lineOf), field: P.name([where, ...error.path]) })
       }
     })
   const phases = { baseline: scenario.baseline?.steps, inject: scenario.inject.steps, recover: scenario.recover?.steps }
@@ -154,6 +161,16 @@ type RawScenario = Pick<Scenario, 'name' | 'hypothesis'> &
     recover?: { steps?: Step[]; attempts?: number; duration?: string | number }
   }
 
+/**
+ * A fault whose target kind the scenario's target does not offer (a devnet fault in a fork
+ * scenario): which kind it needs, and which faults this scenario could use instead.
+ */
+function wrongTarget(type: string, needs: FaultTarget, kind: 'fork' | 'devnet', field: string): string {
+  const families = [...new Set(Object.values(faults).filter((f) => acceptedFaultTargets[kind].includes(f.target)).map((f) => `${f.type.split('.')[0]}.*`))]
+  const needsText = needs === 'proxy' ? 'a JSON-RPC fault proxy in front of a fork' : `a ${needs} target`
+  return `\`${field}\` \`${type}\` needs ${needsText}, and this scenario's target is a ${kind} (\`target.kind: ${kind}\`). A ${kind} scenario takes ${families.join(', ')}.`
+}
+
 /** Scenario files under the given paths (files, or directories searched recursively). */
 export function findScenarioFiles(paths: readonly string[]): string[] {
   const out: string[] = []
@@ -173,7 +190,10 @@ export function findScenarioFiles(paths: readonly string[]): string[] {
 }
 
 /** The most useful of Ajv's errors: the deepest, preferring concrete keywords over `oneOf`. */
-function pickError(errors: ErrorObject[]): ErrorObject {
+function pickError(all: ErrorObject[]): ErrorObject {
+  // A params spec's `exactlyOne` fails as a `oneOf` of `required` branches: say the `oneOf`, not one branch's missing key.
+  const oneOfAt = new Set(all.filter((e) => e.keyword === 'oneOf' && /\/params$/.test(e.instancePath)).map((e) => e.instancePath))
+  const errors = all.filter((e) => !(e.keyword === 'required' && oneOfAt.has(e.instancePath) && /\/oneOf\/\d+\/required$/.test(e.schemaPath)))
   const vague = new Set(['oneOf', 'anyOf', 'if', 'const', 'enum', 'required', 'additionalProperties'])
   const depth = (e: ErrorObject) => e.instancePath.split('/').length
   const sorted = [...errors].sort((a, b) => depth(b) - depth(a) || Number(vague.has(a.keyword)) - Number(vague.has(b.keyword)))
@@ -209,6 +229,14 @@ function describe(error: ErrorObject, raw: unknown, written: (segments: string[]
       return `\`${field}\` must have at most ${String(p.limit)} entries. Got ${value && typeof value === 'object' ? Object.keys(value).length : '?'}.`
     case 'minLength':
       return `\`${field}\` must not be empty.`
+    case 'not': {
+      // A params spec's `atMostOne`: `not: { anyOf: [{ required: [a, b] }, …] }`.
+      const keys = [...new Set(((error.schema as { anyOf?: { required?: string[] }[] }).anyOf ?? []).flatMap((s) => s.required ?? []))]
+      const present = keys.filter((k) => value && typeof value === 'object' && (value as Record<string, unknown>)[k] !== undefined)
+      return `\`${field}\` must not have ${present.map((k) => `\`${k}\``).join(', ')} together. Got \`${got}\`.`
+    }
+    case 'uniqueItems':
+      return `\`${field}\` must not repeat an item (items ${Math.min(Number(p.i), Number(p.j))} and ${Math.max(Number(p.i), Number(p.j))} are equal). Got \`${got}\`.`
     case 'required': {
       const missing = String(p.missingProperty)
       const inStep = /steps\[\d+\]$/.test(field)
@@ -230,6 +258,9 @@ function describe(error: ErrorObject, raw: unknown, written: (segments: string[]
       if (error.keyword === 'pattern') return `\`${field}\` must match ${String(p.pattern)}. Got \`${got}\`.`
       return `\`${field}\` must be ${String(p.type)}. Got \`${got}\`.`
     case 'oneOf':
+      // A params spec's `exactlyOne`: `oneOf: [{ required: [a] }, { required: [b] }]`.
+      if (/\.params$/.test(field) && Array.isArray(error.schema) && error.schema.every((s: { required?: string[] }) => Object.keys(s).length === 1 && s.required?.length === 1))
+        return `\`${field}\` must have exactly one of ${error.schema.map((s: { required: string[] }) => `\`${s.required[0]}\``).join(', ')}. Got \`${got}\`.`
       if (/steps\[\d+\]$/.test(field)) return `\`${field}\` must be a step with one of the keys ${stepKeys().join(', ')}. Got \`${got}\`.`
       return `\`${field}\` matches none of the allowed forms${/(checks|stop)\[\d+\]$/.test(field) ? ` (exactly one check: ${checkKeys.join(', ')})` : ''}. Got \`${got}\`.`
     default:

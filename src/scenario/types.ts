@@ -57,7 +57,18 @@ export type CheckSpec = {
 
 export type RandomFaults = { faults: FaultSpec[]; everyMs: number; holdMs: number; budget: number; flakeBudget: number }
 
-export type FaultSpec = { type: string; target?: string | number; params?: Record<string, unknown> }
+export type FaultSpec = {
+  type: string
+  target?: string | number
+  params?: Record<string, unknown>
+  /**
+   * The params as the fault's own spec parsed them at load (defaults filled, values converted),
+   * for `applyFault`. Not enumerable, so a report that serialises the spec shows what the file
+   * said (and a bigint param never reaches JSON.stringify); a copy by spreading drops it, and
+   * `applyFault` then parses `params` again.
+   */
+  parsed?: unknown
+}
 
 /** The system under test, by the functions and events forkchaos needs to judge it. */
 export type Protocol = {

@@ -1,7 +1,7 @@
 import { type Address, encodeDeployData, getAddress, type Hex, parseEther } from 'viem'
 import { artifact } from '../contracts.js'
 import { InfraError } from '../errors.js'
-import { calldata } from '../faults/views.js'
+import { calldata } from '../chain/views.js'
 import { createPrng } from '../util/prng.js'
 import { type AnvilInstance, startAnvil } from './anvil.js'
 import { increaseTime, mine, type Receipt, sendTransaction } from './chain.js'

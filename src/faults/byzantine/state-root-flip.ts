@@ -1,7 +1,8 @@
-import { define, seenIn } from '../../Fault.js'
+import { define, devnetOf, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
 import type { RpcProxy } from '../../proxy/jsonrpc/proxy.js'
-import { devnetOf, validatorId } from '../devnet-common.js'
-import { flipStateRoot, type RpcBlock } from './header.js'
+import { validatorId } from '../../targets/devnet/validators.js'
+import { flipStateRoot, type RpcBlock } from '../../chain/header.js'
 
 /**
  * A compromised execution link: the JSON-RPC proxy between one validator and its Anvil flips
@@ -13,10 +14,10 @@ import { flipStateRoot, type RpcBlock } from './header.js'
 export const stateRootFlip = define<Record<string, never>, { id: number; proxy: RpcProxy; rule: string }>({
   type: 'byzantine.state-root-flip',
   summary: 'Flip one bit of the state root (block hash recomputed) on a validator\'s execution link; only re-execution catches it.',
-  paramsSchema: { type: 'object', additionalProperties: false, properties: {} },
-  parse: () => ({}),
+  target: 'devnet',
+  params: P.object({}),
   async apply(ctx, target) {
-    const id = validatorId(target, 'byzantine.state-root-flip')
+    const id = validatorId(target, 'byzantine.state-root-flip', devnetOf(ctx, 'byzantine.state-root-flip').nodes.length)
     const node = devnetOf(ctx, 'byzantine.state-root-flip').nodes[id]
     const proxy = node?.exec as RpcProxy
     const own = node?.address.toLowerCase()

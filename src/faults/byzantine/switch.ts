@@ -1,5 +1,6 @@
-import { define, seenIn } from '../../Fault.js'
-import { devnetOf, validatorId } from '../devnet-common.js'
+import { define, devnetOf, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
+import { validatorId } from '../../targets/devnet/validators.js'
 
 /**
  * A byzantine behaviour built into the node (`byzantine.<switch>` in its config): the validator
@@ -9,10 +10,10 @@ function byzantineSwitch(type: string, key: string, summary: string) {
   return define<Record<string, never>, { id: number }>({
     type,
     summary,
-    paramsSchema: { type: 'object', additionalProperties: false, properties: {} },
-    parse: () => ({}),
+    target: 'devnet',
+    params: P.object({}),
     async apply(ctx, target) {
-      const id = validatorId(target, type)
+      const id = validatorId(target, type, devnetOf(ctx, type).nodes.length)
       await devnetOf(ctx, type).startNode(id, { overrides: { byzantine: { [key]: true } } })
       return { id }
     },

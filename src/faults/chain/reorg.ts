@@ -1,5 +1,6 @@
 import { type Hex, numberToHex } from 'viem'
-import { define, num, seenIn } from '../../Fault.js'
+import { define, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
 import { InputError } from '../../errors.js'
 import { blockNumber, getBlock } from '../../targets/chain.js'
 
@@ -19,17 +20,11 @@ export const reorg = define<Params, State>({
   type: 'chain.reorg',
   summary: 'Reorg the last `depth` blocks; orphaned transactions are dropped, or re-included with `replay: true`.',
   needsFreshTarget: true,
-  paramsSchema: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['depth'],
-    properties: { depth: { type: 'integer', minimum: 1, maximum: 64 }, replay: { type: 'boolean', default: false } },
-  },
-  parse(raw, where) {
-    if (raw.replay !== undefined && typeof raw.replay !== 'boolean')
-      throw new InputError(`\`replay\` must be true or false. Got \`${JSON.stringify(raw.replay)}\`.`, { context: { Where: where } })
-    return { depth: num(raw, 'depth', where, { min: 1, max: 64, integer: true }), replay: raw.replay === true }
-  },
+  target: 'fork',
+  params: P.object({
+    depth: P.integer({ min: 1, max: 64, description: 'Blocks replaced.' }),
+    replay: P.boolean({ default: false, description: 'Re-include the orphaned transactions (new hashes) instead of dropping them.' }),
+  }),
   async apply(ctx, _target, params) {
     const height = await blockNumber(ctx.rpc)
     const oldHead = (await getBlock(ctx.rpc)).hash

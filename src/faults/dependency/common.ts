@@ -1,43 +1,38 @@
 import type { Address, Hex } from 'viem'
+import { installRules, removeRules, type ShimHandle, type ShimRule, shimInPlace, toSelector } from '../../chain/shim.js'
 import { define, type FaultContext, requireTarget, seenIn } from '../../Fault.js'
-import { InputError } from '../../errors.js'
-import { installRules, removeRules, type ShimHandle, type ShimRule, shimInPlace, toSelector } from './shim.js'
+import * as P from '../../Params.js'
+
+const signature = P.refine(
+  P.string({
+    maxLength: 1_000,
+    pattern: { regex: '^(0x[0-9a-fA-F]{8}|[A-Za-z_$][A-Za-z0-9_$]*\\(.*\\))$', expected: 'a signature like "closeTrade(uint256)" or 4 bytes like "0x12345678"' },
+  }),
+  'A signature must also parse as a Solidity function signature (balanced parentheses).',
+  (s) => (toSelector(s) === undefined ? 'is not a function signature that can be read (unbalanced parentheses?)' : undefined),
+)
+
+/** Function signatures or 4-byte selectors, as selectors. */
+const selectors = P.map(
+  P.array(signature, { minItems: 1, maxItems: 64, description: 'Function signatures ("closeTrade(uint256)") or 4-byte selectors.' }),
+  (list) => list.map((s) => toSelector(s) as Hex),
+)
+
+type Shape = Record<string, P.Spec<unknown>>
+type ParamsOf<Extra extends Shape> = { selectors: Hex[] } & { [K in keyof Extra]: P.Infer<Extra[K]> }
 
 /** Shared by dependency.revert / .garbage / .gas: which selectors, and the rule for each. */
-export function dependencyFault<P extends { selectors: Hex[] }>(options: {
+export function dependencyFault<const Extra extends Shape>(options: {
   type: string
   summary: string
-  extraSchema: Record<string, unknown>
-  parseExtra(raw: Record<string, unknown>, where: string): Omit<P, 'selectors'>
-  rule(ctx: FaultContext, params: P): ShimRule
+  params: Extra
+  rule(ctx: FaultContext, params: ParamsOf<Extra>): ShimRule
 }) {
-  return define<P, { handle: ShimHandle; target: Address; params: P }>({
+  return define<ParamsOf<Extra>, { handle: ShimHandle; target: Address; params: ParamsOf<Extra> }>({
     type: options.type,
     summary: options.summary,
-    paramsSchema: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['selectors'],
-      properties: {
-        selectors: {
-          type: 'array',
-          minItems: 1,
-          maxItems: 64,
-          items: { type: 'string', maxLength: 1_000 },
-          description: 'Function signatures ("closeTrade(uint256)") or 4-byte selectors.',
-        },
-        ...options.extraSchema,
-      },
-    },
-    parse(raw, where) {
-      const list = raw.selectors
-      if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string'))
-        throw new InputError(`\`selectors\` must be a non-empty list of signatures like "closeTrade(uint256)". Got \`${JSON.stringify(list)}\`.`, {
-          context: { Where: where },
-        })
-      const selectors = list.map((s, i) => toSelector(s, `${where}.selectors[${i}]`))
-      return { ...options.parseExtra(raw, where), selectors } as P
-    },
+    target: 'fork',
+    params: P.object({ selectors, ...options.params }) as unknown as P.Spec<ParamsOf<Extra>>,
     async apply(ctx, target, params) {
       const address = ctx.resolve(requireTarget(target, options.type), 'target')
       const rule = options.rule(ctx, params)

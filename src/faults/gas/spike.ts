@@ -1,5 +1,6 @@
 import { formatGwei, type Hex, parseGwei } from 'viem'
-import { define, num, seenIn } from '../../Fault.js'
+import { define, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
 import { getBlock, setNextBlockBaseFee } from '../../targets/chain.js'
 
 type Params = { baseFeeGwei: number }
@@ -13,16 +14,12 @@ type State = { before: bigint; spiked: bigint }
 export const spike = define<Params, State>({
   type: 'gas.spike',
   summary: 'Hold the base fee (and eth_gasPrice) at `baseFeeGwei` while active.',
-  paramsSchema: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['baseFeeGwei'],
-    properties: { baseFeeGwei: { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000 } },
-  },
-  parse: (raw, where) => ({ baseFeeGwei: num(raw, 'baseFeeGwei', where, { min: 0.000000001, max: 1_000_000 }) }),
+  target: 'fork',
+  params: P.object({ baseFeeGwei: P.number({ min: 0.000_000_001, max: 1_000_000, description: 'Base fee held, in gwei (1 wei = 1e-9 is the least).' }) }),
   async apply(ctx, _target, params) {
     const before = BigInt((await getBlock(ctx.rpc)).baseFeePerGas ?? '0x0')
-    const spiked = parseGwei(String(params.baseFeeGwei))
+    // Fixed-point text: String(1e-7) is "1e-7", which parseGwei refuses.
+    const spiked = parseGwei(params.baseFeeGwei.toFixed(9))
     await setNextBlockBaseFee(ctx.rpc, spiked)
     return { before, spiked }
   },

@@ -1,9 +1,10 @@
 import type { Address } from 'viem'
-import { define, num, optionalStr, requireTarget, seenIn } from '../../Fault.js'
+import { define, requireTarget, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
 import { InfraError } from '../../errors.js'
-import { isPair, type PairShift, thinPair } from '../pairs.js'
-import { findStorageField, readField, type StorageField, writeField } from '../slots.js'
-import { calldata } from '../views.js'
+import { isPair, type PairShift, thinPair } from '../../chain/pairs.js'
+import { findStorageField, readField, type StorageField, writeField } from '../../chain/slots.js'
+import { calldata } from '../../chain/views.js'
 
 type Params = { cutBps: number; token: string | undefined }
 type State = { shift: PairShift } | { field: StorageField; holder: Address; token: Address; before: bigint; cut: bigint }
@@ -19,18 +20,11 @@ type State = { shift: PairShift } | { field: StorageField; holder: Address; toke
 export const shortfall = define<Params, State>({
   type: 'liquidity.shortfall',
   summary: 'Cut a lender\'s token balance, or a V2 pair\'s reserves and balances, by `cutBps`.',
-  paramsSchema: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['cutBps'],
-    properties: {
-      cutBps: { type: 'number', exclusiveMinimum: 0, maximum: 10_000, description: 'Share removed, in basis points.' },
-      token: { type: 'string', maxLength: 256, description: 'The ERC-20 to cut; omit for a V2 pair target.' },
-    },
-  },
-  parse(raw, where) {
-    return { cutBps: num(raw, 'cutBps', where, { min: 1, max: 10_000 }), token: optionalStr(raw, 'token', where) }
-  },
+  target: 'fork',
+  params: P.object({
+    cutBps: P.number({ min: 1, max: 10_000, description: 'Share removed, in basis points.' }),
+    token: P.optional(P.string({ maxLength: 256, description: 'The ERC-20 to cut; omit for a V2 pair target.' })),
+  }),
   async apply(ctx, target, params) {
     const holder = ctx.resolve(requireTarget(target, 'liquidity.shortfall'), 'target')
     if (params.token === undefined) {

@@ -3,9 +3,9 @@ import * as path from 'node:path'
 import type { Hex } from 'viem'
 import { packageRoot } from '../../contracts.js'
 import { InfraError } from '../../errors.js'
-import { define, num, seenIn } from '../../Fault.js'
+import { define, devnetOf, seenIn } from '../../Fault.js'
 import { onTeardown } from '../../lifecycle.js'
-import { devnetOf } from '../devnet-common.js'
+import * as P from '../../Params.js'
 
 type Params = { ratePerS: number; durationMs: number; senders: number }
 type Counts = { sent: number; accepted: number; refused: number; sendMs: number }
@@ -22,19 +22,11 @@ const MNEMONIC = 'test test test test test test test test test test test junk'
 export const flood = define<Params, State>({
   type: 'mempool.flood',
   summary: 'Send `ratePerS` transactions per second for `durationMs` from `senders` accounts to the validators.',
-  paramsSchema: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      ratePerS: { type: 'integer', minimum: 1, maximum: 20_000, default: 1_000 },
-      durationMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 5_000 },
-      senders: { type: 'integer', minimum: 1, maximum: 100, default: 50 },
-    },
-  },
-  parse: (raw, where) => ({
-    ratePerS: num(raw, 'ratePerS', where, { min: 1, max: 20_000, default: 1_000, integer: true }),
-    durationMs: num(raw, 'durationMs', where, { min: 100, max: 600_000, default: 5_000, integer: true }),
-    senders: num(raw, 'senders', where, { min: 1, max: 100, default: 50, integer: true }),
+  target: 'devnet',
+  params: P.object({
+    ratePerS: P.integer({ min: 1, max: 20_000, default: 1_000, description: 'Transactions sent per second.' }),
+    durationMs: P.integer({ min: 100, max: 600_000, default: 5_000, description: 'How long the flood lasts, in ms.' }),
+    senders: P.integer({ min: 1, max: 100, default: 50, description: 'Funded accounts that send (genesis indices 100+).' }),
   }),
   async apply(ctx, _target, params) {
     const devnet = devnetOf(ctx, 'mempool.flood')

@@ -1,6 +1,7 @@
-import { define, num, seenIn } from '../../Fault.js'
-import { devnetOf, validatorId } from '../devnet-common.js'
-import { linksOf, nextTag, poisonLinks } from './links.js'
+import { define, devnetOf, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
+import { validatorId } from '../../targets/devnet/validators.js'
+import { linksOf, nextTag, poisonLinks } from '../../targets/devnet/links.js'
 
 type State = { id: number; stop: () => void; flips: () => number }
 
@@ -8,10 +9,10 @@ type State = { id: number; stop: () => void; flips: () => number }
 export const flap = define<{ periodMs: number }, State>({
   type: 'net.flap',
   summary: 'Cut a validator off and reconnect it every `periodMs` until reverted.',
-  paramsSchema: { type: 'object', additionalProperties: false, required: ['periodMs'], properties: { periodMs: { type: 'integer', minimum: 50, maximum: 600_000 } } },
-  parse: (raw, where) => ({ periodMs: num(raw, 'periodMs', where, { min: 50, max: 600_000, integer: true }) }),
+  target: 'devnet',
+  params: P.object({ periodMs: P.integer({ min: 50, max: 600_000, description: 'Time between a cut and a reconnect, in ms.' }) }),
   async apply(ctx, target, params) {
-    const id = validatorId(target, 'net.flap')
+    const id = validatorId(target, 'net.flap', devnetOf(ctx, 'net.flap').nodes.length)
     const devnet = devnetOf(ctx, 'net.flap')
     const tag = nextTag('net.flap')
     let heal: (() => void) | undefined
@@ -20,7 +21,7 @@ export const flap = define<{ periodMs: number }, State>({
       if (heal) {
         heal()
         heal = undefined
-      } else heal = poisonLinks(devnet, linksOf(id), { type: 'partition', attributes: {} }, `${tag}-${flips}`)
+      } else heal = poisonLinks(devnet, linksOf(id, devnet.nodes.length), { type: 'partition', attributes: {} }, `${tag}-${flips}`)
       flips++
     }
     flip()

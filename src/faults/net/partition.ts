@@ -1,7 +1,8 @@
-import { define, seenIn } from '../../Fault.js'
-import { InputError } from '../../errors.js'
-import { devnetOf, validatorId, validatorList } from '../devnet-common.js'
-import { linksBetween, linksOf, nextTag, poisonLinks } from './links.js'
+import { define, devnetOf, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
+import { maxValidators } from '../../targets/devnet-size.js'
+import { validatorId, validatorIdParam } from '../../targets/devnet/validators.js'
+import { linksBetween, linksOf, nextTag, poisonLinks } from '../../targets/devnet/links.js'
 
 type Params = { groups: number[][] | undefined }
 type State = { undo: () => void; description: string }
@@ -14,19 +15,24 @@ type State = { undo: () => void; description: string }
 export const partition = define<Params, State>({
   type: 'net.partition',
   summary: 'Cut a validator off (`target`) or split into `groups` (e.g. [[0,1],[2,3]]); nothing crosses while active.',
-  paramsSchema: {
-    type: 'object',
-    additionalProperties: false,
-    properties: { groups: { type: 'array', minItems: 2, maxItems: 4, items: { type: 'array', minItems: 1, maxItems: 4, items: { type: 'integer', minimum: 0, maximum: 3 } } } },
-  },
-  parse(raw, where) {
-    if (raw.groups === undefined) return { groups: undefined }
-    if (!Array.isArray(raw.groups) || raw.groups.length < 2) throw new InputError(`\`groups\` must list at least two groups of validator ids. Got \`${JSON.stringify(raw.groups)}\`.`, { context: { Where: where } })
-    const groups = raw.groups.map((g, i) => validatorList(g, `groups[${i}]`))
-    const all = groups.flat()
-    if (new Set(all).size !== all.length) throw new InputError(`\`groups\` must not repeat a validator. Got \`${JSON.stringify(raw.groups)}\`.`, { context: { Where: where } })
-    return { groups }
-  },
+  target: 'devnet',
+  params: P.object({
+    groups: P.optional(
+      P.refine(
+        P.array(P.array(validatorIdParam(), { minItems: 1, maxItems: maxValidators, unique: true }), {
+          minItems: 2,
+          maxItems: maxValidators,
+          description: 'Groups of validator ids; no message crosses between groups.',
+        }),
+        'No validator may be in two groups.',
+        (groups) => {
+          const all = groups.flat()
+          const twice = all.find((v, i) => all.indexOf(v) !== i)
+          return twice === undefined ? undefined : `must not put a validator in two groups (validator ${twice} is)`
+        },
+      ),
+    ),
+  }),
   async apply(ctx, target, params) {
     const devnet = devnetOf(ctx, 'net.partition')
     const tag = nextTag('net.partition')
@@ -34,8 +40,8 @@ export const partition = define<Params, State>({
       const links = params.groups.flatMap((g, i) => params.groups?.slice(i + 1).flatMap((h) => linksBetween(g, h)) ?? [])
       return { undo: poisonLinks(devnet, links, { type: 'partition', attributes: {} }, tag), description: params.groups.map((g) => g.join(',')).join(' | ') }
     }
-    const id = validatorId(target, 'net.partition')
-    return { undo: poisonLinks(devnet, linksOf(id), { type: 'partition', attributes: {} }, tag), description: `${id} | rest` }
+    const id = validatorId(target, 'net.partition', devnet.nodes.length)
+    return { undo: poisonLinks(devnet, linksOf(id, devnet.nodes.length), { type: 'partition', attributes: {} }, tag), description: `${id} | rest` }
   },
   async revert(_ctx, state) {
     state.undo()

@@ -1,12 +1,14 @@
-import { define, seenIn } from '../../Fault.js'
-import { devnetOf, validatorList } from '../devnet-common.js'
+import { define, devnetOf, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
+import { maxValidators } from '../../targets/devnet-size.js'
+import { validatorIdParam } from '../../targets/devnet/validators.js'
 
 /** Kills several validators at once (more than f: the chain must stall); revert restarts them. */
 export const burstKill = define<{ validators: number[] }, { ids: number[] }>({
   type: 'node.burst-kill',
   summary: 'SIGKILL several validators at once (`validators`); revert restarts them all.',
-  paramsSchema: { type: 'object', additionalProperties: false, required: ['validators'], properties: { validators: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 3 }, minItems: 1, maxItems: 4 } } },
-  parse: (raw, where) => ({ validators: validatorList(raw.validators, `${where}.validators`) }),
+  target: 'devnet',
+  params: P.object({ validators: P.array(validatorIdParam(), { minItems: 1, maxItems: maxValidators, unique: true, description: 'Validators killed together.' }) }),
   async apply(ctx, _target, params) {
     const devnet = devnetOf(ctx, 'node.burst-kill')
     await Promise.all(params.validators.map((id) => devnet.stopNode(id, 'SIGKILL')))

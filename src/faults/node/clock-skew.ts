@@ -1,9 +1,10 @@
 import * as fs from 'node:fs'
 import { InfraError } from '../../errors.js'
-import { define, num, seenIn, str } from '../../Fault.js'
+import { define, devnetOf, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
 import type { Devnet, DevnetNode, NodeStatus } from '../../targets/devnet.js'
 import { clockSkewEnv } from '../../targets/devnet.js'
-import { devnetOf, validatorId } from '../devnet-common.js'
+import { validatorId } from '../../targets/devnet/validators.js'
 
 type Via = 'node' | 'faketime'
 type State = { id: number; via: Via; offsetMs: number; appliedAtMs: number }
@@ -31,25 +32,20 @@ export const clockSkew = define<{ offsetS: number; via: Via }, State>({
   type: 'node.clock-skew',
   summary:
     "Run a validator's wall clock `offsetS` seconds off: `via: node` (default) steps the embedded node's own clock at runtime, `via: faketime` restarts its processes under libfaketime; revert puts the true clock back.",
-  paramsSchema: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['offsetS'],
-    properties: {
-      offsetS: { type: 'integer', minimum: -86_400, maximum: 86_400 },
-      via: { enum: ['node', 'faketime'], default: 'node', description: '`node`: the embedded node\'s own clock, nothing to install. `faketime`: libfaketime (apt-get install -y faketime); skipped without it.' },
-    },
-  },
-  parse: (raw, where) => ({
-    offsetS: num(raw, 'offsetS', where, { min: -86_400, max: 86_400, integer: true }),
-    via: str(raw, 'via', where, { default: 'node', oneOf: ['node', 'faketime'] }) as Via,
+  target: 'devnet',
+  params: P.object({
+    offsetS: P.integer({ min: -86_400, max: 86_400, description: 'Clock offset, in seconds (negative: behind).' }),
+    via: P.oneOf(['node', 'faketime'], {
+      default: 'node',
+      description: "`node`: the embedded node's own clock, nothing to install. `faketime`: libfaketime (apt-get install -y faketime); skipped without it.",
+    }),
   }),
   prerequisites(params) {
     // Throws PrerequisiteMissingError without the library: the scenario is skipped unbooted.
     if (params.via === 'faketime') clockSkewEnv(params.offsetS)
   },
   async apply(ctx, target, params) {
-    const id = validatorId(target, 'node.clock-skew')
+    const id = validatorId(target, 'node.clock-skew', devnetOf(ctx, 'node.clock-skew').nodes.length)
     const devnet = devnetOf(ctx, 'node.clock-skew')
     const offsetMs = params.offsetS * 1_000
     const appliedAtMs = Date.now()

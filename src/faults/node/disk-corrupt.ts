@@ -1,7 +1,8 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { define, num, seenIn } from '../../Fault.js'
-import { devnetOf, validatorId } from '../devnet-common.js'
+import { define, devnetOf, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
+import { validatorId } from '../../targets/devnet/validators.js'
 
 /**
  * Corrupts a validator's block store: the node is stopped, `bytes` seeded bytes in the second
@@ -11,10 +12,10 @@ import { devnetOf, validatorId } from '../devnet-common.js'
 export const diskCorrupt = define<{ bytes: number }, { id: number; flipped: number }>({
   type: 'node.disk-corrupt',
   summary: 'Stop a validator, flip `bytes` seeded bytes in its store, start it again (it must detect and resync).',
-  paramsSchema: { type: 'object', additionalProperties: false, properties: { bytes: { type: 'integer', minimum: 1, maximum: 4096, default: 8 } } },
-  parse: (raw, where) => ({ bytes: num(raw, 'bytes', where, { min: 1, max: 4096, default: 8, integer: true }) }),
+  target: 'devnet',
+  params: P.object({ bytes: P.integer({ min: 1, max: 4096, default: 8, description: 'Bytes flipped per store file (seeded).' }) }),
   async apply(ctx, target, params) {
-    const id = validatorId(target, 'node.disk-corrupt')
+    const id = validatorId(target, 'node.disk-corrupt', devnetOf(ctx, 'node.disk-corrupt').nodes.length)
     const devnet = devnetOf(ctx, 'node.disk-corrupt')
     const dir = devnet.nodes[id]?.dataDir as string
     await devnet.stopNode(id, 'SIGKILL')

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { define, seenIn } from '../../Fault.js'
-import { devnetOf, validatorId } from '../devnet-common.js'
+import { define, devnetOf, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
+import { validatorId } from '../../targets/devnet/validators.js'
 
 /**
  * A full disk under a validator's data directory: every file in it is swapped for a link to
@@ -11,10 +12,10 @@ import { devnetOf, validatorId } from '../devnet-common.js'
 export const diskFull = define<Record<string, never>, { id: number; moved: [string, string][] }>({
   type: 'node.disk-full',
   summary: 'Make writes under a validator\'s data directory fail with ENOSPC (files linked to /dev/full); revert restores them.',
-  paramsSchema: { type: 'object', additionalProperties: false, properties: {} },
-  parse: () => ({}),
+  target: 'devnet',
+  params: P.object({}),
   async apply(ctx, target) {
-    const id = validatorId(target, 'node.disk-full')
+    const id = validatorId(target, 'node.disk-full', devnetOf(ctx, 'node.disk-full').nodes.length)
     const dir = devnetOf(ctx, 'node.disk-full').nodes[id]?.dataDir as string
     const moved: [string, string][] = []
     for (const name of fs.readdirSync(dir)) {

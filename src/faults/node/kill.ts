@@ -1,14 +1,15 @@
-import { define, seenIn } from '../../Fault.js'
-import { devnetOf, validatorId } from '../devnet-common.js'
+import { define, devnetOf, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
+import { validatorId } from '../../targets/devnet/validators.js'
 
 /** SIGKILLs a validator (consensus node and its Anvil). Revert restarts it with the same identity and data. */
 export const kill = define<Record<string, never>, { id: number }>({
   type: 'node.kill',
   summary: 'SIGKILL a validator (node + execution); revert restarts it with the same identity and data directory.',
-  paramsSchema: { type: 'object', additionalProperties: false, properties: {} },
-  parse: () => ({}),
+  target: 'devnet',
+  params: P.object({}),
   async apply(ctx, target) {
-    const id = validatorId(target, 'node.kill')
+    const id = validatorId(target, 'node.kill', devnetOf(ctx, 'node.kill').nodes.length)
     await devnetOf(ctx, 'node.kill').stopNode(id, 'SIGKILL')
     return { id }
   },

@@ -1,14 +1,15 @@
-import { define, seenIn } from '../../Fault.js'
-import { devnetOf, validatorId } from '../devnet-common.js'
+import { define, devnetOf, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
+import { validatorId } from '../../targets/devnet/validators.js'
 
 /** Kills a validator and starts it again at once (same identity, same data): a crash-restart. */
 export const restart = define<Record<string, never>, { id: number; pidBefore: number }>({
   type: 'node.restart',
   summary: 'Crash-restart a validator: SIGKILL, then start again with the same identity and data.',
-  paramsSchema: { type: 'object', additionalProperties: false, properties: {} },
-  parse: () => ({}),
+  target: 'devnet',
+  params: P.object({}),
   async apply(ctx, target) {
-    const id = validatorId(target, 'node.restart')
+    const id = validatorId(target, 'node.restart', devnetOf(ctx, 'node.restart').nodes.length)
     const devnet = devnetOf(ctx, 'node.restart')
     const pidBefore = devnet.nodes[id]?.pid ?? 0
     await devnet.stopNode(id, 'SIGKILL')

@@ -1,14 +1,15 @@
-import { define, seenIn } from '../../Fault.js'
-import { devnetOf, validatorId } from '../devnet-common.js'
+import { define, devnetOf, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
+import { validatorId } from '../../targets/devnet/validators.js'
 
 /** SIGSTOPs a validator's processes: alive, holding its sockets, answering nothing. Revert SIGCONTs. */
 export const wedge = define<Record<string, never>, { id: number }>({
   type: 'node.wedge',
   summary: 'SIGSTOP a validator (alive but silent); revert sends SIGCONT.',
-  paramsSchema: { type: 'object', additionalProperties: false, properties: {} },
-  parse: () => ({}),
+  target: 'devnet',
+  params: P.object({}),
   async apply(ctx, target) {
-    const id = validatorId(target, 'node.wedge')
+    const id = validatorId(target, 'node.wedge', devnetOf(ctx, 'node.wedge').nodes.length)
     devnetOf(ctx, 'node.wedge').wedge(id, true)
     return { id }
   },

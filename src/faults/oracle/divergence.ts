@@ -1,9 +1,10 @@
 import type { Address } from 'viem'
-import { define, type Evidence, num, requireTarget, seenIn, str } from '../../Fault.js'
+import { define, type Evidence, requireTarget, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
 import { call } from '../../targets/chain.js'
-import { findStorageField, readField, type StorageField, wordAt, writeField } from '../slots.js'
-import { calldata, moveBps, tryWord } from '../views.js'
-import { shiftPairToken1, type PairShift } from '../pairs.js'
+import { findStorageField, readField, type StorageField, wordAt, writeField } from '../../chain/slots.js'
+import { calldata, moveBps, tryWord } from '../../chain/views.js'
+import { shiftPairToken1, type PairShift } from '../../chain/pairs.js'
 
 type Params = { bps: number; direction: 'up' | 'down'; staleS: number }
 type State =
@@ -20,23 +21,12 @@ type State =
 export const divergence = define<Params, State>({
   type: 'oracle.divergence',
   summary: 'Move a Chainlink-style feed answer (and make it stale) or a V2 pair\'s spot price away from the TWAP by `bps`.',
-  paramsSchema: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['bps'],
-    properties: {
-      bps: { type: 'number', minimum: 0, maximum: 9_999, description: 'Move in basis points.' },
-      direction: { enum: ['up', 'down'], default: 'down' },
-      staleS: { type: 'integer', minimum: 0, maximum: 315_360_000, description: 'Feeds only: age `updatedAt` by this many seconds.' },
-    },
-  },
-  parse(raw, where) {
-    return {
-      bps: num(raw, 'bps', where, { min: 0, max: 9_999 }),
-      direction: str(raw, 'direction', where, { default: 'down', oneOf: ['up', 'down'] }) as 'up' | 'down',
-      staleS: num(raw, 'staleS', where, { min: 0, max: 315_360_000, default: 0, integer: true }),
-    }
-  },
+  target: 'fork',
+  params: P.object({
+    bps: P.number({ min: 0, max: 9_999, description: 'Move in basis points.' }),
+    direction: P.oneOf(['up', 'down'], { default: 'down' }),
+    staleS: P.integer({ min: 0, max: 315_360_000, default: 0, description: 'Feeds only: age `updatedAt` by this many seconds.' }),
+  }),
   async apply(ctx, target, params) {
     const address = ctx.resolve(requireTarget(target, 'oracle.divergence'), 'target')
     if ((await tryWord(ctx.rpc, address, 'latestRoundData() returns (uint80,int256,uint256,uint256,uint80)', [], 1)) !== undefined) {

@@ -1,7 +1,15 @@
-import { define, type FaultContext, num, type RuleHost, seenIn } from '../../Fault.js'
+import { define, type FaultContext, type RuleHost, seenIn } from '../../Fault.js'
 import { InputError } from '../../errors.js'
+import * as P from '../../Params.js'
 
+type Shape = Record<string, P.Spec<unknown>>
 type Base = { methods: string[]; probability: number }
+type ParamsOf<Extra extends Shape> = Base & { [K in keyof Extra]: P.Infer<Extra[K]> }
+
+const base = {
+  methods: P.array(P.string({ maxLength: 256 }), { maxItems: 256, default: ['*'], description: 'Methods to match (exact or prefix*); default all.' }),
+  probability: P.number({ min: 0, max: 1, default: 1, description: 'Share of matching calls hit (seeded).' }),
+}
 
 /**
  * Shared by the `rpc.*` faults: each installs one rule on a JSON-RPC fault proxy (the target
@@ -9,33 +17,18 @@ type Base = { methods: string[]; probability: number }
  * on revert. `methods` picks the calls (exact names or prefixes like `eth_*`), `probability`
  * how many of them (drawn from the seeded PRNG by the proxy).
  */
-export function rpcFault<P extends Base>(options: {
+export function rpcFault<const Extra extends Shape>(options: {
   type: string
   summary: string
-  extraSchema: Record<string, unknown>
-  required?: string[]
-  parseExtra(raw: Record<string, unknown>, where: string): Omit<P, keyof Base>
-  action(params: P): Record<string, unknown>
+  params: Extra
+  action(params: ParamsOf<Extra>): Record<string, unknown>
 }) {
-  return define<P, { host: RuleHost; id: string; before: ReturnType<RuleHost['stats']>; params: P }>({
+  return define<ParamsOf<Extra>, { host: RuleHost; id: string; before: ReturnType<RuleHost['stats']>; params: ParamsOf<Extra> }>({
     type: options.type,
     summary: options.summary,
-    paramsSchema: {
-      type: 'object',
-      additionalProperties: false,
-      ...(options.required ? { required: options.required } : {}),
-      properties: {
-        methods: { type: 'array', items: { type: 'string', maxLength: 256 }, maxItems: 256, description: 'Methods to match (exact or prefix*); default all.' },
-        probability: { type: 'number', minimum: 0, maximum: 1, default: 1 },
-        ...options.extraSchema,
-      },
-    },
-    parse(raw, where) {
-      const methods = raw.methods ?? ['*']
-      if (!Array.isArray(methods) || !methods.every((m) => typeof m === 'string'))
-        throw new InputError(`\`methods\` must be a list of method names like "eth_call" or "eth_*". Got \`${JSON.stringify(raw.methods)}\`.`, { context: { Where: where } })
-      return { ...options.parseExtra(raw, where), methods, probability: num(raw, 'probability', where, { min: 0, max: 1, default: 1 }) } as P
-    },
+    target: 'proxy',
+    // The fault's own params first: `forkchaos list` shows them before the shared two.
+    params: P.object({ ...options.params, ...base }) as unknown as P.Spec<ParamsOf<Extra>>,
     async apply(ctx, target, params) {
       const host = proxyOf(ctx, target ?? 'fork', options.type)
       const before = host.stats()

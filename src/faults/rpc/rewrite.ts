@@ -1,5 +1,5 @@
 import type { Hex } from 'viem'
-import { str } from '../../Fault.js'
+import * as P from '../../Params.js'
 import { rpcFault } from './common.js'
 
 const transforms = {
@@ -14,11 +14,12 @@ const transforms = {
  * block) with a transform: `flip-bit`, `zero` or `null`. From TypeScript any function can be
  * passed to the proxy's `addRule` directly.
  */
-export const rewrite = rpcFault<{ methods: string[]; probability: number; path: string; transform: keyof typeof transforms }>({
+export const rewrite = rpcFault({
   type: 'rpc.rewrite',
   summary: 'Rewrite a result field (`path`) of matching calls with `transform`: flip-bit, zero or null.',
-  required: ['path', 'transform'],
-  extraSchema: { path: { type: 'string', minLength: 1, maxLength: 256 }, transform: { enum: Object.keys(transforms) } },
-  parseExtra: (raw, where) => ({ path: str(raw, 'path', where), transform: str(raw, 'transform', where, { oneOf: Object.keys(transforms) }) as keyof typeof transforms }),
+  params: {
+    path: P.string({ minLength: 1, maxLength: 256, description: 'Field of the result, e.g. `stateRoot`.' }),
+    transform: P.oneOf(Object.keys(transforms) as (keyof typeof transforms)[]),
+  },
   action: (p) => ({ type: 'rewrite', path: p.path, with: transforms[p.transform] }),
 })

@@ -1,6 +1,7 @@
-import { define, num, seenIn } from '../../Fault.js'
+import { define, seenIn } from '../../Fault.js'
+import * as P from '../../Params.js'
 import { blockNumber, increaseTime, mine } from '../../targets/chain.js'
-import { latestTimestamp } from '../views.js'
+import { latestTimestamp } from '../../chain/views.js'
 
 type Params = { seconds: number; blocks: number }
 type State = { fromTimestamp: bigint; fromBlock: bigint }
@@ -13,18 +14,10 @@ type State = { fromTimestamp: bigint; fromBlock: bigint }
 export const warp = define<Params, State>({
   type: 'time.warp',
   summary: 'Jump block timestamps forward by `seconds` and mine `blocks` blocks (default 1); permanent until the scenario snapshot is restored.',
-  paramsSchema: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['seconds'],
-    properties: {
-      seconds: { type: 'integer', minimum: 1, maximum: 315_360_000 },
-      blocks: { type: 'integer', minimum: 1, maximum: 100_000, default: 1 },
-    },
-  },
-  parse: (raw, where) => ({
-    seconds: num(raw, 'seconds', where, { min: 1, max: 315_360_000, integer: true }),
-    blocks: num(raw, 'blocks', where, { min: 1, max: 100_000, default: 1, integer: true }),
+  target: 'fork',
+  params: P.object({
+    seconds: P.integer({ min: 1, max: 315_360_000, description: 'Seconds the clock jumps.' }),
+    blocks: P.integer({ min: 1, max: 100_000, default: 1, description: 'Blocks mined across the jump.' }),
   }),
   async apply(ctx, _target, params) {
     const state = { fromTimestamp: await latestTimestamp(ctx.rpc), fromBlock: await blockNumber(ctx.rpc) }

@@ -10,10 +10,10 @@ import {
   stringToHex,
   toFunctionSelector,
 } from 'viem'
-import { artifact } from '../../contracts.js'
-import { InputError } from '../../errors.js'
-import { getCode, getStorageAt, setCode, setStorageAt } from '../../targets/chain.js'
-import type { Rpc } from '../../targets/rpc.js'
+import { artifact } from '../contracts.js'
+import { InputError } from '../errors.js'
+import { getCode, getStorageAt, setCode, setStorageAt } from '../targets/chain.js'
+import type { Rpc } from '../targets/rpc.js'
 
 /**
  * The selector-level fault shim (contracts/SelectorShim.sol). To fault chosen functions of a
@@ -40,13 +40,16 @@ export function ruleSlot(selector: Hex): bigint {
   return BigInt(keccak256(encodeAbiParameters([{ type: 'bytes4' }, { type: 'string' }], [selector, 'forkchaos.shim.rule'])))
 }
 
-/** `closeTrade(uint256)` or `0x12345678` → `0x12345678`. */
-export function toSelector(signatureOrSelector: string, where: string): Hex {
+/** `closeTrade(uint256)` or `0x12345678` → `0x12345678`; undefined for anything else. */
+export function toSelector(signatureOrSelector: string): Hex | undefined {
   if (isHex(signatureOrSelector) && signatureOrSelector.length === 10) return signatureOrSelector
-  if (/^[A-Za-z_$][\w$]*\(.*\)$/.test(signatureOrSelector)) return toFunctionSelector(signatureOrSelector)
-  throw new InputError(`A selector must be a signature like "closeTrade(uint256)" or 4 bytes like "0x12345678". Got \`${signatureOrSelector}\`.`, {
-    context: { Where: where },
-  })
+  if (!/^[A-Za-z_$][\w$]*\(.*\)$/.test(signatureOrSelector)) return undefined
+  try {
+    return toFunctionSelector(signatureOrSelector)
+  } catch {
+    // Unbalanced parentheses and the like: viem cannot normalize it.
+    return undefined
+  }
 }
 
 type Installed = { original: Hex; impl: Address; selectors: Map<Hex, number> }

@@ -1,4 +1,4 @@
-import type { Devnet } from '../../targets/devnet.js'
+import type { Devnet } from '../devnet.js'
 
 /** Directed links (from → to) of the devnet; each carries what `from` sends to `to`. */
 export type Link = { from: number; to: number }
@@ -23,7 +23,7 @@ export function poisonLinks(devnet: Devnet, links: Link[], toxic: { type: string
 }
 
 /** Every link into and out of `id`. */
-export const linksOf = (id: number, n = 4): Link[] =>
+export const linksOf = (id: number, n: number): Link[] =>
   Array.from({ length: n }, (_, j) => j)
     .filter((j) => j !== id)
     .flatMap((j) => [

@@ -1,0 +1,338 @@
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { Ajv } from 'ajv'
+import fc from 'fast-check'
+import { toFunctionSelector } from 'viem'
+import { describe, expect, it } from 'vitest'
+import { InputError } from '../src/errors.js'
+import { type AnyFault, acceptedFaultTargets, define } from '../src/Fault.js'
+import { faults } from '../src/faults/registry.js'
+import * as P from '../src/Params.js'
+import { loadScenario } from '../src/scenario/loader.js'
+
+/**
+ * One declaration per fault gives its JSON Schema and its parser; this pins that they agree.
+ * The oracle is Ajv over the published schema, and the values come from the schema alone
+ * (`valuesFor`, which knows nothing of src/Params.ts): near and at every bound, inside the
+ * range, every enum value and a wrong one, wrong types, missing and unknown keys.
+ */
+type Schema = Record<string, unknown>
+const ajv = new Ajv({ strict: false, allErrors: false })
+
+/** What the schema cannot state, declared with `refine` in the fault: the parser's only extra refusals. */
+const refinements: Record<string, RegExp> = {
+  'net.partition': /must not put a validator in two groups/,
+  'dependency.revert': /is not a function signature that can be read/,
+  'dependency.garbage': /is not a function signature that can be read/,
+  'dependency.gas': /is not a function signature that can be read/,
+}
+
+const junk = fc.oneof(fc.constant(null), fc.boolean(), fc.string({ maxLength: 4 }), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constant([]), fc.constant({}))
+
+function valuesFor(schema: Schema, depth = 0): fc.Arbitrary<unknown> {
+  const options: fc.Arbitrary<unknown>[] = [junk]
+  if (Array.isArray(schema.enum)) options.push(fc.constantFrom(...(schema.enum as unknown[])), fc.constantFrom(...(schema.enum as unknown[])), fc.constant('not-a-choice'), fc.constant(430))
+  if (schema.type === 'integer' || schema.type === 'number') {
+    const lo = (schema.minimum ?? schema.exclusiveMinimum) as number
+    const hi = schema.maximum as number
+    const edges = [lo, hi, lo - 1, hi + 1, lo + 0.5, hi - 0.5, lo - 1e-9, hi + 1e-9, 0, -0, 1, (lo + hi) / 2]
+    options.push(fc.constantFrom(...edges), fc.integer({ min: Math.ceil(lo), max: Math.floor(hi) }), fc.double({ min: lo, max: hi, noNaN: true }), fc.double({ min: lo - 2 * (hi - lo + 1), max: hi + 2 * (hi - lo + 1), noNaN: true }))
+  }
+  if (schema.type === 'boolean') options.push(fc.boolean(), fc.constantFrom('true', 0, 1))
+  if (schema.type === 'string') {
+    const max = schema.maxLength as number
+    const unit = fc.constantFrom('a', 'Z', ' ', '~', 'é', '😀', '\u0000', '(', ')', ',', '0', 'x')
+    options.push(
+      fc.string({ unit, maxLength: Math.min(max + 2, 40) }),
+      fc.constantFrom('x'.repeat(max), 'x'.repeat(max + 1), '😀'.repeat(Math.min(max, 300)), '😀'.repeat(Math.min(max + 1, 301)), '', 'é'.repeat(Math.min(max, 300))),
+      fc.constantFrom('closeTrade(uint256)', '0x12345678', '0x1234567', 'f(((', 'f(()', 'a()', 'f(uint256)) g(', '_x$(address,(uint8,bool))', '1f()', '0xZZ345678', 'eth_*', 'eth_call'),
+    )
+  }
+  if (schema.type === 'array' && depth < 3) {
+    const items = valuesFor((schema.items ?? {}) as Schema, depth + 1)
+    const max = schema.maxItems as number
+    options.push(fc.array(items, { maxLength: Math.min(max + 1, 12) }), fc.array(items, { minLength: max, maxLength: max + 1 }))
+    // Lists of small distinct or repeated ids, so that "no repeats" and "two groups" are reached.
+    options.push(fc.array(fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 4 }), fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 4 }))
+  }
+  if (schema.type === 'object') {
+    const properties = (schema.properties ?? {}) as Record<string, Schema>
+    const keys = Object.keys(properties)
+    const record = fc.record(Object.fromEntries(keys.map((k) => [k, valuesFor(properties[k] as Schema, depth + 1)])), { requiredKeys: [] })
+    // Mostly valid: every key meant to be in range, then one key (or none) replaced by any value.
+    const valid = fc.record(Object.fromEntries(keys.map((k) => [k, validFor(properties[k] as Schema)])), { requiredKeys: (schema.required ?? []) as string[] })
+    const oneOff = keys.length
+      ? fc.tuple(valid, fc.constantFrom(...keys), fc.boolean()).chain(([r, k, drop]) =>
+          drop ? fc.constant(omit(r, k)) : valuesFor(properties[k] as Schema, depth + 1).map((v) => ({ ...r, [k]: v })),
+        )
+      : valid
+    options.push(record, valid, valid, oneOff, oneOff, oneOff, oneOff, valid.map((r) => ({ ...r, unexpected: 1 })))
+  }
+  return fc.oneof(...options)
+}
+
+const omit = (r: Record<string, unknown>, k: string) => Object.fromEntries(Object.entries(r).filter(([key]) => key !== k))
+
+/** Values meant to satisfy the schema (read from the schema, not from the parser). */
+function validFor(schema: Schema): fc.Arbitrary<unknown> {
+  if (Array.isArray(schema.enum)) return fc.constantFrom(...(schema.enum as unknown[]))
+  if (schema.type === 'boolean') return fc.boolean()
+  if (schema.type === 'integer' || schema.type === 'number') {
+    const lo = (schema.minimum ?? schema.exclusiveMinimum) as number
+    const hi = schema.maximum as number
+    const ints = fc.integer({ min: Math.ceil(lo), max: Math.floor(hi) })
+    return schema.type === 'integer' ? fc.oneof(ints, fc.constantFrom(Math.ceil(lo), Math.floor(hi))) : fc.oneof(ints, fc.double({ min: lo, max: hi, noNaN: true }), fc.constantFrom(lo, hi))
+  }
+  if (schema.type === 'string') {
+    const max = schema.maxLength as number
+    if (schema.pattern === '^[ -~]*$') return fc.string({ unit: fc.constantFrom('a', ' ', '~', ':', 'Z'), minLength: Number(schema.minLength ?? 0), maxLength: max })
+    if (schema.pattern) return fc.constantFrom('closeTrade(uint256)', '0x12345678', 'a()', '_x$(address,(uint8,bool))', 'f(()', 'g((uint8)', 'h(uint8[2],bytes)')
+    return fc.string({ unit: fc.constantFrom('a', 'é', '😀', '_', '*'), minLength: Number(schema.minLength ?? 0), maxLength: Math.min(max, 40) })
+  }
+  if (schema.type === 'array') {
+    const min = Number(schema.minItems ?? 0)
+    const max = Math.min(Number(schema.maxItems), min + 4)
+    const item = validFor((schema.items ?? {}) as Schema)
+    return schema.uniqueItems ? fc.uniqueArray(item, { minLength: min, maxLength: max, selector: (v) => JSON.stringify(v) }) : fc.array(item, { minLength: min, maxLength: max })
+  }
+  return junk
+}
+
+type Outcome = { schemaOk: boolean; parsed?: unknown; error?: InputError }
+function outcome(fault: AnyFault, value: unknown): Outcome {
+  const schemaOk = ajv.validate(fault.paramsSchema, value) as boolean
+  try {
+    return { schemaOk, parsed: fault.parse(value, 'test') }
+  } catch (error) {
+    // Anything but an InputError here is a crash: the parser must answer bad input with text.
+    if (!(error instanceof InputError)) throw error
+    return { schemaOk, error }
+  }
+}
+
+/** The property: the parser accepts exactly what the schema accepts, but for the fault's declared refinements. */
+function agreement(fault: AnyFault, numRuns: number) {
+  return fc.check(
+    fc.property(valuesFor(fault.paramsSchema), (value) => {
+      const o = outcome(fault, value)
+      if (o.error === undefined) return o.schemaOk
+      if (!o.schemaOk) return /Got|is required|is not a known param/.test(o.error.shortMessage)
+      return refinements[fault.type]?.test(o.error.shortMessage) ?? false
+    }),
+    { seed: 8, numRuns },
+  )
+}
+
+describe('fault params: one declaration gives the schema and the parser', () => {
+  it('for every fault, values the schema accepts parse and values the parser refuses the schema refuses (refinements aside)', () => {
+    expect(Object.keys(faults)).toHaveLength(31)
+    const disagreements = Object.values(faults).flatMap((fault) => {
+      const result = agreement(fault, 400)
+      return result.failed ? [`${fault.type}: ${JSON.stringify(result.counterexample)}`] : []
+    })
+    expect(disagreements).toEqual([])
+  })
+
+  it('the values reach both sides of every fault\'s schema, and every declared refinement', () => {
+    const thin: string[] = []
+    for (const fault of Object.values(faults)) {
+      const values = fc.sample(valuesFor(fault.paramsSchema), { seed: 8, numRuns: 400 })
+      const outcomes = values.map((v) => outcome(fault, v))
+      const accepted = outcomes.filter((o) => o.schemaOk).length
+      const refined = outcomes.filter((o) => o.schemaOk && o.error).length
+      if (accepted < 20 || values.length - accepted < 20) thin.push(`${fault.type}: ${accepted}/${values.length} accepted`)
+      if (refinements[fault.type] && refined === 0) thin.push(`${fault.type}: its refinement never reached`)
+    }
+    expect(thin).toEqual([])
+  })
+
+  it('the property catches drift: a schema whose maximum differs from the parser\'s (rpc.latency\'s jitterMs, as before)', () => {
+    const real = faults['rpc.latency']
+    const drifted: AnyFault = {
+      ...real,
+      paramsSchema: { ...real.paramsSchema, properties: { ...(real.paramsSchema.properties as object), jitterMs: { type: 'number', minimum: 0, maximum: 6_000_000 } } },
+    }
+    const result = agreement(drifted, 400)
+    expect(result.failed).toBe(true)
+    expect((result.counterexample?.[0] as { jitterMs: number }).jitterMs).toBeGreaterThan(600_000)
+    // And an undeclared refinement is one too: partition's check without its entry in the list.
+    const partition = faults['net.partition']
+    delete refinements['net.partition']
+    try {
+      expect(agreement(partition, 400).failed).toBe(true)
+    } finally {
+      refinements['net.partition'] = /must not put a validator in two groups/
+    }
+  })
+
+  it('a parsed default is the schema\'s default, and a parsed value has the declared type', () => {
+    for (const fault of Object.values(faults)) {
+      const properties = (fault.paramsSchema.properties ?? {}) as Record<string, Schema>
+      const required = (fault.paramsSchema.required ?? []) as string[]
+      // The least valid params: only the required keys, at their minimum (or first choice).
+      const leastOf = (s: Schema): unknown =>
+        Array.isArray(s.enum) ? s.enum[0] : s.type === 'string' ? 'f()' : s.type === 'array' ? Array.from({ length: Number(s.minItems ?? 0) }, () => leastOf(s.items as Schema)) : (s.minimum ?? 1)
+      // A spec's `exactlyOne` (schema `oneOf` of `required`): its first key too.
+      const one = ((fault.paramsSchema.oneOf ?? []) as { required: string[] }[]).slice(0, 1).flatMap((s) => s.required)
+      const least = Object.fromEntries([...required, ...one].map((k) => [k, leastOf(properties[k] as Schema)]))
+      const o = outcome(fault, least)
+      expect.soft(o.error?.message, fault.type).toBeUndefined()
+      for (const [k, s] of Object.entries(properties)) if (s.default !== undefined) expect.soft((o.parsed as Record<string, unknown>)[k], `${fault.type}.${k}`).toEqual(k === 'gas' ? BigInt(s.default as number) : s.default)
+    }
+    expect(faults['dependency.gas'].parse({ selectors: ['f()'], gas: 5 }, 'w')).toEqual({ selectors: ['0x26121ff0'], gas: 5n })
+  })
+
+  it('the parser\'s own error texts name the param, the expected value and where (the chaos API shows these)', () => {
+    const text = (fault: AnyFault, raw: unknown) => {
+      try {
+        fault.parse(raw, 'POST /chaos/inject: params')
+      } catch (error) {
+        expect((error as InputError).exitCode).toBe(2)
+        return (error as Error).message
+      }
+      throw new Error('expected a refusal')
+    }
+    expect(text(faults['rpc.latency'], { latencyMs: 'slow' })).toMatchInlineSnapshot(`
+      "\`latencyMs\` must be a number between 0 and 600000. Got \`"slow"\`.
+
+      Where: POST /chaos/inject: params"
+    `)
+    expect(text(faults['rpc.latency'], { latencyMs: 10, jitterMs: 600_001 })).toMatchInlineSnapshot(`
+      "\`jitterMs\` must be at most 600000. Got \`600001\`.
+
+      Where: POST /chaos/inject: params"
+    `)
+    expect(text(faults['rpc.latency'], { latencyMs: 10, jiter: 5 })).toMatchInlineSnapshot(`
+      "\`jiter\` is not a known param; expected \`latencyMs\`, \`jitterMs\`, \`methods\`, \`probability\`.
+
+      Where: POST /chaos/inject: params"
+    `)
+    expect(text(faults['net.partition'], { groups: [[0, 1], [1, 2]] })).toMatchInlineSnapshot(`
+      "\`groups\` must not put a validator in two groups (validator 1 is). Got \`[[0,1],[1,2]]\`.
+
+      Where: POST /chaos/inject: params"
+    `)
+  })
+
+  it('every fault declares the target kind it needs, and each scenario kind takes some', () => {
+    const byTarget = (t: string) => Object.values(faults).filter((f) => f.target === t).map((f) => f.type)
+    expect(byTarget('proxy')).toEqual(['rpc.latency', 'rpc.timeout', 'rpc.error', 'rpc.stale', 'rpc.partial', 'rpc.rewrite'])
+    expect(byTarget('fork')).toEqual(['oracle.divergence', 'liquidity.shortfall', 'dependency.revert', 'dependency.garbage', 'dependency.gas', 'time.warp', 'gas.spike', 'chain.reorg'])
+    expect(byTarget('devnet')).toHaveLength(17)
+    expect(acceptedFaultTargets).toEqual({ fork: ['fork', 'proxy'], devnet: ['devnet'] })
+  })
+
+  it('`list` text comes from the same declaration', () => {
+    expect(faults['oracle.divergence'].paramsText).toMatchInlineSnapshot(`
+      [
+        "bps: number 0–9999, required. Move in basis points.",
+        "direction: "up" | "down", default "down"",
+        "staleS: integer 0–315360000, default 0. Feeds only: age \`updatedAt\` by this many seconds.",
+      ]
+    `)
+    expect(faults['node.kill'].paramsText).toEqual([])
+  })
+
+  it('define builds schema and parser from one spec (a unit outside the registry)', () => {
+    const f = define({
+      type: 'test.unit',
+      summary: 's',
+      target: 'fork',
+      params: P.object({ n: P.integer({ min: 1, max: 3, default: 2 }), tag: P.optional(P.string({ maxLength: 4 })) }),
+      apply: async () => ({}),
+      revert: async () => {},
+      detect: async () => ({ took: '', seen: null }),
+    })
+    expect(f.paramsSchema).toEqual({ type: 'object', additionalProperties: false, properties: { n: { type: 'integer', minimum: 1, maximum: 3, default: 2 }, tag: { type: 'string', maxLength: 4 } } })
+    expect(f.parse({}, 'w')).toEqual({ n: 2, tag: undefined })
+    expect(() => f.parse({ n: 2.5 }, 'w')).toThrow('`n` must be an integer between 1 and 3. Got `2.5`.')
+    expect(() => f.parse({ tag: '😀😀😀😀😀' }, 'w')).toThrow('`tag` must be at most 4 characters long. Got 5.')
+    expect(f.parse({ tag: '😀😀😀😀' }, 'w')).toEqual({ n: 2, tag: '😀😀😀😀' })
+  })
+})
+
+describe('fault params at load: parsed once, target kind checked', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-fault-params-'))
+  let n = 0
+  const write = (text: string) => {
+    const file = path.join(dir, `s${n++}.yaml`)
+    fs.writeFileSync(file, text)
+    return file
+  }
+  const errorOf = (text: string) => {
+    const file = write(text)
+    try {
+      loadScenario(file)
+    } catch (error) {
+      expect(error).toBeInstanceOf(InputError)
+      expect((error as InputError).exitCode).toBe(2)
+      return (error as Error).message.replaceAll(file, '<file>')
+    }
+    throw new Error('expected an InputError')
+  }
+  const fork = (fault: string) => `name: f\nhypothesis: h\ninject:\n  faults:\n    - ${fault}\n`
+  const devnet = (fault: string, extra = '') => `name: d\nhypothesis: h\ntarget: { kind: devnet${extra} }\ninject:\n  faults:\n    - ${fault}\n`
+
+  it('the loaded spec carries the parsed params (defaults filled, values converted), not in its JSON', () => {
+    const s = loadScenario(write(fork('{ type: dependency.gas, target: perp, params: { selectors: ["closeTrade(uint256)"], gas: 70000 } }')))
+    const spec = s.inject.faults[0]
+    expect(spec?.parsed).toEqual({ selectors: [toFunctionSelector('closeTrade(uint256)')], gas: 70_000n })
+    expect(JSON.parse(JSON.stringify(spec))).toEqual({ type: 'dependency.gas', target: 'perp', params: { selectors: ['closeTrade(uint256)'], gas: 70000 } })
+    const r = loadScenario(write(fork('{ type: rpc.latency, params: { latencyMs: 5 } }').replace('name: f', 'name: f\ntarget: { rpcProxy: true }')))
+    expect(r.inject.faults[0]?.parsed).toEqual({ latencyMs: 5, jitterMs: 0, methods: ['*'], probability: 1 })
+  })
+
+  it('a devnet fault in a fork scenario, and a fork fault in a devnet one, are load errors naming the file and field', () => {
+    expect(errorOf(fork('{ type: node.kill, target: 1 }'))).toMatchInlineSnapshot(`
+      "<file>:5: \`inject.faults[0].type\` \`node.kill\` needs a devnet target, and this scenario's target is a fork (\`target.kind: fork\`). A fork scenario takes oracle.*, liquidity.*, dependency.*, time.*, gas.*, chain.*, rpc.*.
+
+      File: <file>
+      Field: inject.faults[0].type"
+    `)
+    expect(errorOf(devnet('{ type: oracle.divergence, target: feed, params: { bps: 5 } }'))).toMatchInlineSnapshot(`
+      "<file>:6: \`inject.faults[0].type\` \`oracle.divergence\` needs a fork target, and this scenario's target is a devnet (\`target.kind: devnet\`). A devnet scenario takes node.*, net.*, mempool.*, byzantine.*.
+
+      File: <file>
+      Field: inject.faults[0].type"
+    `)
+    // A soak's random faults too, and a proxy fault: on a devnet there is no JSON-RPC fault proxy.
+    expect(errorOf(`name: d\nhypothesis: h\ntarget: { kind: devnet }\ninject:\n  faults: []\n  random: { every: 1m, faults: [{ type: node.kill }, { type: rpc.timeout }] }\n`).split('\n')[0]).toMatchInlineSnapshot(
+      `"<file>:6: \`inject.random.faults[1].type\` \`rpc.timeout\` needs a JSON-RPC fault proxy in front of a fork, and this scenario's target is a devnet (\`target.kind: devnet\`). A devnet scenario takes node.*, net.*, mempool.*, byzantine.*."`,
+    )
+  })
+
+  it('a wrong type and an out-of-range value: the whole error text', () => {
+    expect(errorOf(fork('{ type: chain.reorg, params: { depth: "three" } }'))).toMatchInlineSnapshot(`
+      "<file>:5: \`inject.faults[0].params.depth\` must be integer. Got \`"three"\`.
+
+      File: <file>
+      Field: inject.faults[0].params.depth"
+    `)
+    expect(errorOf(fork('{ type: liquidity.shortfall, target: pair, params: { cutBps: 0.5 } }'))).toMatchInlineSnapshot(`
+      "<file>:5: \`inject.faults[0].params.cutBps\` must be at least 1. Got \`0.5\`.
+
+      File: <file>
+      Field: inject.faults[0].params.cutBps"
+    `)
+  })
+
+  it('validator ids in params are bounded by the scenario\'s validator count, at load, at the param\'s line', () => {
+    const text = `name: d\nhypothesis: h\ntarget: { kind: devnet }\ninject:\n  faults:\n    - type: net.partition\n      params:\n        groups:\n          - [0, 1]\n          - [2, 4]\n`
+    expect(errorOf(text)).toMatchInlineSnapshot(`
+      "<file>:10: \`inject.faults[0].params.groups[1][1]\` must be a validator id from 0 to 3 (the devnet has 4 validators). Got \`4\`.
+
+      File: <file>
+      Field: inject.faults[0].params.groups[1][1]"
+    `)
+    expect(loadScenario(write(text.replace('{ kind: devnet }', '{ kind: devnet, validators: 7 }'))).inject.faults[0]?.parsed).toEqual({ groups: [[0, 1], [2, 4]] })
+    // Which params go together is in the schema too (`oneOf` / `not`), with the same words.
+    expect(errorOf(devnet('{ type: node.burst-kill, params: {} }')).split('\n')[0]).toMatchInlineSnapshot(`"<file>:6: \`inject.faults[0].params\` must have exactly one of \`validators\`, \`count\`. Got \`{}\`."`)
+    expect(errorOf(devnet('{ type: net.partition, params: { groups: [[0], [1]], sizes: [f] } }')).split('\n')[0]).toMatchInlineSnapshot(`"<file>:6: \`inject.faults[0].params\` must not have \`groups\`, \`sizes\` together. Got \`{"groups":[[0],[1]],"sizes":["f"]}\`."`)
+    expect(() => faults['node.burst-kill'].parse({}, 'w')).toThrow('`params` must have exactly one of `validators`, `count`. Got `{}`.')
+    expect(() => faults['net.partition'].parse({ groups: [[0], [1]], sizes: ['f'] }, 'w')).toThrow('`params` must not have `groups`, `sizes` together. Got `{"groups":[[0],[1]],"sizes":["f"]}`.')
+    expect(errorOf(devnet('{ type: node.burst-kill, params: { validators: [1, 1] } }')).split('\n')[0]).toMatchInlineSnapshot(
+      `"<file>:6: \`inject.faults[0].params.validators\` must not repeat an item (items 0 and 1 are equal). Got \`[1,1]\`."`,
+    )
+  })
+})
