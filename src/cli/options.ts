@@ -1,5 +1,6 @@
 import { InputError } from '../errors.js'
 import { parseBlockNumber, type ForkSource } from '../targets/fork.js'
+import { maxValidators } from '../targets/devnet-size.js'
 
 export function parseSeed(value: string | undefined): number {
   if (value === undefined) return Date.now() % 2_147_483_647
@@ -26,12 +27,23 @@ export function sourceFrom(flags: SourceFlags): ForkSource {
   return { kind: 'embedded', ...(flags.vaultBuild ? { vaultBuild: flags.vaultBuild } : {}) }
 }
 
+/** The same override for every validator id a devnet of any size can have (ids past its size are unused). */
+function everyValidator(override: Record<string, unknown>): Record<number, Record<string, unknown>> {
+  return Object.fromEntries(Array.from({ length: maxValidators }, (_, id) => [id, override]))
+}
+
 /** Test builds of the devnet validators (`--devnet-build`): each breaks one check on purpose. */
 export const devnetBuilds: Record<string, Record<number, Record<string, unknown>>> = {
   /** Honest validators accept a payload whose only difference is the state root. */
-  'no-state-root-check': Object.fromEntries([0, 1, 2, 3].map((id) => [id, { unsafe: { skipStateRootCheck: true } }])),
+  'no-state-root-check': everyValidator({ unsafe: { skipStateRootCheck: true } }),
   /** Validator 2 votes for every valid proposal in a round, even a second one. */
   'double-vote': { 2: { unsafe: { voteForTwoProposals: true } } },
   /** Every validator's clock accepts an offset (`fc_setClockOffset`) and reports it, but never applies it. */
-  'clock-ignores-offset': Object.fromEntries([0, 1, 2, 3].map((id) => [id, { unsafe: { ignoreClockOffset: true } }])),
+  'clock-ignores-offset': everyValidator({ unsafe: { ignoreClockOffset: true } }),
+  /** Every validator accepts a proposal whose execution refused some of its transactions (breaks invalid-tx). */
+  'accept-invalid-tx': everyValidator({ unsafe: { acceptInvalidTx: true } }),
+  /** A validator that finds its store corrupt never syncs the lost blocks from its peers (breaks disk-corrupt). */
+  'no-resync-after-corruption': everyValidator({ unsafe: { noResyncAfterCorruption: true } }),
+  /** Every validator starts without its store, as if it kept blocks in memory only (breaks restart). */
+  'volatile-store': everyValidator({ unsafe: { volatileStore: true } }),
 }

@@ -10,6 +10,7 @@ import { type RpcProxy, startRpcProxy } from '../proxy/jsonrpc/proxy.js'
 import { createTcpProxy, type TcpProxy } from '../proxy/tcp/proxy.js'
 import { createPrng, type Prng } from '../util/prng.js'
 import { type AnvilInstance, startAnvil } from './anvil.js'
+import { checkDevnetSize, defaultDevnetSize } from './devnet-size.js'
 import { signalGroup, stateDir, track, untrack } from './processes.js'
 import { createRpc, type Rpc } from './rpc.js'
 
@@ -74,6 +75,7 @@ function directExec(id: number): RpcProxy {
 }
 
 export type { NodeStatus }
+export { checkDevnetSize, defaultDevnetSize, devnetSizes, faultToleranceOf, maxValidators } from './devnet-size.js'
 
 export type DevnetNode = {
   readonly id: number
@@ -121,13 +123,18 @@ export function faketimeLib(): string {
   return process.env.FORKCHAOS_FAKETIME_LIB || FAKETIME_LIB
 }
 
-const keys = () =>
-  (JSON.parse(fs.readFileSync(path.join(packageRoot, 'devnet', 'keys.json'), 'utf8')) as { validators: { id: number; privateKey: `0x${string}` }[] }).validators
+/**
+ * The test-only validator keys: `devnet/keys.json` (the four the compose topology uses), then
+ * the same public pattern (0x1000…0<id + 1>) for the validators past it.
+ */
+const keys = (n: number) => {
+  const listed = (JSON.parse(fs.readFileSync(path.join(packageRoot, 'devnet', 'keys.json'), 'utf8')) as { validators: { id: number; privateKey: `0x${string}` }[] }).validators
+  return Array.from({ length: n }, (_, id) => listed[id] ?? { id, privateKey: `0x1${(id + 1).toString(16).padStart(63, '0')}` as `0x${string}` })
+}
 const genesis = () => JSON.parse(fs.readFileSync(path.join(packageRoot, 'devnet', 'genesis.json'), 'utf8')) as { chainId: number; mnemonic: string; accounts: number; balanceEth: number; gasLimit: number }
 
 export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> {
-  const n = options.validators ?? 4
-  if (n !== 4) throw new InputError(`The embedded devnet runs 4 validators (f = 1). Got \`${n}\`.`)
+  const n = checkDevnetSize(options.validators ?? defaultDevnetSize, 'validators')
   const slotMs = options.slotMs ?? 1_000
   if (!(slotMs >= 200 && slotMs <= 60_000)) throw new InputError(`\`slot\` must be between 200ms and 60s. Got \`${slotMs}ms\`.`)
   const prng = createPrng(options.seed ?? 1)
@@ -140,7 +147,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   const main = path.join(packageRoot, 'dist', 'src', 'devnet', 'node', 'main.js')
   if (!fs.existsSync(main)) throw new InfraError('The devnet node is not built.', { context: { Entry: main }, hint: 'Run `npm run build`.' })
 
-  const validatorKeys = keys().slice(0, n)
+  const validatorKeys = keys(n)
   const validators = validatorKeys.map((k) => ({ id: k.id, address: privateKeyToAccount(k.privateKey).address }))
   const linkProxies = new Map<string, TcpProxy>()
   const processes = new Map<number, ChildProcess>()
@@ -227,7 +234,8 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   async function stopNode(id: number, signal: NodeJS.Signals = 'SIGKILL') {
     const node = nodes[id]
     const child = processes.get(id)
-    if (!node || !child) return
+    if (!node) throw unknownValidator(id)
+    if (!child) return
     node.running = false
     processes.delete(id)
     const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r()))
@@ -236,6 +244,11 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     const timer = setTimeout(() => signalGroup(child.pid as number, 'SIGKILL'), 3_000)
     await exited
     clearTimeout(timer)
+  /** A fault or caller named a validator this devnet does not have. */
+  function unknownValidator(id: number) {
+    return new InputError(`No validator ${id}: this devnet has validators 0–${n - 1} (\`target.validators\`: ${n}).`)
+  }
+
     untrack(child.pid as number)
     if (node.execProxied) await node.exec.close()
     await node.anvil.stop(signal === 'SIGKILL' ? 0 : 2_000)
@@ -287,13 +300,15 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     stopNode,
     async startNode(id, opts = {}) {
       const node = nodes[id]
-      if (!node) throw new InputError(`No validator ${id}.`)
+      if (!node) throw unknownValidator(id)
       if (node.running) await stopNode(id)
-      await launch(id, opts.env ?? {}, opts.overrides ?? {})
+      // A test build stays what it is across restarts; `opts.overrides` adds to it (a byzantine switch).
+      await launch(id, opts.env ?? {}, { ...(options.overrides?.[id] ?? {}), ...(opts.overrides ?? {}) })
     },
     wedge(id, on) {
       const node = nodes[id]
-      if (!node?.running) return
+      if (!node) throw unknownValidator(id)
+      if (!node.running) return
       for (const pid of [node.pid, node.anvil.pid]) signalGroup(pid, on ? 'SIGSTOP' : 'SIGCONT')
     },
     down,

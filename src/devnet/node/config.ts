@@ -30,8 +30,23 @@ export type NodeConfig = {
   /** A proposal's timestamp may be at most this far from the local clock. */
   maxDriftMs: number
   mempool: { maxTotal: number; maxPerSender: number; maxIngressPerS: number }
-  /** Test builds only: a broken validator. */
-  unsafe?: { skipStateRootCheck?: boolean; voteForTwoProposals?: boolean; ignoreClockOffset?: boolean }
+  /**
+   * Test builds only: a broken validator, each flag breaking what one drill checks.
+   * - `skipStateRootCheck`: accepts a payload whose only difference is the state root (state-root-flip).
+   * - `voteForTwoProposals`: votes for every valid proposal of a round (equivocation).
+   * - `ignoreClockOffset`: reports a clock offset but never applies it (clock-skew).
+   * - `acceptInvalidTx`: accepts a proposal whose execution refused some of its transactions (invalid-tx).
+   * - `noResyncAfterCorruption`: after finding its store corrupt, never syncs the lost blocks from peers (disk-corrupt).
+   * - `volatileStore`: starts without its store every time, as if it kept blocks in memory only (restart).
+   */
+  unsafe?: {
+    skipStateRootCheck?: boolean
+    voteForTwoProposals?: boolean
+    ignoreClockOffset?: boolean
+    acceptInvalidTx?: boolean
+    noResyncAfterCorruption?: boolean
+    volatileStore?: boolean
+  }
   /** Test builds only: a lying proposer. */
   byzantine?: { equivocate?: boolean; staleParent?: boolean; invalidTx?: boolean }
 }
@@ -115,7 +130,7 @@ export function parseNodeConfig(raw: unknown): NodeConfig {
     }
     return out
   }
-  const unsafe = flags('unsafe', ['skipStateRootCheck', 'voteForTwoProposals', 'ignoreClockOffset'] as const)
+  const unsafe = flags('unsafe', ['skipStateRootCheck', 'voteForTwoProposals', 'ignoreClockOffset', 'acceptInvalidTx', 'noResyncAfterCorruption', 'volatileStore'] as const)
   const byzantine = flags('byzantine', ['equivocate', 'staleParent', 'invalidTx'] as const)
   if (unsafe) config.unsafe = unsafe
   if (byzantine) config.byzantine = byzantine
