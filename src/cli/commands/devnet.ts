@@ -5,7 +5,7 @@ import type { Command } from 'commander'
 import { packageRoot } from '../../contracts.js'
 import { InputError } from '../../errors.js'
 import { onTeardown } from '../../lifecycle.js'
-import { type NodeStatus, startDevnet } from '../../targets/devnet.js'
+import { checkDevnetSize, devnetSizes, faultToleranceOf, type NodeStatus, startDevnet } from '../../targets/devnet.js'
 import { isAlive, signalGroup, stateDir } from '../../targets/processes.js'
 import { createRpc } from '../../targets/rpc.js'
 import { parseDurationMs } from '../../util/duration.js'
@@ -15,11 +15,11 @@ type State = { pid: number; slotMs: number; nodes: { id: number; rpc: string; pi
 const stateFile = () => path.join(stateDir(), 'devnet.json')
 
 export function devnetCommand(program: Command) {
-  const devnet = program.command('devnet').description('A 4-validator BFT devnet on this machine (consensus nodes + Anvil execution), no Docker.')
+  const devnet = program.command('devnet').description(`A BFT devnet of 3f+1 validators (${devnetSizes.join(', ')}) on this machine (consensus nodes + Anvil execution), no Docker.`)
   devnet
     .command('up')
     .description('Boot the devnet; prints the validators\' RPC URLs. Foreground until Ctrl-C, or --detach.')
-    .option('--validators <n>', 'validators (4: f = 1)', '4')
+    .option('--validators <n>', `validators, 3f+1: ${devnetSizes.map((n) => `${n} (f = ${faultToleranceOf(n)})`).join(', ')}`, '4')
     .option('--slot <duration>', 'slot time, e.g. 1s or 500ms', '1s')
     .option('--seed <n>', 'seed of the link proxies and of every random choice', '1')
     .option('--devnet-build <name>', `test build of the validators: ${Object.keys(devnetBuilds).join(', ')}`)
@@ -27,6 +27,8 @@ export function devnetCommand(program: Command) {
     .action(async (flags: { validators: string; slot: string; seed: string; detach?: boolean; devnetBuild?: string }) => {
       if (fs.existsSync(stateFile()) && isAlive((JSON.parse(fs.readFileSync(stateFile(), 'utf8')) as State).pid))
         throw new InputError('A devnet is already up.', { hint: '`forkchaos devnet status` shows it; `forkchaos devnet down` stops it.' })
+      // Checked before anything starts (a detaching parent too): exit 2 naming the flag.
+      const validators = checkDevnetSize(/^\d+$/.test(flags.validators) ? Number(flags.validators) : flags.validators, '--validators')
       if (flags.detach) {
         const args = process.argv.slice(2).filter((a) => a !== '--detach')
         const child = spawn(process.execPath, [path.join(packageRoot, 'bin', 'forkchaos.js'), ...args], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] })
@@ -49,7 +51,7 @@ export function devnetCommand(program: Command) {
       const build = flags.devnetBuild ? devnetBuilds[flags.devnetBuild] : undefined
       if (flags.devnetBuild && !build) throw new InputError(`\`--devnet-build\` must be one of ${Object.keys(devnetBuilds).join(', ')}. Got \`${flags.devnetBuild}\`.`)
       const t0 = performance.now()
-      const net = await startDevnet({ validators: Number(flags.validators), slotMs, seed: Number(flags.seed), ...(build ? { overrides: build } : {}) })
+      const net = await startDevnet({ validators, slotMs, seed: Number(flags.seed), ...(build ? { overrides: build } : {}) })
       onTeardown('devnet state file', () => fs.rmSync(stateFile(), { force: true }))
       let first: number | undefined
       while (first === undefined && performance.now() - t0 < 20_000) {
@@ -63,7 +65,7 @@ export function devnetCommand(program: Command) {
       // One write, ending with the marker a detaching parent waits for.
       process.stdout.write(
         [
-          `devnet up: ${net.nodes.length} validators, slot ${slotMs} ms, first commit ${first === undefined ? 'not yet' : `${Math.round(first)} ms`} after start · data ${net.dir}`,
+          `devnet up: ${net.nodes.length} validators (f = ${faultToleranceOf(net.nodes.length)}), slot ${slotMs} ms, first commit ${first === undefined ? 'not yet' : `${Math.round(first)} ms`} after start · data ${net.dir}`,
           ...net.nodes.map((n) => `  validator ${n.id}  ${n.rpcUrl}  (${n.address})`),
           'devnet ready.',
           '',
