@@ -6,7 +6,7 @@ import { InfraError, PrerequisiteMissingError } from '../src/errors.js'
 import type { CheckResult, RunReport, Verdict } from '../src/report/types.js'
 import { summaryLine, toJunit, toMarkdown } from '../src/report/write.js'
 import { regressions } from '../src/scenario/suite.js'
-import { decideVerdict, verdictOfError } from '../src/scenario/verdict.js'
+import { decideVerdict, verdictOfError } from '../src/experiment/verdict.js'
 import { createPrng } from '../src/util/prng.js'
 
 const r = (name: string, kind: 'safety' | 'liveness', phase: CheckResult['phase'], ok: boolean): CheckResult => ({ name, kind, phase, ok, observed: 'o', expected: 'e' })

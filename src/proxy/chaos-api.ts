@@ -3,6 +3,7 @@ import { ForkchaosError, InputError } from '../errors.js'
 import { type ActiveFault, applyFault, type FaultContext } from '../Fault.js'
 import { faults } from '../faults/registry.js'
 import type { Metrics } from '../metrics/metrics.js'
+import { type LiveExperiment, recoverLive, startLive } from '../experiment/live.js'
 import { createRpc } from '../targets/rpc.js'
 import type { Prng } from '../util/prng.js'
 import type { RpcProxy } from './jsonrpc/proxy.js'
@@ -65,19 +66,18 @@ export const CHAOS_LIMITS = {
 /** Largest `params` accepted, as JSON text. */
 export const MAX_PARAMS_BYTES = 4_096
 
-type Verdict = 'active' | 'recovering' | 'held' | 'failed'
 type EndedBy = 'revert' | 'schedule' | 'external' | 'shutdown'
 
+/**
+ * One live experiment (src/experiment/live.ts holds its fault record, recover check, MTTR and
+ * verdict, judged as a scenario's are), plus what the API needs to end it.
+ */
 type Experiment = {
   id: string
   type: string
   target: string
-  params: Record<string, unknown>
-  tStart: number
-  tStop: number | null
+  live: LiveExperiment
   revertAt: number | null
-  mttrMs: number | null
-  verdict: Verdict
   reason: string | null
   endedBy: EndedBy | null
   /** Takes the fault out; `external` when it is already gone. */
@@ -131,12 +131,12 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
     id: e.id,
     type: e.type,
     target: e.target,
-    params: e.params,
-    tStart: e.tStart,
-    tStop: e.tStop,
+    params: e.live.record.params,
+    tStart: e.live.record.tStart,
+    tStop: e.live.record.tStop,
     revertAt: e.revertAt,
-    mttrMs: e.mttrMs,
-    verdict: e.verdict,
+    mttrMs: e.live.mttrMs,
+    verdict: e.live.verdict,
     reason: e.reason,
     endedBy: e.endedBy,
   })
@@ -168,12 +168,8 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
         id,
         type,
         target,
-        params: params as Record<string, unknown>,
-        tStart: Date.now(),
-        tStop: null,
+        live: startLive({ type, target, params: params as Record<string, unknown> }, Date.now()),
         revertAt: null,
-        mttrMs: null,
-        verdict: 'active',
         reason: null,
         endedBy: null,
         revert: async () => {},
@@ -202,7 +198,7 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
           throw mapped instanceof HttpError ? mapped : error
         }
         // What is recorded is what took effect: validated values, defaults filled in.
-        e.params = { stream: toxic.stream, toxicity: toxic.toxicity, ...toxic.attributes }
+        e.live.record.params = { stream: toxic.stream, toxicity: toxic.toxicity, ...toxic.attributes }
         e.toxic = { proxy, name }
         e.revert = async (how) => {
           if (how === 'external') return
@@ -216,7 +212,7 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
         }
       }
       if (typeof durationMs === 'number') {
-        e.revertAt = e.tStart + durationMs
+        e.revertAt = e.live.record.tStart + durationMs
         e.timer = setTimeout(() => void end(e, 'schedule'), durationMs)
         e.timer.unref()
       }
@@ -238,14 +234,14 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
     active.delete(e.id)
     clearTimeout(e.timer)
     e.endedBy = how
-    e.verdict = 'recovering'
+    e.live.verdict = 'recovering'
     const reverted = (async () => {
       try {
         await e.revert(how)
       } catch (error) {
         e.reason = `the revert failed: ${error instanceof Error ? error.message : String(error)}`
       } finally {
-        e.tStop = Date.now()
+        e.live.record.tStop = Date.now()
         options.metrics.faultStopped(e.id, e.type, e.target)
         remember(e)
       }
@@ -256,26 +252,8 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
 
   // Recovery: the first good answer through the proxy after the revert, within the window.
   async function recover(e: Experiment) {
-    const tStop = e.tStop ?? Date.now()
-    const deadline = tStop + windowMs
-    let outcome: boolean | string = false
-    while (!closed && Date.now() < deadline) {
-      outcome = await e.probe()
-      if (outcome !== false) break
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    if (outcome === true) {
-      e.mttrMs = Date.now() - tStop
-      e.verdict = 'held'
-      return
-    }
-    e.verdict = 'failed'
-    e.reason ??=
-      typeof outcome === 'string'
-        ? outcome
-        : closed
-          ? 'the control server stopped before recovery was seen'
-          : `no answer through the proxy within the recovery window of ${windowMs} ms`
+    await recoverLive(e.live, { probe: e.probe, windowMs, pollMs: 20, now: Date.now, stopped: () => closed, what: `traffic through ${e.target}` })
+    if (e.live.verdict === 'failed') e.reason ??= e.live.check?.observed ?? null
   }
 
   function remember(e: Experiment) {
@@ -287,13 +265,13 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
     }
   }
 
-  const result = (e: Experiment) => ({ id: e.id, tStop: e.tStop, mttrMs: e.mttrMs, verdict: e.verdict, reason: e.reason, endedBy: e.endedBy })
+  const result = (e: Experiment) => ({ id: e.id, tStop: e.live.record.tStop, mttrMs: e.live.mttrMs, verdict: e.live.verdict, reason: e.reason, endedBy: e.endedBy })
 
   return {
     register(router) {
       router.route('POST', '/chaos/inject', async ({ body }) => {
         const e = await inject(body)
-        return { status: 201, body: { id: e.id, tStart: e.tStart } }
+        return { status: 201, body: { id: e.id, tStart: e.live.record.tStart } }
       })
       router.route('POST', '/chaos/revert/:id', async ({ params }) => {
         const id = params.id as string
@@ -303,7 +281,7 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
         let timer: NodeJS.Timeout | undefined
         await Promise.race([e.settled, new Promise((r) => (timer = setTimeout(r, revertAnswerMs)))])
         clearTimeout(timer)
-        return { status: e.verdict === 'recovering' ? 202 : 200, body: result(e) }
+        return { status: e.live.verdict === 'recovering' ? 202 : 200, body: result(e) }
       })
       router.route('GET', '/chaos/experiments', () => ({
         status: 200,

@@ -24,6 +24,20 @@ export function decideVerdict(results: CheckResult[], run: { recovered: boolean;
 }
 
 /**
+ * The baseline rule, the same on every target: the steady state must hold before anything is
+ * broken. A safety check broken at baseline is `failed` (DESIGN.md: "a safety check broke at any
+ * time"); only liveness broken is `aborted` (nothing to learn, no fault injected). `undefined`:
+ * the baseline held, go on.
+ */
+export function baselineVerdict(results: CheckResult[]): { verdict: 'failed' | 'aborted'; reason: string } | undefined {
+  const broken = results.filter((r) => !r.ok)
+  if (broken.length === 0) return undefined
+  const safety = broken.find((r) => r.kind === 'safety')
+  if (safety) return { verdict: 'failed', reason: `safety check \`${safety.name}\` broke at baseline, before any fault: ${safety.observed}` }
+  return { verdict: 'aborted', reason: `steady state did not hold at baseline (\`${broken[0]?.name}\`): no fault injected` }
+}
+
+/**
  * The verdict of an experiment that threw: `skipped` when a prerequisite is missing on this
  * machine (with the reason and the install command), otherwise `error`. Bad input is not
  * judged here: the runners rethrow it (exit 2).

@@ -1,0 +1,291 @@
+import { type Hex, parseGwei } from 'viem'
+import { mnemonicToAccount } from 'viem/accounts'
+import type { DevnetSeries } from '../../Check.js'
+import { evaluateCheck } from '../../checks/registry.js'
+import { InfraError, InputError } from '../../errors.js'
+import { type ActiveFault, checkPrerequisites, type FaultContext } from '../../Fault.js'
+import { faults } from '../../faults/registry.js'
+import type { CheckResult } from '../../report/types.js'
+import type { DevnetMetrics } from '../../scenario/devnet-runner.js'
+import { type Probe, startProbe } from '../../scenario/devnet-probe.js'
+import type { FaultSpec, RandomFaults, Scenario } from '../../scenario/types.js'
+import { type Devnet, defaultDevnetSize, execProxiesFor, startDevnet } from '../../targets/devnet.js'
+import { createRpc } from '../../targets/rpc.js'
+import { createPrng, type Prng } from '../../util/prng.js'
+import { devnetObservations } from '../observations.js'
+import { define, type PhaseIo, type Session } from '../target.js'
+
+/** A devnet phase's run: its window on the probe clock; a soak adds its fault windows. */
+export type DevnetRun = { from: number; to: number; revertedAt?: number; windows?: SoakWindow[] }
+type SoakWindow = { type: string; target: string; from: number; to: number }
+
+/** What the first commit may take before the devnet counts as not working. */
+const FIRST_COMMIT_MS = 15_000
+/** How often a waiting phase looks at its stop conditions and a recover phase at its checks. */
+const POLL_MS = 500
+
+const byzantine = (type: string) => type.startsWith('byzantine.')
+
+/**
+ * The devnet target: a fresh devnet of `target.validators` (n = 3f + 1) for every scenario,
+ * with execution proxies only for the validators a listed fault acts on. A probe samples it all
+ * along; checks read its series. Baseline waits, inject waits (or runs the soak: faults drawn
+ * from the seed, at most `budget` validators faulty at once), recover polls the checks until
+ * they hold or its window ends. Nothing is shared between scenarios, so `boot` starts nothing.
+ */
+export const devnetTarget = (options: { overrides?: Record<number, Record<string, unknown>> } = {}) =>
+  define<null, Devnet, DevnetRun>({
+    kind: 'devnet',
+    boot: async () => null,
+    async reset(_shared, scenario, info) {
+      for (const [i, f] of scenario.inject.faults.entries()) {
+        if (f.type.startsWith('rpc.') || ['oracle.', 'liquidity.', 'dependency.', 'time.', 'gas.', 'chain.'].some((p) => f.type.startsWith(p)))
+          throw new InputError(`${scenario.file}: \`inject.faults[${i}].type\` ${f.type} works on a fork, not on a devnet.`, { context: { File: scenario.file, Field: `inject.faults[${i}].type` } })
+      }
+      const listed = [...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])]
+      // What this machine lacks (a Debian package) ends the scenario `skipped` before anything boots.
+      checkPrerequisites(faults, listed, scenario.file)
+      // Execution proxies only for the validators a listed fault acts on: any other validator's execution calls would wait on this process.
+      const devnet = await startDevnet({
+        validators: scenario.target.validators ?? defaultDevnetSize,
+        slotMs: scenario.target.slotMs,
+        seed: info.seed,
+        execProxy: execProxiesFor(listed),
+        ...(options.overrides ? { overrides: options.overrides } : {}),
+      })
+      return { instance: devnet, release: () => devnet.down() }
+    },
+    probe: async (devnet, scenario, info) => openSession(devnet, scenario, info.seed),
+    stop: async () => {},
+  })
+
+async function openSession(devnet: Devnet, scenario: Scenario, seed: number): Promise<Session<DevnetRun>> {
+  const upAt = Date.now()
+  const n = devnet.nodes.length
+  const slotMs = scenario.target.slotMs
+  const prng = createPrng(seed).fork(scenario.name)
+  const byzantineIds = [...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])].filter((f) => byzantine(f.type)).map((f) => Number(String(f.target).replace('validator-', '')))
+  const honest = scenario.target.honest ?? Array.from({ length: n }, (_, v) => v).filter((v) => !byzantineIds.includes(v))
+  const probe = startProbe(devnet)
+  const metrics: DevnetMetrics = { firstCommitMs: null, catchUpMs: null, rejectionLatencyMs: null, inclusionMs: null, maxRssMb: 0, heights: [], faultWindows: [], soak: null }
+  const inclusion: number[] = []
+  let applied: readonly ActiveFault[] = []
+  let recoverUntil: number | undefined
+  let baselineWindow: { from: number; to: number } | undefined
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+  const series: DevnetSeries = { probe, slotMs, validators: n, honest, inclusionMs: inclusion }
+
+  // First commit: how long `devnet up` takes to a working chain, from before any process started.
+  const deadline = performance.now() + FIRST_COMMIT_MS
+  while (probe.firstCommitAt(1) === undefined && performance.now() < deadline) await sleep(50)
+  const first = probe.firstCommitAt(1)
+  metrics.firstCommitMs = first === undefined ? null : probe.epochStartMs + first - upAt
+  if (metrics.firstCommitMs === null) {
+    await probe.stop()
+    throw new NoFirstCommit(`the devnet did not commit its first block within ${FIRST_COMMIT_MS / 1000} s`)
+  }
+
+  // Waits `ms`, looking at the stop conditions every poll once the window is two slots long.
+  const wait = async (ms: number, from: number, io: PhaseIo<DevnetRun>) => {
+    const end = performance.now() + ms
+    while (performance.now() < end) {
+      await sleep(Math.min(POLL_MS, end - performance.now()))
+      if (probe.now() - from >= 2 * slotMs) await io.guard({ from, to: probe.now() })
+    }
+  }
+
+  const faultCtx: FaultContext = {
+    rpc: createRpc('http://127.0.0.1:1', { owned: false }),
+    prng: prng.fork('faults'),
+    resolve: () => {
+      throw new InputError('Devnet faults target validators by id, not contracts.')
+    },
+    now: () => probe.now(),
+    devnet,
+  }
+
+  return {
+    faults: faultCtx,
+    now: () => probe.now(),
+    async act(phase, io) {
+      if (phase === 'baseline') {
+        const from = probe.now()
+        await wait(scenario.baseline.durationMs, from, io)
+        baselineWindow = { from, to: probe.now() }
+        return baselineWindow
+      }
+      if (phase === 'inject') {
+        // The inject window is the time every listed fault is in effect.
+        const from = probe.now()
+        applied = io.active
+        const tracker = trackInclusion(devnet, inclusion)
+        try {
+          if (scenario.inject.random) {
+            const s = await soak(scenario.inject.random, scenario.inject.durationMs, io, prng.fork('soak'), probe, n, from)
+            metrics.soak = s.summary
+            return { from, to: probe.now(), windows: s.windows }
+          }
+          await wait(scenario.inject.durationMs, from, io)
+        } finally {
+          await tracker.stop()
+        }
+        return { from, to: probe.now() }
+      }
+      // Recover: one poll, and never judged before two slots have passed since the revert.
+      const revertedAt = io.revertedAt ?? probe.now()
+      recoverUntil ??= performance.now() + scenario.recover.durationMs
+      await sleep(Math.max(Math.min(POLL_MS, slotMs), revertedAt + 2 * slotMs - probe.now()))
+      const run = { from: revertedAt, to: probe.now(), revertedAt }
+      await io.guard(run)
+      return run
+    },
+    async check(specs, phase, run, purpose) {
+      const window = { phase, from: run.from, to: run.to, ...(run.revertedAt !== undefined ? { revertedAt: run.revertedAt } : {}) }
+      return specs.map((spec) => {
+        const { metrics: measured, ...outcome } = evaluateCheck(spec, series, window)
+        // Stop conditions are looked at many times: their numbers are not the report's.
+        if (purpose === 'check' && measured) Object.assign(metrics, pick(measured))
+        return { name: spec.name, kind: spec.kind, phase, ...outcome }
+      })
+    },
+    extras(phase, run) {
+      return phase === 'inject' && scenario.inject.random && run.windows ? [flakeBudget(run.windows, scenario.inject.random.flakeBudget, probe, honest)] : []
+    },
+    async observe(run) {
+      return { steps: [], viewsBefore: {}, viewsAfter: {}, devnet: devnetObservations(probe, run, baselineWindow, slotMs, honest) }
+    },
+    again: () => performance.now() < (recoverUntil ?? 0),
+    async explain(error) {
+      return error instanceof NoFirstCommit ? { verdict: 'error', reason: error.message } : undefined
+    },
+    report() {
+      metrics.heights = probe.samples.filter((_, i) => i % 5 === 0).map((s) => ({ t: s.t, heights: s.heights }))
+      metrics.maxRssMb = Math.round(Math.max(0, ...probe.rssMb.map((r) => r.mb)))
+      metrics.faultWindows = applied.map((f) => ({ type: f.type, target: f.target, tStart: f.tStart, tStop: f.tStop }))
+      if (inclusion.length) {
+        const sorted = [...inclusion].sort((a, b) => a - b)
+        metrics.inclusionMs = { p50: sorted[Math.floor(sorted.length / 2)] as number, p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] as number, n: sorted.length }
+      }
+      return { cycles: { baseline: { total: 0, reverted: 0 }, inject: { total: 0, reverted: 0 }, recover: { total: 0, reverted: 0 } }, load: [], proxies: {}, devnet: metrics }
+    },
+    close: () => probe.stop(),
+  }
+}
+
+/** The numbers of the report a check may have measured (`catchUpMs`, `rejectionLatencyMs`). */
+function pick(measured: Record<string, number | null>): Partial<DevnetMetrics> {
+  const out: Partial<DevnetMetrics> = {}
+  if ('catchUpMs' in measured) out.catchUpMs = measured.catchUpMs ?? null
+  if ('rejectionLatencyMs' in measured) out.rejectionLatencyMs = measured.rejectionLatencyMs ?? null
+  return out
+}
+
+/** The devnet never committed its first block: the experiment could not run (`error`). */
+class NoFirstCommit extends InfraError {}
+
+/**
+ * Honest traffic while faults run: a transfer from a dedicated account every 500 ms through the
+ * first running validator, timed from send to receipt.
+ */
+function trackInclusion(devnet: Devnet, out: number[]) {
+  const account = mnemonicToAccount('test test test test test test test test test test test junk', { addressIndex: 99 })
+  let running = true
+  let nonce = 0
+  const loop = (async () => {
+    const chainId = Number(await devnet.nodes[0]?.rpc.request<Hex>('eth_chainId').catch(() => '0x7a69'))
+    while (running) {
+      const node = devnet.nodes.find((n) => n.running)
+      if (node) {
+        try {
+          const tx = await account.signTransaction({ chainId, type: 'eip1559', nonce, to: account.address, value: 0n, gas: 21_000n, maxFeePerGas: parseGwei('100'), maxPriorityFeePerGas: parseGwei('2') })
+          const t = performance.now()
+          const hash = await node.rpc.request<Hex>('eth_sendRawTransaction', [tx])
+          nonce++
+          while (running) {
+            const receipt = await node.rpc.request<unknown>('eth_getTransactionReceipt', [hash]).catch(() => null)
+            if (receipt) {
+              out.push(performance.now() - t)
+              break
+            }
+            await new Promise((r) => setTimeout(r, 50))
+          }
+        } catch {
+          // A refused or lost send is not an inclusion sample; the next tick tries again.
+        }
+      }
+      await new Promise((r) => setTimeout(r, 500))
+    }
+  })()
+  return {
+    stop: async () => {
+      running = false
+      await loop
+    },
+  }
+}
+
+/**
+ * How many validators a fault makes faulty: those it lists (`validators`), those outside the
+ * largest group of a partition (`groups`), else the one it targets.
+ */
+export function faultyCount(spec: FaultSpec, validators: number): number {
+  const p = spec.params ?? {}
+  if (Array.isArray(p.validators)) return p.validators.length
+  if (Array.isArray(p.groups)) return validators - Math.max(0, ...p.groups.map((g) => (Array.isArray(g) ? g.length : 0)))
+  return 1
+}
+
+/**
+ * The soak: every `everyMs`, one fault drawn from the list (seeded) is applied to a validator
+ * drawn from the seed, held for `holdMs`, then reverted — and only when it keeps at most
+ * `budget` validators faulty at once: a draw over the budget is not applied (counted in
+ * `overBudget`), and the soak waits for the next draw. Stop conditions are looked at as it goes.
+ */
+async function soak(random: RandomFaults, durationMs: number, io: PhaseIo<DevnetRun>, prng: Prng, probe: Probe, validators: number, from: number) {
+  const end = probe.now() + durationMs
+  const windows: SoakWindow[] = []
+  const summary = { budget: random.budget, draws: 0, applied: 0, overBudget: 0 }
+  const hold = async (ms: number) => {
+    const until = performance.now() + ms
+    while (performance.now() < until) {
+      await new Promise((r) => setTimeout(r, Math.min(POLL_MS, until - performance.now())))
+      await io.guard({ from, to: probe.now() })
+    }
+  }
+  while (probe.now() + random.holdMs < end) {
+    const spec = random.faults[prng.int(0, random.faults.length - 1)] as FaultSpec
+    const target = spec.target ?? String(prng.int(0, validators - 1))
+    summary.draws++
+    // Faults are applied one at a time, so a draw's own count is what is faulty at once.
+    if (faultyCount(spec, validators) > random.budget) {
+      summary.overBudget++
+      await hold(random.everyMs)
+      continue
+    }
+    const fault = await io.apply({ ...spec, target }, `inject.random.faults (#${summary.draws})`)
+    summary.applied++
+    await hold(random.holdMs)
+    await fault.revert()
+    windows.push({ type: spec.type, target: String(target), from: fault.tStart, to: fault.tStop ?? probe.now() })
+    await hold(Math.max(0, random.everyMs - random.holdMs))
+  }
+  return { windows, summary }
+}
+
+/**
+ * The soak's flake budget: with at most f validators faulty, each fault window must see a commit
+ * by an honest validator while the fault is active; windows without one are flakes, and more
+ * than `budget` of them break liveness.
+ */
+function flakeBudget(windows: SoakWindow[], budget: number, probe: Probe, honest: number[]): CheckResult {
+  const heightAt = (t: number) => Math.max(0, ...probe.samples.filter((x) => x.t <= t).flatMap((x) => honest.map((h) => x.heights[h] ?? 0)))
+  const flakes = windows.filter((w) => heightAt(w.to) <= heightAt(w.from))
+  return {
+    name: 'soak-flake-budget',
+    kind: 'liveness',
+    phase: 'inject',
+    ok: flakes.length <= budget,
+    observed: `${windows.length} fault windows, ${flakes.length} without a commit${flakes.length ? ` (${flakes.map((f) => `${f.type}@${f.target}`).join(', ')})` : ''}`,
+    expected: `≤ ${budget} windows without a commit (flake budget)`,
+  }
+}
