@@ -223,6 +223,21 @@ describe('fault params: one declaration gives the schema and the parser', () => 
     expect(acceptedFaultTargets).toEqual({ fork: ['fork', 'proxy'], devnet: ['devnet'] })
   })
 
+  it('every fault is found by its name in one step: `family.kind` is exported by src/faults/<family>/<kind>.ts', async () => {
+    const misplaced: string[] = []
+    for (const fault of Object.values(faults)) {
+      const [family, kind] = fault.type.split('.')
+      const file = path.join(import.meta.dirname, '..', 'src', 'faults', family as string, `${kind}.ts`)
+      const module = fs.existsSync(file) ? ((await import(file)) as Record<string, { type?: string }>) : {}
+      if (!Object.values(module).some((e) => e?.type === fault.type)) misplaced.push(fault.type)
+    }
+    expect(misplaced).toEqual([])
+    // What else src/faults/ holds: the registry, and the factories three families share.
+    const files = fs.readdirSync(path.join(import.meta.dirname, '..', 'src', 'faults'), { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => path.relative(path.join(import.meta.dirname, '..', 'src', 'faults'), path.join(d.parentPath, d.name)))
+    const definitions = new Set(Object.keys(faults).map((t) => `${t.replace('.', '/')}.ts`))
+    expect(files.filter((f) => !definitions.has(f)).sort()).toEqual(['byzantine/common.ts', 'dependency/common.ts', 'mempool/flooder.ts', 'registry.ts', 'rpc/common.ts'])
+  })
+
   it('`list` text comes from the same declaration', () => {
     expect(faults['oracle.divergence'].paramsText).toMatchInlineSnapshot(`
       [

@@ -6,7 +6,7 @@ import { validatorId } from '../../targets/devnet/validators.js'
  * A byzantine behaviour built into the node (`byzantine.<switch>` in its config): the validator
  * restarts with the switch on, same identity and data; revert restarts it honest.
  */
-function byzantineSwitch(type: string, key: string, summary: string) {
+export function byzantineSwitch(type: string, key: string, summary: string) {
   return define<Record<string, never>, { id: number }>({
     type,
     summary,
@@ -25,7 +25,3 @@ function byzantineSwitch(type: string, key: string, summary: string) {
     },
   })
 }
-
-export const equivocate = byzantineSwitch('byzantine.equivocate', 'equivocate', 'A proposer sends two different proposals for the same height and round, to different peers.')
-export const staleParent = byzantineSwitch('byzantine.stale-parent', 'staleParent', 'A proposer builds on the grandparent: an attempt to reorg a committed block.')
-export const invalidTx = byzantineSwitch('byzantine.invalid-tx', 'invalidTx', 'A proposer includes a transaction that cannot execute.')
