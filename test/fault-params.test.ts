@@ -4,7 +4,13 @@ import * as path from 'node:path'
 import { Ajv } from 'ajv'
 import fc from 'fast-check'
 import { toFunctionSelector } from 'viem'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createMetrics } from '../src/metrics/metrics.js'
+import { createChaosApi } from '../src/proxy/chaos-api.js'
+import { startRpcProxy } from '../src/proxy/jsonrpc/proxy.js'
+import { startControlServer } from '../src/proxy/server.js'
+import { createProxyRegistry } from '../src/proxy/tcp/registry.js'
+import { createPrng } from '../src/util/prng.js'
 import { InputError } from '../src/errors.js'
 import { type AnyFault, acceptedFaultTargets, define } from '../src/Fault.js'
 import { faults } from '../src/faults/registry.js'
@@ -317,6 +323,17 @@ describe('fault params at load: parsed once, target kind checked', () => {
     )
   })
 
+  it('a proxy fault names a JSON-RPC fault proxy the scenario has', () => {
+    expect(errorOf(fork('{ type: rpc.timeout }'))).toMatchInlineSnapshot(`
+      "<file>:5: \`inject.faults[0].target\` names the JSON-RPC fault proxy \`fork\` (the default), which this scenario does not have (it has none): \`target: { rpcProxy: true }\` adds \`fork\`, \`target: { upstreamProxy: true }\` adds \`upstream\`.
+
+      File: <file>
+      Field: inject.faults[0].target"
+    `)
+    expect(errorOf(fork('{ type: rpc.timeout, target: upstream }').replace('name: f', 'name: f\ntarget: { rpcProxy: true }')).split('\n')[0]).toMatchInlineSnapshot(`"<file>:6: \`inject.faults[0].target\` names the JSON-RPC fault proxy \`upstream\`, which this scenario does not have (it has \`fork\`): \`target: { rpcProxy: true }\` adds \`fork\`, \`target: { upstreamProxy: true }\` adds \`upstream\`."`)
+    expect(loadScenario(write(fork('{ type: rpc.timeout, target: upstream }').replace('name: f', 'name: f\ntarget: { upstreamProxy: true }'))).inject.faults[0]?.parsed).toEqual({ methods: ['*'], probability: 1 })
+  })
+
   it('a wrong type and an out-of-range value: the whole error text', () => {
     expect(errorOf(fork('{ type: chain.reorg, params: { depth: "three" } }'))).toMatchInlineSnapshot(`
       "<file>:5: \`inject.faults[0].params.depth\` must be integer. Got \`"three"\`.
@@ -349,5 +366,35 @@ describe('fault params at load: parsed once, target kind checked', () => {
     expect(errorOf(devnet('{ type: node.burst-kill, params: { validators: [1, 1] } }')).split('\n')[0]).toMatchInlineSnapshot(
       `"<file>:6: \`inject.faults[0].params.validators\` must not repeat an item (items 0 and 1 are equal). Got \`[1,1]\`."`,
     )
+  })
+})
+
+describe('fault params through the chaos API: the same parser, a 400 with its text', () => {
+  const stops: (() => Promise<void>)[] = []
+  afterAll(async () => {
+    for (const stop of stops.reverse()) await stop()
+  })
+
+  it('a wrong type, an out-of-range value and an unknown param are 400s naming the param and the expected value; nothing is applied', async () => {
+    // The upstream is never reached: params are refused before a rule is added.
+    const proxy = await startRpcProxy({ upstream: 'http://127.0.0.1:9', prng: createPrng(1), name: 'node' })
+    stops.push(() => proxy.close())
+    const chaos = createChaosApi({ tcp: createProxyRegistry({ prng: createPrng(2) }), rpc: new Map([['node', proxy]]), metrics: createMetrics(), prng: createPrng(3) })
+    stops.push(() => chaos.revertAll())
+    const server = await startControlServer({ listen: '127.0.0.1:0', proxies: createProxyRegistry({ prng: createPrng(4) }), registerRoutes: [chaos.register] })
+    stops.push(() => server.close())
+    const inject = async (body: unknown) => {
+      const res = await fetch(`${server.url}/chaos/inject`, { method: 'POST', body: JSON.stringify(body) })
+      return { status: res.status, body: (await res.json()) as { error: string } }
+    }
+    expect(await inject({ type: 'rpc.latency', target: 'node', params: { latencyMs: '5ms' } })).toEqual({ status: 400, body: { status: 400, error: '`latencyMs` must be a number between 0 and 600000. Got `"5ms"`.' } })
+    expect(await inject({ type: 'rpc.error', target: 'node', params: { http: 418 } })).toEqual({ status: 400, body: { status: 400, error: '`http` must be one of 429, 500, 502, 503, 504. Got `418`.' } })
+    expect(await inject({ type: 'rpc.stale', target: 'node', params: { blocks: 3, jitter: 1 } })).toEqual({
+      status: 400,
+      body: { status: 400, error: '`jitter` is not a known param; expected `blocks`, `methods`, `probability`.' },
+    })
+    expect(proxy.stats().requests).toBe(0)
+    const res = await fetch(`${server.url}/chaos/experiments`)
+    expect(((await res.json()) as { active: unknown[] }).active).toEqual([])
   })
 })

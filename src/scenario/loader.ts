@@ -81,6 +81,16 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
     specs.forEach((fault, i) => {
       const definition = faults[fault.type as keyof typeof faults]
       if (!acceptedFaultTargets[kind].includes(definition.target)) throw fail(wrongTarget(fault.type, definition.target, kind, `${list}[${i}].type`), { line: lineAt(doc, [...list.split('.'), String(i), 'type'], lineOf), field: `${list}[${i}].type` })
+      if (definition.target === 'proxy') {
+        // A proxy fault names the JSON-RPC fault proxy it acts on; the scenario must put it there.
+        const proxies = [...(scenario.target?.rpcProxy ? ['fork'] : []), ...(scenario.target?.upstreamProxy ? ['upstream'] : [])]
+        const name = String(fault.target ?? 'fork')
+        if (!proxies.includes(name))
+          throw fail(
+            `\`${list}[${i}].target\` names the JSON-RPC fault proxy \`${name}\`${fault.target === undefined ? ' (the default)' : ''}, which this scenario does not have (it has ${proxies.length ? proxies.map((p) => `\`${p}\``).join(', ') : 'none'}): \`target: { rpcProxy: true }\` adds \`fork\`, \`target: { upstreamProxy: true }\` adds \`upstream\`.`,
+            { line: lineAt(doc, [...list.split('.'), String(i), ...(fault.target === undefined ? [] : ['target'])], lineOf), field: `${list}[${i}].target` },
+          )
+      }
       const where = `${list}[${i}].params`
       try {
         Object.defineProperty(fault, 'parsed', { value: definition.parse(fault.params ?? {}, where, { validators }), enumerable: false })
