@@ -7,6 +7,7 @@ import { durationMsOf, formatDurationMs, parseDurationMs } from '../util/duratio
 import { acceptedFaultTargets, type FaultTarget } from '../Fault.js'
 import { faults } from '../faults/registry.js'
 import * as P from '../Params.js'
+import { defaultDevnetSize } from '../targets/devnet-size.js'
 import { checkKeys, limits, scenarioSchema, stepSchema } from './schema.js'
 import type { FaultSpec, Scenario, Step } from './types.js'
 
@@ -75,7 +76,7 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
   // Each fault once: its target kind against the scenario's, then its params, parsed here and
   // carried on the spec (`parsed`) so that nothing parses them again.
   const kind = scenario.target?.kind ?? 'fork'
-  const validators = kind === 'devnet' ? ((scenario.target as { validators?: number } | undefined)?.validators ?? 4) : undefined
+  const validators = kind === 'devnet' ? ((scenario.target as { validators?: number } | undefined)?.validators ?? defaultDevnetSize) : undefined
   const faultLists = { 'inject.faults': scenario.inject.faults, 'inject.random.faults': scenario.inject.random?.faults ?? [] }
   for (const [list, specs] of Object.entries(faultLists))
     specs.forEach((fault, i) => {
