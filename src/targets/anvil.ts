@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import { createRequire } from 'node:module'
 import * as path from 'node:path'
-import { InfraError } from '../errors.js'
+import { ForkchaosError, InfraError } from '../errors.js'
+import { create as createProcess } from '../process/Instance.js'
 import { redactUrl, scrub, secretsOf } from '../util/redact.js'
-import { signalGroup, stateDir, track, untrack } from './processes.js'
+import { stateDir } from '../process/registry.js'
 import { createRpc, type Rpc } from './rpc.js'
 
 /** Flags for one Anvil process. Units last in names; every limit has a default. */
@@ -75,7 +75,8 @@ let counter = 0
 /**
  * Starts Anvil on 127.0.0.1 with `--port 0`: the kernel picks a free port at bind time and
  * Anvil prints it, so there is no race between choosing a port and binding it, and parallel
- * instances never collide.
+ * instances never collide. The process is the process owner's (src/process/Instance.ts): its
+ * own group, a pid file, the start timeout on "Listening on", the last 64 KiB of output.
  */
 export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance> {
   const binary = anvilBinary()
@@ -97,61 +98,8 @@ export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance
   const logFile = path.join(logDir, `${params.label}-${process.pid}-${++counter}.log`)
   const log = fs.createWriteStream(logFile)
 
-  const child = spawn(binary, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...(params.env ? { env: { ...process.env, ...params.env } } : {}) })
-  const spawnError = new Promise<never>((_, reject) => child.once('error', reject))
-  if (child.pid === undefined) {
-    await spawnError.catch((cause) => {
-      throw new InfraError('Anvil failed to start.', { context: { Binary: binary, Reason: String(cause) }, cause })
-    })
-  }
-  const entry = track(child, { binary, label: params.label, logFile })
-  let exitCode: number | null | undefined
-  // 'close', not 'exit': the output (a panic message) has been read to the end by then.
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('close', (code) => {
-      exitCode = code
-      resolve(code)
-    }),
-  )
-  spawnError.catch(() => {})
-  let stopping: Promise<void> | undefined
-  const stop = (graceMs = 2_000) =>
-    (stopping ??= (async () => {
-      signalGroup(entry.pid, 'SIGTERM')
-      const timer = setTimeout(() => signalGroup(entry.pid, 'SIGKILL'), graceMs)
-      await exited
-      clearTimeout(timer)
-      // Anvil is the group leader; make sure nothing it spawned outlives it.
-      signalGroup(entry.pid, 'SIGKILL')
-      untrack(entry.pid)
-      log.end(scrub(pending, secrets))
-    })())
-
-  // The last output, kept as raw chunks up to a byte cap and decoded only when asked for (a
-  // start-up error, an exit): Anvil logs every RPC call, so per-chunk work must stay O(chunk).
-  const RECENT_BYTES = 65_536
-  const recent: Buffer[] = []
-  let recentBytes = 0
-  let trimmed = false
-  const remember = (chunk: Buffer) => {
-    recent.push(chunk)
-    recentBytes += chunk.length
-    while (recent.length > 1 && recentBytes - (recent[0] as Buffer).length >= RECENT_BYTES) {
-      recentBytes -= (recent.shift() as Buffer).length
-      trimmed = true
-    }
-  }
-  // Once trimmed, the text starts mid-line: that first partial line (perhaps part of a secret) is dropped.
-  const recentText = () => {
-    const text = Buffer.concat(recent).toString('utf8')
-    return scrub(trimmed ? text.slice(text.indexOf('\n') + 1) : text, secrets)
-  }
-  const tailText = () => recentText().slice(-4_000)
   // Scrub whole lines only, so a secret split across two chunks is still caught.
   let pending = ''
-  // Start-up: decoded and searched for the port only until it is found (within the last 4,000 chars).
-  let startup = ''
-  let listening = false
   // Without secrets (no fork URL: the devnet's Anvils) the bytes go to the log as they are.
   const writeLog = (chunk: Buffer) => {
     if (secrets.length === 0) {
@@ -163,45 +111,47 @@ export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance
     log.write(scrub(pending.slice(0, cut), secrets))
     pending = pending.slice(cut)
   }
-  const port = await new Promise<number>((resolve, reject) => {
-    const timeoutMs = params.startTimeoutMs ?? 20_000
-    const timer = setTimeout(
-      () => reject(startError('Anvil did not report a listening port in time.', { 'Timeout (ms)': timeoutMs })),
-      timeoutMs,
-    )
-    const onData = (chunk: Buffer) => {
-      remember(chunk)
-      writeLog(chunk)
-      if (listening) return
-      startup = (startup + chunk.toString('utf8')).slice(-4_000)
-      const match = /Listening on 127\.0\.0\.1:(\d+)/.exec(startup)
-      if (match) {
-        listening = true
-        startup = ''
-        clearTimeout(timer)
-        resolve(Number(match[1]))
-      }
-    }
-    child.stdout?.on('data', onData)
-    child.stderr?.on('data', onData)
-    exited.then((code) => {
-      clearTimeout(timer)
-      reject(startError('Anvil exited before it was ready.', { 'Exit code': code ?? 'signal' }))
-    })
-  }).catch(async (error) => {
-    await stop(0)
-    throw error
+  const anvil = createProcess<number>({
+    kind: 'anvil',
+    label: params.label,
+    command: binary,
+    args,
+    ...(params.env ? { env: params.env } : {}),
+    ...(params.startTimeoutMs !== undefined ? { startTimeoutMs: params.startTimeoutMs } : {}),
+    logFile,
+    onOutput: writeLog,
+    redact: (text) => scrub(params.forkUrl ? text.replaceAll(params.forkUrl, redactUrl(params.forkUrl)) : text, secrets),
+    ready: (output) => {
+      const match = /Listening on 127\.0\.0\.1:(\d+)/.exec(output)
+      return match ? Number(match[1]) : undefined
+    },
   })
+  let stopping: Promise<void> | undefined
+  const stop = (graceMs = 2_000) =>
+    (stopping ??= (async () => {
+      await anvil.stop({ graceMs })
+      log.end(scrub(pending, secrets))
+    })())
 
-  function startError(message: string, extra: Record<string, string | number>) {
-    return new InfraError(message, {
+  let port: number
+  try {
+    port = await anvil.start()
+  } catch (error) {
+    await stop(0)
+    if (!(error instanceof ForkchaosError)) throw error
+    // Anvil's own words for the owner's: what a user of a fork needs is its (redacted) URL.
+    const message = /was not ready within/.test(error.shortMessage)
+      ? 'Anvil did not report a listening port in time.'
+      : /failed to start/.test(error.shortMessage)
+        ? 'Anvil failed to start.'
+        : 'Anvil exited before it was ready.'
+    throw new InfraError(message, {
       context: {
         Label: params.label,
         ...(params.forkUrl ? { 'Fork URL': redactUrl(params.forkUrl) } : {}),
-        ...extra,
-        Log: logFile,
-        'Last output': tailText().trim().split('\n').slice(-5).join(' | '),
+        ...Object.fromEntries(Object.entries(error.context).filter(([k]) => k !== 'Process' && k !== 'Command')),
       },
+      cause: error,
     })
   }
 
@@ -213,15 +163,16 @@ export async function startAnvil(params: AnvilParameters): Promise<AnvilInstance
     await stop(0)
     throw new InfraError('Anvil is listening but does not answer JSON-RPC.', { context: { URL: url, Log: logFile }, cause })
   }
-  // The same listener keeps the last output after start-up too: a panic message is what
-  // explains a crash. A panic's backtrace is long, and its message may arrive split across
-  // chunks, so the message is searched for only once the process has exited.
+  // The owner keeps the last output after start-up too: a panic message is what explains a
+  // crash. A panic's backtrace is long, and its message may arrive split across chunks, so the
+  // message is searched for only once the process has exited.
   const exitInfo = () => {
-    if (exitCode === undefined) return null
-    const text = recentText()
+    const exit = anvil.exit()
+    if (exit === null) return null
+    const text = anvil.output()
     const plain = text.replace(/\x1b\[[0-9;]*m/g, '')
     const panic = [...plain.matchAll(/Message:\s*(.*)/g)].at(-1)?.[1]
-    return { code: exitCode, lastOutput: scrub(panic ? `Message: ${panic}` : text.slice(-4_000), secrets) }
+    return { code: exit.code, lastOutput: scrub(panic ? `Message: ${panic}` : text.slice(-4_000), secrets) }
   }
-  return { label: params.label, pid: entry.pid, port, url, logFile, rpc, stop, exitInfo }
+  return { label: params.label, pid: anvil.pid, port, url, logFile, rpc, stop, exitInfo }
 }

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { privateKeyToAccount } from 'viem/accounts'
@@ -11,7 +10,8 @@ import { createTcpProxy, type TcpProxy } from '../proxy/tcp/proxy.js'
 import { createPrng, type Prng } from '../util/prng.js'
 import { type AnvilInstance, startAnvil } from './anvil.js'
 import { checkDevnetSize, defaultDevnetSize } from './devnet-size.js'
-import { signalGroup, stateDir, track, untrack } from './processes.js'
+import { create as createProcess, type Instance } from '../process/Instance.js'
+import { signalGroup, stateDir } from '../process/registry.js'
 import { createRpc, type Rpc } from './rpc.js'
 
 /**
@@ -150,7 +150,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   const validatorKeys = keys(n)
   const validators = validatorKeys.map((k) => ({ id: k.id, address: privateKeyToAccount(k.privateKey).address }))
   const linkProxies = new Map<string, TcpProxy>()
-  const processes = new Map<number, ChildProcess>()
+  const processes = new Map<number, Instance<{ rpc: string; p2p: string }>>()
   const nodes: DevnetNode[] = []
   let stopped = false
 
@@ -188,27 +188,27 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     }
     const configFile = path.join(dataDir, 'config.json')
     fs.writeFileSync(configFile, JSON.stringify(config, null, 2))
-    const log = fs.openSync(path.join(dir, 'logs', `node-${id}.log`), 'a')
-    const child = spawn(process.execPath, [main, configFile], { detached: true, stdio: ['ignore', 'pipe', log], env: { ...process.env, ...env } })
-    track(child, { binary: process.execPath, label: `devnet-node-${id}`, logFile: path.join(dir, 'logs', `node-${id}.log`) })
-    processes.set(id, child)
-    const ready = await new Promise<{ rpc: string; p2p: string }>((resolve, reject) => {
-      let out = ''
-      const timer = setTimeout(() => reject(new InfraError(`Devnet node ${id} did not report READY in time.`, { context: { Log: path.join(dir, 'logs', `node-${id}.log`) } })), options.startTimeoutMs ?? 20_000)
-      child.stdout?.on('data', (c: Buffer) => {
-        out += c.toString()
-        fs.appendFileSync(path.join(dir, 'logs', `node-${id}.log`), c)
-        const m = /READY (\{.*\})/.exec(out)
-        if (m) {
-          clearTimeout(timer)
-          resolve(JSON.parse(m[1] as string))
-        }
-      })
-      child.once('exit', (code) => {
-        clearTimeout(timer)
-        reject(new InfraError(`Devnet node ${id} exited before READY (code ${code}).`, { context: { Log: path.join(dir, 'logs', `node-${id}.log`) } }))
-      })
+    const logFile = path.join(dir, 'logs', `node-${id}.log`)
+    const log = fs.openSync(logFile, 'a')
+    // The process owner's: its own group, a pid file, the start timeout on its READY line.
+    const child = createProcess<{ rpc: string; p2p: string }>({
+      kind: 'validator',
+      label: `devnet-node-${id}`,
+      command: process.execPath,
+      args: [main, configFile],
+      match: configFile,
+      env,
+      stderr: log,
+      logFile,
+      startTimeoutMs: options.startTimeoutMs ?? 20_000,
+      onOutput: (c) => fs.appendFileSync(logFile, c),
+      ready: (output) => {
+        const m = /READY (\{.*\})/.exec(output)
+        return m ? (JSON.parse(m[1] as string) as { rpc: string; p2p: string }) : undefined
+      },
     })
+    processes.set(id, child)
+    const ready = await child.start().finally(() => fs.closeSync(log))
     // Every link into this node now forwards to its (possibly new) p2p port.
     for (let i = 0; i < n; i++) if (i !== id) linkProxies.get(`${i}->${id}`)?.update({ upstream: ready.p2p })
     const existing = nodes[id]
@@ -238,20 +238,15 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     if (!child) return
     node.running = false
     processes.delete(id)
-    const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r()))
-    signalGroup(child.pid as number, 'SIGCONT')
-    signalGroup(child.pid as number, signal)
-    const timer = setTimeout(() => signalGroup(child.pid as number, 'SIGKILL'), 3_000)
-    await exited
-    clearTimeout(timer)
+    // SIGCONT first (a wedged node must see the signal), then `signal`, SIGKILL after 3 s.
+    await child.stop({ signal, graceMs: signal === 'SIGKILL' ? 0 : 3_000 })
+    if (node.execProxied) await node.exec.close()
+    await node.anvil.stop(signal === 'SIGKILL' ? 0 : 2_000)
+  }
+
   /** A fault or caller named a validator this devnet does not have. */
   function unknownValidator(id: number) {
     return new InputError(`No validator ${id}: this devnet has validators 0–${n - 1} (\`target.validators\`: ${n}).`)
-  }
-
-    untrack(child.pid as number)
-    if (node.execProxied) await node.exec.close()
-    await node.anvil.stop(signal === 'SIGKILL' ? 0 : 2_000)
   }
 
   async function down() {

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type { Command } from 'commander'
 import { packageRoot } from '../../contracts.js'
 import { InputError } from '../../errors.js'
 import { onTeardown } from '../../lifecycle.js'
+import { create as createProcess } from '../../process/Instance.js'
 import { checkDevnetSize, devnetSizes, faultToleranceOf, type NodeStatus, startDevnet } from '../../targets/devnet.js'
 import { isAlive, signalGroup, stateDir } from '../../targets/processes.js'
 import { createRpc } from '../../targets/rpc.js'
@@ -31,20 +31,29 @@ export function devnetCommand(program: Command) {
       const validators = checkDevnetSize(/^\d+$/.test(flags.validators) ? Number(flags.validators) : flags.validators, '--validators')
       if (flags.detach) {
         const args = process.argv.slice(2).filter((a) => a !== '--detach')
-        const child = spawn(process.execPath, [path.join(packageRoot, 'bin', 'forkchaos.js'), ...args], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] })
-        await new Promise<void>((resolve, reject) => {
-          let out = ''
-          child.stdout?.on('data', (c: Buffer) => {
-            out += c.toString()
-            if (out.includes('devnet ready.')) {
-              process.stdout.write(out)
-              child.stdout?.destroy()
-              child.unref()
-              resolve()
-            }
-          })
-          child.once('exit', (code) => reject(new InputError(`The devnet exited while starting (code ${code}).`)))
+        // The supervisor is the process owner's like every spawn (own group, pid file, start
+        // timeout); once ready it is released: its pid file then names itself as owner, so
+        // `forkchaos cleanup` leaves it while it runs.
+        const bin = path.join(packageRoot, 'bin', 'forkchaos.js')
+        const supervisor = createProcess({
+          kind: 'devnet',
+          label: 'devnet-up',
+          command: process.execPath,
+          args: [bin, ...args],
+          match: bin,
+          stderr: 'inherit',
+          startTimeoutMs: 120_000,
+          ready: (output) => (output.includes('devnet ready.') ? true : undefined),
         })
+        try {
+          await supervisor.start()
+        } catch (error) {
+          const code = supervisor.exit()?.code
+          if (code === 2) throw new InputError(`The devnet exited while starting (code ${code}).`)
+          throw error
+        }
+        process.stdout.write(supervisor.output())
+        supervisor.release()
         return
       }
       const slotMs = parseDurationMs(flags.slot, '--slot')

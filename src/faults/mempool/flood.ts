@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process'
 import * as path from 'node:path'
 import type { Hex } from 'viem'
 import { packageRoot } from '../../contracts.js'
-import { InfraError } from '../../errors.js'
 import { define, devnetOf, seenIn } from '../../Fault.js'
 import { onTeardown } from '../../lifecycle.js'
+import { define as defineProcess } from '../../process/Instance.js'
 import * as P from '../../Params.js'
 
 type Params = { ratePerS: number; durationMs: number; senders: number }
@@ -12,6 +11,25 @@ type Counts = { sent: number; accepted: number; refused: number; sendMs: number 
 type State = { stop: () => Promise<Counts> }
 
 const MNEMONIC = 'test test test test test test test test test test test junk'
+
+const flooderMain = () => path.join(packageRoot, 'dist', 'src', 'faults', 'mempool', 'flooder.js')
+
+/**
+ * The flooder (src/faults/mempool/flooder.ts) as a process of the process owner: its own group,
+ * a pid file for `forkchaos cleanup`, an IPC channel for its `go`, and a watch on forkchaos
+ * (it exits when forkchaos is gone). Ready once it has signed every transaction (`READY <n>`);
+ * signing 20,000 takes a while on a busy machine, hence the minute.
+ */
+const flooderProcess = defineProcess((options: Record<string, unknown>) => ({
+  kind: 'flooder' as const,
+  label: 'flooder',
+  command: process.execPath,
+  args: [flooderMain(), JSON.stringify(options)],
+  match: flooderMain(),
+  ipc: true,
+  startTimeoutMs: 60_000,
+  ready: (output: string) => (/^READY \d+$/m.test(output) ? true : undefined),
+}))
 
 /**
  * A mempool flood: `ratePerS` signed transfers per second for `durationMs`, from `senders`
@@ -32,41 +50,28 @@ export const flood = define<Params, State>({
     const devnet = devnetOf(ctx, 'mempool.flood')
     const chainId = Number(await devnet.nodes[0]?.rpc.request<Hex>('eth_chainId'))
     const options = { urls: devnet.nodes.map((n) => n.rpcUrl), chainId, ...params, mnemonic: MNEMONIC }
-    const main = path.join(packageRoot, 'dist', 'src', 'faults', 'mempool', 'flooder.js')
-    const child = spawn(process.execPath, [main, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
-    const unregister = onTeardown('flooder', () => {
-      child.kill('SIGKILL')
+    const flooder = flooderProcess(options)
+    // SIGKILL, as before: a fault being torn down must not wait for the flooder's counts.
+    const unregister = onTeardown('flooder', () => flooder.stop({ graceMs: 0 }))
+    await flooder.start().catch((error) => {
+      unregister()
+      throw error
     })
-    let out = ''
-    child.stdout?.on('data', (c: Buffer) => (out += c.toString()))
-    const exited = new Promise<void>((r) => child.once('exit', () => r()))
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (out.includes('READY')) {
-          clearInterval(timer)
-          resolve()
-        }
-      }, 20)
-      exited.then(() => {
-        clearInterval(timer)
-        reject(new InfraError('The flooder exited before it was ready.', { context: { Entry: main }, hint: 'Run `npm run build`.' }))
-      })
-    })
-    child.send('go')
+    flooder.send('go')
     let stopped: Promise<Counts> | undefined
     return {
       stop: () =>
         (stopped ??= (async () => {
-        child.kill('SIGTERM')
-        await exited
-        unregister()
-        const last = out.trim().split('\n').pop() ?? ''
-        try {
-          return JSON.parse(last) as Counts
-        } catch {
-          return { sent: 0, accepted: 0, refused: 0, sendMs: 0 }
-        }
-      })()),
+          // SIGTERM ends its sending loop; it prints its counts and exits (SIGKILL after the grace).
+          await flooder.stop({ graceMs: 10_000 })
+          unregister()
+          const last = flooder.output().trim().split('\n').pop() ?? ''
+          try {
+            return JSON.parse(last) as Counts
+          } catch {
+            return { sent: 0, accepted: 0, refused: 0, sendMs: 0 }
+          }
+        })()),
     }
   },
   async revert(_ctx, state) {

@@ -1,21 +1,28 @@
 import { type Hex, parseGwei } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
+import { watchParent } from '../../process/parent.js'
 import { createRpc } from '../../targets/rpc.js'
 
 /**
  * The flooder as its own process: `node dist/src/faults/mempool/flooder.js '<options JSON>'`.
  * It signs every transaction first (prints `READY <n>`), then sends them at `ratePerS` in
  * JSON-RPC batches round-robin over `urls`, without waiting for earlier answers (up to 32 in
- * flight), until done or SIGTERM; then prints one JSON line of counts. Its own process, so the
+ * flight), until done or SIGTERM; then prints one JSON line of counts. It exits when forkchaos
+ * is gone (src/process/parent.ts), and is in the pid files `forkchaos cleanup` reads. Its own process, so the
  * signing and sending never steal the event loop of the proxies that carry the devnet's traffic.
  */
 type Options = { urls: string[]; chainId: number; ratePerS: number; durationMs: number; senders: number; mnemonic: string }
+
+// It must not outlive forkchaos: it exits when forkchaos is gone (or its IPC channel closes).
+const unwatch = watchParent()
 
 const o = JSON.parse(process.argv[2] ?? '{}') as Options
 const total = Math.ceil((o.ratePerS * o.durationMs) / 1000)
 const accounts = Array.from({ length: o.senders }, (_, i) => mnemonicToAccount(o.mnemonic, { addressIndex: 100 + i }))
 const signed: Hex[] = []
 for (let i = 0; i < total; i++) {
+  // Signing is CPU-bound: yield now and then, so the parent watch's timer and IPC still run.
+  if (i % 256 === 255) await new Promise((r) => setImmediate(r))
   const account = accounts[i % accounts.length] as (typeof accounts)[number]
   signed.push(
     await account.signTransaction({
@@ -61,4 +68,6 @@ for (let i = 0; i < signed.length && running; i += batch) {
   inFlight.add(request)
 }
 await Promise.all(inFlight)
+// The watch holds the IPC channel open; released, the process exits once its counts are out.
+unwatch()
 process.stdout.write(`${JSON.stringify({ ...counts, sendMs: Math.round(performance.now() - start) })}\n`)
