@@ -33,7 +33,7 @@ export type ForkSeries = {
 export type Around = {
   bountyCap?: bigint
   lenderBalance?: bigint
-  /** `protocol.state` views by name (`totalAssets`). */
+  /** `protocol.state` views by signature without `returns` (`totalAssets()`). */
   state: Record<string, bigint>
 }
 
