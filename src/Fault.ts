@@ -1,5 +1,6 @@
 import type { Address } from 'viem'
 import { InputError } from './errors.js'
+import type { DevnetObservations } from './experiment/observations.js'
 import { onTeardown } from './lifecycle.js'
 import { describeParams, type JsonSchema, ParamsError, type Spec } from './Params.js'
 import type { Receipt } from './targets/chain.js'
@@ -35,6 +36,8 @@ export type Observations = {
   /** Protocol views read before the fault and at the end of its window, by signature. */
   viewsBefore: Record<string, string>
   viewsAfter: Record<string, string>
+  /** Devnet targets: what the devnet probe saw over the inject window (src/experiment/observations.ts). */
+  devnet?: DevnetObservations
 }
 
 export type StepObservation = {

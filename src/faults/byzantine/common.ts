@@ -1,6 +1,7 @@
 import { define, devnetOf, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
 import { validatorId } from '../../targets/devnet/validators.js'
+import { seenOnDevnet } from '../../experiment/observations.js'
 
 /**
  * A byzantine behaviour built into the node (`byzantine.<switch>` in its config): the validator
@@ -21,7 +22,7 @@ export function byzantineSwitch(type: string, key: string, summary: string) {
       await devnetOf(ctx, type).startNode(state.id)
     },
     async detect(_ctx, state, observations) {
-      return { took: `validator ${state.id} runs with byzantine.${key}`, seen: seenIn(observations) }
+      return { took: `validator ${state.id} runs with byzantine.${key}`, seen: seenIn(observations) ?? seenOnDevnet(observations, [state.id]) }
     },
   })
 }

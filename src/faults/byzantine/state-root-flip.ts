@@ -3,6 +3,7 @@ import * as P from '../../Params.js'
 import type { RpcProxy } from '../../proxy/jsonrpc/proxy.js'
 import { validatorId } from '../../targets/devnet/validators.js'
 import { flipStateRoot, type RpcBlock } from '../../chain/header.js'
+import { seenOnDevnet } from '../../experiment/observations.js'
 
 /**
  * A compromised execution link: the JSON-RPC proxy between one validator and its Anvil flips
@@ -37,6 +38,6 @@ export const stateRootFlip = define<Record<string, never>, { id: number; proxy: 
     state.proxy.removeRule(state.rule)
   },
   async detect(_ctx, state, observations) {
-    return { took: `execution link of validator ${state.id} flips state roots (${state.proxy.stats().requests} calls through it)`, seen: seenIn(observations) }
+    return { took: `execution link of validator ${state.id} flips state roots (${state.proxy.stats().requests} calls through it)`, seen: seenIn(observations) ?? seenOnDevnet(observations, [state.id]) }
   },
 })

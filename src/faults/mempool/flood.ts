@@ -5,6 +5,7 @@ import { define, devnetOf, seenIn } from '../../Fault.js'
 import { onTeardown } from '../../lifecycle.js'
 import { define as defineProcess } from '../../process/Instance.js'
 import * as P from '../../Params.js'
+import { seenOnDevnet } from '../../experiment/observations.js'
 
 type Params = { ratePerS: number; durationMs: number; senders: number }
 type Counts = { sent: number; accepted: number; refused: number; sendMs: number }
@@ -79,6 +80,6 @@ export const flood = define<Params, State>({
   },
   async detect(_ctx, state, observations) {
     const c = await state.stop()
-    return { took: `${c.sent} tx sent in ${(c.sendMs / 1000).toFixed(1)} s (${Math.round(c.sent / (c.sendMs / 1000 || 1))}/s), ${c.accepted} accepted, ${c.refused} refused`, seen: seenIn(observations) }
+    return { took: `${c.sent} tx sent in ${(c.sendMs / 1000).toFixed(1)} s (${Math.round(c.sent / (c.sendMs / 1000 || 1))}/s), ${c.accepted} accepted, ${c.refused} refused`, seen: seenIn(observations) ?? seenOnDevnet(observations, []) }
   },
 })

@@ -2,6 +2,7 @@ import { define, devnetOf, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
 import { validatorId } from '../../targets/devnet/validators.js'
 import { nextTag, poisonLinks } from '../../targets/devnet/links.js'
+import { seenOnDevnet } from '../../experiment/observations.js'
 
 /** Asymmetric: nothing reaches the target validator, while what it sends still goes out. */
 export const firewallInbound = define<Record<string, never>, { id: number; undo: () => void }>({
@@ -19,6 +20,6 @@ export const firewallInbound = define<Record<string, never>, { id: number; undo:
     state.undo()
   },
   async detect(_ctx, state, observations) {
-    return { took: `inbound links of validator ${state.id} cut`, seen: seenIn(observations) }
+    return { took: `inbound links of validator ${state.id} cut`, seen: seenIn(observations) ?? seenOnDevnet(observations, [state.id]) }
   },
 })

@@ -2,6 +2,7 @@ import { define, devnetOf, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
 import { validatorId } from '../../targets/devnet/validators.js'
 import { linksOf, nextTag, poisonLinks } from '../../targets/devnet/links.js'
+import { seenOnDevnet } from '../../experiment/observations.js'
 
 type State = { id: number; stop: () => void; flips: () => number }
 
@@ -40,6 +41,6 @@ export const flap = define<{ periodMs: number }, State>({
     state.stop()
   },
   async detect(_ctx, state, observations) {
-    return { took: `validator ${state.id}'s links flapped ${state.flips()} times`, seen: seenIn(observations) }
+    return { took: `validator ${state.id}'s links flapped ${state.flips()} times`, seen: seenIn(observations) ?? seenOnDevnet(observations, [state.id]) }
   },
 })

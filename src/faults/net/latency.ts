@@ -2,6 +2,7 @@ import { define, devnetOf, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
 import { validatorId } from '../../targets/devnet/validators.js'
 import { linksOf, nextTag, poisonLinks } from '../../targets/devnet/links.js'
+import { seenOnDevnet } from '../../experiment/observations.js'
 
 /** Adds `latencyMs` ± `jitterMs` to every message to and from a validator (or every link without a target). */
 export const latency = define<{ latencyMs: number; jitterMs: number }, { undo: () => void; scope: string }>({
@@ -21,6 +22,6 @@ export const latency = define<{ latencyMs: number; jitterMs: number }, { undo: (
     state.undo()
   },
   async detect(_ctx, state, observations) {
-    return { took: `latency on ${state.scope}`, seen: seenIn(observations) }
+    return { took: `latency on ${state.scope}`, seen: seenIn(observations) ?? seenOnDevnet(observations, []) }
   },
 })

@@ -2,6 +2,7 @@ import { define, devnetOf, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
 import { validatorId } from '../../targets/devnet/validators.js'
 import { linksOf, nextTag, poisonLinks } from '../../targets/devnet/links.js'
+import { seenOnDevnet } from '../../experiment/observations.js'
 
 /** Drops whole p2p messages to and from a validator with `probability` (seeded, per message). */
 export const loss = define<{ probability: number }, { id: number; undo: () => void }>({
@@ -17,6 +18,6 @@ export const loss = define<{ probability: number }, { id: number; undo: () => vo
     state.undo()
   },
   async detect(_ctx, state, observations) {
-    return { took: `message loss on validator ${state.id}'s links`, seen: seenIn(observations) }
+    return { took: `message loss on validator ${state.id}'s links`, seen: seenIn(observations) ?? seenOnDevnet(observations, [state.id]) }
   },
 })

@@ -5,6 +5,7 @@ import * as P from '../../Params.js'
 import type { Devnet, DevnetNode, NodeStatus } from '../../targets/devnet.js'
 import { clockSkewEnv } from '../../targets/devnet.js'
 import { validatorId } from '../../targets/devnet/validators.js'
+import { seenOnDevnet } from '../../experiment/observations.js'
 
 type Via = 'node' | 'faketime'
 type State = { id: number; via: Via; offsetMs: number; appliedAtMs: number }
@@ -85,7 +86,7 @@ export const clockSkew = define<{ offsetS: number; via: Via }, State>({
         : `validator ${state.id} did not answer fc_status`
     }
     const drift = await driftRejections(devnet, state)
-    const seen = [...drift, seenIn(observations)].filter((s): s is string => !!s)
+    const seen = [...drift, seenIn(observations) ?? seenOnDevnet(observations, [state.id])].filter((s): s is string => !!s)
     return { took, seen: seen.length ? seen.join('; ') : null }
   },
 })

@@ -3,6 +3,7 @@ import * as path from 'node:path'
 import { define, devnetOf, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
 import { validatorId } from '../../targets/devnet/validators.js'
+import { seenOnDevnet } from '../../experiment/observations.js'
 
 /**
  * Corrupts a validator's block store: the node is stopped, `bytes` seeded bytes in the second
@@ -36,6 +37,6 @@ export const diskCorrupt = define<{ bytes: number }, { id: number; flipped: numb
   },
   async revert() {},
   async detect(_ctx, state, observations) {
-    return { took: `${state.flipped} bytes flipped in validator ${state.id}'s store, node restarted`, seen: seenIn(observations) }
+    return { took: `${state.flipped} bytes flipped in validator ${state.id}'s store, node restarted`, seen: seenIn(observations) ?? seenOnDevnet(observations, [state.id]) }
   },
 })

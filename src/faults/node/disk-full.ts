@@ -3,6 +3,7 @@ import * as path from 'node:path'
 import { define, devnetOf, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
 import { validatorId } from '../../targets/devnet/validators.js'
+import { seenOnDevnet } from '../../experiment/observations.js'
 
 /**
  * A full disk under a validator's data directory: every file in it is swapped for a link to
@@ -35,6 +36,6 @@ export const diskFull = define<Record<string, never>, { id: number; moved: [stri
     }
   },
   async detect(_ctx, state, observations) {
-    return { took: `${state.moved.length} files of validator ${state.id} now write to /dev/full (ENOSPC)`, seen: seenIn(observations) }
+    return { took: `${state.moved.length} files of validator ${state.id} now write to /dev/full (ENOSPC)`, seen: seenIn(observations) ?? seenOnDevnet(observations, [state.id]) }
   },
 })

@@ -1,6 +1,7 @@
 import { define, devnetOf, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
 import { validatorId } from '../../targets/devnet/validators.js'
+import { seenOnDevnet } from '../../experiment/observations.js'
 
 /** SIGKILLs a validator (consensus node and its Anvil). Revert restarts it with the same identity and data. */
 export const kill = define<Record<string, never>, { id: number }>({
@@ -18,6 +19,6 @@ export const kill = define<Record<string, never>, { id: number }>({
   },
   async detect(ctx, state, observations) {
     const down = ctx.devnet?.nodes[state.id]?.running === false
-    return { took: `validator ${state.id} ${down ? 'is down (killed)' : 'is running again'}`, seen: seenIn(observations) }
+    return { took: `validator ${state.id} ${down ? 'is down (killed)' : 'is running again'}`, seen: seenIn(observations) ?? seenOnDevnet(observations, [state.id]) }
   },
 })

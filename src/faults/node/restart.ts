@@ -1,6 +1,7 @@
 import { define, devnetOf, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
 import { validatorId } from '../../targets/devnet/validators.js'
+import { seenOnDevnet } from '../../experiment/observations.js'
 
 /** Kills a validator and starts it again at once (same identity, same data): a crash-restart. */
 export const restart = define<Record<string, never>, { id: number; pidBefore: number }>({
@@ -19,6 +20,6 @@ export const restart = define<Record<string, never>, { id: number; pidBefore: nu
   async revert() {},
   async detect(ctx, state, observations) {
     const pid = ctx.devnet?.nodes[state.id]?.pid
-    return { took: `validator ${state.id} restarted (pid ${state.pidBefore} → ${pid})`, seen: seenIn(observations) }
+    return { took: `validator ${state.id} restarted (pid ${state.pidBefore} → ${pid})`, seen: seenIn(observations) ?? seenOnDevnet(observations, [state.id]) }
   },
 })

@@ -1,6 +1,7 @@
 import { define, devnetOf, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
 import { validatorId } from '../../targets/devnet/validators.js'
+import { seenOnDevnet } from '../../experiment/observations.js'
 
 /** SIGSTOPs a validator's processes: alive, holding its sockets, answering nothing. Revert SIGCONTs. */
 export const wedge = define<Record<string, never>, { id: number }>({
@@ -17,6 +18,6 @@ export const wedge = define<Record<string, never>, { id: number }>({
     devnetOf(ctx, 'node.wedge').wedge(state.id, false)
   },
   async detect(_ctx, state, observations) {
-    return { took: `validator ${state.id} stopped with SIGSTOP`, seen: seenIn(observations) }
+    return { took: `validator ${state.id} stopped with SIGSTOP`, seen: seenIn(observations) ?? seenOnDevnet(observations, [state.id]) }
   },
 })
