@@ -8,7 +8,9 @@ import { acceptedFaultTargets, type FaultTarget } from '../Fault.js'
 import { faults } from '../faults/registry.js'
 import * as P from '../Params.js'
 import { defaultDevnetSize } from '../targets/devnet-size.js'
-import { checkKeys, limits, scenarioSchema, stepSchema } from './schema.js'
+import { checkKindOf, checkNames as checkKeys, checks } from '../checks/registry.js'
+import { stepKinds, stepProblem } from '../steps/registry.js'
+import { limits, scenarioSchema } from './schema.js'
 import type { FaultSpec, Scenario, Step } from './types.js'
 
 const ajv = new Ajv({ allErrors: true, strict: false, verbose: true })
@@ -102,21 +104,30 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
         throw fail(message, { line: lineAt(doc, [...list.split('.'), String(i), ...(fault.params ? ['params', ...error.path.map(String)] : [])], lineOf), field: P.name([where, ...error.path]) })
       }
     })
+  // What each step and check needs of the target: its kind (a devnet check in a fork scenario is
+  // an error here, not a check that can never hold), and a step's own requirements.
+  const targetKind = scenario.target?.kind ?? 'fork'
   const phases = { baseline: scenario.baseline?.steps, inject: scenario.inject.steps, recover: scenario.recover?.steps }
   for (const [phase, steps] of Object.entries(phases))
     (steps ?? []).forEach((step, i) => {
-      if (!('keeper' in step)) return
-      if (!scenario.target?.rpcProxy)
-        throw fail(`\`${phase}.steps[${i}].keeper\` needs \`target: { rpcProxy: true }\`: the keeper talks to the fork through the fault proxy.`, {
-          line: lineAt(doc, [phase, 'steps', String(i)], lineOf),
-          field: 'target.rpcProxy',
+      const problem = stepProblem(step, { kind: targetKind, rpcProxy: scenario.target?.rpcProxy ?? false }, `${phase}.steps[${i}]`)
+      if (problem) throw fail(problem.message, { line: lineAt(doc, [phase, 'steps', String(i)], lineOf), field: problem.field })
+    })
+  for (const list of ['checks', 'stop'] as const)
+    (scenario[list] ?? []).forEach((spec, i) => {
+      const { kind } = checkKindOf(spec)
+      const target = checks[kind].target
+      if (target !== targetKind)
+        throw fail(`\`${list}[${i}].${kind}\` is a ${target} check; this scenario's target is a ${targetKind}${targetKind === 'fork' ? ' (the default)' : ''}.`, {
+          line: lineAt(doc, [list, String(i), kind], lineOf),
+          field: `${list}[${i}].${kind}`,
         })
     })
-  const checks = [...(scenario.checks ?? []).map((c, i) => ({ c, path: ['checks', String(i)] })), ...(scenario.stop ?? []).map((c, i) => ({ c, path: ['stop', String(i)] }))]
-  const names = checks.map(({ c }) => c.name)
+  const checkList = [...(scenario.checks ?? []).map((c, i) => ({ c, path: ['checks', String(i)] })), ...(scenario.stop ?? []).map((c, i) => ({ c, path: ['stop', String(i)] }))]
+  const names = checkList.map(({ c }) => c.name)
   const dup = names.findIndex((n, i) => names.indexOf(n) !== i)
   if (dup >= 0)
-    throw fail(`two checks are named \`${names[dup]}\`; check names must be unique.`, { line: lineAt(doc, checks[dup]?.path ?? [], lineOf), field: fieldName(checks[dup]?.path ?? []) })
+    throw fail(`two checks are named \`${names[dup]}\`; check names must be unique.`, { line: lineAt(doc, checkList[dup]?.path ?? [], lineOf), field: fieldName(checkList[dup]?.path ?? []) })
   const soak = scenario.inject.random !== undefined
   return {
     file,
@@ -279,7 +290,7 @@ function describe(error: ErrorObject, raw: unknown, written: (segments: string[]
   }
 }
 
-const stepKeys = () => stepSchema.oneOf.map((s) => s.required[0] as string)
+const stepKeys = () => stepKinds
 const unescape = (s: string) => s.replaceAll('~1', '/').replaceAll('~0', '~')
 const fieldName = (segments: string[]) =>
   segments.reduce((acc, s) => (/^\d+$/.test(s) ? `${acc}[${s}]` : acc ? `${acc}.${s}` : s), '')

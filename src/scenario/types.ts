@@ -5,55 +5,16 @@ export type CheckKind = 'safety' | 'liveness'
 export type Expect = 'success' | 'revert' | 'any'
 export type Scalar = string | number | boolean
 
-type TxFields = { from?: string; expect?: Expect; reason?: string; kind?: CheckKind; label?: string }
-export type Walk = { target: string; stepBps: number; maxBps: number }
-
-export type Step =
-  | { cycle: TxFields & { count?: number; gasPriceGwei?: number; intervalS?: number } }
-  | { call: TxFields & { to: string; fn: string; args?: Scalar[]; value?: string } }
-  | { mine: { blocks?: number; intervalS?: number } }
-  | { warp: { seconds: number } }
-  | { stress: { cycles: number; from?: string; intervalS?: number; walk?: { pair?: Walk; feed?: Walk } } }
-  | { module: { path: string; label?: string } }
-  | {
-      keeper: {
-        mode: 'naive' | 'budgeted'
-        duration: string | number
-        interval?: string | number
-        timeout?: string | number
-        budgetRatio?: number
-        maxAttempts?: number
-        from?: string
-        label?: string
-      }
-    }
+/** A step as written in a scenario file, derived from the step registry (src/steps/registry.ts). */
+import type { Step } from '../steps/registry.js'
+export type { Step }
+export type { Walk } from '../steps/stress.js'
 
 export type ViewRef = { to: string; fn: string; args?: Scalar[] }
 
-export type CheckSpec = {
-  name: string
-  kind: CheckKind
-  phases?: Phase[]
-  sharePriceFloor?: { minBps: number }
-  cycleAtomic?: true
-  bountyCapped?: true
-  flashRepaid?: true
-  cyclesSucceed?: true
-  riskMode?: { equals: number }
-  view?: ViewRef & { equals?: Scalar; atLeast?: Scalar; atMost?: Scalar; equalsView?: ViewRef }
-  reverts?: ViewRef & { from?: string; reason?: string }
-  progress?: { minCommitsPerSlot?: number }
-  noFork?: true
-  mustStall?: true
-  catchUp?: { node: number; withinMs: number }
-  rejects?: { proposer: number }
-  driftRejected?: { proposer: number }
-  evidence?: { validator: number }
-  memory?: { maxRssMb: number }
-  inclusion?: { maxMs: number }
-  keeperLoad?: { step?: string; maxAmplification?: number; minAmplification?: number; minSuccessRate?: number; minStaleReads?: number }
-  module?: string
-}
+/** A check as written in a scenario file, derived from the check registry (src/checks/registry.ts). */
+import type { CheckSpec } from '../checks/registry.js'
+export type { CheckSpec }
 
 export type RandomFaults = { faults: FaultSpec[]; everyMs: number; holdMs: number; budget: number; flakeBudget: number }
 
