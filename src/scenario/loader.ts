@@ -78,7 +78,7 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
   // Each fault once: its target kind against the scenario's, then its params, parsed here and
   // carried on the spec (`parsed`) so that nothing parses them again.
   const kind = scenario.target?.kind ?? 'fork'
-  const validators = kind === 'devnet' ? ((scenario.target as { validators?: number } | undefined)?.validators ?? defaultDevnetSize) : undefined
+  const validators = kind === 'devnet' ? (scenario.target?.validators ?? defaultDevnetSize) : undefined
   const faultLists = { 'inject.faults': scenario.inject.faults, 'inject.random.faults': scenario.inject.random?.faults ?? [] }
   for (const [list, specs] of Object.entries(faultLists))
     specs.forEach((fault, i) => {
@@ -137,6 +137,7 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
     target: {
       kind: scenario.target?.kind ?? 'fork',
       slotMs: parseDurationMs(scenario.target?.slot ?? '1s', 'target.slot', { minMs: limits.slotMinMs, maxMs: limits.slotMaxMs }),
+      ...(scenario.target?.kind === 'devnet' ? { validators: devnetSizeOf(scenario, doc, lineOf, fail) } : {}),
       ...(scenario.target?.honest ? { honest: scenario.target.honest } : {}),
       isolation: scenario.target?.upstreamProxy ? 'fresh' : (scenario.target?.isolation ?? 'snapshot'),
       rpcProxy: scenario.target?.rpcProxy ?? false,
@@ -172,7 +173,7 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
 /** A scenario file as the schema admits it, before defaults and parsing. */
 type RawScenario = Pick<Scenario, 'name' | 'hypothesis'> &
   Partial<Pick<Scenario, 'description' | 'contracts' | 'accounts' | 'protocol' | 'checks' | 'stop'>> & {
-    target?: { kind?: 'fork' | 'devnet'; isolation?: 'snapshot' | 'fresh'; slot?: string | number; honest?: number[]; rpcProxy?: boolean; upstreamProxy?: boolean; anvil?: Scenario['target']['anvil'] }
+    target?: { kind?: 'fork' | 'devnet'; isolation?: 'snapshot' | 'fresh'; validators?: number; slot?: string | number; honest?: number[]; rpcProxy?: boolean; upstreamProxy?: boolean; anvil?: Scenario['target']['anvil'] }
     baseline?: { steps?: Step[]; duration?: string | number }
     inject: {
       faults: FaultSpec[]
@@ -182,6 +183,34 @@ type RawScenario = Pick<Scenario, 'name' | 'hypothesis'> &
     }
     recover?: { steps?: Step[]; attempts?: number; duration?: string | number }
   }
+
+/**
+ * A devnet scenario's size (`target.validators`, default 4), after every validator id the file
+ * names outside fault params (`honest`, a check's validator, a fault's `target`) is checked
+ * against it: ids are 0 … n−1. Ids inside fault params are checked when the fault applies.
+ */
+function devnetSizeOf(scenario: RawScenario, doc: Document, lineOf: (offset: number | undefined) => number | undefined, fail: (message: string, at?: { line?: number | undefined; field?: string }) => InputError): number {
+  const n = scenario.target?.validators ?? defaultDevnetSize
+  const ids: { path: string[]; value: unknown }[] = []
+  ;(scenario.target?.honest ?? []).forEach((v, i) => ids.push({ path: ['target', 'honest', String(i)], value: v }))
+  for (const list of ['checks', 'stop'] as const)
+    (scenario[list] ?? []).forEach((c, i) => {
+      for (const [key, field] of [['catchUp', 'node'], ['rejects', 'proposer'], ['driftRejected', 'proposer'], ['evidence', 'validator']] as const) {
+        const body = (c as unknown as Record<string, Record<string, unknown> | undefined>)[key]
+        if (body && field in body) ids.push({ path: [list, String(i), key, field], value: body[field] })
+      }
+    })
+  const faultLists = { 'inject.faults': scenario.inject.faults, 'inject.random.faults': scenario.inject.random?.faults ?? [] }
+  for (const [list, specs] of Object.entries(faultLists))
+    specs.forEach((f, i) => {
+      const m = /^(?:validator-)?(\d+)$/.exec(String(f.target ?? ''))
+      if (m) ids.push({ path: [...list.split('.'), String(i), 'target'], value: Number(m[1]) })
+    })
+  for (const { path: segments, value } of ids)
+    if (typeof value === 'number' && value >= n)
+      throw fail(`\`${fieldName(segments)}\` must be a validator id from 0 to ${n - 1} (\`target.validators\` is ${n}). Got \`${value}\`.`, { line: lineAt(doc, segments, lineOf), field: fieldName(segments) })
+  return n
+}
 
 /**
  * A fault whose target kind the scenario's target does not offer (a devnet fault in a fork

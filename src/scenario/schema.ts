@@ -1,4 +1,5 @@
 import { faults } from '../faults/registry.js'
+import { devnetSizes, maxValidators } from '../targets/devnet-size.js'
 import { checkSchema } from '../checks/registry.js'
 import { stepSchema } from '../steps/registry.js'
 import { addressOrName, duration, limits, list, name, signature, text } from './schema-parts.js'
@@ -13,7 +14,7 @@ const faultSchema = {
   required: ['type'],
   properties: {
     type: { enum: Object.keys(faults) },
-    target: { type: ['string', 'integer'], minimum: 0, maximum: 3, maxLength: 256, description: 'A contract name or address (fork), a proxy name (rpc.*), or a validator id 0–3 (devnet).' },
+    target: { type: ['string', 'integer'], minimum: 0, maximum: maxValidators - 1, maxLength: 256, description: 'A contract name or address (fork), a proxy name (rpc.*), or a validator id 0 … n−1 (devnet, n = `target.validators`).' },
     params: { type: 'object' },
   },
   allOf: Object.values(faults).map((fault) => ({
@@ -71,9 +72,9 @@ export const scenarioSchema = {
       properties: {
         kind: { enum: ['fork', 'devnet'] },
         isolation: { enum: ['snapshot', 'fresh'] },
-        validators: { const: 4, description: 'Devnet only: validators (4: f = 1).' },
+        validators: { enum: [...devnetSizes], description: 'Devnet only: validators, n = 3f+1 (4: f = 1, 7: f = 2, 10: f = 3). Default 4.' },
         slot: duration(limits.slotMaxMs, 'Devnet only: slot time', limits.slotMinMs),
-        honest: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 3 }, maxItems: 4, description: 'Devnet only: validators whose agreement the safety checks judge (default: all not under a byzantine fault).' },
+        honest: { type: 'array', items: { type: 'integer', minimum: 0, maximum: maxValidators - 1 }, maxItems: maxValidators, description: 'Devnet only: validators whose agreement the safety checks judge (default: all not under a byzantine fault).' },
         rpcProxy: { type: 'boolean', description: 'Put a JSON-RPC fault proxy (named `fork`) in front of the fork, for keepers and rpc.* faults.' },
         upstreamProxy: {
           type: 'boolean',

@@ -57,6 +57,8 @@ export type Scenario = {
     kind: 'fork' | 'devnet'
     /** Devnet: slot time in ms. */
     slotMs: number
+    /** Devnet: validators, n = 3f + 1 (`target.validators`; the loader sets it, default 4). */
+    validators?: number
     /** Devnet: validators the safety checks judge; default all not under a byzantine fault. */
     honest?: number[]
     isolation: 'snapshot' | 'fresh'

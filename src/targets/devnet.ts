@@ -29,7 +29,7 @@ export type DevnetOptions = {
   dir?: string
   /** Per-validator config overrides (test builds: `unsafe`, byzantine switches). */
   overrides?: Record<number, Record<string, unknown>>
-  /** Milliseconds to wait for every node's READY line. Default 20 s. */
+  /** Milliseconds to wait for every node's READY line. Default 10 s + 2.5 s per validator (20 s for 4): they all start at once. */
   startTimeoutMs?: number
   /**
    * Put a JSON-RPC fault proxy (in this process) between a validator and its Anvil: `true` (the
@@ -200,7 +200,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       env,
       stderr: log,
       logFile,
-      startTimeoutMs: options.startTimeoutMs ?? 20_000,
+      startTimeoutMs: options.startTimeoutMs ?? 10_000 + 2_500 * n,
       onOutput: (c) => fs.appendFileSync(logFile, c),
       ready: (output) => {
         const m = /READY (\{.*\})/.exec(output)

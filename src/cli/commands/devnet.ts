@@ -5,7 +5,7 @@ import { packageRoot } from '../../contracts.js'
 import { InputError } from '../../errors.js'
 import { onTeardown } from '../../lifecycle.js'
 import { create as createProcess } from '../../process/Instance.js'
-import { checkDevnetSize, devnetSizes, faultToleranceOf, type NodeStatus, startDevnet } from '../../targets/devnet.js'
+import { checkDevnetSize, defaultDevnetSize, devnetSizes, faultToleranceOf, type NodeStatus, startDevnet } from '../../targets/devnet.js'
 import { isAlive, signalGroup, stateDir } from '../../targets/processes.js'
 import { createRpc } from '../../targets/rpc.js'
 import { parseDurationMs } from '../../util/duration.js'
@@ -19,7 +19,7 @@ export function devnetCommand(program: Command) {
   devnet
     .command('up')
     .description('Boot the devnet; prints the validators\' RPC URLs. Foreground until Ctrl-C, or --detach.')
-    .option('--validators <n>', `validators, 3f+1: ${devnetSizes.map((n) => `${n} (f = ${faultToleranceOf(n)})`).join(', ')}`, '4')
+    .option('--validators <n>', `validators, 3f+1: ${devnetSizes.map((n) => `${n} (f = ${faultToleranceOf(n)})`).join(', ')}`, String(defaultDevnetSize))
     .option('--slot <duration>', 'slot time, e.g. 1s or 500ms', '1s')
     .option('--seed <n>', 'seed of the link proxies and of every random choice', '1')
     .option('--devnet-build <name>', `test build of the validators: ${Object.keys(devnetBuilds).join(', ')}`)
