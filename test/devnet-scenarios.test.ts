@@ -91,12 +91,12 @@ describe('devnet drills', () => {
 })
 
 describe('devnet soak', () => {
-  const soak = (faults: Scenario['inject']['faults'], flakeBudget: number): Scenario => {
+  const soak = (faults: Scenario['inject']['faults'], flakeBudget: number, budget = 1): Scenario => {
     const s = loadScenario('scenarios/soak/devnet-soak.yaml')
     return {
       ...s,
       baseline: { ...s.baseline, durationMs: 2_000 },
-      inject: { ...s.inject, durationMs: 12_000, random: { faults, everyMs: 4_000, holdMs: 3_000, budget: 1, flakeBudget } },
+      inject: { ...s.inject, durationMs: 12_000, random: { faults, everyMs: 4_000, holdMs: 3_000, budget, flakeBudget } },
       recover: { ...s.recover, durationMs: 5_000 },
     }
   }
@@ -112,8 +112,11 @@ describe('devnet soak', () => {
   })
 
   it('the flake budget can fail: faults beyond f stall the windows', async () => {
-    // Budget 0: any window in which two validators down stall the chain is a failure.
-    const r = await run(soak([{ type: 'node.burst-kill', params: { validators: [2, 3] } }], 0))
+    // Flake budget 0: any window in which two validators down stall the chain is a failure.
+    // A fault budget of 2 (beyond f = 1, which the file format does not allow) lets the soak
+    // apply a two-validator burst kill at all; with the budget of 1 it would never be applied.
+    const r = await run(soak([{ type: 'node.burst-kill', params: { validators: [2, 3] } }], 0, 2))
+    expect(r.devnet.soak?.applied).toBeGreaterThan(0)
     expect(r.checks.find((c) => c.name === 'soak-flake-budget')?.ok).toBe(false)
     expect(r.verdict).not.toBe('held')
   })

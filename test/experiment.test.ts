@@ -139,12 +139,13 @@ describe('the soak fault budget', () => {
 
   it('budget 0 applies no fault at all', async () => {
     const r = await devnet(soak([{ type: 'node.wedge' }], 0))
+    expect(r.devnet.soak, `${r.verdict}: ${r.reason}`).toMatchObject({ applied: 0, overBudget: 3 })
     expect(r.faults).toEqual([])
-    expect(r.devnet.soak).toMatchObject({ applied: 0, overBudget: 3 })
   })
 
   it('budget 1 never applies a fault that would make two validators faulty; one-validator faults go ahead', async () => {
     const r = await devnet(soak([{ type: 'node.burst-kill', params: { validators: [2, 3] } }, { type: 'node.wedge' }], 1))
+    expect(r.devnet.soak, `${r.verdict}: ${r.reason}`).not.toBeNull()
     expect(r.faults.map((f) => f.type).filter((t) => t !== 'node.wedge')).toEqual([])
     expect(r.faults.length).toBeGreaterThanOrEqual(1)
     expect(mostAtOnce(r)).toBe(1)

@@ -10,6 +10,7 @@ import type { DevnetMetrics } from '../../scenario/devnet-runner.js'
 import { type Probe, startProbe } from '../../scenario/devnet-probe.js'
 import type { FaultSpec, RandomFaults, Scenario } from '../../scenario/types.js'
 import { type Devnet, defaultDevnetSize, execProxiesFor, startDevnet } from '../../targets/devnet.js'
+import { parseSizeExpr, sizeOf } from '../../targets/devnet-size.js'
 import { createRpc } from '../../targets/rpc.js'
 import { createPrng, type Prng } from '../../util/prng.js'
 import { devnetObservations } from '../observations.js'
@@ -225,14 +226,19 @@ function trackInclusion(devnet: Devnet, out: number[]) {
 }
 
 /**
- * How many validators a fault makes faulty: those it lists (`validators`), those outside the
- * largest group of a partition (`groups`), else the one it targets.
+ * How many validators a fault makes faulty: those it lists (`validators`) or counts (`count`,
+ * e.g. "f+1"), those outside the largest group of a partition (`groups`, or `sizes` with the
+ * rest as one more group), else the one it targets.
  */
 export function faultyCount(spec: FaultSpec, validators: number): number {
   const p = spec.params ?? {}
+  const size = (raw: unknown, field: string) => sizeOf(parseSizeExpr(raw, field), validators)
   if (Array.isArray(p.validators)) return p.validators.length
-  if (Array.isArray(p.groups)) return validators - Math.max(0, ...p.groups.map((g) => (Array.isArray(g) ? g.length : 0)))
-  return 1
+  if (p.count !== undefined) return size(p.count, 'count')
+  const groups = Array.isArray(p.groups) ? p.groups.map((g) => (Array.isArray(g) ? g.length : 0)) : Array.isArray(p.sizes) ? p.sizes.map((s, i) => size(s, `sizes[${i}]`)) : undefined
+  if (!groups) return 1
+  const rest = validators - groups.reduce((a, b) => a + b, 0)
+  return validators - Math.max(rest, ...groups)
 }
 
 /**
