@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -397,4 +398,21 @@ describe('fault params through the chaos API: the same parser, a 400 with its te
     const res = await fetch(`${server.url}/chaos/experiments`)
     expect(((await res.json()) as { active: unknown[] }).active).toEqual([])
   })
+})
+
+describe('forkchaos validate / run: a devnet fault in a fork scenario (built CLI)', () => {
+  const cli = path.join(import.meta.dirname, '..', 'bin', 'forkchaos.js')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-fault-cli-'))
+  for (const command of ['validate', 'run'])
+    it(`${command}: exit 2 before anything boots, the file, line and field, no stack`, () => {
+      const file = path.join(dir, `kind-${command}.yaml`)
+      fs.writeFileSync(file, 'name: f\nhypothesis: h\ninject:\n  faults:\n    - { type: net.partition, target: 1 }\n')
+      const r = spawnSync(process.execPath, [cli, command, file], { encoding: 'utf8', timeout: 60_000 })
+      expect(r.status).toBe(2)
+      expect(r.stderr.split('\n')[0]).toBe(
+        `forkchaos: ${file}:5: \`inject.faults[0].type\` \`net.partition\` needs a devnet target, and this scenario's target is a fork (\`target.kind: fork\`). A fork scenario takes oracle.*, liquidity.*, dependency.*, time.*, gas.*, chain.*, rpc.*.`,
+      )
+      expect(r.stderr).not.toMatch(/\n\s+at /)
+      expect(r.stdout).not.toMatch(/fork ready/)
+    }, 60_000)
 })
