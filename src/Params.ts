@@ -32,6 +32,9 @@ export type Spec<T> = {
   readonly text: string
   /** Checks and converts a raw value (never `undefined` here: absent keys are the object's). */
   parse(value: unknown, at: ParseContext): T
+  /** An object spec's fields and its rules over them (`exactlyOne`, `atMostOne`), for `describeParams`. */
+  readonly fields?: Readonly<Record<string, Spec<unknown>>>
+  readonly rules?: readonly string[]
 }
 
 export type JsonSchema = Record<string, unknown>
@@ -102,7 +105,7 @@ export function oneOf<const V extends string | number>(values: readonly V[], o: 
   return leaf<V>({
     schema: { enum: [...values] },
     o,
-    text: values.join(' | '),
+    text: values.map((v) => JSON.stringify(v)).join(' | '),
     parse(value, at) {
       if (!values.includes(value as V)) throw fail(at, `must be one of ${listed}`, value)
       return value as V
@@ -128,7 +131,7 @@ export function array<T>(item: Spec<T>, o: { minItems?: number; maxItems: number
   return leaf<T[]>({
     schema: { type: 'array', items: item.schema, ...(min ? { minItems: min } : {}), maxItems: o.maxItems, ...(o.unique ? { uniqueItems: true } : {}) },
     o: o as Common<T[]>,
-    text: `list of ${item.text}, ${min ? `${min}–` : 'at most '}${o.maxItems} items${o.unique ? ', no repeats' : ''}`,
+    text: `list of ${item.schema.type === 'array' ? `[${item.text}]` : item.text} (${min ? `${min}–` : 'at most '}${o.maxItems} items${o.unique ? ', no repeats' : ''})`,
     parse(value, at) {
       if (!Array.isArray(value)) throw fail(at, `must be a list of ${item.text}`, value)
       if (value.length < min) throw fail(at, `must have at least ${min} item${min === 1 ? '' : 's'}`, value)
@@ -173,6 +176,8 @@ export function object<const Shape extends Record<string, Spec<unknown>>>(
     },
     required: required.length > 0,
     text: keys.length ? keys.join(', ') : 'no params',
+    fields: shape,
+    rules: [...(o.exactlyOne ? [`exactly one of ${listed(o.exactlyOne)}`] : []), ...(o.atMostOne ? [`at most one of ${listed(o.atMostOne)}`] : [])],
     parse(value, at) {
       if (!value || typeof value !== 'object' || Array.isArray(value)) throw fail(at, 'must be a mapping of params', value)
       const raw = value as Record<string, unknown>
@@ -216,8 +221,8 @@ export function refine<T>(spec: Spec<T>, note: string, check: (value: T) => stri
   const description = typeof spec.schema.description === 'string' ? `${spec.schema.description} ${note}` : note
   return {
     ...spec,
+    // The note is in the description, which `describeParams` shows: not in `text` as well.
     schema: { ...spec.schema, description },
-    text: `${spec.text}; ${note}`,
     parse(value, at) {
       const parsed = spec.parse(value, at)
       const problem = check(parsed)
@@ -227,28 +232,16 @@ export function refine<T>(spec: Spec<T>, note: string, check: (value: T) => stri
   }
 }
 
-/** One line per param for `forkchaos list`: `  bps  number 0–9999, required. Move in basis points.` */
+/**
+ * One line per param for `forkchaos list`, from each field's own text
+ * (`bps: number 0–9999, required. Move in basis points.`), then the object's rules.
+ */
 export function describeParams(spec: Spec<unknown>): string[] {
-  const properties = (spec.schema.properties ?? {}) as Record<string, JsonSchema>
-  const required = new Set((spec.schema.required ?? []) as string[])
-  return Object.entries(properties).map(([key, schema]) => {
-    const parts = [paramText(schema)]
-    if (required.has(key)) parts.push('required')
-    else if (schema.default !== undefined) parts.push(`default ${JSON.stringify(schema.default)}`)
-    else parts.push('optional')
-    return `${key}: ${parts.join(', ')}${typeof schema.description === 'string' ? `. ${schema.description}` : ''}`
+  const lines = Object.entries(spec.fields ?? {}).map(([key, field]) => {
+    const description = typeof field.schema.description === 'string' ? `. ${field.schema.description}` : ''
+    return `${key}: ${field.text}${field.required ? ', required' : ''}${description}`
   })
-}
-
-function paramText(s: JsonSchema): string {
-  if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(' | ')
-  if (s.type === 'integer' || s.type === 'number') {
-    const min = s.exclusiveMinimum !== undefined ? `> ${String(s.exclusiveMinimum)}` : String(s.minimum)
-    return `${String(s.type)} ${min}–${String(s.maximum)}`
-  }
-  if (s.type === 'string') return `string ≤ ${String(s.maxLength)} chars${s.pattern ? ` matching ${String(s.pattern)}` : ''}`
-  if (s.type === 'array') return `list (${s.minItems ? `${String(s.minItems)}–` : '≤ '}${String(s.maxItems)}) of ${paramText((s.items ?? {}) as JsonSchema)}`
-  return String(s.type)
+  return [...lines, ...(spec.rules ?? []).map((rule) => `(${rule})`)]
 }
 
 /** A leaf spec: the schema gets `description` and `default`; a default makes the key optional. */

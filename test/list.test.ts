@@ -29,7 +29,7 @@ describe('forkchaos list: faults', () => {
       "  rpc.latency                [proxy] Delay matching JSON-RPC calls by \`latencyMs\` ± \`jitterMs\`.
                                      latencyMs: number 0–600000, required. Added delay, in ms.
                                      jitterMs: number 0–600000, default 0. Uniform ± spread around \`latencyMs\`, in ms (seeded).
-                                     methods: list (≤ 256) of string ≤ 256 chars, default ["*"]. Methods to match (exact or prefix*); default all.
+                                     methods: list of string (≤ 256 chars) (at most 256 items), default ["*"]. Methods to match (exact or prefix*); default all.
                                      probability: number 0–1, default 1. Share of matching calls hit (seeded).
       "
     `)
