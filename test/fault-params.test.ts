@@ -324,6 +324,22 @@ describe('fault params at load: parsed once, target kind checked', () => {
     )
   })
 
+  it('a devnet fault\'s target is a validator id', () => {
+    expect(errorOf(devnet('{ type: node.kill, target: leader }'))).toMatchInlineSnapshot(`
+      "<file>:6: \`inject.faults[0].target\` must be a validator id from 0 to 3 (or \`validator-<id>\`). Got \`"leader"\`.
+
+      File: <file>
+      Field: inject.faults[0].target"
+    `)
+    expect(errorOf(devnet('{ type: node.kill, target: validator-9 }', ', validators: 7'))).toMatchInlineSnapshot(`
+      "<file>:6: \`inject.faults[0].target\` must be a validator id from 0 to 6 (\`target.validators\` is 7). Got \`9\`.
+
+      File: <file>
+      Field: inject.faults[0].target"
+    `)
+    expect(loadScenario(write(devnet('{ type: node.kill, target: validator-6 }', ', validators: 7'))).inject.faults[0]?.target).toBe('validator-6')
+  })
+
   it('a proxy fault names a JSON-RPC fault proxy the scenario has', () => {
     expect(errorOf(fork('{ type: rpc.timeout }'))).toMatchInlineSnapshot(`
       "<file>:5: \`inject.faults[0].target\` names the JSON-RPC fault proxy \`fork\` (the default), which this scenario does not have (it has none): \`target: { rpcProxy: true }\` adds \`fork\`, \`target: { upstreamProxy: true }\` adds \`upstream\`.

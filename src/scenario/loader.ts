@@ -84,6 +84,11 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
     specs.forEach((fault, i) => {
       const definition = faults[fault.type as keyof typeof faults]
       if (!acceptedFaultTargets[kind].includes(definition.target)) throw fail(wrongTarget(fault.type, definition.target, kind, `${list}[${i}].type`), { line: lineAt(doc, [...list.split('.'), String(i), 'type'], lineOf), field: `${list}[${i}].type` })
+      if (definition.target === 'devnet' && fault.target !== undefined && !/^(?:validator-)?\d+$/.test(String(fault.target)))
+        throw fail(`\`${list}[${i}].target\` must be a validator id from 0 to ${(validators ?? defaultDevnetSize) - 1} (or \`validator-<id>\`). Got \`${JSON.stringify(fault.target)}\`.`, {
+          line: lineAt(doc, [...list.split('.'), String(i), 'target'], lineOf),
+          field: `${list}[${i}].target`,
+        })
       if (definition.target === 'proxy') {
         // A proxy fault names the JSON-RPC fault proxy it acts on; the scenario must put it there.
         const proxies = [...(scenario.target?.rpcProxy ? ['fork'] : []), ...(scenario.target?.upstreamProxy ? ['upstream'] : [])]
