@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type ConnectionRun, type MixMessage, mixedMessages, runConnection } from '../bench/ws-mix.js'
-import { type RpcProxy, startRpcProxy } from '../src/proxy/jsonrpc/proxy.js'
+import { type RpcEvent, type RpcProxy, startRpcProxy } from '../src/proxy/jsonrpc/proxy.js'
 import { MAX_JSON_DEPTH } from '../src/proxy/jsonrpc/rules.js'
 import { type AnvilInstance, startAnvil } from '../src/targets/anvil.js'
 import { createPrng } from '../src/util/prng.js'
@@ -162,5 +162,118 @@ describe('WebSocket close', () => {
     const proxied = await count(proxy.wsUrl)
     expect(direct).toEqual({ code: 1006, answers: 200 })
     expect(proxied).toEqual(direct)
+  })
+})
+
+describe('WebSocket fast path (no rule installed)', () => {
+  const open = async (url: string) => {
+    const ws = new WebSocket(url)
+    sockets.push(ws)
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+    return ws
+  }
+  type Answer = { id?: unknown; result?: unknown; error?: { code: number }; method?: string; params?: { subscription?: string } }
+  /** Every frame the socket gets, in order, and a way to wait for the one a predicate picks (bounded). */
+  const frames = (ws: WebSocket) => {
+    const seen: Answer[] = []
+    const waiting: { pick: (a: Answer) => boolean; resolve: (a: Answer) => void }[] = []
+    ws.on('message', (d) => {
+      const value = JSON.parse(String(d)) as Answer | Answer[]
+      for (const a of Array.isArray(value) ? value : [value]) {
+        seen.push(a)
+        for (const w of waiting.splice(0))
+          if (w.pick(a)) w.resolve(a)
+          else waiting.push(w)
+      }
+    })
+    const next = (pick: (a: Answer) => boolean, what: string) =>
+      new Promise<Answer>((resolve, reject) => {
+        const found = seen.find(pick)
+        if (found) return resolve(found)
+        const timer = setTimeout(() => reject(new Error(`no ${what} within 20 s`)), 20_000)
+        waiting.push({ pick, resolve: (a) => (clearTimeout(timer), resolve(a)) })
+      })
+    return { seen, answer: (id: unknown) => next((a) => a.id === id, `answer to ${String(id)}`), notification: () => next((a) => a.method === 'eth_subscription', 'notification') }
+  }
+  const call = (id: number, method = 'eth_chainId') => JSON.stringify({ jsonrpc: '2.0', id, method, params: [] })
+
+  it('a rule added mid-connection takes effect on the next frame, and its removal too', async () => {
+    const proxy = await start()
+    const ws = await open(proxy.wsUrl)
+    const got = frames(ws)
+    ws.send(call(1))
+    expect(await got.answer(1)).toEqual({ jsonrpc: '2.0', id: 1, result: '0x7a69' })
+    // Answers to calls sent before the rule have no effect to apply; the next frame meets the rule.
+    const rule = proxy.addRule({ match: { methods: ['eth_chainId'] }, action: { type: 'rpc-error', code: -32005, message: 'slow down' } })
+    ws.send(call(2))
+    expect(await got.answer(2)).toEqual({ jsonrpc: '2.0', id: 2, error: { code: -32005, message: 'slow down' } })
+    proxy.removeRule(rule)
+    ws.send(call(3))
+    expect(await got.answer(3)).toEqual({ jsonrpc: '2.0', id: 3, result: '0x7a69' })
+
+    // The answer side too: a subscription's notifications pass, then a drop rule added mid-stream swallows the next one.
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'eth_subscribe', params: ['newHeads'] }))
+    const subscription = (await got.answer(4)).result
+    await anvil.rpc.request('evm_mine')
+    expect((await got.notification()).params?.subscription).toBe(subscription)
+    proxy.addRule({ match: { methods: ['eth_subscription'] }, action: { type: 'drop-subscription' } })
+    const before = got.seen.length
+    await anvil.rpc.request('evm_mine')
+    const deadline = Date.now() + 20_000
+    while (proxy.stats().notificationsDropped < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    expect(proxy.stats().notificationsDropped).toBe(1)
+    ws.send(call(5))
+    await got.answer(5)
+    expect(got.seen.slice(before)).toEqual([{ jsonrpc: '2.0', id: 5, result: '0x7a69' }])
+  })
+
+  it('stats() is exact the moment the answers are in, and events keep the times the frames passed', async () => {
+    const events: RpcEvent[] = []
+    const proxy = await startRpcProxy({ upstream: anvil.url, prng: createPrng(1), onRequest: (e) => events.push(e) })
+    proxies.push(proxy)
+    const ws = await open(proxy.wsUrl)
+    const got = frames(ws)
+    // One method per id, so each event can be held against its own call's round trip.
+    const methods = ['eth_chainId', 'net_version', 'eth_noSuchMethod', 'eth_blockNumber', 'eth_otherMissingMethod'] as const
+    const rtt = new Map<string, number>()
+    const roundTrip = async (ids: number[], text: string) => {
+      const t = performance.now()
+      ws.send(text)
+      await Promise.all(ids.map(async (id) => {
+        await got.answer(id)
+        rtt.set(methods[id - 1] as string, performance.now() - t)
+      }))
+    }
+    await roundTrip([1], call(1, methods[0]))
+    // Quiet long enough for the proxy to count call 1 on its own, after it was answered.
+    await new Promise((r) => setTimeout(r, 200))
+    await Promise.all([
+      roundTrip([2], call(2, methods[1])),
+      roundTrip([3], call(3, methods[2])),
+      roundTrip([4, 5], `[${call(4, methods[3])},${call(5, methods[4])},{"jsonrpc":"2.0","method":"eth_chainId"}]`),
+    ])
+    // Read at once, before the proxy's traffic has been quiet long enough to count the rest on its own.
+    expect(proxy.stats()).toMatchObject({
+      requests: 6,
+      forwarded: 6,
+      byMethod: {
+        eth_chainId: { requests: 2, errors: 0 },
+        net_version: { requests: 1, errors: 0 },
+        eth_blockNumber: { requests: 1, errors: 0 },
+        eth_noSuchMethod: { requests: 1, errors: 1 },
+        eth_otherMissingMethod: { requests: 1, errors: 1 },
+      },
+    })
+    expect(events.map((e) => `${e.method} ${e.outcome}`).sort()).toEqual([
+      'eth_blockNumber ok',
+      'eth_chainId ok',
+      'eth_chainId ok',
+      'eth_noSuchMethod error',
+      'eth_otherMissingMethod error',
+      'net_version ok',
+    ])
+    // Each answered call's latency is what it took through the proxy, not until it was counted: within
+    // the round trip the client saw (the proxy read the call after it was sent and sent the answer before it arrived).
+    for (const e of events) if (rtt.has(e.method)) expect(e.latencyMs, e.method).toBeLessThanOrEqual(rtt.get(e.method) as number)
   })
 })

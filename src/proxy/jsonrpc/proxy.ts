@@ -130,7 +130,8 @@ export type ProxyCore = {
   readonly installed: () => readonly InstalledRule[]
   readonly head: () => Promise<bigint>
   readonly arrive: (methods: readonly string[]) => void
-  readonly record: (calls: readonly CallRecord[], client: string, t0: number, bytesIn: number, bytesOut: number) => void
+  /** `t1`: when the answer left (default now; the WebSocket fast path records later than that). */
+  readonly record: (calls: readonly CallRecord[], client: string, t0: number, bytesIn: number, bytesOut: number, t1?: number) => void
   readonly forwarded: (calls: number) => void
   readonly notificationDropped: () => void
   /** Registers a request a `hang` rule holds; `release` ends it. Returns the unregister function. */
@@ -201,8 +202,8 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
       counters.requests += methods.length
       for (const m of methods) methodEntry(m).requests++
     },
-    record(calls, client, t0, bytesIn, bytesOut) {
-      const latencyMs = performance.now() - t0
+    record(calls, client, t0, bytesIn, bytesOut, t1 = performance.now()) {
+      const latencyMs = t1 - t0
       calls.forEach((call, i) => {
         if (call.outcome !== 'ok') methodEntry(call.method).errors++
         if (!options.onRequest) return
@@ -524,11 +525,14 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
       for (const r of installed.splice(0)) releaseRule(r.rule.id)
     },
     rules: () => installed.map((r) => r.rule),
-    stats: () => ({
-      ...counters,
-      hanging: [...held.values()].reduce((n, set) => n + set.size, 0),
-      byMethod: Object.fromEntries([...byMethod].map(([m, v]) => [m, { ...v }])),
-    }),
+    stats: () => {
+      bridge.flush() // WebSocket calls not yet counted (fast path): counted now, so stats are never behind
+      return {
+        ...counters,
+        hanging: [...held.values()].reduce((n, set) => n + set.size, 0),
+        byMethod: Object.fromEntries([...byMethod].map(([m, v]) => [m, { ...v }])),
+      }
+    },
     close: () =>
       (closing ??= (async () => {
         closed = true

@@ -16,6 +16,7 @@ import {
   isRecord,
   malformedBody,
   oddNumericIds,
+  MAX_JSON_DEPTH,
   outcomeOf,
   planCall,
   planRequest,
@@ -24,6 +25,7 @@ import {
   resolveCalls,
   ruleMatches,
   safeParse,
+  scanJson,
   share,
   type TruncateAction,
   tagIds,
@@ -39,11 +41,22 @@ import {
  * Where HTTP would answer with a status, WebSocket calls get the JSON-RPC error that status
  * carries (`http-error`); `truncate` sends the cut text as one frame; `hang` never answers the
  * message and keeps the socket open.
+ *
+ * The fast path: while no rule is installed (looked at per message, so a rule takes effect on the
+ * next frame either way), a message within the depth limit goes upstream, and an answer to the
+ * client, as soon as it is read, and the work that only feeds stats and events — parsing it for
+ * its methods and ids, matching answers to calls — waits until the proxy's WebSocket traffic has
+ * been quiet for `LAZY_QUIET_MS` (at most `LAZY_MAX_LAG_MS` or `LAZY_MAX_PENDING` frames later).
+ * Events keep the times the frames passed; `stats()` counts what is pending first, so it is never
+ * behind. Anything the proxy itself answers or changes is not deferred: a connection's pending
+ * frames are counted before any other of its frames is handled.
  */
 export type WebSocketBridge = {
   /** Terminates every client and upstream socket. */
   close(): void
   connections(): number
+  /** Counts every frame the fast path has passed but not yet counted. */
+  flush(): void
 }
 
 /** Client frames waiting for the upstream socket to open; more close the client with 1013. */
@@ -54,6 +67,12 @@ const MAX_QUEUED_FRAMES = 10_000
 const MAX_TRACKED = 50_000
 /** After a client's close frame, how long the proxy waits for upstream's reaction before it ends both sockets. */
 const CLOSE_MIRROR_MS = 5_000
+/** Fast-path frames are counted once the proxy's WebSocket traffic has been quiet this long… */
+const LAZY_QUIET_MS = 20
+/** …or when the oldest of them has waited this long… */
+const LAZY_MAX_LAG_MS = 1_000
+/** …or when a connection has this many waiting. */
+const LAZY_MAX_PENDING = 4_096
 
 /**
  * The client side of a bridge. ws answers a peer's close frame at once with its own; this socket
@@ -87,6 +106,31 @@ export function attachWebSocket(options: {
   const { server, core, upstreamUrl } = options
   const wss = new WebSocketServer({ noServer: true, maxPayload: core.maxBodyBytes, perMessageDeflate: false, WebSocket: BridgedSocket })
   const connections = new Set<() => void>()
+
+  // ─── The fast path's deferred counting, for every connection ─────────────────────────────────
+  /** Connections with frames not yet counted, each with its count function. */
+  const lazy = new Set<() => void>()
+  let lastFrame = 0
+  let oldestPending = 0
+  let lazyTimer: (() => void) | undefined
+  const flushAll = () => {
+    lazyTimer?.()
+    lazyTimer = undefined
+    for (const count of [...lazy]) count()
+  }
+  const lazyCheck = () => {
+    lazyTimer = undefined
+    const now = performance.now()
+    if (now - lastFrame >= LAZY_QUIET_MS || now - oldestPending >= LAZY_MAX_LAG_MS) return flushAll()
+    lazyTimer = core.after(Math.max(1, LAZY_QUIET_MS - (now - lastFrame)), lazyCheck)
+  }
+  /** A connection has a frame waiting to be counted. */
+  const deferred = (count: () => void) => {
+    lastFrame = performance.now()
+    if (lazy.size === 0) oldestPending = lastFrame
+    lazy.add(count)
+    lazyTimer ??= core.after(LAZY_QUIET_MS, lazyCheck)
+  }
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {})
@@ -125,14 +169,40 @@ export function attachWebSocket(options: {
     })
     const outbox = createOutbox(client, core.after, () => client.terminate(), toClient)
 
+    // Frames the fast path passed, in the order they passed, to be counted (see WebSocketBridge).
+    type Pending = { answer: false; data: Buffer; t0: number } | { answer: true; data: Buffer; t1: number; sent: boolean }
+    let pending: Pending[] = []
+    const count = () => {
+      lazy.delete(count)
+      const frames = pending
+      pending = []
+      for (const frame of frames) {
+        if (!frame.answer) {
+          const request = readRequest(frame.data, name)
+          core.arrive(request.methods)
+          passThrough(frame.data, request, [], NO_PLAN, frame.t0, frame.data.length, false)
+        } else countAnswer(frame.data, frame.sent, frame.t1)
+      }
+    }
+    const defer = (frame: Pending) => {
+      pending.push(frame)
+      if (pending.length === 1) deferred(count)
+      else if (pending.length >= LAZY_MAX_PENDING) count()
+      else lastFrame = performance.now()
+    }
+    /** Tracked calls whose answer a rule cuts or throttles: while there are any, answers take the full path. */
+    let effectful = 0
+
     const shut = () => {
       if (closed) return
+      count()
       closed = true
       connections.delete(terminate)
       for (const { fail } of exchanges.values()) fail(new Error('connection closed'))
       exchanges.clear()
       for (const t of tracked.values()) core.record([{ method: t.method, outcome: 'dropped', ruleIds: t.ruleIds }], name, t.t0, t.bytesIn, 0)
       tracked.clear()
+      effectful = 0
       for (const [release, unhold] of holds) {
         unhold()
         release()
@@ -206,6 +276,14 @@ export function attachWebSocket(options: {
       const t0 = performance.now()
       const buffer = toBuffer(data)
       if (isBinary) return toUpstream(buffer, true)
+      if (core.installed().length === 0 && withinDepth(buffer)) {
+        // The fast path: upstream gets it now; it is counted later (see WebSocketBridge).
+        defer({ answer: false, data: buffer, t0 })
+        return toUpstream(buffer)
+      }
+      // Rules may act on calls the fast path passed (their answers): count those first. Without a rule,
+      // this is a call nested past the limit, which only the proxy answers and nothing tracks.
+      if (core.installed().length > 0) count()
       // Depth is checked on the bytes before anything is parsed; the bytes go upstream as they came.
       const request = readRequest(buffer, name)
       core.arrive(request.methods)
@@ -226,32 +304,49 @@ export function attachWebSocket(options: {
     })
 
     /** Forwards the text as it is and remembers its calls so their answers can be reported (and cut or throttled). */
-    function passThrough(text: Buffer, request: ReturnType<typeof readRequest>, plans: readonly (CallPlan | undefined)[], plan: RequestPlan, t0: number, bytesIn: number) {
+    function passThrough(
+      text: Buffer,
+      request: ReturnType<typeof readRequest>,
+      plans: readonly (CallPlan | undefined)[],
+      plan: Pick<RequestPlan, 'truncate' | 'bytesPerSecond'>,
+      t0: number,
+      bytesIn: number,
+      send = true,
+    ) {
       const n = request.methods.length
       request.elements.forEach((el, i) => {
         const info = request.infos[i]
         const method = request.methods[i] as string
         const ruleIds = plans[i]?.ruleIds ?? []
         // Notifications and non-calls get no answer that could be matched to them.
-        if (!info || !hasId(el)) return core.record([{ method, outcome: info ? 'ok' : 'error', ruleIds }], name, t0, share(bytesIn, n, i), 0)
+        if (!info || !hasId(el)) return core.record([{ method, outcome: info ? 'ok' : 'error', ruleIds }], name, t0, share(bytesIn, n, i), 0, send ? undefined : t0)
         const key = JSON.stringify(idOf(el) ?? null)
-        const previous = tracked.get(key)
+        const previous = untrack(key)
         if (previous) core.record([{ method: previous.method, outcome: 'dropped', ruleIds: previous.ruleIds }], name, previous.t0, previous.bytesIn, 0)
-        tracked.delete(key)
         if (tracked.size >= MAX_TRACKED) {
           // The oldest tenth at once: taking one at a time from the front of a Map costs a walk over every deleted slot before it.
           let n = 0
-          for (const [oldest, entry] of tracked) {
+          for (const oldest of tracked.keys()) {
             if (n++ >= MAX_TRACKED / 10) break
-            tracked.delete(oldest)
+            const entry = untrack(oldest) as Tracked
             core.record([{ method: entry.method, outcome: 'dropped', ruleIds: entry.ruleIds }], name, entry.t0, entry.bytesIn, 0)
           }
         }
+        if (plan.truncate || plan.bytesPerSecond !== undefined) effectful++
         tracked.set(key, { method, ruleIds, t0, bytesIn: share(bytesIn, n, i), truncate: plan.truncate, bytesPerSecond: plan.bytesPerSecond })
       })
-      if (request.elements.length === 0) core.record([{ method: '(invalid)', outcome: 'error', ruleIds: [] }], name, t0, bytesIn, 0)
+      if (request.elements.length === 0) core.record([{ method: '(invalid)', outcome: 'error', ruleIds: [] }], name, t0, bytesIn, 0, send ? undefined : t0)
       core.forwarded(n)
-      toUpstream(text)
+      if (send) toUpstream(text)
+    }
+
+    /** Forgets a tracked call (its answer came, or it is given up), keeping `effectful` right. */
+    function untrack(key: string): Tracked | undefined {
+      const entry = tracked.get(key)
+      if (!entry) return undefined
+      tracked.delete(key)
+      if (entry.truncate || entry.bytesPerSecond !== undefined) effectful--
+      return entry
     }
 
     async function handleAffected(
@@ -360,6 +455,13 @@ export function attachWebSocket(options: {
     upstream.on('message', (data: RawData, isBinary: boolean) => {
       const buffer = toBuffer(data)
       if (isBinary) return outbox.send(buffer, true)
+      if (exchanges.size === 0 && effectful === 0 && outbox.idle() && core.installed().length === 0) {
+        // The fast path: the client gets it now; the calls it answers are found later (see WebSocketBridge).
+        const sent = outbox.send(buffer, false)
+        defer({ answer: true, data: buffer, t1: performance.now(), sent })
+        return
+      }
+      count()
       // Not JSON: the client gets it as it is. (JSON.parse reads any depth; only ids are re-serialised here, through keyOf.)
       const parsed = safeParse(buffer.toString('utf8'))
       if (!parsed.ok) return outbox.send(buffer, false)
@@ -375,9 +477,8 @@ export function attachWebSocket(options: {
       for (const r of list) {
         if (!isRecord(r) || r.id === undefined || r.id === null) continue
         const key = keyOf(r.id)
-        const entry = key === undefined ? undefined : tracked.get(key)
-        if (!entry || key === undefined) continue
-        tracked.delete(key)
+        const entry = key === undefined ? undefined : untrack(key)
+        if (!entry) continue
         answered.push({ entry, answer: r })
       }
       const truncate = answered.find((a) => a.entry.truncate)?.entry.truncate
@@ -391,6 +492,28 @@ export function attachWebSocket(options: {
         })
       })
     })
+
+    /**
+     * Records the calls an answer the fast path sent answered, as the full path would have when it
+     * sent it (no exchange was waiting and no rule was installed then, so it was no notification
+     * a rule acts on, and nothing was cut or throttled).
+     */
+    function countAnswer(data: Buffer, sent: boolean, t1: number) {
+      const parsed = safeParse(data.toString('utf8'))
+      if (!parsed.ok) return
+      const list = Array.isArray(parsed.value) ? parsed.value : [parsed.value]
+      const answered: { entry: Tracked; answer: unknown }[] = []
+      for (const r of list) {
+        if (!isRecord(r) || r.id === undefined || r.id === null) continue
+        const key = keyOf(r.id)
+        const entry = key === undefined ? undefined : untrack(key)
+        if (entry) answered.push({ entry, answer: r })
+      }
+      answered.forEach(({ entry, answer }, i) => {
+        const outcome = !sent ? 'dropped' : outcomeOf(answer)
+        core.record([{ method: entry.method, outcome, ruleIds: entry.ruleIds }], name, entry.t0, entry.bytesIn, share(data.length, answered.length, i), t1)
+      })
+    }
 
     function notify(text: Buffer, subscription: unknown) {
       const info: CallInfo = { method: 'eth_subscription', client: name, batchIndex: undefined }
@@ -428,7 +551,18 @@ export function attachWebSocket(options: {
       wss.close()
     },
     connections: () => connections.size,
+    flush: flushAll,
   }
+}
+
+const NO_PLAN: Pick<RequestPlan, 'truncate' | 'bytesPerSecond'> = { truncate: undefined, bytesPerSecond: undefined }
+
+/** Whether no call in the text nests past the depth limit (what the fast path may pass on unread). Text that is not JSON passes: upstream answers it. */
+function withinDepth(b: Buffer): boolean {
+  // Nesting past the limit takes two bytes a level: shorter text (most calls) needs no look.
+  if (b.length < 2 * (MAX_JSON_DEPTH + 1)) return true
+  const shape = scanJson(b)
+  return shape === undefined || shape.depth <= (shape.batch ? MAX_JSON_DEPTH + 1 : MAX_JSON_DEPTH)
 }
 
 type Tracked = {
@@ -455,6 +589,7 @@ function createOutbox(ws: WebSocket, after: ProxyCore['after'], overflow: () => 
       ws.send(item.data, { binary: item.binary })
     }
     item.sent?.(open)
+    return open
   }
   const pump = () => {
     const item = queue.shift()
@@ -473,17 +608,22 @@ function createOutbox(ws: WebSocket, after: ProxyCore['after'], overflow: () => 
       })
   }
   return {
-    send(data: string | Buffer, binary: boolean, bytesPerSecond?: number, sent?: (sent: boolean) => void) {
+    /** Returns whether the frame went out now (false: queued, or the socket is closed). */
+    send(data: string | Buffer, binary: boolean, bytesPerSecond?: number, sent?: (sent: boolean) => void): boolean {
       const waitMs = bytesPerSecond ? (Buffer.byteLength(data) / bytesPerSecond) * 1000 : 0
       const item = { data, binary, waitMs, sent }
       if (!busy && queue.length === 0 && waitMs === 0) return deliver(item)
       if (queue.length >= MAX_QUEUED_FRAMES) {
         sent?.(false)
-        return overflow()
+        overflow()
+        return false
       }
       queue.push(item)
       if (!busy) pump()
+      return false
     },
+    /** Nothing queued: a frame sent now goes out at once. */
+    idle: () => !busy && queue.length === 0,
     clear() {
       for (const item of queue.splice(0)) item.sent?.(false)
     },
