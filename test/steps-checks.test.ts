@@ -6,7 +6,7 @@ import { type AbiEvent, decodeEventLog, type Hex, parseAbiItem } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkDocs, checkNames, checks, checkSchema, evaluateCheck, sampleForkChecks } from '../src/checks/registry.js'
 import { InputError } from '../src/errors.js'
-import { createForkProbe } from '../src/probes/fork.js'
+import { createForkProbe, maxWindowEnds } from '../src/probes/fork.js'
 import { createResolver, type RunContext } from '../src/scenario/context.js'
 import { parseScenario } from '../src/scenario/loader.js'
 import { referenceProtocol } from '../src/scenario/protocol.js'
@@ -240,6 +240,14 @@ inject:
       ]
     `)
     expect(report.verdict).toBe('failed')
+  })
+
+  it('the probe keeps the latest 64 window ends, not one per stop-condition look for ever', async () => {
+    const ctx = contextOn(target, load(fork('  - { name: cycles, kind: liveness, cyclesSucceed: true }')))
+    const ask = [{ name: 'floor', prepare: () => ({ params: {}, reads: [] }) }]
+    for (let i = 1; i <= 70; i++) await ctx.probe.sampleEnd({ phase: 'inject', from: 0, to: i }, ask)
+    expect(maxWindowEnds).toBe(64)
+    expect(ctx.probe.series.ends.map((e) => e.t)).toEqual(Array.from({ length: 64 }, (_, i) => i + 7))
   })
 
   it('a name in a check that does not resolve is bad input, not a failed check', async () => {

@@ -25,7 +25,7 @@ export type ForkSeries = {
   steps: StepRecord[]
   /** View values read before the baseline, by signature (`sharePrice() returns (uint256)`). */
   start: Record<string, bigint>
-  /** The reads taken at the end of each evaluated window, for each check that asked. */
+  /** The reads taken at the end of the latest evaluated windows (at most `maxWindowEnds`), for each check that asked. */
   ends: WindowEnd[]
 }
 
@@ -60,6 +60,9 @@ export type WindowEnd = {
   /** By check name: its prepared params and its reads' answers, or why it could not be prepared. */
   byCheck: Record<string, { params: unknown; reads: ReadResult[] } | { error: Error }>
 }
+
+/** Window ends the series keeps (the latest ones): a long phase's stop conditions sample after every step. */
+export const maxWindowEnds = 64
 
 export type ForkProbe = {
   series: ForkSeries
@@ -159,7 +162,9 @@ export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: 
         for (const read of prepared.reads) reads.push(await readOne(read, window))
         end.byCheck[ask.name] = { params: prepared.params, reads }
       }
-      series.ends = [...series.ends.filter((e) => e.t !== window.to), end]
+      // Only the latest window ends are read (a window is judged right after its end is sampled);
+      // stop conditions sample after every step, so the list is bounded.
+      series.ends = [...series.ends.filter((e) => e.t !== window.to), end].slice(-maxWindowEnds)
     },
   }
 }
