@@ -48,7 +48,8 @@ function sandbox(): Box {
   return box
 }
 
-function startCli(box: Box, args: string[]) {
+/** `until: 'exit'` for a CLI whose stderr a detached child inherits (its pipe then stays open). */
+function startCli(box: Box, args: string[], until: 'close' | 'exit' = 'close') {
   const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, FORKCHAOS_STATE_DIR: box.dir, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
   box.children.add(child)
   let stdout = ''
@@ -56,7 +57,7 @@ function startCli(box: Box, args: string[]) {
   child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()))
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()))
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('close', (code, signal) => {
+    child.once(until, (code: number | null, signal: NodeJS.Signals | null) => {
       box.children.delete(child)
       resolve({ code, signal })
     }),
@@ -238,3 +239,44 @@ for (const [kind, name, file, others] of [
     )
   })
 }
+
+describe('a detached `devnet up` is the process owner\'s too', () => {
+  it(
+    'cleanup leaves a running detached devnet alone (its supervisor owns itself); after a SIGKILL of the supervisor, cleanup stops every validator and Anvil',
+    async () => {
+      const box = sandbox()
+      const up = startCli(box, ['devnet', 'up', '--slot', '1s', '--detach'], 'exit')
+      expect((await up.exited).code, up.err()).toBe(0)
+      // 'exit' comes before the last output is read: wait for it.
+      await waitFor('the ready line', () => (up.out().includes('devnet ready.') ? true : undefined), 5_000)
+      expect(up.out()).toContain('devnet ready.')
+      box.stop()
+      const entries = [...box.recorded.values()]
+      const supervisor = entries.find((e) => e.kind === 'devnet') as PidEntry
+      // Owned by the `devnet up --detach` that started it until ready, then handed over to itself.
+      expect(supervisor).toMatchObject({ label: 'devnet-up', owner: up.child.pid, pgid: supervisor.pid })
+      expect(JSON.parse(fs.readFileSync(path.join(box.pidDir, `${supervisor.pid}.json`), 'utf8')).owner).toBe(supervisor.pid)
+      const rest = entries.filter((e) => e !== supervisor)
+      expect(rest.filter((e) => e.kind === 'validator')).toHaveLength(4)
+      expect(rest.filter((e) => e.kind === 'anvil')).toHaveLength(4)
+      for (const e of rest) expect(e.owner).toBe(supervisor.pid)
+
+      // Running: nothing of it is stale.
+      const first = await cleanup(box)
+      expect(first).toContain(`left devnet devnet-up pid ${supervisor.pid}: its forkchaos run (pid ${supervisor.pid}) is still alive`)
+      expect(first).toMatch(/^0 stopped · /m)
+      expect(entries.filter((e) => isDead(e.pid))).toEqual([])
+
+      process.kill(supervisor.pid, 'SIGKILL')
+      expect(await survivors([supervisor], 5_000)).toEqual([])
+      await sleep(500)
+      expect(rest.filter((e) => isDead(e.pid))).toEqual([])
+      const second = await cleanup(box)
+      for (const e of rest) expect(second).toContain(`stopped ${e.kind} ${e.label} pid ${e.pid}`)
+      expect(second).toMatch(/^8 stopped · /m)
+      expect(await survivors(entries, 5_000)).toEqual([])
+      expect(pidFiles(box)).toEqual([])
+    },
+    TEST_MS,
+  )
+})
