@@ -53,7 +53,7 @@ describe('devnet CLI', () => {
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-devnet-cli-'))
     const up = cli(['devnet', 'up', '--slot', '1s', '--detach'])
     expect(await up.exit).toBe(0)
-    expect(up.out()).toMatch(/devnet up: 4 validators, slot 1000 ms, first commit \d+ ms/)
+    expect(up.out()).toMatch(/devnet up: 4 validators \(f = 1\), slot 1000 ms, first commit \d+ ms/)
     const state = JSON.parse(fs.readFileSync(path.join(stateDir, 'devnet.json'), 'utf8'))
     started.push(state.pid)
     const pids = [...recordedPids()]
@@ -72,6 +72,62 @@ describe('devnet CLI', () => {
     expect(await down.exit).toBe(0)
     expect(await waitFor(() => [state.pid, ...pids].every((p) => !alive(p)), 10_000)).toBe(true)
     expect(fs.existsSync(path.join(stateDir, 'devnet.json'))).toBe(false)
+  })
+
+  it('up --validators 7: a 7-validator devnet (f = 2) commits on all seven, each block signed by ≥ 5, and down stops it', async () => {
+    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-devnet-cli-'))
+    const up = cli(['devnet', 'up', '--validators', '7', '--slot', '1s', '--detach'])
+    expect(await up.exit, up.err()).toBe(0)
+    expect(up.out()).toMatch(/devnet up: 7 validators \(f = 2\), slot 1000 ms/)
+    const state = JSON.parse(fs.readFileSync(path.join(stateDir, 'devnet.json'), 'utf8')) as { pid: number; nodes: { id: number; rpc: string; pid: number }[] }
+    started.push(state.pid)
+    expect(state.nodes.map((n) => n.id)).toEqual([0, 1, 2, 3, 4, 5, 6])
+    const pids = [state.pid, ...recordedPids(), ...state.nodes.map((n) => n.pid)]
+    const status = async () => {
+      const s = cli(['devnet', 'status', '--json'])
+      expect(await s.exit, s.err()).toBe(0)
+      return JSON.parse(s.out()) as { id: number; height: number; peers: number[]; down?: boolean }[]
+    }
+    // Three commits on every validator, seen by each one itself (7 nodes + 7 Anvils on 2 cores: a wide margin).
+    const first = await status()
+    const base = Math.min(...first.map((r) => r.height ?? 0))
+    let rows = first
+    const deadline = Date.now() + 30_000
+    while (!rows.every((r) => !r.down && r.height >= base + 3) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 1_000))
+      rows = await status()
+    }
+    expect(rows.map((r) => r.id)).toEqual([0, 1, 2, 3, 4, 5, 6])
+    for (const r of rows) {
+      expect(r.down).toBeUndefined()
+      expect(r.height).toBeGreaterThanOrEqual(base + 3)
+      expect(r.height).toBeGreaterThanOrEqual(3)
+      expect(r.peers.length).toBe(6)
+    }
+    // Every validator holds the same block at a committed height, certified by a quorum of 2f + 1 = 5.
+    const h = Math.min(...rows.map((r) => r.height))
+    const blocks = await Promise.all(
+      state.nodes.map(async (n) => {
+        const res = await fetch(n.rpc, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'fc_block', params: [h] }) })
+        return ((await res.json()) as { result: { hash: string; certificate: { votes: { validator: number }[] } } }).result
+      }),
+    )
+    expect(new Set(blocks.map((b) => b.hash)).size).toBe(1)
+    for (const b of blocks) expect(new Set(b.certificate.votes.map((v) => v.validator)).size).toBeGreaterThanOrEqual(5)
+    const down = cli(['devnet', 'down'])
+    expect(await down.exit).toBe(0)
+    expect(await waitFor(() => pids.every((p) => !alive(p)), 15_000)).toBe(true)
+    expect(fs.existsSync(path.join(stateDir, 'devnet.json'))).toBe(false)
+  })
+
+  it('up --validators 5 (not 3f+1) is bad input: exit 2 naming the flag and the sizes that run, before anything starts', async () => {
+    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-devnet-cli-'))
+    for (const [value, shown] of [['5', '5'], ['13', '13'], ['seven', 'seven']]) {
+      const up = cli(['devnet', 'up', '--validators', value as string, '--detach'])
+      expect(await up.exit).toBe(2)
+      expect(up.err()).toBe(`forkchaos: \`--validators\` must be 3f+1 validators for f = 1–3: 4, 7, 10. Got \`${shown}\`.\n\nHint: 4 tolerates f = 1 faulty validator, 7 tolerates 2, 10 tolerates 3.\n`)
+      expect(recordedPids()).toEqual([])
+    }
   })
 
   it('Ctrl-C in the middle of a devnet scenario stops every validator and exits 130', async () => {
