@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest'
+import { keepsCommitted, progress } from '../src/checks/devnet/checks.js'
+import type { Probe } from '../src/scenario/devnet-probe.js'
+import { devnetBuilds } from '../src/cli/options.js'
+import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
+import { loadScenario, parseScenario } from '../src/scenario/loader.js'
+import type { Scenario } from '../src/scenario/types.js'
+import { liveProcesses } from '../src/targets/processes.js'
+
+/**
+ * The drills for node.restart, node.disk-corrupt and byzantine.invalid-tx hold on the reference
+ * devnet and fail on the test build that breaks what each checks; burst-kill means "f + 1" on
+ * any size (7 validators here, once); sizes and ids outside the devnet are bad input.
+ */
+const run = (s: Scenario, overrides?: Record<number, Record<string, unknown>>) => runDevnetScenario(s, { seed: 1, replay: 'test', ...(overrides ? { overrides } : {}) })
+const failedChecks = (r: Awaited<ReturnType<typeof run>>) => r.checks.filter((c) => !c.ok).map((c) => `${c.name}@${c.phase}: ${c.observed}`)
+const check = (r: Awaited<ReturnType<typeof run>>, name: string, phase: string) => r.checks.find((c) => c.name === name && c.phase === phase)
+const load = (text: string) => parseScenario(new TextEncoder().encode(text), 'drill.yaml')
+const loadError = (text: string) => {
+  try {
+    load(text)
+  } catch (error) {
+    return (error as Error & { shortMessage?: string }).shortMessage ?? (error as Error).message
+  }
+  return 'loaded'
+}
+
+describe('node.restart drill', () => {
+  it('holds: the restarted validator resumes from its store (never lower) and catches up', async () => {
+    const r = await run(loadScenario('scenarios/devnet/restart.yaml'))
+    expect(failedChecks(r)).toEqual([])
+    expect(r.verdict).toBe('held')
+    expect(check(r, 'keeps-committed', 'inject')?.observed).toMatch(/^no validator reported a lower height than before/)
+    expect(r.faults[0]?.evidence?.took).toMatch(/^validator 3 restarted \(pid \d+ → \d+\)$/)
+  })
+
+  it('…and fails on a build that loses its store on restart: the validator comes back lower', async () => {
+    const r = await run(loadScenario('scenarios/devnet/restart.yaml'), devnetBuilds['volatile-store'])
+    expect(r.verdict).toBe('failed')
+    expect(r.reason).toMatch(/keeps-committed/)
+    expect(check(r, 'keeps-committed', 'inject')?.observed).toMatch(/^validator 3 went back from height \d+ to \d+/)
+    expect(liveProcesses()).toEqual([])
+  })
+})
+
+describe('node.disk-corrupt drill', () => {
+  it('holds: the corrupted validator keeps the good prefix, syncs the rest and catches up', async () => {
+    const r = await run(loadScenario('scenarios/devnet/disk-corrupt.yaml'))
+    expect(failedChecks(r)).toEqual([])
+    expect(r.verdict).toBe('held')
+    expect(r.faults[0]?.evidence?.took).toMatch(/^\d+ bytes flipped in validator 2's store, node restarted$/)
+    expect(check(r, 'catch-up', 'recover')?.observed).toMatch(/^validator 2 reached height \d+ \d+ ms after heal$/)
+  })
+
+  it('…and fails on a build that does not resync after finding its store corrupt', async () => {
+    const r = await run(loadScenario('scenarios/devnet/disk-corrupt.yaml'), devnetBuilds['no-resync-after-corruption'])
+    expect(r.verdict).toBe('failed')
+    expect(r.reason).toMatch(/catch-up|did not recover/)
+    expect(check(r, 'catch-up', 'recover')?.observed).toMatch(/^validator 2 did not reach height \d+$/)
+    // The other three kept the chain going all along.
+    expect(check(r, 'progress', 'inject')?.ok).toBe(true)
+    expect(liveProcesses()).toEqual([])
+  })
+})
+
+describe('byzantine.invalid-tx drill', () => {
+  it('holds: proposals with an unexecutable transaction are rejected by execution within one slot', async () => {
+    const r = await run(loadScenario('scenarios/devnet/invalid-tx.yaml'))
+    expect(failedChecks(r)).toEqual([])
+    expect(r.verdict).toBe('held')
+    expect(check(r, 'invalid-block-rejected', 'inject')?.observed).toMatch(/^[1-9]\d* rejections of validator 1's proposals \(execution\/transactions\)/)
+    expect(r.devnet.rejectionLatencyMs).toBeLessThanOrEqual(1_000)
+  })
+
+  it('…and fails on a build whose validators accept a block that carries an invalid transaction', async () => {
+    const r = await run(loadScenario('scenarios/devnet/invalid-tx.yaml'), devnetBuilds['accept-invalid-tx'])
+    expect(r.verdict).toBe('failed')
+    expect(r.reason).toMatch(/invalid-block-rejected/)
+    expect(check(r, 'invalid-block-rejected', 'inject')?.observed).toMatch(/^0 rejections of validator 1's proposals/)
+    expect(liveProcesses()).toEqual([])
+  })
+})
+
+describe('drills by f', () => {
+  it('partition-2-2 (sizes: [f+1, 2f]) on 7 validators splits 3 | 4: no side has a quorum of 5, nothing commits, then resumes', async () => {
+    const s = loadScenario('scenarios/devnet/partition-2-2.yaml')
+    // The file as shipped, on 7 (7 nodes and 7 Anvils on 2 busy cores: the recovery window is
+    // wider; it ends as soon as the checks hold).
+    const r = await run({ ...s, target: { ...s.target, validators: 7 }, recover: { ...s.recover, durationMs: 30_000 } })
+    expect(failedChecks(r)).toEqual([])
+    expect(r.verdict).toBe('held')
+    expect(r.faults[0]?.evidence?.took).toBe('partitioned 0,1,2 | 3,4,5,6 (sizes f+1 (= 3 of 7), 2f (= 4 of 7))')
+    expect(check(r, 'must-stall', 'inject')?.observed).toMatch(/^0 commits between/)
+    expect(check(r, 'progress', 'recover')?.ok).toBe(true)
+  })
+
+  it('burst-kill (count: f+1) on 4 validators kills 2 (2, 3): no quorum, nothing commits, then resumes', async () => {
+    const r = await run(loadScenario('scenarios/devnet/burst-kill.yaml'))
+    expect(failedChecks(r)).toEqual([])
+    expect(r.verdict).toBe('held')
+    expect(r.faults[0]?.evidence?.took).toBe('f+1 (= 2 of 4): validators 2, 3 killed together')
+  })
+
+  it('burst-kill of only f on 4 validators leaves a quorum: the chain goes on, so must-stall fails', async () => {
+    const loaded = load(`
+name: burst-kill-f
+hypothesis: f killed
+target: { kind: devnet, slot: 1s }
+checks:
+  - { name: must-stall, kind: safety, phases: [inject], mustStall: true }
+baseline: { duration: 2s }
+inject: { faults: [ { type: node.burst-kill, params: { count: f } } ], duration: 4s }
+recover: { duration: 3s }
+`)
+    const r = await run(loaded)
+    expect(r.verdict).toBe('failed')
+    expect(r.faults[0]?.evidence?.took).toBe('f (= 1 of 4): validators 3 killed together')
+    expect(check(r, 'must-stall', 'inject')?.observed).toMatch(/^[1-9]\d* commits between/)
+  })
+
+  it('sizes and ids outside the devnet are bad input at load, naming the field and the expected values', () => {
+    const base = (target: string, faults: string, extra = '') => `name: x\nhypothesis: y\ntarget: ${target}\n${extra}inject: { faults: [ ${faults} ] }\n`
+    expect(loadError(base('{ kind: devnet, validators: 5 }', '{ type: node.kill, target: 1 }'))).toBe('drill.yaml:3: `target.validators` must be one of 4, 7, 10. Got `5`.')
+    expect(loadError(base('{ kind: devnet }', '{ type: node.kill, target: 5 }'))).toBe('drill.yaml:4: `inject.faults[0].target` must be a validator id from 0 to 3 (`target.validators` is 4). Got `5`.')
+    expect(loadError(base('{ kind: devnet, validators: 7 }', '{ type: node.kill, target: 5 }'))).toBe('loaded')
+    expect(loadError(base('{ kind: devnet, honest: [0, 4] }', '{ type: node.kill, target: 1 }'))).toBe('drill.yaml:3: `target.honest[1]` must be a validator id from 0 to 3 (`target.validators` is 4). Got `4`.')
+    expect(loadError(base('{ kind: devnet }', '{ type: node.burst-kill, params: { count: 2f+1 } }'))).toBe('loaded')
+    expect(loadError(base('{ kind: devnet }', '{ type: node.burst-kill, params: { count: 3f+2 } }'))).toMatch(/`inject\.faults\[0\]\.params\.count` must come to between 1 and 4 validators on this devnet \(n = 4, f = 1\); it comes to 5\. Got `"3f\+2"`\./)
+    expect(loadError(base('{ kind: devnet }', '{ type: node.burst-kill, params: { count: g+1 } }'))).toMatch(/`inject\.faults\[0\]\.params\.count`/)
+    expect(loadError(base('{ kind: devnet }', '{ type: node.burst-kill, params: { count: f, validators: [1] } }'))).toBe("drill.yaml:4: `inject.faults[0].params` must have exactly one of `validators`, `count`. Got `{\"count\":\"f\",\"validators\":[1]}`.")
+    expect(loadError(base('{ kind: devnet }', '{ type: net.partition, params: { sizes: [f+1], groups: [[0], [1]] } }'))).toBe('drill.yaml:4: `inject.faults[0].params` must not have `groups`, `sizes` together. Got `{"sizes":["f+1"],"groups":[[0],[1]]}`.')
+  })
+})
+
+describe('devnet checks follow n', () => {
+  // A recorded series (what the probe would have sampled), judged by the check functions alone.
+  const probeOf = (signers: number, heights: (number | null)[][]): Probe =>
+    ({
+      samples: heights.map((h, i) => ({ t: i * 500, heights: h })),
+      blocks: [1, 2, 3, 4].map((height) => ({ node: 0, height, hash: `0x${height}`, stateRoot: '0x', proposer: 0, signers: Array.from({ length: signers }, (_, i) => i), t: height * 500 })),
+      rejections: [],
+      evidence: [],
+      rssMb: [],
+      epochStartMs: 0,
+      firstCommitAt: () => 0,
+      now: () => 2_000,
+      stop: async () => {},
+    }) as unknown as Probe
+  const ctx = (probe: Probe, validators: number) => ({ probe, window: { from: 0, to: 2_000 }, slotMs: 500, validators, honest: [0], revertedAt: 0 })
+  const climbing = [[0], [1], [2], [3], [4]]
+
+  it('progress needs 2f+1 signers per commit: 4 of 7 is too few, 4 of 4 is enough', () => {
+    expect(progress(ctx(probeOf(4, climbing), 7), {})).toEqual({
+      ok: false,
+      observed: '4 commits in 2000 ms (heights 0 → 4); 4 with < 5 signers (e.g. height 1)',
+      expected: '≥ 2 commits (0.5 per 500 ms slot), each with ≥ 5 signers',
+    })
+    expect(progress(ctx(probeOf(4, climbing), 4), {}).ok).toBe(true)
+    expect(progress(ctx(probeOf(5, climbing), 7), {}).ok).toBe(true)
+  })
+
+  it('keepsCommitted fails on a height that goes back, and not on a validator that is down for a while', () => {
+    expect(keepsCommitted(ctx(probeOf(3, [[3], [4], [null], [4], [5]]), 4))).toEqual({
+      ok: true,
+      observed: 'no validator reported a lower height than before (1 validators sampled)',
+      expected: 'every validator resumes at least at the height it had committed',
+    })
+    expect(keepsCommitted(ctx(probeOf(3, [[3], [4], [null], [0], [5]]), 4))).toEqual({
+      ok: false,
+      observed: 'validator 0 went back from height 4 to 0 at 1500 ms (1 samples lower than before)',
+      expected: 'every validator resumes at least at the height it had committed',
+    })
+  })
+})
