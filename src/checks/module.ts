@@ -1,4 +1,4 @@
-import { type Outcome, define, valueOf } from '../Check.js'
+import { define, type Outcome, valueOf } from '../Check.js'
 import { userApi } from '../scenario/user-api.js'
 import { loadUserModule } from '../scenario/user-module.js'
 

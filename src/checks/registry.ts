@@ -1,4 +1,4 @@
-import { type AnyCheck, type DevnetSeries, type ForkCheckSeries, type Outcome, type ParamsOf, type Window } from '../Check.js'
+import type { AnyCheck, DevnetSeries, ForkCheckSeries, Outcome, ParamsOf, Window } from '../Check.js'
 import { InputError } from '../errors.js'
 import type { ForkProbe, ForkSeries } from '../probes/fork.js'
 import type { RunContext } from '../scenario/context.js'

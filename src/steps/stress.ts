@@ -1,4 +1,4 @@
-import { type Hex } from 'viem'
+import type { Hex } from 'viem'
 import { type PairShift, shiftPairToken1 } from '../chain/pairs.js'
 import { findStorageField, readField, writeField } from '../chain/slots.js'
 import { calldata } from '../chain/views.js'
