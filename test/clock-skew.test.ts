@@ -23,6 +23,9 @@ import { liveProcesses } from '../src/targets/processes.js'
 const root = fileURLToPath(new URL('..', import.meta.url))
 const file = 'scenarios/devnet/clock-skew.yaml'
 const shorter = (s: Scenario, injectMs: number): Scenario => ({ ...s, baseline: { ...s.baseline, durationMs: 2_000 }, inject: { ...s.inject, durationMs: injectMs } })
+// The shipped inject window: a refusal needs validator 2's turn as proposer (every 4th height),
+// and with both cores busy 8 s held none of them.
+const injectMs = loadScenario(file).inject.durationMs
 const run = (s: Scenario, overrides?: Record<number, Record<string, unknown>>) => runDevnetScenario(s, { seed: 1, replay: 'test', ...(overrides ? { overrides } : {}) })
 
 describe('the node clock', () => {
@@ -85,7 +88,7 @@ describe('fc_setClockOffset on a running validator', () => {
 
 describe('clock-skew drill', () => {
   it('+30 s on validator 2 through its own clock: held, its proposals refused for drift, no LD_PRELOAD', async () => {
-    const r = await run(shorter(loadScenario(file), 8_000))
+    const r = await run(shorter(loadScenario(file), injectMs))
     expect(r.verdict, r.reason).toBe('held')
     const refused = r.checks.find((c) => c.name === 'skewed-proposals-refused')
     expect(refused?.ok).toBe(true)
@@ -100,7 +103,7 @@ describe('clock-skew drill', () => {
   })
 
   it('…and a build whose clock ignores the offset fails the drill: nothing refused, its blocks commit', async () => {
-    const r = await run(shorter(loadScenario(file), 8_000), devnetBuilds['clock-ignores-offset'])
+    const r = await run(shorter(loadScenario(file), injectMs), devnetBuilds['clock-ignores-offset'])
     expect(r.verdict).toBe('failed')
     expect(r.reason).toMatch(/^safety check `skewed-proposals-refused` broke in inject: 0 refusals of validator 2's proposals for timestamp drift \(by nobody\); [1-9]\d* of its blocks committed/)
     // The node claims the offset (fc_status), but nobody saw it: detect reports no drift.
@@ -180,7 +183,7 @@ describe('clock-skew via libfaketime, installed', () => {
   // CI installs libfaketime (`.ci/run`: apt-get install -y faketime); a machine with Node and npm
   // alone skips this one (the missing-library path is tested above).
   it.skipIf(!fs.existsSync(lib))('+30 s on validator 2 restarted under LD_PRELOAD: held, its Date.now runs 30 s ahead, its proposals refused for drift', async () => {
-    const r = await run(viaFaketime(shorter(loadScenario(file), 8_000)))
+    const r = await run(viaFaketime(shorter(loadScenario(file), injectMs)))
     expect(r.verdict, r.reason).toBe('held')
     const fault = r.faults[0]
     expect(fault?.params).toEqual({ offsetS: 30, via: 'faketime' })
@@ -208,7 +211,7 @@ describe('clock-skew via libfaketime, installed', () => {
     const saved = process.env.FORKCHAOS_FAKETIME_LIB
     process.env.FORKCHAOS_FAKETIME_LIB = inert
     try {
-      const r = await run(viaFaketime(shorter(loadScenario(file), 8_000)))
+      const r = await run(viaFaketime(shorter(loadScenario(file), injectMs)))
       expect(r.verdict, r.reason).toBe('failed')
       // Its blocks commit: on the true clock they are within the drift bound.
       expect(r.reason).toMatch(/^safety check `skewed-proposals-refused` broke in inject: \d+ refusals of validator 2's proposals for timestamp drift .*; [1-9]\d* of its blocks committed/)
