@@ -10,7 +10,10 @@ import type { Evidence, Probe, Rejection } from '../scenario/devnet-probe.js'
 export type DevnetObservations = {
   window: { from: number; to: number }
   slotMs: number
-  validators: { id: number; heightFrom: number | null; heightTo: number | null; unanswered: number; samples: number }[]
+  /** Per validator; `signed`: how many of the window's committed blocks carry its vote. */
+  validators: { id: number; heightFrom: number | null; heightTo: number | null; unanswered: number; samples: number; signed: number }[]
+  /** Blocks committed in the window (distinct heights, as the probe read them). */
+  blocks: number
   rejections: Rejection[]
   evidence: Evidence[]
   /** Commits by honest validators in the window, and per slot at baseline (null: no baseline window). */
@@ -34,6 +37,10 @@ export function devnetObservations(probe: Probe, window: { from: number; to: num
     for (const s of probe.samples) if (s.t <= t && s.heights[id] !== null && s.heights[id] !== undefined) h = s.heights[id] as number
     return h
   }
+  // One certificate per height committed in the window (by the honest validators' heights): the first copy the probe read.
+  const [low, high] = [heightAt(window.from, honest), heightAt(window.to, honest)]
+  const byHeight = new Map<number, number[]>()
+  for (const b of probe.blocks) if (b.height > low && b.height <= high && !byHeight.has(b.height)) byHeight.set(b.height, b.signers)
   const perSlot = baseline && baseline.to > baseline.from ? ((heightAt(baseline.to, honest) - heightAt(baseline.from, honest)) * slotMs) / (baseline.to - baseline.from) : null
   return {
     window,
@@ -44,10 +51,12 @@ export function devnetObservations(probe: Probe, window: { from: number; to: num
       heightTo: lastKnown(id, window.to),
       unanswered: inWindow.filter((s) => s.heights[id] === null || s.heights[id] === undefined).length,
       samples: inWindow.length,
+      signed: [...byHeight.values()].filter((signers) => signers.includes(id)).length,
     })),
+    blocks: byHeight.size,
     rejections: probe.rejections.filter((r) => r.at - probe.epochStartMs >= window.from - slotMs && r.at - probe.epochStartMs <= window.to).slice(0, KEEP),
     evidence: probe.evidence.slice(0, KEEP),
-    commits: heightAt(window.to, honest) - heightAt(window.from, honest),
+    commits: high - low,
     baselinePerSlot: perSlot === null ? null : Math.round(perSlot * 100) / 100,
   }
 }
@@ -70,6 +79,7 @@ export function seenOnDevnet(observations: Observations, focus: readonly number[
     const v = o.validators[id]
     if (!v) continue
     if (v.unanswered > 0) seen.push(`validator ${id} did not answer ${v.unanswered} of ${v.samples} probe samples`)
+    if (focus.length > 0 && o.blocks > 0 && v.signed < o.blocks) seen.push(`validator ${id} voted in ${v.signed} of the ${o.blocks} blocks committed`)
     if (v.heightFrom !== null && v.heightTo !== null && focus.length > 0 && others.length > 0) {
       if (v.heightTo <= v.heightFrom && othersTo > v.heightFrom) seen.push(`validator ${id} stalled at height ${v.heightTo} while the others reached ${othersTo}`)
       else if (othersTo - v.heightTo >= 2) seen.push(`validator ${id} ended the window ${othersTo - v.heightTo} blocks behind (${v.heightTo} vs ${othersTo})`)

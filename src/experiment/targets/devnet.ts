@@ -156,9 +156,6 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number): Pr
       return { steps: [], viewsBefore: {}, viewsAfter: {}, devnet: devnetObservations(probe, run, baselineWindow, slotMs, honest) }
     },
     again: () => performance.now() < (recoverUntil ?? 0),
-    async explain(error) {
-      return error instanceof NoFirstCommit ? { verdict: 'error', reason: error.message } : undefined
-    },
     report() {
       metrics.heights = probe.samples.filter((_, i) => i % 5 === 0).map((s) => ({ t: s.t, heights: s.heights }))
       metrics.maxRssMb = Math.round(Math.max(0, ...probe.rssMb.map((r) => r.mb)))
