@@ -17,6 +17,7 @@ import { type AnyFault, acceptedFaultTargets, define } from '../src/Fault.js'
 import { faults } from '../src/faults/registry.js'
 import * as P from '../src/Params.js'
 import { loadScenario } from '../src/scenario/loader.js'
+import { scenarioSchema } from '../src/scenario/schema.js'
 
 /** The oracle (Ajv over each fault's published schema) and the values it draws live in fuzz/fault-params.ts. */
 describe('fault params: one declaration gives the schema and the parser', () => {
@@ -113,6 +114,16 @@ describe('fault params: one declaration gives the schema and the parser', () => 
 
       Where: POST /chaos/inject: params"
     `)
+  })
+
+  it('the scenario schema publishes each fault\'s params schema as declared, in both fault lists', () => {
+    const inject = (scenarioSchema.properties as Record<string, Schema>).inject as { properties: Record<string, Schema> }
+    const lists = [inject.properties.faults, (inject.properties.random as { properties: Record<string, Schema> }).properties.faults]
+    for (const list of lists) {
+      const clauses = ((list as { items: { allOf: { if: Schema; then: { properties: { params: unknown } } }[] } }).items.allOf)
+      expect(clauses.map((c) => (c.if.properties as { type: { const: string } }).type.const)).toEqual(Object.keys(faults))
+      for (const c of clauses) expect(c.then.properties.params).toBe(faults[(c.if.properties as { type: { const: keyof typeof faults } }).type.const].paramsSchema)
+    }
   })
 
   it('every fault declares the target kind it needs, and each scenario kind takes some', () => {

@@ -17,9 +17,10 @@ const faultSchema = {
     target: { type: ['string', 'integer'], minimum: 0, maximum: maxValidators - 1, maxLength: 256, description: 'A contract name or address (fork), a proxy name (rpc.*), or a validator id 0 … n−1 (devnet, n = `target.validators`).' },
     params: { type: 'object' },
   },
+  // Each fault's params schema as its declaration gives it (src/Params.ts), with its summary and target kind for editors.
   allOf: Object.values(faults).map((fault) => ({
     if: { properties: { type: { const: fault.type } } },
-    then: { properties: { params: fault.paramsSchema } },
+    then: { description: `${fault.summary} (needs a ${fault.target === 'proxy' ? 'JSON-RPC fault proxy' : `${fault.target} target`})`, properties: { params: fault.paramsSchema } },
   })),
 }
 
