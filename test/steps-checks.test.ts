@@ -78,13 +78,14 @@ describe('the registries are the one declaration', () => {
 
   it('`forkchaos list` shows every check with its one-line doc (built CLI)', () => {
     const cli = path.join(import.meta.dirname, '..', 'bin', 'forkchaos.js')
-    const text = spawnSync(process.execPath, [cli, 'list', 'scenarios/defi'], { encoding: 'utf8', timeout: 60_000 })
+    // Generous timeouts: the built CLI loads slowly with both cores busy.
+    const text = spawnSync(process.execPath, [cli, 'list', 'scenarios/defi'], { encoding: 'utf8', timeout: 120_000 })
     expect(text.status).toBe(0)
     const section = text.stdout.split('\nChecks\n')[1] ?? ''
     for (const name of checkNames) expect(section).toContain(`  ${name.padEnd(22)} ${checkDocs[name]}\n`)
-    const json = spawnSync(process.execPath, [cli, 'list', 'scenarios/defi', '--json'], { encoding: 'utf8', timeout: 60_000 })
+    const json = spawnSync(process.execPath, [cli, 'list', 'scenarios/defi', '--json'], { encoding: 'utf8', timeout: 120_000 })
     expect(JSON.parse(json.stdout).checks).toEqual(checkDocs)
-  }, 60_000)
+  }, 300_000)
 })
 
 describe('a check or step on the wrong target is a load error', () => {
@@ -142,11 +143,11 @@ describe('a check or step on the wrong target is a load error', () => {
   it('`forkchaos validate`: exit 2, the file and line, no stack (built CLI)', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-steps-checks-')), 'wrong-target.yaml')
     fs.writeFileSync(file, fork('  - { name: no-fork, kind: safety, noFork: true }'))
-    const r = spawnSync(process.execPath, [path.join(import.meta.dirname, '..', 'bin', 'forkchaos.js'), 'validate', file], { encoding: 'utf8', timeout: 60_000 })
+    const r = spawnSync(process.execPath, [path.join(import.meta.dirname, '..', 'bin', 'forkchaos.js'), 'validate', file], { encoding: 'utf8', timeout: 120_000 })
     expect(r.status).toBe(2)
     expect(r.stderr.split('\n')[0]).toBe(`forkchaos: ${file}:5: \`checks[0].noFork\` is a devnet check; this scenario's target is a fork (the default).`)
     expect(r.stderr).not.toMatch(/\n\s+at /)
-  }, 60_000)
+  }, 150_000)
 })
 
 describe('the fork probe and the checks that read it (real Anvil, embedded chain)', () => {

@@ -1,13 +1,31 @@
 import { define } from '../../Check.js'
 import { validatorId } from './series.js'
-import { driftRejected as judge } from './checks.js'
-import { contextOf } from './series.js'
 
-/** The validator's proposals are refused for timestamp drift, and none of its blocks commits. */
+/**
+ * Safety, for a validator whose clock is off by more than the drift bound: the others refuse
+ * its proposals for timestamp drift (at least one refusal in the window: the skew was seen),
+ * and none of them commits a block it proposed in the window (after one slot of grace for a
+ * proposal made before the skew).
+ */
 export const driftRejected = define({
   name: 'driftRejected',
   target: 'devnet',
   summary: "the validator's proposals are refused for timestamp drift, and none of its blocks commits",
   params: { type: 'object', additionalProperties: false, required: ['proposer'], description: "The validator's proposals are refused for timestamp drift by the others, and none of its blocks commits (clock-skew drills).", properties: { proposer: validatorId } },
-  evaluate: (series, window, body: { proposer: number }) => judge(contextOf(series, window), body),
+  evaluate(series, window, body: { proposer: number }) {
+    const others = series.honest.filter((n) => n !== body.proposer)
+    const inWindow = (t: number) => t >= window.from && t <= window.to
+    const refused = series.probe.rejections.filter(
+      (r) => others.includes(r.node) && r.proposer === body.proposer && r.field === 'timestamp' && /from the local clock/.test(r.reason) && inWindow(r.at - series.probe.epochStartMs),
+    )
+    const committed = series.probe.blocks.filter((b) => others.includes(b.node) && b.proposer === body.proposer && b.t >= window.from + series.slotMs && b.t <= window.to)
+    const heights = [...new Set(committed.map((b) => b.height))]
+    return {
+      ok: refused.length > 0 && committed.length === 0,
+      observed:
+        `${refused.length} refusals of validator ${body.proposer}'s proposals for timestamp drift (by ${[...new Set(refused.map((r) => r.node))].join(', ') || 'nobody'})` +
+        `${refused[0] ? `, e.g. "${refused[0].reason}"` : ''}; ${heights.length} of its blocks committed${heights.length ? ` (heights ${heights.slice(0, 5).join(', ')})` : ''}`,
+      expected: 'its proposals refused for timestamp drift, none of its blocks committed',
+    }
+  },
 })

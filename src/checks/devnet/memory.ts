@@ -1,12 +1,14 @@
 import { define } from '../../Check.js'
-import { memory as judge } from './checks.js'
-import { contextOf } from './series.js'
 
-/** No validator process grows past maxRssMb in the window. */
+/** Liveness: no validator process grows past `maxRssMb` during the window. */
 export const memory = define({
   name: 'memory',
   target: 'devnet',
   summary: 'no validator process grows past maxRssMb in the window',
   params: { type: 'object', additionalProperties: false, required: ['maxRssMb'], properties: { maxRssMb: { type: 'number', exclusiveMinimum: 0, maximum: 65_536 } } },
-  evaluate: (series, window, body: { maxRssMb: number }) => judge(contextOf(series, window), body),
+  evaluate(series, window, body: { maxRssMb: number }) {
+    const inWindow = series.probe.rssMb.filter((r) => r.t >= window.from && r.t <= window.to)
+    const worst = inWindow.reduce((a, r) => (r.mb > a.mb ? r : a), { t: 0, node: -1, mb: 0 })
+    return { ok: inWindow.length > 0 && worst.mb <= body.maxRssMb, observed: `max RSS ${worst.mb.toFixed(0)} MB (validator ${worst.node})`, expected: `≤ ${body.maxRssMb} MB` }
+  },
 })

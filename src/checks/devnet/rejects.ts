@@ -1,15 +1,37 @@
 import { define } from '../../Check.js'
-import { rejects as judge } from './checks.js'
-import { contextOf, validatorId } from './series.js'
+import { validatorId } from './series.js'
 
-/** Safety: a byzantine proposer's bad blocks are rejected within one slot and never committed (measured: `rejectionLatencyMs`). */
+/**
+ * Safety: the byzantine proposer's bad blocks are rejected within one slot: honest validators
+ * record the rejection (naming the proposer and the layer), none of them commits a block that
+ * proposer built during the window, and the height still commits within one slot.
+ */
 export const rejects = define({
   name: 'rejects',
   target: 'devnet',
   summary: "the proposer's bad blocks are rejected within one slot, none committed, the height still commits",
   params: { type: 'object', additionalProperties: false, required: ['proposer'], properties: { proposer: validatorId } },
   evaluate(series, window, body: { proposer: number }) {
-    const { rejectionLatencyMs, ...outcome } = judge(contextOf(series, window), body)
-    return { ...outcome, metrics: { rejectionLatencyMs } }
+    const rejections = series.probe.rejections.filter((r) => series.honest.includes(r.node) && r.proposer === body.proposer)
+    const committedBad = series.probe.blocks.filter((b) => series.honest.includes(b.node) && b.proposer === body.proposer && b.t >= window.from && b.t <= window.to)
+    const latency = rejections.length ? Math.max(...rejections.map((r) => r.latencyMs)) : null
+    // The height a bad proposal was for must still commit within one slot of its rejection
+    // (probe samples every 100 ms, so allow one sample of slack).
+    let worstCommitDelay = 0
+    for (const r of rejections) {
+      const committed = series.probe.firstCommitAt(r.height)
+      const rejectedAt = r.at - series.probe.epochStartMs
+      worstCommitDelay = Math.max(worstCommitDelay, committed === undefined ? Number.POSITIVE_INFINITY : committed - rejectedAt)
+    }
+    const layers = [...new Set(rejections.map((r) => `${r.layer}${r.field ? `/${r.field}` : ''}`))].join(', ')
+    return {
+      ok: rejections.length > 0 && committedBad.length === 0 && latency !== null && latency <= series.slotMs && worstCommitDelay <= series.slotMs + 100,
+      observed:
+        `${rejections.length} rejections of validator ${body.proposer}'s proposals (${layers || 'none'}), worst latency ${latency ?? '—'} ms, ` +
+        `height committed ${Number.isFinite(worstCommitDelay) ? `${Math.round(worstCommitDelay)} ms` : 'never'} after the rejection at worst; ` +
+        `${committedBad.length} blocks by validator ${body.proposer} committed by honest validators`,
+      expected: `every bad proposal rejected within ${series.slotMs} ms, none committed, the height committed within one slot`,
+      metrics: { rejectionLatencyMs: latency },
+    }
   },
 })
