@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
 import { loadScenario, parseScenario } from '../src/scenario/loader.js'
 import { runScenario } from '../src/scenario/runner.js'
+import { runSuite } from '../src/scenario/suite.js'
 import type { Scenario } from '../src/scenario/types.js'
 import { type Fork, startFork } from '../src/targets/fork.js'
 import { liveProcesses } from '../src/targets/processes.js'
@@ -169,4 +170,29 @@ describe('every shipped devnet drill: its fault was seen', () => {
       expect(f.evidence?.seen, `${f.type}: ${f.evidence?.took}`).toEqual(expect.any(String))
     }
   }, 180_000)
+})
+
+describe('the fork target', () => {
+  it('boots once per run, gives the reorg drill a fresh fork of its own and stops it right after, leaves nothing running', async () => {
+    const anvilsAtEnd: Record<string, string[]> = {}
+    let boots = 0
+    const report = await runSuite({
+      paths: ['scenarios/defi/oracle-divergence.yaml', 'scenarios/defi/reorg.yaml', 'scenarios/defi/blocked-close-trade.yaml'],
+      seed: 1,
+      source: { kind: 'embedded' },
+      replay: 'test',
+      onEvent: (e) => {
+        if (e.type === 'booted') boots++
+        // Which Anvil processes are alive as each scenario ends (the shared upstream and fork, and any fresh one).
+        if (e.type === 'scenario-done') anvilsAtEnd[e.report.name] = liveProcesses().filter((p) => p.kind === 'anvil').map((p) => p.label).sort()
+      },
+    })
+    expect(Object.fromEntries(report.scenarios.map((s) => [s.name, s.verdict]))).toEqual({ 'oracle-divergence-only-unwind': 'held', 'reorg-after-cycles': 'held', 'blocked-close-trade': 'held' })
+    expect(boots).toBe(1)
+    // The fresh fork is gone by the time its scenario is reported; the shared fork stays for the next.
+    expect(anvilsAtEnd['reorg-after-cycles']).toEqual(anvilsAtEnd['oracle-divergence-only-unwind'])
+    expect(anvilsAtEnd['blocked-close-trade']).toEqual(anvilsAtEnd['oracle-divergence-only-unwind'])
+    expect(anvilsAtEnd['blocked-close-trade']?.length).toBeGreaterThan(0)
+    expect(liveProcesses()).toEqual([])
+  })
 })
