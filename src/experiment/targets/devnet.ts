@@ -265,7 +265,8 @@ async function soak(random: RandomFaults, durationMs: number, io: PhaseIo<Devnet
       await hold(random.everyMs)
       continue
     }
-    const fault = await io.apply({ ...spec, target }, `inject.random.faults (#${summary.draws})`)
+    // `parsed` (the loader's, not enumerable) does not survive a spread: carried on by name, so a draw is not parsed again.
+    const fault = await io.apply({ ...spec, target, parsed: spec.parsed }, `inject.random.faults (#${summary.draws})`)
     summary.applied++
     await hold(random.holdMs)
     await fault.revert()
