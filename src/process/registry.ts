@@ -134,7 +134,7 @@ export type CleanupResult = {
   stopped: PidFile[]
   /** Left alone: the forkchaos run that owns them is still alive. */
   skipped: PidFile[]
-  /** Killed, but still there after `CLEANUP_WAIT_MS` (a process in uninterruptible sleep). */
+  /** Killed, but a member of its group still runs after `CLEANUP_WAIT_MS` (uninterruptible sleep). */
   lingering: PidFile[]
 }
 
@@ -181,11 +181,38 @@ export async function cleanupStale(): Promise<CleanupResult> {
   let waiting = killed
   while (waiting.length > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 25))
-    waiting = waiting.filter((e) => isAlive(e.pid) || signalGroup(e.pgid, 0))
+    const live = liveGroups()
+    waiting = waiting.filter((e) => live.has(e.pgid))
   }
   result.lingering = waiting
   result.stopped = killed.filter((e) => !waiting.includes(e))
   return result
+}
+
+/**
+ * The process groups that still have a member that has not exited. A killed orphan is a zombie
+ * until its new parent (init, or this machine's pid 1) reaps it, which may take seconds; it
+ * runs nothing, so it counts as gone. Read from /proc/<pid>/stat: state and pgid.
+ */
+function liveGroups(): Set<number> {
+  const groups = new Set<number>()
+  let pids: string[] = []
+  try {
+    pids = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))
+  } catch {
+    return groups
+  }
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+      // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so split after the last ')'.
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (state !== 'Z' && state !== 'X') groups.add(Number(pgrp))
+    } catch {
+      // Gone between the listing and the read.
+    }
+  }
+  return groups
 }
 
 function cmdlineOf(pid: number): string {

@@ -22,7 +22,7 @@ const accounts = Array.from({ length: o.senders }, (_, i) => mnemonicToAccount(o
 const signed: Hex[] = []
 for (let i = 0; i < total; i++) {
   // Signing is CPU-bound: yield now and then, so the parent watch's timer and IPC still run.
-  if (i % 256 === 255) await new Promise((r) => setImmediate(r))
+  if (i % 64 === 63) await new Promise((r) => setImmediate(r))
   const account = accounts[i % accounts.length] as (typeof accounts)[number]
   signed.push(
     await account.signTransaction({
