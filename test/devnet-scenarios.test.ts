@@ -141,7 +141,7 @@ describe('devnet under contention', () => {
     const progress = r.checks.find((c) => c.name === 'progress' && c.phase === 'inject')
     // "N commits in M ms (heights a → b)": the chain did not stop while the flood ran.
     const commits = Number(/^(\d+) commits/.exec(progress?.observed ?? '')?.[1] ?? Number.NaN)
-    expect(commits).toBeGreaterThan(0)
+    expect(commits, `${r.verdict}: ${r.reason}`).toBeGreaterThan(0)
     expect(failedChecks(r)).toEqual([])
     expect(r.verdict).toBe('held')
   }, 300_000)

@@ -70,6 +70,8 @@ export type StartNodeOptions = {
 
 /** Rejections and evidence kept for `fc_rejections` / `fc_evidence`; the oldest go first. */
 const maxKept = 10_000
+/** At start-up, round 0 waits for every peer to be heard from, at most this many slots (a validator alone starts anyway). */
+const START_WAIT_SLOTS = 2
 
 /**
  * Starts one validator in this process. `input` is the config file's JSON (or a `NodeConfig`);
@@ -462,6 +464,8 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     const slotLagMs = lastCommitAtMs - (config.genesisTimestampS * 1_000 + height * config.slotMs)
     log(`committed ${height} (round ${block.certificate.round}, ${block.payload.transactions.length} txs, ${slotLagMs} ms after its slot) ${block.payload.blockHash}`)
     mempool.removeCommitted(block.payload.transactions).catch((error) => log(`mempool: pruning failed: ${(error as Error).message}`))
+    // A commit (of a synced block, too) starts the next height: consensus is running from here on.
+    consensusStarted = true
     dispatch({ kind: 'committed', height, notBeforeMs: (block.payload.timestampS + timestampGapS) * 1_000 })
     p2p.broadcast(statusMessage())
     return true
@@ -523,7 +527,31 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     log,
   })
 
+  // ---- start-up ---------------------------------------------------------------------------
+  // Validators start seconds apart (each boots its Anvil and its process; more on a busy machine).
+  // Round 0 of the first height used to start at once on each, with its own propose timeout, so
+  // the first proposer's proposal went to peers not yet up (lost) and the peers' rounds timed out
+  // one by one: the first commit came rounds later, with timeouts growing each round. So round 0
+  // waits until every peer has been heard from (or `START_WAIT_SLOTS` slots), and a peer heard for
+  // the first time gets this node's status and round at once instead of at the next resend.
+  let consensusStarted = false
+  const heard = new Set<number>()
+  function startConsensus() {
+    if (consensusStarted || stopped) return
+    consensusStarted = true
+    apply(consensus.start(engine.head().number, clock.nowMs(), (engine.head().timestampS + timestampGapS) * 1_000))
+  }
+  let p2pReady = false
+  function firstContact(from: number) {
+    if (!p2pReady) return // a message during p2p's own start-up: the next one counts
+    heard.add(from)
+    p2p.send(from, statusMessage())
+    for (const message of consensus.gossip()) p2p.send(from, message)
+    if (heard.size >= config.peers.length) startConsensus()
+  }
+
   function onMessage(from: number, message: Message) {
+    if (!heard.has(from)) firstContact(from)
     switch (message.t) {
       case 'proposal':
         dispatch({ kind: 'proposal', proposal: message.proposal })
@@ -645,6 +673,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     onMessage,
     log,
   })
+  p2pReady = true
 
   const rpcServer: RpcServer = await startRpcServer({
     listen: config.rpcListen,
@@ -766,7 +795,8 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     if (queued < 4 && !(store.corruption && config.unsafe?.noResyncAfterCorruption)) sync.tick(clock.monotonicMs())
   })
 
-  apply(consensus.start(engine.head().number, clock.nowMs(), (engine.head().timestampS + timestampGapS) * 1_000))
+  if (config.peers.length === 0) startConsensus()
+  else later(START_WAIT_SLOTS * config.slotMs, startConsensus)
   p2p.broadcast(statusMessage())
   log(`started: head ${engine.head().number}, p2p ${p2p.address}, rpc ${rpcServer.url}`)
 

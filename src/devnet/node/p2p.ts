@@ -87,6 +87,8 @@ export async function startP2p(options: P2pOptions): Promise<P2p> {
 
   // ---- inbound: read only ----------------------------------------------------------------
   const inbound = new Set<net.Socket>()
+  /** A peer said hello: it is up, so a link to it waiting out its backoff dials now (set once the links exist). */
+  let peerIsUp: (id: number) => void = () => undefined
   const server = net.createServer((socket) => {
     inbound.add(socket)
     socket.setNoDelay(true)
@@ -122,6 +124,7 @@ export async function startP2p(options: P2pOptions): Promise<P2p> {
           return
         }
         from = message.id
+        peerIsUp(from)
         return
       }
       if (message.t === 'hello') return
@@ -174,6 +177,18 @@ export async function startP2p(options: P2pOptions): Promise<P2p> {
       timer: null,
     }
     links.set(peer.id, link)
+    dial(link)
+  }
+
+  // A link that failed while its peer was down (at start-up, a peer's proxy with no upstream yet)
+  // backs off up to maxBackoffMs; the peer's own hello says it is up, so try again at once
+  // instead of leaving it unreachable for up to 2 s after it started.
+  peerIsUp = (id) => {
+    const link = links.get(id)
+    if (!link || closed || link.socket || !link.timer) return
+    clearTimeout(link.timer)
+    link.timer = null
+    link.attempts = 0
     dial(link)
   }
 
