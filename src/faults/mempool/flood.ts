@@ -19,7 +19,7 @@ const flooderMain = () => path.join(packageRoot, 'dist', 'src', 'faults', 'mempo
  * The flooder (src/faults/mempool/flooder.ts) as a process of the process owner: its own group,
  * a pid file for `forkchaos cleanup`, an IPC channel for its `go`, and a watch on forkchaos
  * (it exits when forkchaos is gone). Ready once it has signed every transaction (`READY <n>`);
- * signing 20,000 takes a while on a busy machine, hence the minute.
+ * signing thousands takes a while on a busy machine, hence the timeout grows with the count.
  */
 const flooderProcess = defineProcess((options: Record<string, unknown>) => ({
   kind: 'flooder' as const,
@@ -28,7 +28,9 @@ const flooderProcess = defineProcess((options: Record<string, unknown>) => ({
   args: [flooderMain(), JSON.stringify(options)],
   match: flooderMain(),
   ipc: true,
-  startTimeoutMs: 60_000,
+  // A minute, plus 10 ms per transaction to sign (8,000 for the shipped drill: 140 s), at most
+  // the owner's 10 minutes: signing is ~1 ms each idle, several times that with the cores busy.
+  startTimeoutMs: Math.min(600_000, 60_000 + 10 * Math.ceil((Number(options.ratePerS) * Number(options.durationMs)) / 1_000)),
   ready: (output: string) => (/^READY \d+$/m.test(output) ? true : undefined),
 }))
 
