@@ -46,4 +46,6 @@ export const devnetBuilds: Record<string, Record<number, Record<string, unknown>
   'no-resync-after-corruption': everyValidator({ unsafe: { noResyncAfterCorruption: true } }),
   /** Every validator starts without its store, as if it kept blocks in memory only (breaks restart). */
   'volatile-store': everyValidator({ unsafe: { volatileStore: true } }),
+  /** Every validator starts without what it signed before, so a restart can double-sign (breaks burst-kill on 7). */
+  'forget-sign-state': everyValidator({ unsafe: { forgetSignState: true } }),
 }

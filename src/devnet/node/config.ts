@@ -38,6 +38,8 @@ export type NodeConfig = {
    * - `acceptInvalidTx`: accepts a proposal whose execution refused some of its transactions (invalid-tx).
    * - `noResyncAfterCorruption`: after finding its store corrupt, never syncs the lost blocks from peers (disk-corrupt).
    * - `volatileStore`: starts without its store every time, as if it kept blocks in memory only (restart).
+   * - `forgetSignState`: starts without its sign state every time, so after a crash it may sign a
+   *   second, different vote or proposal where it signed one before (burst-kill on 7).
    */
   unsafe?: {
     skipStateRootCheck?: boolean
@@ -46,6 +48,7 @@ export type NodeConfig = {
     acceptInvalidTx?: boolean
     noResyncAfterCorruption?: boolean
     volatileStore?: boolean
+    forgetSignState?: boolean
   }
   /** Test builds only: a lying proposer. */
   byzantine?: { equivocate?: boolean; staleParent?: boolean; invalidTx?: boolean }
@@ -130,7 +133,7 @@ export function parseNodeConfig(raw: unknown): NodeConfig {
     }
     return out
   }
-  const unsafe = flags('unsafe', ['skipStateRootCheck', 'voteForTwoProposals', 'ignoreClockOffset', 'acceptInvalidTx', 'noResyncAfterCorruption', 'volatileStore'] as const)
+  const unsafe = flags('unsafe', ['skipStateRootCheck', 'voteForTwoProposals', 'ignoreClockOffset', 'acceptInvalidTx', 'noResyncAfterCorruption', 'volatileStore', 'forgetSignState'] as const)
   const byzantine = flags('byzantine', ['equivocate', 'staleParent', 'invalidTx'] as const)
   if (unsafe) config.unsafe = unsafe
   if (byzantine) config.byzantine = byzantine

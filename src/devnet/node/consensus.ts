@@ -7,6 +7,7 @@ import {
   verifyProposal,
   verifyVote,
 } from './crypto.js'
+import type { SignState } from './sign-state.js'
 import type { Certificate, Evidence, Hex, Message, Payload, Proposal, RejectionField, Vote, VoteType } from './types.js'
 
 /**
@@ -45,6 +46,11 @@ export type ConsensusConfig = {
   voteForTwoProposals?: boolean
   /** Heights above the current one whose messages are kept for later. Default 2. */
   futureHeights?: number
+  /**
+   * Asked before every signature (`sign-state.ts`: what this validator signed before a crash);
+   * told the height of every valid peer message. Default: none (every signature allowed).
+   */
+  signState?: Pick<SignState, 'allow' | 'observe'>
 }
 
 export type TimeoutConfig = {
@@ -211,8 +217,10 @@ export function createConsensus(config: ConsensusConfig): Consensus {
     return c
   }
 
-  function castVote(type: VoteType, value: Hex | null) {
+  /** `unguarded`: test builds' extra votes (voteForTwoProposals), which are double votes on purpose. */
+  function castVote(type: VoteType, value: Hex | null, unguarded = false) {
     if (muted) return
+    if (!unguarded && config.signState && !config.signState.allow(type, height, round, value)) return
     const vote = signVote(config.chainId, config.privateKey, { type, height, round, value, validator: config.id })
     const mine = votesAt(height, round, type)
     if (!mine.has(config.id)) mine.set(config.id, vote)
@@ -246,6 +254,9 @@ export function createConsensus(config: ConsensusConfig): Consensus {
   function propose(list: Payload[], polRound: number) {
     const others = config.validators.map((v) => v.id).filter((id) => id !== config.id)
     const half = Math.floor(others.length / 2)
+    // The second payload of an equivocating proposer (test builds) is a double proposal on purpose.
+    const first = list[0]
+    if (first && config.signState && !config.signState.allow('proposal', height, round, valueIdOf(first))) return
     list.forEach((payload, i) => {
       const proposal = signProposal(config.chainId, config.privateKey, {
         height,
@@ -310,6 +321,7 @@ export function createConsensus(config: ConsensusConfig): Consensus {
       reject(p, 'signature', `the signature does not recover to validator ${p.proposer}'s address`)
       return
     }
+    config.signState?.observe(p.height)
     if (storeProposal(p) === 'duplicate') return
     out.push({ kind: 'relay', message: { t: 'proposal', proposal: p } })
     if (p.height === height && step !== 'decided') requestValidation(p)
@@ -335,6 +347,7 @@ export function createConsensus(config: ConsensusConfig): Consensus {
       stats.badSignatures++
       return
     }
+    config.signState?.observe(v.height)
     out.push({ kind: 'relay', message: { t: 'vote', vote: v } })
     if (existing) {
       const key = `${v.type}/${v.validator}/${v.height}/${v.round}`
@@ -527,8 +540,8 @@ export function createConsensus(config: ConsensusConfig): Consensus {
       if (id === myPrevote || validity.get(id) !== 'valid' || extraVoted.has(key)) continue
       extraVoted.add(key)
       const keepStep = step
-      castVote('prevote', id)
-      castVote('precommit', id)
+      castVote('prevote', id, true)
+      castVote('precommit', id, true)
       step = keepStep
       return true
     }

@@ -14,6 +14,7 @@ import { type AddResult, Mempool, TipQueue, tipOf } from './mempool.js'
 import { type P2p, startP2p } from './p2p.js'
 import { type RpcServer, startRpcServer } from './rpc.js'
 import { type BlockStore, openStore, type StoreOptions, storeFileName } from './store.js'
+import { openSignState } from './sign-state.js'
 import { createSync, type Sync } from './sync.js'
 import type { CommittedBlock, Evidence, Hex, Message, Payload, Proposal, Rejection } from './types.js'
 
@@ -238,7 +239,10 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
   }
 
   // ---- consensus -------------------------------------------------------------------------
+  if (config.unsafe?.forgetSignState) log('sign-state: unsafe.forgetSignState: started without what it signed before')
+  const signState = openSignState(config.dataDir, { log, ...(config.unsafe?.forgetSignState ? { forget: true } : {}) })
   const consensus: Consensus = createConsensus({
+    signState,
     id: config.id,
     privateKey: config.privateKey,
     validators: config.validators,
