@@ -101,6 +101,39 @@ describe('drills by f', () => {
     expect(r.faults[0]?.evidence?.took).toBe('f+1 (= 2 of 4): validators 2, 3 killed together')
   })
 
+  // Before the sign state (src/devnet/node/sign-state.ts) this stayed stalled in 2 of 3 runs: the
+  // restarted validators signed a second, different prevote (and the proposer a second proposal)
+  // where they had signed before the kill, and the honest validators recorded evidence. The
+  // shipped file on 7, plus one check that reads the evidence: against validator 0 (which never
+  // misbehaves), so its `observed` lists everyone the evidence names; it fails by design, the
+  // test reads what it observed. (The build that forgets its sign state, forget-sign-state, no
+  // longer double-signs here reliably — restarted validators now wait to hear every peer and
+  // join their later round — so the rule that breaks is pinned in test/sign-state.test.ts.)
+  const burstKill7 = () => {
+    const s = loadScenario('scenarios/devnet/burst-kill.yaml')
+    const evidenceSeen = load(`
+name: e
+hypothesis: h
+target: { kind: devnet, validators: 7 }
+checks:
+  - { name: evidence-seen, kind: safety, phases: [recover], evidence: { validator: 0 } }
+baseline: { duration: 1s }
+inject: { faults: [ { type: node.burst-kill, params: { count: f+1 } } ], duration: 1s }
+`).checks
+    return { ...s, target: { ...s.target, validators: 7 }, checks: [...s.checks, ...evidenceSeen], recover: { ...s.recover, durationMs: 30_000 } }
+  }
+  it('burst-kill (count: f+1) on 7 kills 3 and restarts them: they sign nothing that conflicts with what they signed before, the chain resumes', async () => {
+    const r = await run(burstKill7())
+    const all = JSON.stringify({ verdict: r.verdict, reason: r.reason, checks: r.checks.map((c) => `${c.name}@${c.phase} ${c.ok}: ${c.observed}`) })
+    expect(failedChecks(r).filter((c) => !c.startsWith('evidence-seen@')), all).toEqual([])
+    expect(check(r, 'evidence-seen', 'recover')?.observed).toBe('evidence names validator(s) none (0 records)')
+    expect(r.faults[0]?.evidence?.took).toBe('f+1 (= 3 of 7): validators 4, 5, 6 killed together')
+    expect(check(r, 'must-stall', 'inject')?.observed).toMatch(/^0 commits between/)
+    expect(check(r, 'progress', 'recover')?.ok).toBe(true)
+    expect(check(r, 'no-fork', 'recover')?.ok).toBe(true)
+    expect(liveProcesses()).toEqual([])
+  })
+
   it('burst-kill of only f on 4 validators leaves a quorum: the chain goes on, so must-stall fails', async () => {
     const loaded = load(`
 name: burst-kill-f
