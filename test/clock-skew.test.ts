@@ -4,6 +4,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { expectSeen } from './drill-seen.js'
 import { devnetBuilds } from '../src/cli/options.js'
 import { createClock, maxClockOffsetMs } from '../src/devnet/node/clock.js'
 import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
@@ -26,7 +27,9 @@ const shorter = (s: Scenario, injectMs: number): Scenario => ({ ...s, baseline: 
 // The shipped inject window: a refusal needs validator 2's turn as proposer (every 4th height),
 // and with both cores busy 8 s held none of them.
 const injectMs = loadScenario(file).inject.durationMs
-const run = (s: Scenario, overrides?: Record<number, Record<string, unknown>>) => runDevnetScenario(s, { seed: 1, replay: 'test', ...(overrides ? { overrides } : {}) })
+// A run on the reference devnet (no test build) must also show its faults seen (drill-seen.ts).
+const run = (s: Scenario, overrides?: Record<number, Record<string, unknown>>) =>
+  runDevnetScenario(s, { seed: 1, replay: 'test', ...(overrides ? { overrides } : {}) }).then((r) => (overrides ? r : expectSeen(r)))
 
 describe('the node clock', () => {
   it('offsets the wall clock, never the monotonic one, and bounds the offset', () => {

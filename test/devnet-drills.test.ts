@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { expectSeen } from './drill-seen.js'
 import { keepsCommitted, progress } from '../src/checks/devnet/checks.js'
 import type { Probe } from '../src/scenario/devnet-probe.js'
 import { devnetBuilds } from '../src/cli/options.js'
@@ -12,7 +13,9 @@ import { liveProcesses } from '../src/targets/processes.js'
  * devnet and fail on the test build that breaks what each checks; burst-kill means "f + 1" on
  * any size (7 validators here, once); sizes and ids outside the devnet are bad input.
  */
-const run = (s: Scenario, overrides?: Record<number, Record<string, unknown>>) => runDevnetScenario(s, { seed: 1, replay: 'test', ...(overrides ? { overrides } : {}) })
+// A run on the reference devnet (no test build) must also show its faults seen (drill-seen.ts).
+const run = (s: Scenario, overrides?: Record<number, Record<string, unknown>>) =>
+  runDevnetScenario(s, { seed: 1, replay: 'test', ...(overrides ? { overrides } : {}) }).then((r) => (overrides ? r : expectSeen(r)))
 const failedChecks = (r: Awaited<ReturnType<typeof run>>) => r.checks.filter((c) => !c.ok).map((c) => `${c.name}@${c.phase}: ${c.observed}`)
 const check = (r: Awaited<ReturnType<typeof run>>, name: string, phase: string) => r.checks.find((c) => c.name === name && c.phase === phase)
 const load = (text: string) => parseScenario(new TextEncoder().encode(text), 'drill.yaml')

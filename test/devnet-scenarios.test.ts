@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
+import { expectSeen } from './drill-seen.js'
 import { devnetBuilds } from '../src/cli/options.js'
 import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
 import { loadScenario } from '../src/scenario/loader.js'
@@ -15,7 +16,9 @@ const shorter = (file: string, injectMs: number): Scenario => {
   const s = loadScenario(file)
   return { ...s, baseline: { ...s.baseline, durationMs: 2_000 }, inject: { ...s.inject, durationMs: injectMs } }
 }
-const run = (s: Scenario, overrides?: Record<number, Record<string, unknown>>) => runDevnetScenario(s, { seed: 1, replay: 'test', ...(overrides ? { overrides } : {}) })
+// A run on the reference devnet (no test build) must also show its faults seen (drill-seen.ts).
+const run = (s: Scenario, overrides?: Record<number, Record<string, unknown>>) =>
+  runDevnetScenario(s, { seed: 1, replay: 'test', ...(overrides ? { overrides } : {}) }).then((r) => (overrides ? r : expectSeen(r)))
 const failedChecks = (r: Awaited<ReturnType<typeof run>>) => r.checks.filter((c) => !c.ok).map((c) => `${c.name}@${c.phase}: ${c.observed}`)
 
 describe('devnet drills', () => {
