@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { expectSeen } from './drill-seen.js'
-import { keepsCommitted, progress } from '../src/checks/devnet/checks.js'
+import { keepsCommitted, progress, rejects } from '../src/checks/devnet/checks.js'
 import type { Probe } from '../src/scenario/devnet-probe.js'
 import { devnetBuilds } from '../src/cli/options.js'
 import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
@@ -193,6 +193,21 @@ describe('devnet checks follow n', () => {
     })
     expect(progress(ctx(probeOf(4, climbing), 4), {}).ok).toBe(true)
     expect(progress(ctx(probeOf(5, climbing), 7), {}).ok).toBe(true)
+  })
+
+  it('rejects judges a rejection in the window\'s last slot only if its height committed; an older one that never committed fails', () => {
+    // Height 4 commits at 2,000 ms; height 5 never does. The window ends at 2,000 ms, slots of 500 ms.
+    const withRejections = (atMs: number): Probe => ({
+      ...probeOf(3, climbing),
+      rejections: [{ node: 0, proposer: 1, height: 5, round: 0, layer: 'execution', at: atMs, latencyMs: 50 }],
+      firstCommitAt: (h: number) => (h <= 4 ? h * 500 : undefined),
+    }) as unknown as Probe
+    // At 1,700 ms: its deadline (2,300 ms) is past the window's end, so it is not judged on commit.
+    expect(rejects(ctx(withRejections(1_700), 4), { proposer: 1 }).ok).toBe(true)
+    // At 1,000 ms: its deadline passed inside the window and height 5 never committed.
+    const late = rejects(ctx(withRejections(1_000), 4), { proposer: 1 })
+    expect(late.ok).toBe(false)
+    expect(late.observed).toContain('height committed never after the rejection at worst')
   })
 
   it('keepsCommitted fails on a height that goes back, and not on a validator that is down for a while', () => {

@@ -17,10 +17,13 @@ export const rejects = define({
     const latency = rejections.length ? Math.max(...rejections.map((r) => r.latencyMs)) : null
     // The height a bad proposal was for must still commit within one slot of its rejection
     // (probe samples every 100 ms, so allow one sample of slack).
+    // A rejection in the window's last slot is judged only if its height committed by then: the
+    // window closed before its deadline (a drill's last rejection often lands there).
     let worstCommitDelay = 0
     for (const r of rejections) {
       const committed = series.probe.firstCommitAt(r.height)
       const rejectedAt = r.at - series.probe.epochStartMs
+      if (committed === undefined && rejectedAt + series.slotMs + 100 > window.to) continue
       worstCommitDelay = Math.max(worstCommitDelay, committed === undefined ? Number.POSITIVE_INFINITY : committed - rejectedAt)
     }
     const layers = [...new Set(rejections.map((r) => `${r.layer}${r.field ? `/${r.field}` : ''}`))].join(', ')
