@@ -182,6 +182,9 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       slotMs,
       genesisTimestampS,
       chainId: g.chainId,
+      // Unique per devnet (its state folder's name): a validator left over from another devnet on
+      // this machine that dials a reused port is refused at hello, not taken for a peer.
+      networkId: path.basename(dir).replace(/[^A-Za-z0-9_-]/g, '_').slice(-64) || 'devnet',
       maxDriftMs: Math.max(5_000, 3 * slotMs),
       mempool: { maxTotal: 20_000, maxPerSender: 256 },
       ...overrides,

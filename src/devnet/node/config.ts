@@ -41,6 +41,13 @@ export type NodeConfig = {
    * - `forgetSignState`: starts without its sign state every time, so after a crash it may sign a
    *   second, different vote or proposal where it signed one before (burst-kill on 7).
    */
+  /**
+   * Which devnet this node belongs to: peers whose hello names another one are refused. Devnets
+   * on one machine share keys and chain id, and a port one of them used can be reused by the next:
+   * without this, a validator left over from another devnet could join (and look like an
+   * equivocator). Optional: absent, only the chain id is compared.
+   */
+  networkId?: string
   unsafe?: {
     skipStateRootCheck?: boolean
     voteForTwoProposals?: boolean
@@ -118,6 +125,7 @@ export function parseNodeConfig(raw: unknown): NodeConfig {
     slotMs: int('slotMs', 50, 600_000),
     genesisTimestampS: int('genesisTimestampS', 0),
     chainId: int('chainId', 1),
+    ...(raw.networkId === undefined ? {} : { networkId: str('networkId', /^[A-Za-z0-9_-]{1,64}$/) }),
     maxDriftMs: raw.maxDriftMs === undefined ? 5_000 : int('maxDriftMs', 0),
     mempool: { maxTotal: limit('maxTotal', 20_000), maxPerSender: limit('maxPerSender', 256), maxIngressPerS: limit('maxIngressPerS', 100) },
   }

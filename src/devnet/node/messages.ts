@@ -40,7 +40,12 @@ function decodeMessage(raw: unknown): Message {
   if (!isRecord(raw)) throw new Invalid('not an object')
   switch (raw.t) {
     case 'hello':
-      return { t: 'hello', id: int(raw.id, 'id'), chainId: int(raw.chainId, 'chainId') }
+      return {
+        t: 'hello',
+        id: int(raw.id, 'id'),
+        chainId: int(raw.chainId, 'chainId'),
+        ...(raw.network === undefined ? {} : { network: networkName(raw.network) }),
+      }
     case 'proposal':
       return { t: 'proposal', proposal: decodeProposal(raw.proposal) }
     case 'vote':
@@ -122,6 +127,11 @@ export function decodePayload(raw: unknown): Payload {
     stateRoot: hash(raw.stateRoot, 'stateRoot'),
     receiptsRoot: hash(raw.receiptsRoot, 'receiptsRoot'),
   }
+}
+
+function networkName(v: unknown): string {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(v)) throw new Invalid('bad network')
+  return v
 }
 
 function int(v: unknown, what: string, max = Number.MAX_SAFE_INTEGER): number {

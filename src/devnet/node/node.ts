@@ -670,6 +670,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
   const p2p: P2p = await startP2p({
     id: config.id,
     chainId: config.chainId,
+    ...(config.networkId ? { network: config.networkId } : {}),
     listen: config.p2pListen,
     peers: config.peers,
     prng: prng.fork('p2p'),

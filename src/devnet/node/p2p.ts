@@ -16,6 +16,8 @@ import type { Message } from './types.js'
 export type P2pOptions = {
   id: number
   chainId: number
+  /** The devnet's id (config `networkId`): an inbound hello naming another is refused. */
+  network?: string
   /** `host:port` to accept peers on (`127.0.0.1:0`: a free port). */
   listen: string
   /** What to dial for each other validator. */
@@ -117,7 +119,7 @@ export async function startP2p(options: P2pOptions): Promise<P2p> {
       }
       const message = decoded.message
       if (from === null) {
-        if (message.t !== 'hello' || !peerIds.has(message.id) || message.chainId !== options.chainId) {
+        if (message.t !== 'hello' || !peerIds.has(message.id) || message.chainId !== options.chainId || message.network !== options.network) {
           stats.badFrames++
           options.log(`p2p: inbound connection without a valid hello (${JSON.stringify(message).slice(0, 80)}); closing`)
           socket.destroy()
@@ -204,7 +206,7 @@ export async function startP2p(options: P2pOptions): Promise<P2p> {
       link.connected = true
       link.writable = true
       link.connectedAtMs = monotonicMs()
-      socket.write(`${JSON.stringify({ t: 'hello', id: options.id, chainId: options.chainId })}\n`)
+      socket.write(`${JSON.stringify({ t: 'hello', id: options.id, chainId: options.chainId, ...(options.network ? { network: options.network } : {}) })}\n`)
       flush(link)
     })
     socket.on('drain', () => {

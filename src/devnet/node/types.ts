@@ -73,7 +73,7 @@ export type CommittedBlock = {
 
 /** One frame on a p2p link (one line of JSON). */
 export type Message =
-  | { t: 'hello'; id: number; chainId: number }
+  | { t: 'hello'; id: number; chainId: number; network?: string }
   | { t: 'proposal'; proposal: Proposal }
   | { t: 'vote'; vote: Vote }
   /** Mempool gossip; `senders[i]` is the sender the gossiping node recovered for `txs[i]`. */
