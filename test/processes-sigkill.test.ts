@@ -15,6 +15,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
+import { isAlive } from '../src/process/registry.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const bin = path.join(root, 'bin', 'forkchaos.js')
@@ -65,14 +66,7 @@ function startCli(box: Box, args: string[], until: 'close' | 'exit' = 'close') {
   return { child, exited, out: () => stdout, err: () => stderr }
 }
 
-function isDead(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return false
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH'
-  }
-}
+const isDead = (pid: number) => !isAlive(pid)
 
 const groupGone = (pgid: number) => {
   try {

@@ -10,6 +10,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { isAlive } from '../src/process/registry.js'
 import { create, type Instance, ProcessStateError, type Status } from '../src/process/Instance.js'
 import { createOutputRing } from '../src/process/output.js'
 import { cleanupStale, pidDir } from '../src/process/registry.js'
@@ -38,14 +39,7 @@ afterEach(async () => {
 })
 
 /** True when no process has this pid (kill 0 → ESRCH; EPERM would mean alive). */
-function isDead(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return false
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH'
-  }
-}
+const isDead = (pid: number) => !isAlive(pid)
 
 async function waitUntilDead(pids: number[], timeoutMs: number): Promise<number[]> {
   const deadline = Date.now() + timeoutMs
