@@ -8,5 +8,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,
+    // Stops, after the run, any process a timed-out test left behind (by pid file; see the file).
+    globalSetup: ['test/global-setup.ts'],
   },
 })
