@@ -95,6 +95,7 @@ export type SlowConsumerAction = { type: 'slow-consumer'; bytesPerSecond: number
 export type RewriteAction = {
   type: 'rewrite'
   path: string
+  /** May return a promise (the answer waits for it; e.g. a block hash over a Merkle-Patricia root). */
   with: (value: unknown, ctx: RewriteContext) => unknown
 }
 
@@ -649,7 +650,7 @@ export async function resolveCalls(args: ResolveArgs): Promise<{ answers: (unkno
         ruleId: t.ruleId,
       }
       try {
-        answer.result = rewriteAt(answer.result, t.action.path, t.action.with, ctx)
+        answer.result = await rewriteAt(answer.result, t.action.path, t.action.with, ctx)
       } catch (error) {
         answers[i] = errorReply(answer.id, {
           code: -32603,
@@ -662,17 +663,17 @@ export async function resolveCalls(args: ResolveArgs): Promise<{ answers: (unkno
   return { answers, forwarded }
 }
 
-function rewriteAt(result: unknown, path: string, fn: RewriteAction['with'], ctx: RewriteContext): unknown {
+async function rewriteAt(result: unknown, path: string, fn: RewriteAction['with'], ctx: RewriteContext): Promise<unknown> {
   const parts = path.split('.').filter(Boolean)
   if (parts[0] === 'result') parts.shift()
-  if (parts.length === 0) return fn(result, ctx)
+  if (parts.length === 0) return await fn(result, ctx)
   let node: unknown = result
   for (const part of parts.slice(0, -1)) {
     if (!isRecord(node) && !Array.isArray(node)) return result
     node = (node as Fields)[part]
   }
   const last = parts[parts.length - 1] as string
-  if ((isRecord(node) || Array.isArray(node)) && Object.hasOwn(node, last)) (node as Fields)[last] = fn((node as Fields)[last], ctx)
+  if ((isRecord(node) || Array.isArray(node)) && Object.hasOwn(node, last)) (node as Fields)[last] = await fn((node as Fields)[last], ctx)
   return result
 }
 
