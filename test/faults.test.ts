@@ -1,11 +1,11 @@
-import { type Address, type Hex, parseGwei } from 'viem'
+import { type Address, type Hex, numberToHex, parseGwei } from 'viem'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { readUint, revertReason } from '../src/checks/read.js'
 import { applyFault, type FaultContext } from '../src/Fault.js'
-import { findStorageField } from '../src/chain/slots.js'
+import { findStorageField, readField, writeField } from '../src/chain/slots.js'
 import { faults } from '../src/faults/registry.js'
 import { calldata } from '../src/chain/views.js'
-import { blockNumber, getCode, sendTransaction } from '../src/targets/chain.js'
+import { blockNumber, getCode, getStorageAt, sendTransaction, setStorageAt } from '../src/targets/chain.js'
 import { type Fork, startFork } from '../src/targets/fork.js'
 import { createPrng } from '../src/util/prng.js'
 
@@ -35,6 +35,30 @@ describe('slot discovery', () => {
     const bal = await findStorageField(fork.anvil.rpc, { to: ctx.resolve('asset', 'x'), data: calldata('balanceOf(address)', [ctx.resolve('lender', 'x')]), outputWord: 0, label: 'bal' })
     expect(bal.offsetBits).toBe(0)
     expect(bal.widthBits).toBe(256)
+  })
+
+  it('derives packed widths by probing, not from zero bytes: reserve1 and the timestamp with zero low bytes', async () => {
+    const pair = ctx.resolve('pair', 'x')
+    const getReserves = calldata('getReserves()')
+    const r0 = await findStorageField(fork.anvil.rpc, { to: pair, data: getReserves, outputWord: 0, label: 'r0' })
+    const raw = BigInt(await getStorageAt(fork.anvil.rpc, pair, r0.slot))
+    const mask = (bits: number) => (1n << BigInt(bits)) - 1n
+    const reserve0 = raw & mask(112)
+    // reserve1's low 16 bits and the timestamp's low 8 bits zero: the neighbours of each field
+    // hold zeros exactly where a wider field would reach.
+    const reserve1 = (((raw >> 112n) & mask(112)) >> 16n << 16n) | (1n << 100n)
+    const timestamp = ((raw >> 224n) >> 8n << 8n) | (1n << 24n)
+    await setStorageAt(fork.anvil.rpc, pair, r0.slot, numberToHex(reserve0 | (reserve1 << 112n) | (timestamp << 224n), { size: 32 }))
+    const again0 = await findStorageField(fork.anvil.rpc, { to: pair, data: getReserves, outputWord: 0, label: 'r0' })
+    const again1 = await findStorageField(fork.anvil.rpc, { to: pair, data: getReserves, outputWord: 1, label: 'r1' })
+    const ts = await findStorageField(fork.anvil.rpc, { to: pair, data: getReserves, outputWord: 2, label: 'ts' })
+    expect([again0.offsetBits, again0.widthBits]).toEqual([0, 112])
+    expect([again1.offsetBits, again1.widthBits]).toEqual([112, 112])
+    expect([ts.offsetBits, ts.widthBits]).toEqual([224, 32])
+    // A write of the widest value reserve0 can hold leaves reserve1 and the timestamp as they were.
+    await writeField(fork.anvil.rpc, again0, mask(112))
+    const [a, b, c] = [await readField(fork.anvil.rpc, again0), await readField(fork.anvil.rpc, again1), await readField(fork.anvil.rpc, ts)]
+    expect([a, b, c]).toEqual([mask(112), reserve1, timestamp])
   })
 })
 

@@ -8,10 +8,13 @@ import type { Rpc } from '../targets/rpc.js'
  * returns live? Works on contracts the toolkit has never seen, with no hard-coded layouts:
  *
  * 1. `eth_createAccessList` on the view lists the slots it reads;
- * 2. each slot's raw word is searched for the returned value as a bit field (packed slots,
- *    like a V2 pair's reserves, hold several);
- * 3. a candidate is confirmed by an `eth_call` with a state override that writes a marker into
- *    the field: only if the view then returns the marker is the field the one.
+ * 2. each slot's raw word is searched, byte offset by byte offset, for the returned value as a
+ *    bit field (packed slots, like a V2 pair's reserves, hold several);
+ * 3. a candidate offset is confirmed, and the field's width found, by `eth_call`s with a state
+ *    override that writes a marker into the slot: the field is as wide as the widest marker
+ *    (its top bit set) that the view returns unchanged. The zero bytes around a value say nothing
+ *    about where a field ends: a V2 pair's `reserve1` whose low bytes are zero would otherwise
+ *    make `reserve0` look 128 bits wide, and a write with a carry would corrupt `reserve1`.
  */
 export type StorageField = { address: Address; slot: Hex; offsetBits: number; widthBits: number }
 
@@ -32,15 +35,12 @@ export async function findStorageField(
     .flatMap((entry) => entry.storageKeys)
   for (const slot of candidates) {
     const raw = BigInt(await getStorageAt(rpc, view.to, slot))
-    for (let offsetBits = 0; offsetBits < WORD; offsetBits += 8) {
-      // The widest field at this offset that holds exactly the value: a write of a larger value
-      // then still fits the field.
-      for (let widthBits = WORD - offsetBits; widthBits >= 8; widthBits -= 8) {
-        if (extract(raw, offsetBits, widthBits) !== expected) continue
-        const field = { address: view.to, slot: pad(slot, { size: 32 }), offsetBits, widthBits }
-        if (await confirms(rpc, view, field, raw, expected)) return field
-        break
-      }
+    const least = Math.max(8, Math.ceil(expected.toString(2).length / 8) * 8)
+    for (let offsetBits = 0; offsetBits + least <= WORD; offsetBits += 8) {
+      if (extract(raw, offsetBits, least) !== expected) continue
+      const at = { address: view.to, slot: pad(slot, { size: 32 }), offsetBits }
+      const widthBits = await probeWidth(rpc, view, at, raw, least)
+      if (widthBits !== undefined) return { ...at, widthBits }
     }
   }
   throw new InfraError(`Could not find the storage field behind ${view.label}.`, {
@@ -49,24 +49,42 @@ export async function findStorageField(
   })
 }
 
-async function confirms(
+/**
+ * The width of the field at `at.offsetBits`, found by probing: a marker with bit `w - 1` set is
+ * written there (the slot's other bits kept) and read back through the view. Widths up to the
+ * field's own read back; wider ones put their top bit into the neighbour, which the view does not
+ * return. The answer is monotone in `w`, so a binary search over byte widths takes ≤ 5 calls.
+ * Undefined when even the narrowest width holding the value does not read back (not this field).
+ */
+async function probeWidth(
   rpc: Rpc,
   view: { to: Address; data: Hex; outputWord: number },
-  field: StorageField,
+  at: { slot: Hex; offsetBits: number },
   raw: bigint,
-  expected: bigint,
-): Promise<boolean> {
-  const mask = (1n << BigInt(Math.min(field.widthBits, 64))) - 1n
-  const marker = (expected ^ 0x5a5a5a5a5a5an) & mask || 1n
-  const patched = insert(raw, field.offsetBits, field.widthBits, marker)
-  try {
-    const output = await call(rpc, { to: view.to, data: view.data }, 'latest', {
-      [view.to]: { stateDiff: { [field.slot]: numberToHex(patched, { size: 32 }) } },
-    })
-    return wordAt(output, view.outputWord) === marker
-  } catch {
-    return false
+  least: number,
+): Promise<number | undefined> {
+  const readsBack = async (widthBits: number) => {
+    // Top bit set, low bits a pattern unlike the current value, so neither can pass by chance.
+    const marker = (1n << BigInt(widthBits - 1)) | ((0x5a5a5a5a5a5a5a5an ^ (raw >> BigInt(at.offsetBits))) & ((1n << BigInt(Math.min(widthBits - 1, 64))) - 1n))
+    const patched = insert(raw, at.offsetBits, widthBits, marker)
+    try {
+      const output = await call(rpc, { to: view.to, data: view.data }, 'latest', {
+        [view.to]: { stateDiff: { [at.slot]: numberToHex(patched, { size: 32 }) } },
+      })
+      return wordAt(output, view.outputWord) === marker
+    } catch {
+      return false
+    }
   }
+  if (!(await readsBack(least))) return undefined
+  let lo = least / 8 // bytes known to read back
+  let hi = (WORD - at.offsetBits) / 8
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2)
+    if (await readsBack(mid * 8)) lo = mid
+    else hi = mid - 1
+  }
+  return lo * 8
 }
 
 export async function readField(rpc: Rpc, field: StorageField): Promise<bigint> {
