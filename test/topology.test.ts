@@ -1,0 +1,110 @@
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { packageRoot } from '../src/contracts.js'
+import { InputError } from '../src/errors.js'
+import { anvilBinary } from '../src/targets/anvil.js'
+import { type Devnet, startDevnet } from '../src/targets/devnet.js'
+import { loadTopology, podsOf, renderValidator, validatorCount } from '../src/topology/topology.js'
+
+/** The topology file: the embedded one reproduces what startDevnet spawns; bad files are refused with file, line, field and bound. */
+const embedded = path.join(packageRoot, 'devnet', 'topologies', 'embedded.yaml')
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fc-topology-'))
+const write = (name: string, text: string) => {
+  const file = path.join(tmp, name)
+  fs.writeFileSync(file, text)
+  return file
+}
+const cmdline = (pid: number) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1)
+const errorOf = (f: () => unknown) => {
+  try {
+    f()
+  } catch (e) {
+    expect(e).toBeInstanceOf(InputError)
+    return (e as InputError).shortMessage
+  }
+  throw new Error('expected an InputError')
+}
+
+let devnet: Devnet | undefined
+afterEach(async () => {
+  await devnet?.down()
+  devnet = undefined
+})
+
+describe('the embedded topology', () => {
+  it('renders, for 4 validators, exactly the command lines startDevnet spawns (read from /proc/<pid>/cmdline)', async () => {
+    const topology = loadTopology(embedded)
+    expect(validatorCount(topology)).toBe(4)
+    devnet = await startDevnet({ validators: 4, slotMs: 1_000, execProxy: false })
+    const runtime = (id: number) => ({
+      node: process.execPath,
+      forkchaos: packageRoot,
+      anvil: anvilBinary(),
+      dataDir: devnet?.nodes[id]?.dataDir as string,
+      genesisTime: devnet?.genesisTimestampS as number,
+      // The embedded devnet lets the kernel pick every port (it binds 0 and reads it back).
+      enginePort: 0,
+      rpcPort: new URL(devnet?.nodes[id]?.rpcUrl as string).port,
+    })
+    const mismatches: string[] = []
+    for (const node of devnet.nodes) {
+      const r = renderValidator(topology, node.id, runtime(node.id))
+      expect(r.name).toBe(`validator-${node.id}`)
+      expect(cmdline(node.pid)).toEqual(r.consensus?.command)
+      expect(cmdline(node.anvil.pid)).toEqual(r.execution?.command)
+      expect(r.pod).toEqual({ namespace: 'forkchaos', labels: { 'app.kubernetes.io/name': 'forkchaos-validator', 'forkchaos.dev/validator': String(node.id) }, volumePath: '/data' })
+      // The RPC endpoint the probes read, with the port the node bound.
+      expect(r.rpc).toEqual([node.rpcUrl.replace(/\/$/, '')])
+    }
+    // The same comparison catches a topology one flag away from the spawn: drop `--no-mining`.
+    const altered = loadTopology(write('altered.yaml', fs.readFileSync(embedded, 'utf8').replace('        - --no-mining\n', '')))
+    for (const node of devnet.nodes) {
+      const r = renderValidator(altered, node.id, runtime(node.id))
+      if (JSON.stringify(cmdline(node.anvil.pid)) !== JSON.stringify(r.execution?.command)) mismatches.push(`validator ${node.id}`)
+    }
+    expect(mismatches).toEqual(['validator 0', 'validator 1', 'validator 2', 'validator 3'])
+  }, 90_000)
+
+  it('the ethereumjs slot loads and renders the flags issue 9 names', () => {
+    const t = loadTopology(path.join(packageRoot, 'devnet', 'topologies', 'ethereumjs.yaml'))
+    const r = renderValidator(t, 2, { node: 'node', forkchaos: '/fc', dataDir: '/d/2', genesis: '/d/genesis.json', jwt: '/d/jwt.hex', rpcPort: 8545, enginePort: 8551 })
+    expect(r.execution?.command.join(' ')).toBe(
+      'ethereumjs --gethGenesis /d/genesis.json --dataDir /d/2/el --rpc --rpcAddr 127.0.0.1 --rpcPort 8545 --rpcEngine --rpcEngineAddr 127.0.0.1 --rpcEnginePort 8551 --rpcEngineAuth true --jwtSecret /d/jwt.hex --maxPeers 0 --discV4 false --discDns false --isSingleNode true --sync none',
+    )
+    expect(podsOf(t).map((p) => p.labels['forkchaos.dev/validator'])).toEqual(['0', '1', '2', '3'])
+  })
+})
+
+describe('bad topology files', () => {
+  const valid = fs.readFileSync(embedded, 'utf8')
+  it('more validators than the devnet limit: the file, line, field and the bound', () => {
+    const file = write('big.yaml', valid.replace('count: 4', 'count: 11'))
+    expect(errorOf(() => loadTopology(file))).toBe(`${file}:12: \`validators.count\` must be at most 10. Got \`11\`.`)
+  })
+  it('an unknown placeholder is named with its field', () => {
+    const file = write('ph.yaml', valid.replace('"{enginePort}"', '"{enginPort}"'))
+    expect(errorOf(() => loadTopology(file))).toMatch(new RegExp(`^${file}: \`validators\\.template\\.execution\\.command\\[4\\]\` uses the placeholder \`\\{enginPort\\}\`, which is not one of \\{id\\}, \\{name\\}`))
+  })
+  it('a missing pod, an unknown field, a too-long name, both processes and compose', () => {
+    expect(errorOf(() => loadTopology(write('nopod.yaml', 'name: x\nvalidators:\n  - name: v0\n    consensus: { command: [a] }\n    rpc: ["http://127.0.0.1:1"]\n')))).toMatch(/nopod\.yaml:3: `validators\[0\]\.pod` is required\.$/)
+    expect(errorOf(() => loadTopology(write('extra.yaml', valid.replace('    rpc: [', '    rpcs: 1\n    rpc: ['))))).toMatch(/extra\.yaml:46: `validators\.template\.rpcs` is not a known field of validators\.template\.$/)
+    expect(errorOf(() => loadTopology(write('long.yaml', valid.replace('name: validator-{id}', `name: ${'v'.repeat(64)}`))))).toMatch(/long\.yaml:14: `validators\.template\.name` must be at most 63 characters long\. Got 64\.$/)
+    const both = write('both.yaml', 'name: x\nvalidators:\n  - name: v0\n    consensus: { command: [a] }\n    compose: { file: c.yml, consensus: v0 }\n    pod: { namespace: ns, labels: { a: b } }\n    rpc: ["http://127.0.0.1:1"]\n')
+    expect(errorOf(() => loadTopology(both))).toMatch(/both\.yaml:3: `validators\[0\]` must have either `consensus` \(a command, with `execution`\) or `compose` \(services\)\. Got both\.$/)
+  })
+  it('a label value that is not a Kubernetes label once rendered', () => {
+    const t = loadTopology(write('label.yaml', valid.replace('"{id}"', '"v {id}"')))
+    expect(errorOf(() => renderValidator(t, 1))).toMatch(/`validators\.template\.pod\.labels\.forkchaos\.dev\/validator` must be a Kubernetes label value .* Got `v 1` for validator 1\.$/)
+  })
+  it('a value a command needs but was not given is named', () => {
+    const t = loadTopology(embedded)
+    expect(errorOf(() => renderValidator(t, 0, { node: 'n', forkchaos: '/f' }))).toMatch(/`validators\.template\.consensus\.command\[2\]` uses `\{dataDir\}`, which has no value here/)
+  })
+  it('not YAML, a list at the top, a file over 64 KiB', () => {
+    expect(errorOf(() => loadTopology(write('bad.yaml', 'name: [x\n')))).toMatch(/bad\.yaml:\d+: the file is not valid YAML/)
+    expect(errorOf(() => loadTopology(write('list.yaml', '- a\n')))).toMatch(/list\.yaml:1: the top level must be a mapping\. Got a list\./)
+    expect(errorOf(() => loadTopology(write('huge.yaml', `# ${'x'.repeat(70_000)}\n`)))).toMatch(/the file is larger than 65536 bytes \(64 KiB\), the limit for a topology file\./)
+  })
+})
