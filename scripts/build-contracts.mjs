@@ -17,6 +17,12 @@ const GUARDS = {
   'no-flash-guard': 'GUARD_FLASH',
   'no-bounty-guard': 'GUARD_BOUNTY',
 }
+// Planted bugs that are not a guard switched off: one exact text substitution each (it must match
+// once). `bounty-units`: the bounty's price term loses its 1e18 scale, a wrong-units bug that
+// makes every normal cycle revert, so even the embedded chain's set-up history cannot run.
+const BUGS = {
+  'bounty-units': ['(bountyGas * gasPrice * twap.consult()) / 1e18', '(bountyGas * gasPrice * twap.consult())'],
+}
 const settings = {
   evmVersion: 'cancun',
   optimizer: { enabled: true, runs: 200 },
@@ -48,6 +54,11 @@ for (const [variant, guard] of Object.entries(GUARDS)) {
   sources[`variants/${variant}/ReferenceVault.sol`] = { content: vault.replace(line, line.replace('true', 'false')) }
 }
 
+for (const [variant, [from, to]] of Object.entries(BUGS)) {
+  if (vault.split(from).length !== 2) fail([`ReferenceVault.sol must contain exactly once (planted bug ${variant}): ${from}`])
+  sources[`variants/${variant}/ReferenceVault.sol`] = { content: vault.replace(from, to) }
+}
+
 const output = JSON.parse(solc.compile(JSON.stringify({ language: 'Solidity', sources, settings })))
 const problems = output.errors ?? []
 const errors = problems.filter((p) => p.severity === 'error')
@@ -62,7 +73,7 @@ const artifact = (unit, name) => {
 // One contract per file, named like the file; the small interfaces next to it are not exported.
 const contracts = Object.fromEntries(files.map((f) => [path.basename(f, '.sol'), artifact(f, path.basename(f, '.sol'))]))
 const variants = Object.fromEntries(
-  Object.keys(GUARDS).map((v) => [`ReferenceVault.${v}`, artifact(`variants/${v}/ReferenceVault.sol`, 'ReferenceVault')]),
+  [...Object.keys(GUARDS), ...Object.keys(BUGS)].map((v) => [`ReferenceVault.${v}`, artifact(`variants/${v}/ReferenceVault.sol`, 'ReferenceVault')]),
 )
 
 fs.mkdirSync(path.dirname(outFile), { recursive: true })

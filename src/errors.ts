@@ -74,3 +74,20 @@ export class PrerequisiteMissingError extends ForkchaosError {
     this.install = options.install
   }
 }
+
+/**
+ * The protocol under test reverted while its target was being set up (a vault build whose normal
+ * `cycle()` reverts on the embedded chain's history, say). That is a finding about the protocol,
+ * not a broken machine: each scenario on that target is reported `error` with the step and the
+ * revert reason, instead of the run ending without a report.
+ */
+export class SetupRevertedError extends InfraError {
+  override name = 'SetupRevertedError'
+  readonly step: string
+  readonly revertReason: string
+  constructor(step: string, revertReason: string, context: Record<string, string | number | undefined> = {}) {
+    super(`The target's setup reverted at ${step}: ${revertReason}.`, { context })
+    this.step = step
+    this.revertReason = revertReason
+  }
+}

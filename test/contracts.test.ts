@@ -186,14 +186,14 @@ describe('reference protocol on Anvil', () => {
     anvil?.kill('SIGKILL')
   })
 
-  it('builds one guard-removed variant per guard', () => {
+  it('builds one guard-removed variant per guard, and one per planted bug', () => {
     const base = artifacts.contracts.ReferenceVault!.deployedBytecode
     const variants = Object.keys(artifacts.variants).sort()
     expect(variants).toEqual(
-      ['bounty', 'close', 'cooldown', 'flash', 'oracle'].map((g) => `ReferenceVault.no-${g}-guard`),
+      ['ReferenceVault.bounty-units', ...['bounty', 'close', 'cooldown', 'flash', 'oracle'].map((g) => `ReferenceVault.no-${g}-guard`)],
     )
     const codes = new Set(variants.map((v) => artifacts.variants[v]!.deployedBytecode))
-    expect(codes.size).toBe(5)
+    expect(codes.size).toBe(6)
     expect(codes.has(base)).toBe(false)
   })
 

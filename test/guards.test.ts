@@ -40,3 +40,15 @@ describe('DeFi drills: reference vault holds, guard-removed builds fail', () => 
     })
   }
 })
+
+describe('a protocol that reverts during set-up', () => {
+  it('ends each fork scenario `error` naming the step and the revert reason, with a report (not a crash)', async () => {
+    // bounty-units: the bounty's price term lost its 1e18 scale, so every cycle() of the embedded
+    // chain's history reverts; the run still reports, once per fork scenario (set up once).
+    const report = await runSuite({ paths: ['scenarios/defi/gas-spike-bounty.yaml', 'scenarios/defi/reorg.yaml'], seed: 7, source: { kind: 'embedded', vaultBuild: 'ReferenceVault.bounty-units' }, replay: 'test' })
+    expect(report.scenarios.map((s) => s.verdict)).toEqual(['error', 'error'])
+    for (const s of report.scenarios) expect(s.reason).toMatch(/setup reverted at vault\.cycle\(\): ERC20: insufficient balance/)
+    expect(report.scenarios[0]?.checks).toEqual([])
+  })
+})
+

@@ -18,7 +18,7 @@ export async function readUint(rpc: Rpc, to: Address, fn: string, args: readonly
 }
 
 /** The revert reason of a call (decoded `Error(string)`), or `undefined` when it succeeds. */
-export async function revertReason(rpc: Rpc, tx: { from?: Address; to: Address; data: Hex }, block: Hex | 'latest' = 'latest') {
+export async function revertReason(rpc: Rpc, tx: { from?: Address; to: Address; data: Hex; gasPrice?: Hex }, block: Hex | 'latest' = 'latest') {
   try {
     await call(rpc, tx, block)
     return undefined

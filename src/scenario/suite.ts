@@ -3,7 +3,8 @@ import * as Experiment from '../experiment/experiment.js'
 import type { RunEvent } from '../experiment/events.js'
 import { devnetTarget } from '../experiment/targets/devnet.js'
 import { forkTarget } from '../experiment/targets/fork.js'
-import { InputError } from '../errors.js'
+import type { Target } from '../experiment/target.js'
+import { InputError, SetupRevertedError } from '../errors.js'
 import type { RunReport, ScenarioReport, Verdict } from '../report/types.js'
 import { verdictRank } from '../report/types.js'
 import type { ForkSource } from '../targets/fork.js'
@@ -48,12 +49,21 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
   const run = { seed: options.seed, replay: options.replay, ...(options.onEvent ? { onEvent: options.onEvent } : {}) }
   const reports: ScenarioReport[] = []
   let forkBlock: string | null = null
+  let setupFailed: Target | undefined
   try {
     for (const scenario of scenarios) {
-      const target = scenario.target.kind === 'devnet' ? devnet : fork
-      if (target === fork) {
-        await fork.boot({ seed: options.seed, replay: options.replay, emit })
-        forkBlock ??= fork.current()?.upstream ? String(fork.current()?.upstream?.headBlock) : null
+      let target: Target = scenario.target.kind === 'devnet' ? devnet : fork
+      if (target === fork && setupFailed) target = setupFailed
+      else if (target === fork) {
+        try {
+          await fork.boot({ seed: options.seed, replay: options.replay, emit })
+          forkBlock ??= fork.current()?.upstream ? String(fork.current()?.upstream?.headBlock) : null
+        } catch (error) {
+          // The protocol reverted during set-up: every fork scenario's report says where and why
+          // (set up once: the same chain would revert the same way).
+          if (!(error instanceof SetupRevertedError)) throw error
+          target = setupFailed = unusable(error)
+        }
       }
       const report = await Experiment.run(scenario, target, run)
       reports.push(report)
@@ -76,6 +86,18 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
       forkBlock: forkBlock ?? (options.source.kind === 'url' && options.source.blockNumber !== undefined ? String(options.source.blockNumber) : null),
     },
     scenarios: reports,
+  }
+}
+
+/** A target whose set-up failed: each scenario on it ends `error` with the set-up's reason. */
+function unusable(error: SetupRevertedError): Target {
+  return {
+    kind: 'fork',
+    boot: async () => {},
+    open: async () => {
+      throw error
+    },
+    stop: async () => {},
   }
 }
 

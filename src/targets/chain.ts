@@ -85,10 +85,10 @@ export async function sendTransaction(rpc: Rpc, tx: TxRequest): Promise<Receipt>
   ])
 }
 
-/** `eth_call` at a block (default latest), with optional state overrides. */
+/** `eth_call` at a block (default latest), with optional state overrides; `gasPrice` for code that reads `tx.gasprice` (0 otherwise). */
 export const call = (
   rpc: Rpc,
-  tx: { to: Address; data: Hex; from?: Address },
+  tx: { to: Address; data: Hex; from?: Address; gasPrice?: Hex },
   block: Hex | 'latest' = 'latest',
   overrides?: Record<string, { stateDiff?: Record<Hex, Hex>; code?: Hex }>,
 ) => rpc.request<Hex>('eth_call', overrides ? [tx, block, overrides] : [tx, block])

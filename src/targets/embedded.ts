@@ -1,6 +1,7 @@
 import { type Address, encodeDeployData, getAddress, type Hex, parseEther } from 'viem'
 import { artifact } from '../contracts.js'
-import { InfraError } from '../errors.js'
+import { InfraError, SetupRevertedError } from '../errors.js'
+import { revertReason } from '../checks/read.js'
 import { calldata } from '../chain/views.js'
 import { createPrng } from '../util/prng.js'
 import { type AnvilInstance, startAnvil } from './anvil.js'
@@ -52,9 +53,18 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
   }
 }
 
+/** Each upstream's contract names by address, for a setup step's message (`vault.cycle()`). */
+const contractNames = new WeakMap<Rpc, Record<Address, string>>()
+
 async function send(rpc: Rpc, from: Address, to: Address, signature: string, args: readonly unknown[] = []): Promise<Receipt> {
-  const receipt = await sendTransaction(rpc, { from, to, data: calldata(signature, args) })
-  if (receipt.status !== '0x1') throw new InfraError(`Setting up the embedded chain failed: ${signature} reverted.`, { context: { To: to } })
+  const data = calldata(signature, args)
+  const receipt = await sendTransaction(rpc, { from, to, data })
+  if (receipt.status !== '0x1') {
+    // A reverted transaction leaves the state as it was: the same call at latest, at the price it
+    // paid (the vault's bounty reads tx.gasprice), says why.
+    const reason = (await revertReason(rpc, { from, to, data, gasPrice: receipt.effectiveGasPrice }).catch(() => undefined)) ?? 'no reason given'
+    throw new SetupRevertedError(`${contractNames.get(rpc)?.[getAddress(to)] ?? to}.${signature}`, reason, { Block: Number(receipt.blockNumber), From: from })
+  }
   return receipt
 }
 
@@ -85,6 +95,7 @@ async function deployReference(rpc: Rpc, vaultBuild: string): Promise<AddressBoo
   await send(rpc, deployer, asset, 'mint(address,uint256)', [lender, e18(500_000)])
   const perp = await deploy(rpc, 'PerpDex', [asset, 12n * 3600n])
   const vault = await deploy(rpc, vaultBuild, [asset, other, pair, feed, twap, lender, perp])
+  contractNames.set(rpc, Object.fromEntries(Object.entries({ asset, other, pair, feed, twap, lender, perp, vault }).map(([name, address]) => [address, name])))
   for (const who of [depositor, trader, keeper]) {
     await send(rpc, deployer, asset, 'mint(address,uint256)', [who, e18(5_000_000)])
     await send(rpc, deployer, other, 'mint(address,uint256)', [who, e18(5_000)])
