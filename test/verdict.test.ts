@@ -6,12 +6,19 @@ import { InfraError, PrerequisiteMissingError } from '../src/errors.js'
 import type { CheckResult, RunReport, Verdict } from '../src/report/types.js'
 import { summaryLine, toJunit, toMarkdown } from '../src/report/write.js'
 import { regressions } from '../src/scenario/suite.js'
-import { decideVerdict, verdictOfError } from '../src/experiment/verdict.js'
+import { baselineVerdict, decideVerdict, verdictOfError } from '../src/experiment/verdict.js'
 import { createPrng } from '../src/util/prng.js'
 
 const r = (name: string, kind: 'safety' | 'liveness', phase: CheckResult['phase'], ok: boolean): CheckResult => ({ name, kind, phase, ok, observed: 'o', expected: 'e' })
 
 describe('verdict rules', () => {
+  it('a baseline that did not hold says what its check observed (a cycle check in a phase with no cycle)', () => {
+    const noCycle: CheckResult = { name: 'cycles-run', kind: 'liveness', phase: 'baseline', ok: false, observed: 'no cycle ran in this phase', expected: 'every cycle succeeds' }
+    expect(baselineVerdict([noCycle])).toEqual({
+      verdict: 'aborted',
+      reason: 'steady state did not hold at baseline, so no fault was injected: `cycles-run` observed no cycle ran in this phase (expected every cycle succeeds)',
+    })
+  })
   it('held when everything held', () => {
     expect(decideVerdict([r('a', 'safety', 'inject', true)], { recovered: true, aborted: undefined }).verdict).toBe('held')
   })

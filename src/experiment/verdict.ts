@@ -34,7 +34,8 @@ export function baselineVerdict(results: CheckResult[]): { verdict: 'failed' | '
   if (broken.length === 0) return undefined
   const safety = broken.find((r) => r.kind === 'safety')
   if (safety) return { verdict: 'failed', reason: `safety check \`${safety.name}\` broke at baseline, before any fault: ${safety.observed}` }
-  return { verdict: 'aborted', reason: `steady state did not hold at baseline (\`${broken[0]?.name}\`): no fault injected` }
+  const first = broken[0] as CheckResult
+  return { verdict: 'aborted', reason: `steady state did not hold at baseline, so no fault was injected: \`${first.name}\` observed ${first.observed} (expected ${first.expected})` }
 }
 
 /**
