@@ -4,6 +4,7 @@ import { runTeardown } from '../lifecycle.js'
 import { VERSION } from '../scenario/suite.js'
 import { cleanupCommand } from './commands/cleanup.js'
 import { devnetCommand } from './commands/devnet.js'
+import { exportCommand } from './commands/export.js'
 import { forkCommand } from './commands/fork.js'
 import { listCommand } from './commands/list.js'
 import { proxyCommand } from './commands/proxy.js'
@@ -18,7 +19,7 @@ export function createProgram(): Command {
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-  for (const add of [runCommand, forkCommand, devnetCommand, proxyCommand, listCommand, validateCommand, cleanupCommand]) add(program)
+  for (const add of [runCommand, forkCommand, devnetCommand, proxyCommand, listCommand, validateCommand, exportCommand, cleanupCommand]) add(program)
   return program
 }
 
