@@ -357,7 +357,7 @@ function flipBit(word: Hex): Hex {
 }
 
 describe('engine API (RethEngine request shapes, local server)', () => {
-  it('authenticates every call with a fresh HS256 JWT and speaks forkchoiceUpdatedV3 → getPayloadV3 → newPayloadV3', async () => {
+  it('authenticates every call with a fresh HS256 JWT and speaks exchangeCapabilities → forkchoiceUpdatedV3 → getPayloadV3 → newPayloadV3', async () => {
     const secret = `0x${'ab'.repeat(32)}`
     const nowMs = 1_800_000_000_000
     const calls: { method: string; params: unknown[]; auth: string | undefined }[] = []
@@ -408,21 +408,26 @@ describe('engine API (RethEngine request shapes, local server)', () => {
     await engine.forkchoiceUpdated(built.blockHash)
     expect(engine.head().number).toBe(8)
 
+    // A server without V4 (its exchangeCapabilities answers null) gets V3; the proposer
+    // newPayloads its own block inside the build, before any forkchoiceUpdated to it.
     expect(calls.map((c) => c.method)).toEqual([
+      'engine_exchangeCapabilities',
       'eth_getBlockByNumber',
       'engine_forkchoiceUpdatedV3',
       'engine_getPayloadV3',
       'engine_newPayloadV3',
+      'engine_newPayloadV3',
       'engine_forkchoiceUpdatedV3',
     ])
     const state = { headBlockHash: envelope.parentHash, safeBlockHash: envelope.parentHash, finalizedBlockHash: envelope.parentHash }
-    expect(calls[1]?.params).toEqual([
+    expect(calls[2]?.params).toEqual([
       state,
       { timestamp: '0x6553f108', prevRandao: `0x${'00'.repeat(32)}`, suggestedFeeRecipient: envelope.feeRecipient, withdrawals: [], parentBeaconBlockRoot: `0x${'00'.repeat(32)}` },
     ])
-    expect(calls[2]?.params).toEqual(['0x0000000000000001'])
-    expect(calls[3]?.params).toEqual([envelope, [], `0x${'00'.repeat(32)}`])
-    expect(calls[4]?.params).toEqual([{ headBlockHash: envelope.blockHash, safeBlockHash: envelope.blockHash, finalizedBlockHash: envelope.blockHash }, null])
+    expect(calls[3]?.params).toEqual(['0x0000000000000001'])
+    expect(calls[4]?.params).toEqual([envelope, [], `0x${'00'.repeat(32)}`])
+    expect(calls[5]?.params).toEqual([envelope, [], `0x${'00'.repeat(32)}`])
+    expect(calls[6]?.params).toEqual([{ headBlockHash: envelope.blockHash, safeBlockHash: envelope.blockHash, finalizedBlockHash: envelope.blockHash }, null])
     // Every call: Bearer <HS256 JWT with iat = now>, signed with the secret's bytes.
     for (const c of calls) {
       const token = c.auth?.replace(/^Bearer /, '') ?? ''

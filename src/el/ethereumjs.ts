@@ -180,10 +180,21 @@ async function startOnce(params: EthereumjsParameters, bin: string, logFile: str
   const engineUrl = `http://127.0.0.1:${enginePort}`
   const rpc = new JsonRpcHttp(rpcUrl, 5_000)
   try {
-    await rpc.call('eth_chainId')
+    // It logs its servers as started before they accept connections (ECONNREFUSED for a moment
+    // on a loaded machine): poll for up to 5 s.
+    const deadline = performance.now() + 5_000
+    for (;;) {
+      try {
+        await rpc.call('eth_chainId')
+        break
+      } catch (error) {
+        if (performance.now() > deadline || el.exit() !== null) throw error
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    }
   } catch (cause) {
     await stop(0)
-    throw new InfraError('ethereumjs started but its RPC port does not answer.', { context: { URL: rpcUrl, Log: logFile }, cause })
+    throw new InfraError('ethereumjs started but its RPC port does not answer.', { context: { URL: rpcUrl, Log: logFile, 'Last output': el.output().slice(-1_500).trim() }, cause })
   } finally {
     rpc.close()
   }

@@ -60,6 +60,8 @@ export type PayloadStatus =
       field: PayloadField
       /** Every field that differs. */
       mismatched: PayloadField[]
+      /** An Engine API client's own answer (status, latestValidHash, validationError), when it gave one. */
+      engine?: { method: string; status: string; latestValidHash: Hex | null; validationError: string | null }
     }
 
 /** Fields in the order they are compared: cheap consensus facts first, the block hash last. */

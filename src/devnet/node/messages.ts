@@ -1,5 +1,5 @@
 import { isHex, isRecord } from './config.js'
-import type { Certificate, CommittedBlock, Hex, Message, Payload, Proposal, Vote } from './types.js'
+import type { Certificate, CommittedBlock, ExecutionEnvelope, Hex, Message, Payload, Proposal, Vote } from './types.js'
 
 /**
  * Decoding of p2p frames. Peers are not trusted: every field is checked for type, range and
@@ -18,6 +18,10 @@ export const frameLimits = {
   maxVotesPerCertificate: 64,
   /** Rounds beyond this are refused (a round number is an attacker-chosen integer). */
   maxRound: 10_000,
+  /** An Engine API payload's envelope (`Payload.execution`, without its transactions), as JSON: 16 KiB. */
+  maxEnvelopeBytes: 16 * 1024,
+  /** Execution requests in an envelope (Prague has 3 types). */
+  maxExecutionRequests: 16,
 } as const
 
 export type Decoded = { ok: true; message: Message } | { ok: false; reason: string }
@@ -126,7 +130,30 @@ export function decodePayload(raw: unknown): Payload {
     blockHash: hash(raw.blockHash, 'blockHash'),
     stateRoot: hash(raw.stateRoot, 'stateRoot'),
     receiptsRoot: hash(raw.receiptsRoot, 'receiptsRoot'),
+    // Absent on Anvil devnets: the decoded payload is then the same object shape as before.
+    ...(raw.execution === undefined ? {} : { execution: decodeEnvelope(raw.execution) }),
   }
+}
+
+/** Payload fields an envelope may carry: hex strings, and `withdrawals` (an array). ethereumjs adds `requestsHash` to its V4 payloads. */
+const envelopeKeys = new Set(['parentHash', 'feeRecipient', 'stateRoot', 'receiptsRoot', 'logsBloom', 'prevRandao', 'blockNumber', 'gasLimit', 'gasUsed', 'timestamp', 'extraData', 'baseFeePerGas', 'blockHash', 'withdrawals', 'blobGasUsed', 'excessBlobGas', 'requestsHash'])
+
+function decodeEnvelope(raw: unknown): ExecutionEnvelope {
+  if (!isRecord(raw) || !isRecord(raw.payload)) throw new Invalid('execution is not an object')
+  if (JSON.stringify(raw).length > frameLimits.maxEnvelopeBytes) throw new Invalid(`execution is over ${frameLimits.maxEnvelopeBytes} bytes`)
+  if (raw.version !== 3 && raw.version !== 4) throw new Invalid('bad execution.version')
+  const payload: ExecutionEnvelope['payload'] = {}
+  for (const [k, v] of Object.entries(raw.payload)) {
+    if (!envelopeKeys.has(k)) throw new Invalid(`unknown execution.payload.${k}`)
+    if (k === 'withdrawals') payload[k] = arr(v, 'execution.payload.withdrawals', 16)
+    else if (isHex(v)) payload[k] = v.toLowerCase() as Hex
+    else throw new Invalid(`bad execution.payload.${k}`)
+  }
+  const executionRequests = arr(raw.executionRequests, 'execution.executionRequests', frameLimits.maxExecutionRequests).map((r) => {
+    if (!isHex(r)) throw new Invalid('bad execution request')
+    return r.toLowerCase() as Hex
+  })
+  return { version: raw.version, payload, executionRequests }
 }
 
 function networkName(v: unknown): string {

@@ -19,6 +19,22 @@ export type Payload = {
   blockHash: Hex
   stateRoot: Hex
   receiptsRoot: Hex
+  /**
+   * Engine API devnets only (absent on Anvil): the rest of the execution payload, which a
+   * peer's execution client needs for `newPayload`. Not part of the value id: the block hash
+   * already commits to every field of it. At most `frameLimits.maxEnvelopeBytes` as JSON.
+   */
+  execution?: ExecutionEnvelope
+}
+
+/**
+ * The Engine API execution payload of a block without its transactions (`Payload.transactions`
+ * holds them), its `executionRequests` (Prague; V4) and the Engine API version it speaks.
+ */
+export type ExecutionEnvelope = {
+  version: 3 | 4
+  payload: Record<string, Hex | unknown[]>
+  executionRequests: Hex[]
 }
 
 /** The payload fields a re-execution can disagree on, in the order they are checked. */
