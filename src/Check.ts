@@ -1,7 +1,12 @@
 import type { Probe } from './scenario/devnet-probe.js'
 import type { ForkSeries, Read, ReadResult } from './probes/fork.js'
 import type { RunContext } from './scenario/context.js'
+import type { ProtocolField } from './scenario/protocol.js'
 import type { Phase } from './scenario/types.js'
+import type { Problem } from './scenario/values.js'
+
+/** What a check needs of the protocol block: fields, or lists of alternatives. */
+export type Needs = readonly (ProtocolField | readonly ProtocolField[])[]
 
 /** A check's verdict on one window: whether it held, what was seen, what was expected. */
 export type Outcome = {
@@ -23,7 +28,11 @@ export type Window = { phase: Phase; from: number; to: number; revertedAt?: numb
 export type CheckTarget = 'fork' | 'devnet'
 
 /** What a fork check reads: the fork probe's series, and the answers to its own reads at the window's end. */
-export type ForkCheckSeries = ForkSeries & { reads: ReadResult[] }
+export type ForkCheckSeries = ForkSeries & {
+  reads: ReadResult[]
+  /** The answers to the check's `start` reads, taken before the baseline (a value relative checks compare with). */
+  startReads?: ReadResult[]
+}
 
 /** What a devnet check reads: the devnet probe's series and the devnet's shape. */
 export type DevnetSeries = {
@@ -53,10 +62,20 @@ export type CheckDefinition<Name extends string, T extends CheckTarget, Params, 
   /** JSON Schema of the body. */
   params: Record<string, unknown>
   /**
+   * Fork checks: the protocol fields the check reads, checked at load (a check whose protocol
+   * block lacks one is refused, exit 2). Each entry is a field or a list of alternatives (any one
+   * will do); a function of the body when that depends on it.
+   */
+  needs?: Needs | ((params: Params) => Needs)
+  /** Problems of the body the schema cannot see (a view's arity and argument types), checked at load; `field` is the body's path. */
+  validate?(params: Params, field: string): Problem | undefined
+  /**
    * Fork checks: the params with names resolved, and the reads to take at the window's end.
    * Throws `InputError` for a name that does not resolve, `Error` for what the protocol lacks.
    */
   prepare?(params: Params, ctx: RunContext): { params: Prepared; reads: Read[] }
+  /** Fork checks: reads to take once, before the baseline (the values a check relative to the baseline compares with). */
+  start?(params: Params, ctx: RunContext): Read[]
   evaluate(series: SeriesOf<T>, window: Window, params: Prepared): Outcome
 }
 
@@ -83,7 +102,7 @@ export function valueOf<T>(result: ReadResult | undefined): T {
 }
 
 /** Throws when the protocol description lacks a function a check needs. */
-export function need(value: string | undefined, field: string): string {
+export function need<V>(value: V | undefined, field: string): V {
   if (!value) throw new Error(`this check needs \`protocol.${field}\``)
   return value
 }

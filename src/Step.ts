@@ -19,6 +19,10 @@ export type StepRecord = {
   signals?: string[]
   /** Amounts of the protocol's bounty events in the receipt, in wei. */
   bounties?: bigint[]
+  /** The cap each bounty event says the protocol applied (`protocol.bountyEvent.cap`), in the same order. */
+  bountyCaps?: bigint[]
+  /** A bundle's calls: the block they were mined in, all in one. */
+  bundle?: { block: bigint; index: number; of: number }
   expect?: Expect
   expectKind?: CheckKind
   expectReason?: string

@@ -9,10 +9,10 @@ import { InputError } from '../src/errors.js'
 import { createForkProbe, maxWindowEnds } from '../src/probes/fork.js'
 import { createResolver, type RunContext } from '../src/scenario/context.js'
 import { parseScenario } from '../src/scenario/loader.js'
-import { referenceProtocol } from '../src/scenario/protocol.js'
+import { bountyEventOf, referenceProtocol } from '../src/scenario/protocol.js'
 import { runScenario } from '../src/scenario/runner.js'
 import { scenarioSchema } from '../src/scenario/schema.js'
-import type { Scenario } from '../src/scenario/types.js'
+import type { BountyEvent, Scenario } from '../src/scenario/types.js'
 import type { StepEnv } from '../src/Step.js'
 import { runStep, stepKinds, stepSchema, steps } from '../src/steps/registry.js'
 import { type Fork, startFork } from '../src/targets/fork.js'
@@ -184,7 +184,7 @@ describe('the fork probe and the checks that read it (real Anvil, embedded chain
     expect(typeof first?.after?.lenderBalance).toBe('bigint')
     expect(Object.keys(first?.before?.state ?? {})).toEqual(['totalAssets()', 'totalSupply()', 'riskMode()', 'tradeId()', 'tradeCollateral()', 'alpShares()'])
     // The probe's bounty amounts are the receipt's BountyPaid events, decoded independently here.
-    const event = parseAbiItem(`event ${referenceProtocol.bountyEvent}`) as AbiEvent
+    const event = parseAbiItem(`event ${bountyEventOf(referenceProtocol.bountyEvent as BountyEvent).event}`) as AbiEvent
     const paid = (first?.receipt?.logs ?? []).flatMap((log) => {
       try {
         return [(decodeEventLog({ abi: [event], data: log.data, topics: log.topics as [Hex, ...Hex[]] }).args as unknown as { amount: bigint }).amount]
@@ -202,16 +202,15 @@ describe('the fork probe and the checks that read it (real Anvil, embedded chain
     // A window without the cycles sees none of them.
     const empty = { phase: 'recover' as const, from: window.to, to: ctx.probe.now() }
     await sampleForkChecks(ctx, ctx.probe, scenario.checks, empty)
-    expect(evaluateCheck(scenario.checks[0] as Scenario['checks'][number], ctx.probe.series, empty)).toEqual({ ok: true, observed: 'no bounty paid in this phase', expected: 'every bounty ≤ bountyCap()' })
+    expect(evaluateCheck(scenario.checks[0] as Scenario['checks'][number], ctx.probe.series, empty)).toEqual({ ok: true, observed: 'no bounty paid in this phase', expected: "every bounty ≤ its cap (the BountyPaid event's `cap`)" })
   })
 
-  it('a check that cannot be judged fails and says why: a protocol without the function it needs, a view that reverts', async () => {
+  it('a check that cannot be judged fails and says why: a view that reverts (a protocol without the function a check needs is refused at load: test/protocol-views.test.ts)', async () => {
     await target.reset()
     const scenario = load(`name: unjudgeable
 hypothesis: h
 protocol: { vault: vault, entry: "cycle()" }
 checks:
-  - { name: floor, kind: safety, sharePriceFloor: { minBps: 9950 } }
   - { name: bad-view, kind: safety, view: { to: vault, fn: "noSuchView() returns (uint256)", equals: 1 } }
   - { name: cycles, kind: liveness, cyclesSucceed: true }
 inject:
@@ -223,11 +222,6 @@ inject:
     const baseline = report.checks.filter((c) => c.phase === 'baseline')
     expect(baseline.map((c) => [c.name, c.ok, c.observed])).toMatchInlineSnapshot(`
       [
-        [
-          "floor",
-          false,
-          "the check could not be evaluated: this check needs \`protocol.sharePrice\`",
-        ],
         [
           "bad-view",
           false,

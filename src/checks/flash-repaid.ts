@@ -13,6 +13,7 @@ export const flashRepaid = define({
   target: 'fork',
   summary: "the flash lender's token balance never falls across a cycle()",
   params: { const: true },
+  needs: ['lender'],
   prepare: (body: true, ctx) => {
     if (!ctx.protocol.lender) throw new Error('this check needs `protocol.lender`')
     return { params: body, reads: [] }

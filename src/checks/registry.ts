@@ -1,9 +1,11 @@
 import type { AnyCheck, DevnetSeries, ForkCheckSeries, Outcome, ParamsOf, Window } from '../Check.js'
 import { InputError } from '../errors.js'
-import type { ForkProbe, ForkSeries } from '../probes/fork.js'
+import type { ForkProbe, ForkSeries, Read } from '../probes/fork.js'
 import type { RunContext } from '../scenario/context.js'
 import { kind, name, phases } from '../scenario/schema-parts.js'
-import type { CheckKind, Phase } from '../scenario/types.js'
+import type { CheckKind, Phase, Protocol } from '../scenario/types.js'
+import { hasField, type ProtocolField } from '../scenario/protocol.js'
+import type { Problem } from '../scenario/values.js'
 import { bountyCapped } from './bounty-capped.js'
 import { cycleAtomic } from './cycle-atomic.js'
 import { cyclesSucceed } from './cycles-succeed.js'
@@ -98,6 +100,36 @@ export async function sampleForkChecks(ctx: RunContext, probe: ForkProbe, specs:
   if (asks.length > 0) await probe.sampleEnd(window, asks)
 }
 
+/** The reads fork checks take once before the baseline (their `start`), by check name, for the probe's `readStart`. */
+export function startReads(ctx: RunContext, specs: readonly CheckSpec[]): { name: string; reads: Read[] }[] {
+  return specs.flatMap((spec) => {
+    const { kind: key, params } = checkKindOf(spec)
+    const definition = checks[key] as AnyCheck
+    if (definition.target !== 'fork' || !definition.start) return []
+    return [{ name: spec.name, reads: definition.start(params, ctx) }]
+  })
+}
+
+/**
+ * What a check needs of the scenario that the file does not give, at load: a protocol field it
+ * reads (`needs`), or a problem of its body (`validate`). `field` is the check's path
+ * (`checks[2]`); the problem's field is the path to the offending part.
+ */
+export function checkProblem(spec: CheckSpec, protocol: Protocol, field: string): Problem | undefined {
+  const { kind: key, params } = checkKindOf(spec)
+  const definition = checks[key] as AnyCheck
+  const own = definition.validate?.(params, `${field}.${key}`)
+  if (own) return own
+  const needs = typeof definition.needs === 'function' ? definition.needs(params) : (definition.needs ?? [])
+  for (const need of needs) {
+    const options = (typeof need === 'string' ? [need] : need) as readonly ProtocolField[]
+    if (options.some((f) => hasField(protocol, f))) continue
+    const named = options.map((f) => (f === 'bountyEvent.cap' ? 'a `cap` field in `protocol.bountyEvent` (`bountyEvent: { event: …, cap: "<field>" }`)' : `\`protocol.${f}\``)).join(' or ')
+    return { message: `\`${field}.${key}\` (check \`${spec.name}\`) needs ${named}, which this scenario's \`protocol\` block does not give.`, field: `${field}.${key}` }
+  }
+  return undefined
+}
+
 /**
  * Judges one check over a window of its target's series. A check that cannot be judged (a view
  * that reverted, a protocol function it needs but the scenario does not name) is a failed
@@ -113,7 +145,7 @@ export function evaluateCheck(spec: CheckSpec, series: ForkSeries | DevnetSeries
     const end = fork.ends.find((e) => e.t === window.to)?.byCheck[spec.name]
     if (!end) throw new Error('the probe took no reads at the end of this window (sampleForkChecks was not called)')
     if ('error' in end) throw end.error
-    return definition.evaluate({ ...fork, reads: end.reads } satisfies ForkCheckSeries, window, end.params)
+    return definition.evaluate({ ...fork, reads: end.reads, startReads: fork.startByCheck[spec.name] ?? [] } satisfies ForkCheckSeries, window, end.params)
   } catch (error) {
     if (error instanceof InputError) throw error
     return { ok: false, observed: `the check could not be evaluated: ${(error as Error).message}`, expected: spec.name }

@@ -2,10 +2,11 @@ import { type AbiEvent, type Address, decodeEventLog, type Hex, parseAbiItem, to
 import { readUint, readView, revertReason } from '../checks/read.js'
 import { InputError } from '../errors.js'
 import { calldata } from '../chain/views.js'
-import { signalMatcher } from '../scenario/context.js'
 import type { Receipt } from '../targets/chain.js'
 import type { Rpc } from '../targets/rpc.js'
-import { withReturns } from '../scenario/protocol.js'
+import { bountyEventOf, viewOf } from '../scenario/protocol.js'
+import { evaluateValue, type Value } from '../scenario/values.js'
+import { signalMatcher, toArg } from '../scenario/context.js'
 import type { StepRecord } from '../Step.js'
 import type { Phase, Protocol } from '../scenario/types.js'
 
@@ -23,8 +24,10 @@ export type ForkSeries = {
   protocol: Protocol
   /** Every step so far, in order; `t` is when it was recorded (ms on the probe clock). */
   steps: StepRecord[]
-  /** View values read before the baseline, by signature (`sharePrice() returns (uint256)`). */
+  /** Protocol view values read before the baseline, by key (`sharePrice()`, `previewRedeem(1e18)`: see `viewOf`). */
   start: Record<string, bigint>
+  /** By check name: the answers to a check's own `start` reads, taken before the baseline. */
+  startByCheck: Record<string, ReadResult[]>
   /** The reads taken at the end of the latest evaluated windows (at most `maxWindowEnds`), for each check that asked. */
   ends: WindowEnd[]
 }
@@ -40,6 +43,8 @@ export type Around = {
 /** What a check asks the probe to read at the end of a window. */
 export type Read =
   | { kind: 'view'; to: Address; fn: string; args: readonly unknown[] }
+  /** A scenario value (a constant or a view, nested), evaluated at the latest block; `field` names it in messages. */
+  | { kind: 'value'; value: Value; field: string }
   | { kind: 'simulate'; to: Address; data: Hex; from?: Address }
   /** `debug_traceTransaction` (callTracer) of every successful cycle in the window. */
   | { kind: 'traces' }
@@ -68,8 +73,8 @@ export type ForkProbe = {
   series: ForkSeries
   /** The probe clock: ms, monotonic, unrounded, so that a window's bounds never tie with a step's `t`. */
   now(): number
-  /** Reads the start values (share price, state views); call once, before the baseline. */
-  readStart(): Promise<void>
+  /** Reads the start values (share price, state views, and the given checks' own start reads); call once, before the baseline. */
+  readStart(asks?: { name: string; reads: Read[] }[]): Promise<void>
   /** Reads the views around a keeper cycle, with `extra` calls in the same batch (e.g. `eth_gasPrice`). */
   around(extra?: { method: string; params?: unknown[] }[]): Promise<{ views: Around; extra: unknown[] }>
   /** Adds a step to the series (stamped with `t`, its bounty events decoded). */
@@ -82,22 +87,31 @@ export type ForkProbe = {
 
 export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: Address; resolve(name: string, field: string): Address }): ForkProbe {
   const { rpc, protocol, vault } = options
-  const series: ForkSeries = { protocol, steps: [], start: {}, ends: [] }
+  const series: ForkSeries = { protocol, steps: [], start: {}, startByCheck: {}, ends: [] }
+  const argsOf = (view: { args: readonly (string | number | boolean)[] }, field: string) => view.args.map((a, i) => toArg(a, options.resolve, `${field}.args[${i}]`))
   const views: { key: keyof Omit<Around, 'state'> | `state:${string}`; to: Address; data: Hex }[] = []
-  if (protocol.bountyCap) views.push({ key: 'bountyCap', to: vault, data: calldata(withReturns(protocol.bountyCap)) })
+  if (protocol.bountyCap) {
+    const cap = viewOf(protocol.bountyCap)
+    views.push({ key: 'bountyCap', to: vault, data: calldata(cap.fn, argsOf(cap, 'protocol.bountyCap')) })
+  }
   if (protocol.lender) {
     const lender = options.resolve(protocol.lender.address, 'protocol.lender.address')
     const token = options.resolve(protocol.lender.token, 'protocol.lender.token')
     views.push({ key: 'lenderBalance', to: token, data: calldata('balanceOf(address)', [lender]) })
   }
-  for (const view of protocol.state ?? []) views.push({ key: `state:${view.split(' ')[0] ?? view}`, to: vault, data: calldata(withReturns(view)) })
-  const bounty = protocol.bountyEvent ? (parseAbiItem(`event ${protocol.bountyEvent}`) as AbiEvent) : undefined
+  for (const [i, view] of (protocol.state ?? []).entries()) {
+    const v = viewOf(view)
+    views.push({ key: `state:${v.key}`, to: vault, data: calldata(v.fn, argsOf(v, `protocol.state[${i}]`)) })
+  }
+  const bountyFields = protocol.bountyEvent ? bountyEventOf(protocol.bountyEvent) : undefined
+  const bounty = bountyFields ? (parseAbiItem(`event ${bountyFields.event}`) as AbiEvent) : undefined
   const bountyTopic = bounty ? toEventSelector(bounty) : undefined
   const signals = signalMatcher(protocol.signals ?? [])
 
   const readOne = async (read: Read, window: { phase: Phase; from: number; to: number }): Promise<ReadResult> => {
     try {
       if (read.kind === 'view') return { ok: true, value: await readView(rpc, read.to, read.fn, read.args) }
+      if (read.kind === 'value') return { ok: true, value: await evaluateValue({ rpc, resolve: options.resolve }, read.value, read.field) }
       if (read.kind === 'simulate') {
         return { ok: true, value: await revertReason(rpc, { to: read.to, data: read.data, ...(read.from ? { from: read.from } : {}) }) }
       }
@@ -119,8 +133,19 @@ export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: 
   return {
     series,
     now: () => performance.now(),
-    async readStart() {
-      for (const view of [protocol.sharePrice, ...(protocol.state ?? [])]) if (view) series.start[withReturns(view)] = await readUint(rpc, vault, withReturns(view))
+    async readStart(asks = []) {
+      const named = [['protocol.sharePrice', protocol.sharePrice], ...(protocol.state ?? []).map((v, i) => [`protocol.state[${i}]`, v] as const)] as const
+      for (const [field, view] of named) {
+        if (!view) continue
+        const v = viewOf(view)
+        series.start[v.key] = await readUint(rpc, vault, v.fn, argsOf(v, field))
+      }
+      const window = { phase: 'baseline' as const, from: 0, to: 0 }
+      for (const ask of asks) {
+        const results: ReadResult[] = []
+        for (const read of ask.reads) results.push(await readOne(read, window))
+        series.startByCheck[ask.name] = results
+      }
     },
     async around(extra = []) {
       const answers = await rpc.batch([...extra, ...views.map((v) => ({ method: 'eth_call', params: [{ to: v.to, data: v.data }, 'latest'] }))])
@@ -137,12 +162,15 @@ export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: 
     },
     record(step) {
       const bounties: bigint[] = []
+      const bountyCaps: bigint[] = []
       for (const log of step.receipt?.logs ?? []) {
-        if (!bounty || log.address.toLowerCase() !== vault.toLowerCase() || log.topics[0] !== bountyTopic) continue
+        if (!bounty || !bountyFields || log.address.toLowerCase() !== vault.toLowerCase() || log.topics[0] !== bountyTopic) continue
         const { args } = decodeEventLog({ abi: [bounty], data: log.data, topics: log.topics as [Hex, ...Hex[]] })
-        bounties.push((args as Record<string, bigint>).amount as bigint)
+        const fields = args as unknown as Record<string, bigint>
+        bounties.push(fields[bountyFields.amount] as bigint)
+        if (bountyFields.cap) bountyCaps.push(fields[bountyFields.cap] as bigint)
       }
-      const stamped: StepRecord = { ...step, t: performance.now(), ...(bounties.length ? { bounties } : {}) }
+      const stamped: StepRecord = { ...step, t: performance.now(), ...(bounties.length ? { bounties } : {}), ...(bountyCaps.length ? { bountyCaps } : {}) }
       series.steps.push(stamped)
       return stamped
     },

@@ -8,10 +8,12 @@ import { acceptedFaultTargets, type FaultTarget } from '../Fault.js'
 import { faults } from '../faults/registry.js'
 import * as P from '../Params.js'
 import { defaultDevnetSize } from '../targets/devnet-size.js'
-import { checkKindOf, checkNames as checkKeys, checks } from '../checks/registry.js'
+import { checkKindOf, checkNames as checkKeys, checkProblem, checks } from '../checks/registry.js'
 import { stepKinds, stepProblem } from '../steps/registry.js'
 import { limits, scenarioSchema } from './schema.js'
+import { protocolProblem, referenceProtocol } from './protocol.js'
 import type { FaultSpec, Scenario, Step } from './types.js'
+import { segmentsOf } from './values.js'
 
 const ajv = new Ajv({ allErrors: true, strict: false, verbose: true })
 // Bounds on both forms of a duration ("2h" or 7200000): `maximum` alone sees only numbers.
@@ -135,6 +137,19 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
           field: `${list}[${i}].${kind}`,
         })
     })
+  // The protocol block, and what each fork check needs of it, before anything boots: a view's
+  // arity and argument types against its signature, the bounty event's fields, the fields a
+  // check reads (`sharePriceFloor` without `protocol.sharePrice` is refused here, not at run time).
+  if (targetKind === 'fork') {
+    const protocol = scenario.protocol === undefined || scenario.protocol === 'reference' ? referenceProtocol : scenario.protocol
+    const problem = scenario.protocol !== undefined && scenario.protocol !== 'reference' ? protocolProblem(protocol) : undefined
+    if (problem) throw fail(problem.message, { line: lineAt(doc, segmentsOf(problem.field), lineOf), field: problem.field })
+    for (const list of ['checks', 'stop'] as const)
+      (scenario[list] ?? []).forEach((spec, i) => {
+        const found = checkProblem(spec, protocol, `${list}[${i}]`)
+        if (found) throw fail(found.message, { line: lineAt(doc, segmentsOf(found.field), lineOf), field: found.field })
+      })
+  }
   const checkList = [...(scenario.checks ?? []).map((c, i) => ({ c, path: ['checks', String(i)] })), ...(scenario.stop ?? []).map((c, i) => ({ c, path: ['stop', String(i)] }))]
   const names = checkList.map(({ c }) => c.name)
   const dup = names.findIndex((n, i) => names.indexOf(n) !== i)

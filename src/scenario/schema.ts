@@ -3,6 +3,7 @@ import { devnetSizes, maxValidators } from '../targets/devnet-size.js'
 import { checkSchema } from '../checks/registry.js'
 import { stepSchema } from '../steps/registry.js'
 import { addressOrName, duration, limits, list, name, signature, text } from './schema-parts.js'
+import { valueLimits } from './values.js'
 
 export { durationPattern, limits } from './schema-parts.js'
 export { checkSchema } from '../checks/registry.js'
@@ -24,6 +25,19 @@ const faultSchema = {
   })),
 }
 
+/** A protocol view: a signature, or `{ fn, args }` with at most 8 constant arguments of at most 200 characters. */
+const protocolView = {
+  oneOf: [
+    signature,
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['fn'],
+      properties: { fn: signature, args: list({ type: ['string', 'number', 'boolean'], maxLength: valueLimits.argChars }, valueLimits.args) },
+    },
+  ],
+}
+
 const protocolSchema = {
   oneOf: [
     { const: 'reference' },
@@ -34,17 +48,28 @@ const protocolSchema = {
       properties: {
         vault: addressOrName,
         entry: signature,
-        sharePrice: signature,
-        riskMode: signature,
-        bountyCap: signature,
-        bountyEvent: { type: 'string', maxLength: 1_000, description: 'Event signature with an `amount` field.' },
+        sharePrice: protocolView,
+        riskMode: protocolView,
+        bountyCap: protocolView,
+        bountyEvent: {
+          oneOf: [
+            { type: 'string', maxLength: 1_000, description: 'Event signature with an `amount` field.' },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['event'],
+              description: 'The event with its fields named: `amount` (default `amount`) is the bounty; `cap`, if the event has one, the cap the protocol applied.',
+              properties: { event: { type: 'string', maxLength: 1_000 }, amount: { type: 'string', maxLength: 128 }, cap: { type: 'string', maxLength: 128 } },
+            },
+          ],
+        },
         lender: {
           type: 'object',
           additionalProperties: false,
           required: ['address', 'token'],
           properties: { address: addressOrName, token: addressOrName },
         },
-        state: list(signature, limits.signatures),
+        state: list(protocolView, limits.signatures),
         signals: list({ type: 'string', maxLength: 1_000 }, limits.signatures),
       },
     },

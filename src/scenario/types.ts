@@ -31,18 +31,31 @@ export type FaultSpec = {
   parsed?: unknown
 }
 
+/**
+ * A protocol view: a signature (`sharePrice() returns (uint256)`), or one with constant
+ * arguments (`{ fn: "previewRedeem(uint256) returns (uint256)", args: ["1e18"] }`).
+ */
+export type ProtocolView = string | { fn: string; args?: Scalar[] }
+
+/**
+ * The protocol's bounty event: a signature whose `amount` field is the bounty, or the signature
+ * with its fields named (`{ event: "Paid(address indexed k, uint256 value, uint256 max)", amount:
+ * "value", cap: "max" }`); `cap` is the cap the protocol applied to that payment.
+ */
+export type BountyEvent = string | { event: string; amount?: string; cap?: string }
+
 /** The system under test, by the functions and events forkchaos needs to judge it. */
 export type Protocol = {
   vault: string
   /** The keeper entry point, e.g. `cycle()`. */
   entry: string
-  sharePrice?: string
-  riskMode?: string
-  bountyCap?: string
-  bountyEvent?: string
+  sharePrice?: ProtocolView
+  riskMode?: ProtocolView
+  bountyCap?: ProtocolView
+  bountyEvent?: BountyEvent
   lender?: { address: string; token: string }
   /** Views whose values make the vault's state fingerprint. */
-  state?: string[]
+  state?: ProtocolView[]
   /** Events that count as "the system noticed" (e.g. a risk-mode change). */
   signals?: string[]
 }

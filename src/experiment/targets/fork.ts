@@ -1,7 +1,7 @@
 import type { Address } from 'viem'
 import type { Outcome } from '../../Check.js'
 import { readUint } from '../../checks/read.js'
-import { evaluateCheck, sampleForkChecks } from '../../checks/registry.js'
+import { evaluateCheck, sampleForkChecks, startReads } from '../../checks/registry.js'
 import { InputError } from '../../errors.js'
 import type { FaultContext } from '../../Fault.js'
 import { faults } from '../../faults/registry.js'
@@ -10,7 +10,8 @@ import { createForkProbe, inWindow } from '../../probes/fork.js'
 import { type RpcProxy, startRpcProxy } from '../../proxy/jsonrpc/proxy.js'
 import type { CheckResult } from '../../report/types.js'
 import { createResolver, type RunContext, type StepRecord } from '../../scenario/context.js'
-import { resolveProtocol, withReturns } from '../../scenario/protocol.js'
+import { resolveProtocol, viewOf } from '../../scenario/protocol.js'
+import { toArg } from '../../scenario/context.js'
 import type { Phase, Scenario, Step } from '../../scenario/types.js'
 import { runStep, stepNames } from '../../steps/registry.js'
 import { startAnvil } from '../../targets/anvil.js'
@@ -119,7 +120,7 @@ async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, sc
       return proxy
     },
   }
-  await probe.readStart()
+  await probe.readStart(startReads(ctx, [...scenario.checks, ...scenario.stop]))
   const window = (run: ForkRun) => ({ phase: run.phase, from: run.from, to: probe.now() })
 
   return {
@@ -202,12 +203,13 @@ function expectations(steps: StepRecord[], phase: Phase): CheckResult[] {
 
 async function readState(ctx: RunContext, vault: Address): Promise<Record<string, string>> {
   const out: Record<string, string> = {}
-  for (const view of ctx.protocol.state ?? []) {
+  for (const [i, view] of (ctx.protocol.state ?? []).entries()) {
+    const v = viewOf(view)
     try {
-      out[view.split(' ')[0] as string] = String(await readUint(ctx.rpc, vault, withReturns(view)))
+      out[v.key] = String(await readUint(ctx.rpc, vault, v.fn, v.args.map((a, j) => toArg(a, ctx.resolve, `protocol.state[${i}].args[${j}]`))))
     } catch {
       // A view that reverts under a fault is itself an observation, not an error.
-      out[view.split(' ')[0] as string] = 'reverts'
+      out[v.key] = 'reverts'
     }
   }
   return out
