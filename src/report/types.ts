@@ -58,7 +58,7 @@ export type RunReport = {
   startedAt: string
   durationMs: number
   /** What ran: the fork source (when a fork scenario ran) and the kinds of targets used. */
-  target: { kind: 'fork' | 'devnet' | 'fork+devnet'; source: string; forkBlock: string | null }
+  target: { kind: 'fork' | 'devnet' | 'fork+devnet' | 'endpoints'; source: string; forkBlock: string | null }
   scenarios: ScenarioReport[]
 }
 

@@ -2,12 +2,14 @@ import * as fs from 'node:fs'
 import * as Experiment from '../experiment/experiment.js'
 import type { RunEvent } from '../experiment/events.js'
 import { devnetTarget } from '../experiment/targets/devnet.js'
+import { endpointsTarget, prepareForEndpoints } from '../experiment/targets/endpoints.js'
 import { forkTarget } from '../experiment/targets/fork.js'
 import type { Target } from '../experiment/target.js'
 import { InputError, SetupRevertedError } from '../errors.js'
 import type { RunReport, ScenarioReport, Verdict } from '../report/types.js'
 import { verdictRank } from '../report/types.js'
 import type { ForkSource } from '../targets/fork.js'
+import { loadEndpoints } from '../topology/endpoints.js'
 import { redactUrl } from '../util/redact.js'
 import { findScenarioFiles, loadScenario } from './loader.js'
 import type { Scenario } from './types.js'
@@ -21,6 +23,8 @@ export type SuiteOptions = {
   logDir?: string
   /** Test builds of devnet validators, by id (see `--devnet-build`). */
   devnetOverrides?: Record<number, Record<string, unknown>>
+  /** An endpoints file (`--target endpoints.yaml`): every scenario runs on those nodes (src/experiment/targets/endpoints.ts). */
+  endpoints?: string
   onEvent?: (event: RunEvent | { type: 'scenario-done'; report: ScenarioReport }) => void
 }
 
@@ -40,7 +44,11 @@ export function loadAll(paths: string[]): Scenario[] {
  * per scenario). A fork that cannot boot is an infrastructure error of the run, not a verdict.
  */
 export async function runSuite(options: SuiteOptions): Promise<RunReport> {
-  const scenarios = loadAll(options.paths)
+  const loaded = loadAll(options.paths)
+  // On endpoints, what a scenario cannot run there is refused now, before anything runs (exit 2).
+  const onEndpoints = options.endpoints === undefined ? undefined : loadEndpoints(options.endpoints)
+  const scenarios = onEndpoints ? loaded.map((s) => prepareForEndpoints(s, onEndpoints)) : loaded
+  const endpoints = onEndpoints && endpointsTarget(onEndpoints)
   const startedAt = new Date()
   const t0 = performance.now()
   const emit = options.onEvent ?? (() => {})
@@ -52,7 +60,7 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
   let setupFailed: Target | undefined
   try {
     for (const scenario of scenarios) {
-      let target: Target = scenario.target.kind === 'devnet' ? devnet : fork
+      let target: Target = endpoints ?? (scenario.target.kind === 'devnet' ? devnet : fork)
       if (target === fork && setupFailed) target = setupFailed
       else if (target === fork) {
         try {
@@ -81,8 +89,8 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
     startedAt: startedAt.toISOString(),
     durationMs: Math.round(performance.now() - t0),
     target: {
-      kind: scenarios.every((s) => s.target.kind === 'devnet') ? 'devnet' : scenarios.some((s) => s.target.kind === 'devnet') ? 'fork+devnet' : 'fork',
-      source: options.source.kind === 'url' ? redactUrl(options.source.url) : options.source.kind === 'state' ? options.source.path : 'embedded',
+      kind: onEndpoints ? 'endpoints' : scenarios.every((s) => s.target.kind === 'devnet') ? 'devnet' : scenarios.some((s) => s.target.kind === 'devnet') ? 'fork+devnet' : 'fork',
+      source: onEndpoints ? onEndpoints.file : options.source.kind === 'url' ? redactUrl(options.source.url) : options.source.kind === 'state' ? options.source.path : 'embedded',
       forkBlock: forkBlock ?? (options.source.kind === 'url' && options.source.blockNumber !== undefined ? String(options.source.blockNumber) : null),
     },
     scenarios: reports,

@@ -89,9 +89,10 @@ export function lineAt(doc: { getIn(path: unknown[], keepScalar?: boolean): unkn
 }
 
 function pickError(all: ErrorObject[]): ErrorObject {
-  const vague = new Set(['oneOf', 'anyOf', 'if', 'required', 'additionalProperties'])
+  // Deepest first; at one depth a concrete keyword, then an unknown field (often a misspelled required one), then the rest.
+  const rank = (e: ErrorObject) => (e.keyword === 'additionalProperties' ? 1 : ['oneOf', 'anyOf', 'if', 'required'].includes(e.keyword) ? 2 : 0)
   const depth = (e: ErrorObject) => e.instancePath.split('/').length
-  return [...all].sort((a, b) => depth(b) - depth(a) || Number(vague.has(a.keyword)) - Number(vague.has(b.keyword)))[0] as ErrorObject
+  return [...all].sort((a, b) => depth(b) - depth(a) || rank(a) - rank(b))[0] as ErrorObject
 }
 
 function describe(e: ErrorObject, raw: unknown, segments: string[]): string {

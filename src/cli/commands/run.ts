@@ -7,7 +7,7 @@ import { redactUrl } from '../../util/redact.js'
 import { ExitCode, setExit } from '../exit.js'
 import { devnetBuilds, parseSeed, type SourceFlags, sourceFrom } from '../options.js'
 
-type Flags = SourceFlags & { devnetBuild?: string; seed?: string; reportDir: string; json?: boolean; failOn: string; compare?: string }
+type Flags = SourceFlags & { target?: string; devnetBuild?: string; seed?: string; reportDir: string; json?: boolean; failOn: string; compare?: string }
 
 export function runCommand(program: Command) {
   program
@@ -24,6 +24,7 @@ export function runCommand(program: Command) {
     .option('--vault-build <name>', 'embedded chain only: deploy a test build of the vault (e.g. ReferenceVault.no-oracle-guard)')
     .option('--devnet-build <name>', `devnet only: a test build of the validators (${Object.keys(devnetBuilds).join(', ')})`)
     .option('--json', 'print the report as JSON on stdout instead of progress lines')
+    .option('--target <endpoints.yaml>', 'devnet scenarios only: judge the checks on nodes forkchaos did not start, listed in this endpoints file (eth_* JSON-RPC only; net.* faults are the cluster\'s to apply, e.g. the exported Chaos Mesh workflow; other faults are refused)')
     .action(async (paths: string[], flags: Flags, command: Command) => {
       if (!['failed', 'degraded'].includes(flags.failOn)) throw new InputError(`\`--fail-on\` must be "failed" or "degraded". Got \`${flags.failOn}\`.`)
       const seed = parseSeed(flags.seed)
@@ -39,6 +40,7 @@ export function runCommand(program: Command) {
         ...(flags.state ? [`--state ${flags.state}`] : []),
         ...(flags.vaultBuild ? [`--vault-build ${flags.vaultBuild}`] : []),
         ...(flags.devnetBuild ? [`--devnet-build ${flags.devnetBuild}`] : []),
+        ...(flags.target ? [`--target ${flags.target}`] : []),
       ].join(' ')
       const tty = process.stdout.isTTY && !flags.json
       const paint = (code: number, s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s)
@@ -53,6 +55,7 @@ export function runCommand(program: Command) {
         source,
         replay,
         ...(devnetBuild ? { devnetOverrides: devnetBuild } : {}),
+        ...(flags.target ? { endpoints: flags.target } : {}),
         onEvent: (e) => {
           if (e.type === 'booted') say(`  fork ready at ${e.url} in ${e.ms} ms`)
           if (e.type === 'scenario-done') say(line(e.report, paint, colour))
