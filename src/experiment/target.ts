@@ -7,8 +7,8 @@ import type { CheckSpec, FaultSpec, Phase, Scenario } from '../scenario/types.js
  * What kind of system a target is. `fork`: one Anvil fork (src/experiment/targets/fork.ts).
  * `devnet`: N = 3f + 1 validators forkchaos starts (src/experiment/targets/devnet.ts).
  * `endpoints`: a chain forkchaos did not start and cannot control as processes, reached by its
- * JSON-RPC endpoints — not written yet; it would live in src/experiment/targets/endpoints.ts,
- * boot by attaching (no processes), reset as a no-op, and take only checks and proxy faults.
+ * JSON-RPC endpoints (src/experiment/targets/endpoints.ts): boots by attaching (no processes),
+ * resets as a no-op, and judges checks over eth_getBlockByNumber; it applies no fault itself.
  */
 export type TargetKind = 'fork' | 'devnet' | 'endpoints'
 
