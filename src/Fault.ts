@@ -1,6 +1,7 @@
 import type { Address } from 'viem'
 import { InputError } from './errors.js'
 import type { DevnetObservations } from './experiment/observations.js'
+import type { EngineEvidence } from './faults/byzantine/engine.js'
 import { onTeardown } from './lifecycle.js'
 import { describeParams, type JsonSchema, ParamsError, type Spec } from './Params.js'
 import type { Receipt } from './targets/chain.js'
@@ -49,8 +50,12 @@ export type StepObservation = {
   signals?: string[]
 }
 
-/** `took`: the fault is in effect, as read back from the target. `seen`: what the system showed. */
-export type Evidence = { took: string; seen: string | null }
+/**
+ * `took`: the fault is in effect, as read back from the target. `seen`: what the system showed.
+ * `engine`: an Engine API byzantine fault's record (tampered blocks, each honest EL's
+ * newPayload answer, whether a bad block is canonical anywhere), kept in report.json.
+ */
+export type Evidence = { took: string; seen: string | null; engine?: EngineEvidence }
 
 /**
  * What a fault needs of the system under test: `fork` (an Anvil fork: contracts, storage,

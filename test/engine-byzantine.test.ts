@@ -9,7 +9,7 @@ import { type ExecutionPayloadJson, flipLowestBit, payloadBlockHash, requestsHas
 import { createJwt } from '../src/devnet/node/engine-api.js'
 import { JsonRpcHttp } from '../src/devnet/node/execution.js'
 import { readDevnetGenesis, startEthereumjs, writeJwtSecret, writePostMergeGenesis, type EthereumjsInstance } from '../src/el/index.js'
-import { lieOnEngineLink } from '../src/faults/byzantine/engine.js'
+import { badBlocksCanonical, type ElAnswer, lieOnEngineLink, type TamperedBlock, watchEngineLink } from '../src/faults/byzantine/engine.js'
 import { type RpcProxy, startRpcProxy } from '../src/proxy/jsonrpc/proxy.js'
 import { startAnvil } from '../src/targets/anvil.js'
 import { createPrng } from '../src/util/prng.js'
@@ -57,6 +57,8 @@ describe('the Engine API byzantine rewrites against a real ethereumjs', () => {
   let engine: JsonRpcHttp
   let plain: JsonRpcHttp
   let proxy: RpcProxy
+  /** An honest validator's engine link (to the same EL). */
+  let watched: RpcProxy
   let secretHex: string
   const genesis = readDevnetGenesis()
   const sender = mnemonicToAccount(genesis.mnemonic, { addressIndex: 5 })
@@ -116,12 +118,14 @@ describe('the Engine API byzantine rewrites against a real ethereumjs', () => {
     const g = await plain.call<{ hash: Hex; timestamp: Hex }>('eth_getBlockByNumber', ['latest', false])
     head = { hash: g.hash, timestampS: Number(g.timestamp) }
     proxy = await startRpcProxy({ upstream: el.engineUrl, prng: createPrng(7), name: 'engine-1' })
+    watched = await startRpcProxy({ upstream: el.engineUrl, prng: createPrng(8), name: 'engine-2' })
   }, 90_000)
 
   afterAll(async () => {
     engine?.close()
     plain?.close()
     await proxy?.close()
+    await watched?.close()
     await el?.stop()
     if (dir && !process.env.KEEP) fs.rmSync(dir, { recursive: true, force: true })
   }, 60_000)
@@ -182,11 +186,32 @@ describe('the Engine API byzantine rewrites against a real ethereumjs', () => {
       // Its own newPayload through the link: VALID (the lie is kept whole) ...
       expect(await newPayload(link, got, beaconRoot)).toEqual({ status: 'VALID', latestValidHash: p.blockHash.toLowerCase(), validationError: null })
       expect(lie.ownValidations()).toBe(1)
-      // ... while the EL itself (an honest node's) refuses it for its state root.
-      const honest = await newPayload(engine, got, beaconRoot)
-      expect(honest).toMatchObject({ status: 'INVALID', latestValidHash: head.hash })
-      expect(honest.validationError).toMatch(/invalid block stateRoot/i)
+      // ... while an honest node's EL refuses it for its state root: its engine link records the answer.
+      const honestLink = new JsonRpcHttp(watched.url, 20_000)
+      const answers: ElAnswer[] = []
+      const unwatch = watchEngineLink(watched, 2, lie, answers)
+      try {
+        const honest = await newPayload(honestLink, got, beaconRoot)
+        expect(honest).toMatchObject({ status: 'INVALID', latestValidHash: head.hash })
+        expect(honest.validationError).toMatch(/invalid block stateRoot/i)
+        // An honest block through the same link is not recorded: only answers to tampered blocks are.
+        await newPayload(honestLink, { ...got, executionPayload: { ...p, blockHash: t?.honestHash as Hex, stateRoot: flipLowestBit(p.stateRoot) } }, beaconRoot)
+      } finally {
+        unwatch()
+        honestLink.close()
+      }
+      expect(answers).toEqual([
+        { node: 2, number: Number(p.blockNumber), blockHash: p.blockHash.toLowerCase(), status: 'INVALID', latestValidHash: head.hash.toLowerCase(), validationError: expect.stringMatching(/invalid block stateroot/), latestValidIsParent: true },
+      ])
       expect(lie.untouched.count).toBe(0)
+      // Not canonical on the EL; the honest head is (the check can tell the two apart).
+      const rpc = (url: string, method: string, params: unknown[]) => {
+        expect(url).toBe(el.rpcUrl)
+        return plain.call(method, params)
+      }
+      expect(await badBlocksCanonical(lie.tampered, [{ node: 2, rpcUrl: el.rpcUrl }], rpc)).toEqual([{ number: Number(p.blockNumber), blockHash: p.blockHash.toLowerCase(), canonicalOn: [], unread: [] }])
+      const headNumber = Number(p.blockNumber) - 1
+      expect(await badBlocksCanonical([{ ...(t as TamperedBlock), number: headNumber, blockHash: head.hash.toLowerCase() as Hex }], [{ node: 2, rpcUrl: el.rpcUrl }], rpc)).toMatchObject([{ canonicalOn: [2] }])
     } finally {
       lie.remove()
       link.close()

@@ -44,6 +44,8 @@ export type EngineLie = {
   readonly ownValidations: () => number
   /** Whether `hash` is a block this link tampered with. */
   isTampered(hash: string): boolean
+  /** The real parent of a tampered block (what `latestValidHash` should be), if it is one. */
+  parentOf(hash: string): Hex | undefined
   /** Removes the rules (idempotent). */
   remove(): void
 }
@@ -77,7 +79,8 @@ export function lieOnEngineLink(proxy: RpcProxy, options: EngineLieOptions): Eng
     if (map.size > MAX_REMEMBERED) map.delete(map.keys().next().value as K)
   }
   const tampered: TamperedBlock[] = []
-  const tamperedHashes = new Set<Hex>()
+  /** Tampered block hash → its real parent. */
+  const tamperedHashes = new Map<Hex, Hex>()
   const untouched = { count: 0, reasons: [] as string[] }
   const leave = (reason: string) => {
     untouched.count++
@@ -158,8 +161,7 @@ export function lieOnEngineLink(proxy: RpcProxy, options: EngineLieOptions): Eng
             return result
           }
           const blockHash = lower(out.blockHash)
-          tamperedHashes.add(blockHash)
-          if (tamperedHashes.size > MAX_REMEMBERED) tamperedHashes.delete(tamperedHashes.values().next().value as Hex)
+          remember(tamperedHashes, blockHash, parentHash)
           if (tampered.length < MAX_TAMPERED)
             tampered.push({
               number: Number(payload.blockNumber),
@@ -180,8 +182,127 @@ export function lieOnEngineLink(proxy: RpcProxy, options: EngineLieOptions): Eng
     untouched,
     ownValidations: () => ownValidations,
     isTampered: (hash) => tamperedHashes.has(lower(hash)),
+    parentOf: (hash) => tamperedHashes.get(lower(hash)),
     remove() {
       for (const rule of rules) proxy.removeRule(rule)
     },
   }
+}
+
+// ─── The fault side: which form, the honest ELs' answers, canonical checks ──────────────────
+
+/** An honest EL's answer to `newPayload` for a tampered block, as the report records it. */
+export type ElAnswer = {
+  /** The validator whose EL answered. */
+  node: number
+  number: number
+  blockHash: Hex
+  status: string
+  latestValidHash: Hex | null
+  validationError: string | null
+  /** Whether `latestValidHash` is the tampered block's real parent (what the Engine API asks for). */
+  latestValidIsParent: boolean
+}
+
+/** Whether a tampered block became canonical on some EL (read with eth_getBlockByNumber at its number). */
+export type BadBlockCheck = { number: number; blockHash: Hex; canonicalOn: number[]; unread: number[] }
+
+/** What an Engine API byzantine fault puts in its report (`faults[].evidence.engine`). */
+export type EngineEvidence = {
+  kind: EngineLieKind
+  /** The proposer whose engine link lied. */
+  proposer: number
+  tampered: number
+  /** The first tampered blocks (at most 20). */
+  blocks: TamperedBlock[]
+  /** getPayload answers left as they were, and why. */
+  untouched: { count: number; reasons: string[] }
+  /** Every honest EL's answer to a tampered block that reached it (at most 200). */
+  answers: ElAnswer[]
+  /** Per tampered block (at most 50): the ELs on which it is canonical (must be none). */
+  canonical: BadBlockCheck[]
+}
+
+/** What the Engine API form needs of a validator: its engine link proxy and its EL's plain JSON-RPC URL. */
+export type EngineSide = { engine: RpcProxy; elRpcUrl: string }
+
+/** The answers kept per fault. */
+const MAX_ANSWERS = 200
+
+/**
+ * Watches one honest validator's engine link: every `newPayload` answer to a block `lie`
+ * tampered with is recorded as its EL gave it.
+ */
+export function watchEngineLink(proxy: RpcProxy, node: number, lie: EngineLie, out: ElAnswer[]): () => void {
+  const rule = proxy.addRule({
+    match: { methods: ['engine_newPayloadV3', 'engine_newPayloadV4'] },
+    action: {
+      type: 'rewrite',
+      path: '',
+      with: (result, ctx) => {
+        const payload = (ctx.params as unknown[] | undefined)?.[0] as Partial<ExecutionPayloadJson> | undefined
+        if (!payload?.blockHash || !lie.isTampered(payload.blockHash) || out.length >= MAX_ANSWERS) return result
+        const r = (result ?? {}) as { status?: string; latestValidHash?: string | null; validationError?: string | null }
+        const blockHash = lower(payload.blockHash)
+        const latestValidHash = r.latestValidHash ? lower(r.latestValidHash) : null
+        out.push({
+          node,
+          number: Number(payload.blockNumber),
+          blockHash,
+          status: String(r.status ?? '(none)'),
+          latestValidHash,
+          validationError: r.validationError ?? null,
+          latestValidIsParent: latestValidHash !== null && latestValidHash === lie.parentOf(blockHash),
+        })
+        return result
+      },
+    },
+  })
+  return () => {
+    proxy.removeRule(rule)
+  }
+}
+
+/**
+ * For each tampered block: on which ELs it is canonical (`eth_getBlockByNumber` at its number
+ * answers its hash). `rpc(url, method, params)` is one plain JSON-RPC call.
+ */
+export async function badBlocksCanonical(
+  blocks: readonly TamperedBlock[],
+  els: readonly { node: number; rpcUrl: string }[],
+  rpc: (url: string, method: string, params: unknown[]) => Promise<unknown>,
+): Promise<BadBlockCheck[]> {
+  const out: BadBlockCheck[] = []
+  for (const b of blocks.slice(0, 50)) {
+    const check: BadBlockCheck = { number: b.number, blockHash: b.blockHash, canonicalOn: [], unread: [] }
+    await Promise.all(
+      els.map(async (el) => {
+        try {
+          const got = (await rpc(el.rpcUrl, 'eth_getBlockByNumber', [`0x${b.number.toString(16)}`, false])) as { hash?: string } | null
+          if (got?.hash && lower(got.hash) === b.blockHash) check.canonicalOn.push(el.node)
+        } catch {
+          check.unread.push(el.node)
+        }
+      }),
+    )
+    check.canonicalOn.sort((x, y) => x - y)
+    check.unread.sort((x, y) => x - y)
+    out.push(check)
+  }
+  return out
+}
+
+/** One line for `seen`: what the honest ELs answered and whether any bad block is canonical. */
+export function describeEngineEvidence(e: EngineEvidence): string {
+  const byStatus = new Map<string, number>()
+  for (const a of e.answers) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1)
+  const statuses = [...byStatus].map(([s, n]) => `${s} ×${n}`).join(', ') || 'none'
+  const parents = e.answers.filter((a) => a.latestValidIsParent).length
+  const errors = [...new Set(e.answers.map((a) => a.validationError).filter((x): x is string => !!x).map((x) => x.slice(0, 120)))].slice(0, 2)
+  const canonical = e.canonical.filter((c) => c.canonicalOn.length > 0)
+  return (
+    `${e.tampered} payloads of validator ${e.proposer} tampered (${e.kind}); honest ELs answered ${statuses} (latestValidHash = parent in ${parents} of ${e.answers.length})` +
+    (errors.length ? ` — ${errors.join('; ')}` : '') +
+    `; ${canonical.length === 0 ? 'no bad block canonical on any EL' : `${canonical.length} bad blocks canonical (on ${[...new Set(canonical.flatMap((c) => c.canonicalOn))].join(', ')})`}`
+  )
 }
