@@ -1,6 +1,8 @@
 import type { IncomingMessage, Server } from 'node:http'
+import { isUtf8 } from 'node:buffer'
+import * as net from 'node:net'
 import type { Duplex } from 'node:stream'
-import { type RawData, WebSocket, WebSocketServer } from 'ws'
+import * as tls from 'node:tls'
 import type { CallRecord, ProxyCore, RpcEvent } from './proxy.js'
 import {
   alignResponses,
@@ -30,72 +32,73 @@ import {
   type TruncateAction,
   tagIds,
 } from './rules.js'
+import {
+  acceptKey,
+  closeCodeOf,
+  closePayload,
+  createFrameReader,
+  type Frame,
+  type FrameError,
+  frameHeader,
+  isSendableCloseCode,
+  messagePayload,
+  OPCODE,
+} from './ws-frames.js'
 
 /**
  * The WebSocket side of the JSON-RPC proxy, on the HTTP port (upgrade). Each client gets its
- * own upstream socket; frames pass both ways. Client messages go through the same rules as
- * HTTP calls; answers are routed back by id. Subscription notifications (`eth_subscription`)
- * pass through, subject to `drop-subscription` (the subscription goes silent, the socket stays
- * open) and `slow-consumer` (whole frames, delayed so the rate holds, in order).
+ * own upstream socket. Client messages go through the same rules as HTTP calls; answers are
+ * routed back by id. Subscription notifications (`eth_subscription`) pass through, subject to
+ * `drop-subscription` (the subscription goes silent, the socket stays open) and `slow-consumer`
+ * (whole frames, delayed so the rate holds, in order).
  *
  * Where HTTP would answer with a status, WebSocket calls get the JSON-RPC error that status
  * carries (`http-error`); `truncate` sends the cut text as one frame; `hang` never answers the
  * message and keeps the socket open.
  *
+ * A byte relay with frame boundaries (`ws-frames.ts`): the proxy answers the client's upgrade
+ * itself and opens upstream over a raw socket (no extension negotiated either way), then reads
+ * the frames of both streams. A client must mask its frames and a server must not; the proxy is
+ * upstream's client and the client's server, so frames are valid forwarded exactly as they came.
+ *
  * The fast path: while no rule is installed (looked at per message, so a rule takes effect on the
- * next frame either way), a message within the depth limit goes upstream, and an answer to the
- * client, as soon as it is read, and the work that only feeds stats and events — parsing it for
- * its methods and ids, matching answers to calls — waits until the proxy's WebSocket traffic has
- * been quiet for `LAZY_QUIET_MS` (at most `LAZY_MAX_LAG_MS` or `LAZY_MAX_PENDING` frames later).
- * Events keep the times the frames passed; `stats()` counts what is pending first, so it is never
- * behind. Anything the proxy itself answers or changes is not deferred: a connection's pending
- * frames are counted before any other of its frames is handled.
+ * next message either way), a client text message within the depth limit goes upstream as the
+ * bytes received, and so does an answer to the client; control frames (close, ping, pong) always
+ * do, so the client meets upstream's own close (Anvil just drops the connection: 1006). The work
+ * that only feeds stats and events — parsing a message for its methods and ids, matching answers
+ * to calls — waits until the proxy's WebSocket traffic has been quiet for `LAZY_QUIET_MS` (at most
+ * `LAZY_MAX_LAG_MS` or `LAZY_MAX_PENDING` messages later). Events keep the times the frames passed;
+ * `stats()` counts what is pending first, so it is never behind. Anything the proxy itself answers
+ * or changes takes the full path: parsed, planned, and sent in frames the proxy writes (to the
+ * client only between upstream's messages, never inside a fragmented one); a connection's pending
+ * messages are counted before any other of its messages is handled.
  */
 export type WebSocketBridge = {
   /** Terminates every client and upstream socket. */
   close(): void
   connections(): number
-  /** Counts every frame the fast path has passed but not yet counted. */
+  /** Counts every message the fast path has passed but not yet counted. */
   flush(): void
 }
 
 /** Client frames waiting for the upstream socket to open; more close the client with 1013. */
 const MAX_BACKLOG_FRAMES = 1_000
-/** Frames waiting behind a `slow-consumer` throttle; more disconnect the client (as nodes drop slow consumers). */
+/** Frames waiting behind a `slow-consumer` throttle (or for upstream's fragmented message to end); more disconnect the client (as nodes drop slow consumers). */
 const MAX_QUEUED_FRAMES = 10_000
 /** Pass-through calls awaiting their answer, and subscriptions a drop rule counts, per connection (a 10,000-call batch and its neighbours fit). */
 const MAX_TRACKED = 50_000
-/** After a client's close frame, how long the proxy waits for upstream's reaction before it ends both sockets. */
+/** After a close frame either way, how long the proxy waits for the other side's reaction before it ends both sockets. */
 const CLOSE_MIRROR_MS = 5_000
-/** Fast-path frames are counted once the proxy's WebSocket traffic has been quiet this long… */
+/** A message from upstream, all fragments together, of at most 100 MiB (what ws allowed before); more closes both sides with 1009. */
+const MAX_UPSTREAM_MESSAGE_BYTES = 100 * 1024 * 1024
+/** Upstream's handshake answer (status line and headers) of at most 16 KiB. */
+const MAX_HANDSHAKE_BYTES = 16 * 1024
+/** Fast-path messages are counted once the proxy's WebSocket traffic has been quiet this long… */
 const LAZY_QUIET_MS = 20
 /** …or when the oldest of them has waited this long… */
 const LAZY_MAX_LAG_MS = 1_000
 /** …or when a connection has this many waiting. */
 const LAZY_MAX_PENDING = 4_096
-
-/**
- * The client side of a bridge. ws answers a peer's close frame at once with its own; this socket
- * hands that moment to the bridge instead (`onPeerClose`), so the client meets what upstream does:
- * answers still in flight are delivered, then upstream's close frame (and code) or, where upstream
- * just drops the connection (Anvil does), a dropped connection (1006). A WebSocketServer option
- * (`WebSocket`) supplies the class; the override is the only change.
- */
-class BridgedSocket extends WebSocket {
-  /** Called once, instead of ws's automatic close, when a close is asked for by ws itself (the client's close frame, or a protocol error). */
-  onPeerClose: ((code: number | undefined, reason: string | Buffer | undefined) => void) | undefined
-  override close(code?: number, reason?: string | Buffer) {
-    const handler = this.onPeerClose
-    this.onPeerClose = undefined
-    if (handler && this.readyState === WebSocket.OPEN) return handler(code, reason)
-    super.close(code, reason)
-  }
-  /** A close the bridge decided on. */
-  closeNow(code?: number, reason?: string) {
-    this.onPeerClose = undefined
-    super.close(code, reason)
-  }
-}
 
 export function attachWebSocket(options: {
   server: Server
@@ -104,11 +107,10 @@ export function attachWebSocket(options: {
   maxConnections: number
 }): WebSocketBridge {
   const { server, core, upstreamUrl } = options
-  const wss = new WebSocketServer({ noServer: true, maxPayload: core.maxBodyBytes, perMessageDeflate: false, WebSocket: BridgedSocket })
   const connections = new Set<() => void>()
 
   // ─── The fast path's deferred counting, for every connection ─────────────────────────────────
-  /** Connections with frames not yet counted, each with its count function. */
+  /** Connections with messages not yet counted, each with its count function. */
   const lazy = new Set<() => void>()
   let lastFrame = 0
   let oldestPending = 0
@@ -124,7 +126,7 @@ export function attachWebSocket(options: {
     if (now - lastFrame >= LAZY_QUIET_MS || now - oldestPending >= LAZY_MAX_LAG_MS) return flushAll()
     lazyTimer = core.after(Math.max(1, LAZY_QUIET_MS - (now - lastFrame)), lazyCheck)
   }
-  /** A connection has a frame waiting to be counted. */
+  /** A connection has a message waiting to be counted. */
   const deferred = (count: () => void) => {
     lastFrame = performance.now()
     if (lazy.size === 0) oldestPending = lastFrame
@@ -138,10 +140,26 @@ export function attachWebSocket(options: {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
       return
     }
-    wss.handleUpgrade(req, socket, head, (client) => bridge(client as BridgedSocket, req, socket))
+    const refusal = upgradeRefusal(req)
+    if (refusal) {
+      const body = JSON.stringify({ error: refusal })
+      socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json\r\nsec-websocket-version: 13\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+      return
+    }
+    const key = req.headers['sec-websocket-key'] as string
+    // As ws's server did: the first subprotocol the client offers, if any.
+    const protocol = String(req.headers['sec-websocket-protocol'] ?? '').split(',')[0]?.trim()
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n${protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : ''}\r\n`,
+    )
+    if (socket instanceof net.Socket) {
+      socket.setNoDelay(true)
+      socket.setTimeout(0)
+    }
+    bridge(req, socket, head, key)
   })
 
-  function bridge(client: BridgedSocket, req: IncomingMessage, clientSocket: Duplex) {
+  function bridge(req: IncomingMessage, clientSocket: Duplex, head: Buffer, key: string) {
     const name = clientOf(req)
     const target = new URL(upstreamUrl.href)
     if (req.url && req.url !== '/') {
@@ -149,25 +167,101 @@ export function attachWebSocket(options: {
       target.pathname = target.pathname.replace(/\/$/, '') + asked.pathname
       target.search = asked.search
     }
-    // A zero mask: ws then skips XOR-ing every byte the client sent (a third of the relay's CPU for
-    // large messages). Masking guards browsers' traffic against caching intermediaries; this link is
-    // the proxy's own, to an upstream it was pointed at.
-    const upstream = new WebSocket(target, { perMessageDeflate: false, handshakeTimeout: core.upstreamTimeoutMs, generateMask: (mask) => mask.fill(0) })
-    let upstreamOpened = false
     let closed = false
-    const backlog: { data: string | Buffer; binary: boolean }[] = []
     const tracked = new Map<string, Tracked>()
     const exchanges = new Map<string, { done: (reply: unknown) => void; fail: (error: Error) => void }>()
     const subscriptions = new Map<string, { active: boolean; seen: number }>()
     const holds = new Map<() => void, () => void>()
     let seq = 0
     const nextId = () => `forkchaos-${++seq}`
-    const toClient = coalesce(clientSocket)
-    let toUpstreamSocket = () => {}
-    upstream.on('upgrade', (res: IncomingMessage) => {
-      toUpstreamSocket = coalesce(res.socket)
-    })
-    const outbox = createOutbox(client, core.after, () => client.terminate(), toClient)
+
+    // ─── The two sockets ───────────────────────────────────────────────────────────────────
+    /** A close frame went to the client / to upstream: no data frame follows it (§5.5.1). */
+    let clientCloseSent = false
+    let upstreamCloseSent = false
+    /** Upstream: connecting (frames wait in `backlog`), open, or gone. */
+    let upstreamState: 'connecting' | 'open' | 'gone' = 'connecting'
+    const backlog: Buffer[] = []
+    let backlogFrames = 0
+    const corkClient = coalesce(clientSocket)
+    let corkUpstream = () => {}
+    let upstreamSocket: net.Socket | undefined
+
+    /** Bytes to upstream (whole frames): now, or after the handshake. */
+    const upstreamWrite = (bytes: Buffer, frames = 1) => {
+      if (upstreamState === 'open' && upstreamSocket?.writable) {
+        corkUpstream()
+        upstreamSocket.write(bytes)
+      } else if (upstreamState === 'connecting') {
+        if (backlogFrames + frames > MAX_BACKLOG_FRAMES) return closeClient(1013, 'upstream not ready')
+        backlog.push(bytes)
+        backlogFrames += frames
+      }
+    }
+    /** A frame the proxy writes to upstream (masked with a zero key). */
+    const upstreamFrame = (opcode: number, payload: Buffer) => {
+      upstreamWrite(Buffer.concat([frameHeader(opcode, payload.length, true), payload]))
+    }
+    /** A text message the proxy sends upstream. */
+    const toUpstream = (data: string | Buffer) => upstreamFrame(OPCODE.text, typeof data === 'string' ? Buffer.from(data) : data)
+
+    /** Upstream's fragmented message is being relayed: the proxy's own frames to the client wait for its end. */
+    let upstreamMidMessage = false
+    const afterMessage: Buffer[] = []
+    const clientWritable = () => !clientCloseSent && clientSocket.writable
+    const clientWriteRaw = (bytes: Buffer) => {
+      corkClient()
+      clientSocket.write(bytes)
+    }
+    /** A frame the proxy writes to the client (unmasked); false when the client is gone. */
+    const clientFrame = (opcode: number, payload: Buffer): boolean => {
+      if (!clientWritable()) return false
+      const bytes = Buffer.concat([frameHeader(opcode, payload.length, false), payload])
+      if (!upstreamMidMessage) clientWriteRaw(bytes)
+      else if (afterMessage.length >= MAX_QUEUED_FRAMES) {
+        terminate()
+        return false
+      } else afterMessage.push(bytes)
+      return true
+    }
+    const outbox = createOutbox(clientFrame, core.after, () => terminate())
+
+    /** The proxy closes the client's side with its own code (a refused frame, upstream unavailable), then both sockets. */
+    function closeClient(code: number, reason: string) {
+      if (clientWritable()) {
+        corkClient()
+        clientSocket.write(closeFrame(code, reason, false))
+        clientCloseSent = true
+      }
+      endBoth()
+    }
+    /** Both sockets end gracefully (what was written is still delivered); destroyed if the peers do not finish within `CLOSE_MIRROR_MS`. */
+    let ended = false
+    function endBoth() {
+      if (ended) return shut()
+      ended = true
+      if (upstreamState === 'open' && !upstreamCloseSent && upstreamSocket?.writable) {
+        upstreamCloseSent = true
+        corkUpstream()
+        upstreamSocket.write(closeFrame(1000, '', true))
+      }
+      upstreamState = 'gone'
+      upstreamSocket?.end()
+      clientSocket.end()
+      const destroy = core.after(CLOSE_MIRROR_MS, terminateSockets)
+      const both = () => {
+        if (clientSocket.destroyed && upstreamSocket?.destroyed !== false) destroy()
+      }
+      clientSocket.once('close', both)
+      upstreamSocket?.once('close', both)
+      both()
+      shut()
+    }
+    function terminateSockets() {
+      clientSocket.destroy()
+      upstreamSocket?.destroy()
+    }
+    let cancelMirror = () => {}
 
     // Frames the fast path passed, in the order they passed, to be counted (see WebSocketBridge).
     type Pending = { answer: false; data: Buffer; t0: number } | { answer: true; data: Buffer; t1: number; sent: boolean }
@@ -209,77 +303,146 @@ export function attachWebSocket(options: {
       }
       outbox.clear()
       cancelMirror()
-      if (upstream.readyState === WebSocket.OPEN) upstream.close(1000)
-      else upstream.terminate()
-      if (client.readyState === WebSocket.OPEN) client.closeNow(1001, 'upstream gone')
+      afterMessage.length = 0
+      backlog.length = 0
     }
-    const terminate = () => {
-      client.terminate()
-      upstream.terminate()
+    function terminate() {
+      terminateSockets()
+      upstreamState = 'gone'
       shut()
     }
     connections.add(terminate)
 
-    // The client sent its close frame: pass it upstream and let upstream's reaction answer it (upstream 'close' below).
-    let cancelMirror = () => {}
-    client.onPeerClose = (code, reason) => {
-      const forward = () => {
-        if (code === undefined || code === 1005) upstream.close()
-        else upstream.close(code, reason)
+    // ─── Upstream: a raw socket and its handshake ────────────────────────────────────────────
+    {
+      const secure = target.protocol === 'wss:'
+      const host = target.hostname.replace(/^\[(.*)\]$/, '$1')
+      const port = Number(target.port || (secure ? 443 : 80))
+      const socket = secure ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port })
+      upstreamSocket = socket
+      socket.setNoDelay(true)
+      corkUpstream = coalesce(socket)
+      const auth = target.username ? `Authorization: Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64')}\r\n` : ''
+      // The client's own key: upstream's accept then matches what the client was told.
+      socket.write(
+        `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${auth}\r\n`,
+      )
+      const cancelTimeout = core.after(core.upstreamTimeoutMs, () => {
+        if (upstreamState === 'connecting') upstreamFailed()
+      })
+      let answer: Buffer = Buffer.alloc(0)
+      const upstreamFailed = () => {
+        cancelTimeout()
+        socket.destroy()
+        if (upstreamState !== 'connecting') return
+        upstreamState = 'gone'
+        closeClient(1014, 'upstream unavailable')
       }
-      if (upstream.readyState === WebSocket.OPEN || upstream.readyState === WebSocket.CONNECTING) {
-        // Still connecting: the close follows the backlog once upstream is open.
-        if (upstream.readyState === WebSocket.OPEN) forward()
-        else upstream.once('open', forward)
-        cancelMirror = core.after(CLOSE_MIRROR_MS, terminate)
-      } else {
-        upstream.terminate()
-        client.closeNow(code === 1005 ? undefined : code, typeof reason === 'string' ? reason : reason?.toString('utf8'))
+      const onHandshake = (chunk: Buffer) => {
+        answer = answer.length === 0 ? chunk : Buffer.concat([answer, chunk])
+        const end = answer.indexOf('\r\n\r\n')
+        if (end < 0) {
+          if (answer.length > MAX_HANDSHAKE_BYTES) upstreamFailed()
+          return
+        }
+        const lines = answer.subarray(0, end).toString('latin1').split('\r\n')
+        const accept = lines.find((l) => /^sec-websocket-accept:/i.test(l))?.replace(/^[^:]*:\s*/, '').trim()
+        if (!/^HTTP\/1\.1 101\b/.test(lines[0] ?? '') || accept !== acceptKey(key)) return upstreamFailed()
+        cancelTimeout()
+        socket.off('data', onHandshake)
+        socket.on('data', onUpstreamData)
+        upstreamState = 'open'
+        if (closed) return endBoth()
+        corkUpstream()
+        for (const bytes of backlog.splice(0)) socket.write(bytes)
+        backlogFrames = 0
+        const rest = answer.subarray(end + 4)
+        if (rest.length > 0) onUpstreamData(rest)
       }
+      socket.on('data', onHandshake)
+      socket.on('error', () => {})
+      socket.on('close', () => {
+        if (upstreamState === 'connecting') return upstreamFailed()
+        // Upstream is gone (after its close frame, or without one: the client's connection then just ends too, 1006).
+        if (!closed) endBoth()
+      })
     }
 
-    const toUpstream = (data: string | Buffer, binary = false) => {
-      if (upstream.readyState === WebSocket.OPEN) {
-        toUpstreamSocket()
-        upstream.send(data, { binary })
-      }
-      else if (upstream.readyState === WebSocket.CONNECTING) {
-        if (backlog.length >= MAX_BACKLOG_FRAMES) {
-          client.closeNow(1013, 'upstream not ready')
-          shut()
-        } else backlog.push({ data, binary })
-      }
-    }
-
-    upstream.on('open', () => {
-      upstreamOpened = true
-      for (const { data, binary } of backlog.splice(0)) upstream.send(data, { binary })
+    clientSocket.on('close', () => {
+      if (!closed) endBoth()
     })
-    upstream.on('error', () => {})
-    upstream.on('close', (code, reason) => {
-      if (client.readyState === WebSocket.OPEN) {
-        if (!upstreamOpened) client.closeNow(1014, 'upstream unavailable')
-        else if (code === 1005) client.closeNow() // an empty close frame, as upstream sent it
-        else if (isSendableCloseCode(code)) client.closeNow(code, reason.toString('utf8').slice(0, 120))
-        else client.terminate() // upstream dropped the connection without a close frame (1006): so does the client's
-      }
-      shut()
+    clientSocket.on('end', () => {
+      if (!closed) endBoth()
     })
-    client.on('error', (error: Error & { code?: string }) => {
-      // A frame the proxy refused (too large, bad UTF-8): ws asked to close with its code; close now, not upstream's way.
-      if (client.readyState === WebSocket.OPEN) client.closeNow(closeCodeOf(error))
-    })
-    client.on('close', shut)
 
     // ─── Client → upstream ─────────────────────────────────────────────────────────────────
-    client.on('message', (data: RawData, isBinary: boolean) => {
+    const clientReader = createFrameReader({ masked: true, maxMessageBytes: core.maxBodyBytes })
+    /** The frames of the client's message in progress (a text message is held until its last fragment: the depth limit reads it whole). */
+    let clientMessage: Frame[] = []
+    let clientBinary = false
+    const onClientData = (chunk: Buffer) => {
+      if (closed) return
+      const { frames, error } = clientReader.push(chunk)
+      for (const frame of frames) {
+        if (closed || upstreamCloseSent) return
+        if (frame.opcode === OPCODE.close) {
+          clientClosed(frame)
+          return
+        }
+        if (frame.opcode >= 0x8) {
+          upstreamWrite(frame.raw)
+          continue
+        }
+        if (frame.opcode !== OPCODE.continuation) {
+          clientMessage = []
+          clientBinary = frame.opcode === OPCODE.binary
+        }
+        if (clientBinary) {
+          // Binary frames pass as they come: no rule reads them.
+          upstreamWrite(frame.raw)
+          continue
+        }
+        clientMessage.push(frame)
+        if (!frame.fin) continue
+        const message = clientMessage
+        clientMessage = []
+        onClientText(message)
+      }
+      if (error && !closed) refuse(error)
+    }
+    clientSocket.on('data', onClientData)
+    if (head.length > 0) onClientData(head)
+
+    /** A frame the proxy refused (too large, not masked, bad UTF-8): close now with its code, not upstream's way. */
+    function refuse(error: FrameError | { code: 1007; reason: string }) {
+      closeClient(error.code, error.reason)
+    }
+
+    /** The client sent its close frame: pass it upstream and let upstream's reaction answer it. */
+    function clientClosed(frame: Frame) {
+      if (upstreamState === 'gone') {
+        const payload = messagePayload([frame])
+        const code = closeCodeOf(payload)
+        if (clientWritable()) {
+          clientWriteRaw(closeFrame(isSendableCloseCode(code) ? code : undefined, payload.subarray(2).toString('utf8'), false))
+          clientCloseSent = true
+        }
+        return endBoth()
+      }
+      upstreamWrite(frame.raw)
+      upstreamCloseSent = true
+      cancelMirror = core.after(CLOSE_MIRROR_MS, terminate)
+    }
+
+    function onClientText(frames: Frame[]) {
       const t0 = performance.now()
-      const buffer = toBuffer(data)
-      if (isBinary) return toUpstream(buffer, true)
+      const buffer = messagePayload(frames)
+      if (!isUtf8(buffer)) return refuse({ code: 1007, reason: 'invalid UTF-8 in a text message' })
       if (core.installed().length === 0 && withinDepth(buffer)) {
-        // The fast path: upstream gets it now; it is counted later (see WebSocketBridge).
+        // The fast path: upstream gets the bytes now; the message is counted later (see WebSocketBridge).
         defer({ answer: false, data: buffer, t0 })
-        return toUpstream(buffer)
+        if (frames.length === 1) return upstreamWrite((frames[0] as Frame).raw)
+        return upstreamWrite(Buffer.concat(frames.map((f) => f.raw)), frames.length)
       }
       // Rules may act on calls the fast path passed (their answers): count those first. Without a rule,
       // this is a call nested past the limit, which only the proxy answers and nothing tracks.
@@ -301,7 +464,7 @@ export function attachWebSocket(options: {
           core.record(request.methods.map((method, i) => ({ method, outcome: sent ? 'error' : 'dropped', ruleIds: plans[i]?.ruleIds ?? [] })), name, t0, buffer.length, 0),
         )
       })
-    })
+    }
 
     /** Forwards the text as it is and remembers its calls so their answers can be reported (and cut or throttled). */
     function passThrough(
@@ -452,15 +615,61 @@ export function attachWebSocket(options: {
     }
 
     // ─── Upstream → client ─────────────────────────────────────────────────────────────────
-    upstream.on('message', (data: RawData, isBinary: boolean) => {
-      const buffer = toBuffer(data)
-      if (isBinary) return outbox.send(buffer, true)
-      if (exchanges.size === 0 && effectful === 0 && outbox.idle() && core.installed().length === 0) {
-        // The fast path: the client gets it now; the calls it answers are found later (see WebSocketBridge).
-        const sent = outbox.send(buffer, false)
-        defer({ answer: true, data: buffer, t1: performance.now(), sent })
-        return
+    const upstreamReader = createFrameReader({ masked: false, maxMessageBytes: MAX_UPSTREAM_MESSAGE_BYTES })
+    /** Upstream's message in progress: its frames, and whether they are relayed as they come (`raw`) or assembled for the full path. */
+    let upstreamMessage: { frames: Frame[]; raw: boolean; t1: number } | undefined
+    function onUpstreamData(chunk: Buffer) {
+      if (closed) return
+      const { frames, error } = upstreamReader.push(chunk)
+      for (const frame of frames) {
+        if (closed) return
+        if (frame.opcode >= 0x8) {
+          // Control frames pass as they are, between fragments too (§5.4): upstream's close is the client's close.
+          if (!clientWritable()) continue
+          clientWriteRaw(frame.raw)
+          if (frame.opcode === OPCODE.close) {
+            clientCloseSent = true
+            cancelMirror()
+            cancelMirror = core.after(CLOSE_MIRROR_MS, terminate)
+          }
+          continue
+        }
+        if (frame.opcode !== OPCODE.continuation) {
+          const binary = frame.opcode === OPCODE.binary
+          const fast = outbox.idle() && (binary || (exchanges.size === 0 && effectful === 0 && core.installed().length === 0))
+          upstreamMessage = { frames: [], raw: fast, t1: performance.now() }
+        }
+        const message = upstreamMessage as NonNullable<typeof upstreamMessage>
+        message.frames.push(frame)
+        if (message.raw) {
+          // The fast path: the client gets the bytes now; the calls a text answer answers are found later (see WebSocketBridge).
+          const sent = clientWritable()
+          if (sent) clientWriteRaw(frame.raw)
+          upstreamMidMessage = !frame.fin
+          if (!frame.fin) continue
+          const first = message.frames[0] as Frame
+          if (first.opcode === OPCODE.text) defer({ answer: true, data: messagePayload(message.frames), t1: message.t1, sent })
+          upstreamMessage = undefined
+          if (afterMessage.length > 0 && clientWritable()) for (const bytes of afterMessage.splice(0)) clientWriteRaw(bytes)
+          continue
+        }
+        if (!frame.fin) continue
+        upstreamMessage = undefined
+        const data = messagePayload(message.frames)
+        if ((message.frames[0] as Frame).opcode === OPCODE.binary) outbox.send(data, true)
+        else onUpstreamText(data)
       }
+      if (error && !closed) {
+        // Upstream broke the protocol (or sent a message over the limit): both sides hear the code.
+        if (upstreamSocket?.writable && !upstreamCloseSent) {
+          upstreamCloseSent = true
+          upstreamSocket.write(closeFrame(error.code, error.reason, true))
+        }
+        closeClient(error.code, error.reason)
+      }
+    }
+
+    function onUpstreamText(buffer: Buffer) {
       count()
       // Not JSON: the client gets it as it is. (JSON.parse reads any depth; only ids are re-serialised here, through keyOf.)
       const parsed = safeParse(buffer.toString('utf8'))
@@ -491,7 +700,7 @@ export function attachWebSocket(options: {
           core.record([{ method: entry.method, outcome, ruleIds: entry.ruleIds }], name, entry.t0, entry.bytesIn, share(bytesOut, answered.length, i))
         })
       })
-    })
+    }
 
     /**
      * Records the calls an answer the fast path sent answered, as the full path would have when it
@@ -548,7 +757,6 @@ export function attachWebSocket(options: {
   return {
     close() {
       for (const terminate of [...connections]) terminate()
-      wss.close()
     },
     connections: () => connections.size,
     flush: flushAll,
@@ -575,19 +783,16 @@ type Tracked = {
 }
 
 /**
- * Frames to one client, in order. A throttled frame waits until its bytes would have arrived
- * at `bytesPerSecond`; frames behind it wait too.
+ * Messages the proxy sends to one client, in order. A throttled message waits until its bytes
+ * would have arrived at `bytesPerSecond`; messages behind it wait too. `write` sends one frame
+ * and says whether the client could take it.
  */
-function createOutbox(ws: WebSocket, after: ProxyCore['after'], overflow: () => void, beforeWrite: () => void) {
+function createOutbox(write: (opcode: number, payload: Buffer) => boolean, after: ProxyCore['after'], overflow: () => void) {
   type Item = { data: string | Buffer; binary: boolean; waitMs: number; sent: ((sent: boolean) => void) | undefined }
   const queue: Item[] = []
   let busy = false
   const deliver = (item: Item) => {
-    const open = ws.readyState === WebSocket.OPEN
-    if (open) {
-      beforeWrite()
-      ws.send(item.data, { binary: item.binary })
-    }
+    const open = write(item.binary ? OPCODE.binary : OPCODE.text, typeof item.data === 'string' ? Buffer.from(item.data) : item.data)
     item.sent?.(open)
     return open
   }
@@ -608,7 +813,7 @@ function createOutbox(ws: WebSocket, after: ProxyCore['after'], overflow: () => 
       })
   }
   return {
-    /** Returns whether the frame went out now (false: queued, or the socket is closed). */
+    /** Returns whether the message went out now (false: queued, or the socket is closed). */
     send(data: string | Buffer, binary: boolean, bytesPerSecond?: number, sent?: (sent: boolean) => void): boolean {
       const waitMs = bytesPerSecond ? (Buffer.byteLength(data) / bytesPerSecond) * 1000 : 0
       const item = { data, binary, waitMs, sent }
@@ -622,7 +827,7 @@ function createOutbox(ws: WebSocket, after: ProxyCore['after'], overflow: () => 
       if (!busy) pump()
       return false
     },
-    /** Nothing queued: a frame sent now goes out at once. */
+    /** Nothing queued: a message sent now goes out at once. */
     idle: () => !busy && queue.length === 0,
     clear() {
       for (const item of queue.splice(0)) item.sent?.(false)
@@ -673,18 +878,18 @@ function keyOf(id: unknown): string | undefined {
   }
 }
 
-function toBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data
-  if (Array.isArray(data)) return Buffer.concat(data)
-  return Buffer.from(data)
+/** A close frame (masked with a zero key for upstream); `code` undefined: an empty one (1005). */
+function closeFrame(code: number | undefined, reason: string, masked: boolean): Buffer {
+  const payload = closePayload(code, reason)
+  return Buffer.concat([frameHeader(OPCODE.close, payload.length, masked), payload])
 }
 
-/** The close code ws gives a frame it refused. */
-function closeCodeOf(error: Error & { code?: string }): number {
-  if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return 1009
-  if (error.code === 'WS_ERR_INVALID_UTF8') return 1007
-  return 1002
+/** Why an upgrade request is refused (RFC 6455 §4.2.1), or undefined for a valid one. */
+function upgradeRefusal(req: IncomingMessage): string | undefined {
+  if (req.method !== 'GET') return `a WebSocket upgrade must be a GET. Got \`${String(req.method).slice(0, 20)}\`.`
+  if (String(req.headers.upgrade).toLowerCase() !== 'websocket') return '`Upgrade` must be `websocket`.'
+  if (req.headers['sec-websocket-version'] !== '13') return `\`Sec-WebSocket-Version\` must be 13. Got \`${String(req.headers['sec-websocket-version']).slice(0, 20)}\`.`
+  const key = req.headers['sec-websocket-key']
+  if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{21}[AQgw]==$/.test(key)) return '`Sec-WebSocket-Key` must be 16 bytes in base64.'
+  return undefined
 }
-
-const isSendableCloseCode = (code: number) =>
-  (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
