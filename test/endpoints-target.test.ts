@@ -10,6 +10,7 @@ import { endpointsTarget, prepareForEndpoints } from '../src/experiment/targets/
 import { loadScenario } from '../src/scenario/loader.js'
 import { type AnvilInstance, startAnvil } from '../src/targets/anvil.js'
 import { type Devnet, startDevnet } from '../src/targets/devnet.js'
+import { poisonLinks } from '../src/targets/devnet/links.js'
 import { loadEndpoints } from '../src/topology/endpoints.js'
 
 /**
@@ -62,9 +63,21 @@ beforeAll(async () => {
   endpointsFile = write('endpoints.yaml', `name: local\nendpoints:\n${devnet.nodes.map((n) => `  - { name: v${n.id}, url: "${n.rpcUrl}" }`).join('\n')}\n`)
 }, 90_000)
 afterAll(async () => {
+  const pids = devnet ? devnet.nodes.flatMap((n) => [n.pid, n.anvil.pid]) : []
   await devnet?.down()
   await stranger?.stop()
-})
+  // Nothing this file started outlives it (the validators it killed, the ones it left running).
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+  for (let i = 0; i < 100 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 50))
+  expect(pids.filter(alive)).toEqual([])
+}, 30_000)
 
 describe('checks on endpoints', () => {
   it('a checks-only drill on a healthy devnet is held (CLI, exit 0), read over eth_getBlockByNumber', async () => {
@@ -104,6 +117,31 @@ describe('checks on endpoints', () => {
     await stranger.stop()
     stranger = undefined
   }, 120_000)
+
+  it('partition-2-2, split outside forkchaos (as the Chaos Mesh workflow would): held, with the fault recorded as external; nobody splitting it: must-stall failed', async () => {
+    const endpoints = loadEndpoints(endpointsFile)
+    const scenario = () => prepareForEndpoints(loadScenario(path.join(packageRoot, 'scenarios/devnet/partition-2-2.yaml')), endpoints)
+    // The "cluster": {0, 1} | {2, 3} on the devnet's own links, from inject until the revert.
+    const links = [0, 1].flatMap((a) => [2, 3].flatMap((b) => [{ from: a, to: b }, { from: b, to: a }]))
+    let heal: (() => void) | undefined
+    const report = await Experiment.run(scenario(), endpointsTarget(endpoints), {
+      seed: 7,
+      replay: 'test',
+      onEvent: (e) => {
+        if (e.type === 'phase' && e.phase === 'inject') heal = poisonLinks(devnet, links, { type: 'partition', attributes: {} }, 'cluster')
+        if (e.type === 'phase' && e.phase === 'revert') heal?.()
+      },
+    })
+    expect([report.verdict, report.reason]).toEqual(['held', 'all 6 checks held through baseline, inject and recover'])
+    expect(report.faults).toEqual([])
+    expect(report.externalFaults).toEqual([
+      { type: 'net.partition', target: null, params: { sizes: ['f+1', '2f'] }, appliedBy: expect.stringMatching(/^external \(not applied by forkchaos/), window: { phase: 'inject', from: expect.any(Number), to: expect.any(Number) } },
+    ])
+    const unsplit = await Experiment.run(scenario(), endpointsTarget(endpoints), { seed: 7, replay: 'test' })
+    expect(unsplit.verdict).toBe('failed')
+    expect(unsplit.reason).toMatch(/must-stall/)
+    expect(unsplit.checks.find((c) => c.name === 'must-stall')?.observed).toMatch(/^[1-9]\d* commits between/)
+  }, 150_000)
 
   it('blocks stop (2 of 4 validators killed when inject starts, never back): failed; then a baseline with no progress: aborted', async () => {
     const endpoints = loadEndpoints(endpointsFile)

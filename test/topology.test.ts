@@ -29,8 +29,19 @@ const errorOf = (f: () => unknown) => {
 
 let devnet: Devnet | undefined
 afterEach(async () => {
+  const pids = devnet ? devnet.nodes.flatMap((n) => [n.pid, n.anvil.pid]) : []
   await devnet?.down()
   devnet = undefined
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+  for (let i = 0; i < 100 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 50))
+  expect(pids.filter(alive)).toEqual([])
 })
 
 describe('the embedded topology', () => {
