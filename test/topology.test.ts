@@ -92,7 +92,7 @@ describe('bad topology files', () => {
   const valid = fs.readFileSync(embedded, 'utf8')
   it('more validators than the devnet limit: the file, line, field and the bound', () => {
     const file = write('big.yaml', valid.replace('count: 4', 'count: 11'))
-    expect(errorOf(() => loadTopology(file))).toBe(`${file}:12: \`validators.count\` must be at most 10. Got \`11\`.`)
+    expect(errorOf(() => loadTopology(file))).toBe(`${file}:13: \`validators.count\` must be at most 10. Got \`11\`.`)
   })
   it('an unknown placeholder is named with its field', () => {
     const file = write('ph.yaml', valid.replace('"{enginePort}"', '"{enginPort}"'))
@@ -100,8 +100,8 @@ describe('bad topology files', () => {
   })
   it('a missing pod, an unknown field, a too-long name, both processes and compose', () => {
     expect(errorOf(() => loadTopology(write('nopod.yaml', 'name: x\nvalidators:\n  - name: v0\n    consensus: { command: [a] }\n    rpc: ["http://127.0.0.1:1"]\n')))).toMatch(/nopod\.yaml:3: `validators\[0\]\.pod` is required\.$/)
-    expect(errorOf(() => loadTopology(write('extra.yaml', valid.replace('    rpc: [', '    rpcs: 1\n    rpc: ['))))).toMatch(/extra\.yaml:46: `validators\.template\.rpcs` is not a known field of validators\.template\.$/)
-    expect(errorOf(() => loadTopology(write('long.yaml', valid.replace('name: validator-{id}', `name: ${'v'.repeat(64)}`))))).toMatch(/long\.yaml:14: `validators\.template\.name` must be at most 63 characters long\. Got 64\.$/)
+    expect(errorOf(() => loadTopology(write('extra.yaml', valid.replace('    rpc: [', '    rpcs: 1\n    rpc: ['))))).toMatch(/extra\.yaml:47: `validators\.template\.rpcs` is not a known field of validators\.template\.$/)
+    expect(errorOf(() => loadTopology(write('long.yaml', valid.replace('name: validator-{id}', `name: ${'v'.repeat(64)}`))))).toMatch(/long\.yaml:15: `validators\.template\.name` must be at most 63 characters long\. Got 64\.$/)
     const both = write('both.yaml', 'name: x\nvalidators:\n  - name: v0\n    consensus: { command: [a] }\n    compose: { file: c.yml, consensus: v0 }\n    pod: { namespace: ns, labels: { a: b } }\n    rpc: ["http://127.0.0.1:1"]\n')
     expect(errorOf(() => loadTopology(both))).toMatch(/both\.yaml:3: `validators\[0\]` must have either `consensus` \(a command, with `execution`\) or `compose` \(services\)\. Got both\.$/)
   })
