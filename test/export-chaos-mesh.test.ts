@@ -23,7 +23,8 @@ import { loadTopology } from '../src/topology/topology.js'
  *   the API server with kubectl's default `--validate=strict` refuses unknown fields, where plain
  *   JSON Schema would let a misspelled field through.
  */
-const crdFile = process.env.FORKCHAOS_CHAOS_MESH_CRD ?? '/work/shared/chaos-mesh/crd.yaml'
+// ../shared/chaos-mesh/crd.yaml beside the work tree (issue 9), or FORKCHAOS_CHAOS_MESH_CRD.
+const crdFile = process.env.FORKCHAOS_CHAOS_MESH_CRD ?? path.join(packageRoot, '..', 'shared', 'chaos-mesh', 'crd.yaml')
 const embedded = path.join(packageRoot, 'devnet', 'topologies', 'embedded.yaml')
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fc-export-'))
 const validators = new Map<string, ValidateFunction>()

@@ -116,6 +116,46 @@ describe('bad topology files', () => {
   it('not YAML, a list at the top, a file over 64 KiB', () => {
     expect(errorOf(() => loadTopology(write('bad.yaml', 'name: [x\n')))).toMatch(/bad\.yaml:\d+: the file is not valid YAML/)
     expect(errorOf(() => loadTopology(write('list.yaml', '- a\n')))).toMatch(/list\.yaml:1: the top level must be a mapping\. Got a list\./)
+    expect(errorOf(() => loadTopology(write('key.yaml', 'name: x\n? { a: 1 }\n: y\n')))).toMatch(/key\.yaml:2: a key must be a plain name, not a mapping\.$/)
+    expect(errorOf(() => loadTopology(write('tag.yaml', 'name: !!binary eA==\n')))).toMatch(/tag\.yaml:1: the tag `!!binary` is not allowed; a topology file uses plain YAML values\.$/)
     expect(errorOf(() => loadTopology(write('huge.yaml', `# ${'x'.repeat(70_000)}\n`)))).toMatch(/the file is larger than 65536 bytes \(64 KiB\), the limit for a topology file\./)
   })
+})
+
+describe('damaged topology and endpoints files (fast-check, fixed seed)', () => {
+  it('a flipped, cut or spliced embedded.yaml loads or is refused with an InputError naming the file: never another error', async () => {
+    const fc = await import('fast-check')
+    const { loadEndpoints } = await import('../src/topology/endpoints.js')
+    const base = fs.readFileSync(embedded)
+    const endpoints = Buffer.from('name: c\npollInterval: 250ms\nendpoints:\n  - { name: v0, url: "http://127.0.0.1:8545", labels: { a: b } }\n  - { url: "http://127.0.0.1:8546" }\n')
+    const damaged = (bytes: Buffer) =>
+      fc.oneof(
+        fc.record({ at: fc.nat(bytes.length - 1), byte: fc.integer({ min: 0, max: 255 }) }).map(({ at, byte }) => Buffer.concat([bytes.subarray(0, at), Buffer.from([byte]), bytes.subarray(at + 1)])),
+        fc.nat(bytes.length).map((at) => bytes.subarray(0, at)),
+        fc.record({ at: fc.nat(bytes.length), text: fc.constantFrom('{', '}', ': ', '\n  - ', '*a', '&a ', '"{id}"', '{x}', '\t', '---\n', '!!binary ', '99999999999999999999', '[]') }).map(({ at, text }) => Buffer.concat([bytes.subarray(0, at), Buffer.from(text), bytes.subarray(at)])),
+      )
+    let refused = 0
+    let loaded = 0
+    for (const [name, bytes, load] of [['t.yaml', base, loadTopology], ['e.yaml', endpoints, loadEndpoints]] as const) {
+      const file = path.join(tmp, `fuzz-${name}`)
+      fc.assert(
+        fc.property(damaged(bytes), (input) => {
+          fs.writeFileSync(file, input)
+          try {
+            const t = load(file)
+            if ('validators' in t) for (let id = 0; id < validatorCount(t); id++) renderValidator(t, id, { node: 'n', forkchaos: '/f', anvil: 'a', dataDir: '/d', genesisTime: 1, enginePort: 0, rpcPort: 1, genesis: 'g', jwt: 'j', p2pPort: 2, peers: '' })
+            loaded++
+          } catch (e) {
+            if (!(e instanceof InputError)) throw e
+            expect(e.shortMessage.startsWith(file)).toBe(true)
+            refused++
+          }
+        }),
+        { seed: 9, numRuns: 400 },
+      )
+    }
+    // Both outcomes happen: the damage is not all harmless, nor all fatal.
+    expect(refused).toBeGreaterThan(50)
+    expect(loaded).toBeGreaterThan(50)
+  }, 60_000)
 })

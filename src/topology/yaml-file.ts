@@ -1,6 +1,6 @@
 import * as fs from 'node:fs'
 import { Ajv, type ErrorObject } from 'ajv'
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
+import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml'
 import { InputError } from '../errors.js'
 
 /**
@@ -9,6 +9,8 @@ import { InputError } from '../errors.js'
  * file's JSON Schema.
  */
 export const fileLimits = { fileBytes: 64 * 1024, aliases: 1_000 } as const
+
+const coreTags = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`))
 
 const ajv = new Ajv({ allErrors: true, strict: false })
 
@@ -57,6 +59,26 @@ export function parseYamlText(bytes: Uint8Array, file: string, what: string, sch
   if (error) throw fail(`the file is not valid YAML: ${error.message.split('\n')[0]}`, lineOf(error.pos[0]))
   if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) throw fail(`the file is empty: a ${what} file is a mapping.`)
   if (!isMap(doc.contents)) throw fail(`the top level must be a mapping. Got ${isSeq(doc.contents) ? 'a list' : 'a single value'}.`, lineOf(doc.contents.range?.[0]))
+  // Plain values only: keys are scalars (a mapping as a key would be stringified), tags the core ones.
+  let odd: { line: number | undefined; message: string } | undefined
+  visit(doc, {
+    Pair(_, pair) {
+      const key = pair.key as Node | null
+      if (key && !isScalar(key)) {
+        odd = { line: lineOf(key.range?.[0]), message: `a key must be a plain name, not ${isAlias(key) ? 'an alias' : isSeq(key) ? 'a list' : 'a mapping'}.` }
+        return visit.BREAK
+      }
+      return undefined
+    },
+    Node(_, node) {
+      if (node.tag !== undefined && !coreTags.has(node.tag)) {
+        odd = { line: lineOf(node.range?.[0]), message: `the tag \`${node.tag.replace('tag:yaml.org,2002:', '!!')}\` is not allowed; a ${what} file uses plain YAML values.` }
+        return visit.BREAK
+      }
+      return undefined
+    },
+  })
+  if (odd) throw fail(odd.message, odd.line)
   let raw: unknown
   try {
     raw = doc.toJS({ maxAliasCount: fileLimits.aliases })
