@@ -8,7 +8,11 @@ import { onTeardown } from '../lifecycle.js'
 import { type RpcProxy, startRpcProxy } from '../proxy/jsonrpc/proxy.js'
 import { createTcpProxy, type TcpProxy } from '../proxy/tcp/proxy.js'
 import { createPrng, type Prng } from '../util/prng.js'
-import { type AnvilInstance, startAnvil } from './anvil.js'
+import type { AnvilInstance } from './anvil.js'
+import { startDevnetAnvil } from '../el/anvil.js'
+import { ETHEREUMJS_GRACE_MS_DEFAULT, startEthereumjs } from '../el/ethereumjs.js'
+import { writeJwtSecret, writePostMergeGenesis } from '../el/genesis.js'
+import { type ElName, elSpecs, EL_NAMES, isElName } from '../el/index.js'
 import { checkDevnetSize, defaultDevnetSize } from './devnet-size.js'
 import { create as createProcess, type Instance } from '../process/Instance.js'
 import { signalGroup, stateDir } from '../process/registry.js'
@@ -40,6 +44,13 @@ export type DevnetOptions = {
    * `execProxiesFor(its faults)`.
    */
   execProxy?: boolean | readonly number[]
+  /**
+   * Every validator's execution client: `anvil` (the default: driven with Anvil's own methods)
+   * or `ethereumjs` (npm @ethereumjs/client, driven over the Engine API with the devnet's JWT;
+   * its engine link goes through the exec proxy). `reth` is a command template only
+   * (src/el/reth.ts, devnet/docker-compose.yml). The default slot follows it (`elSpecs`).
+   */
+  el?: ElName
 }
 
 /** The fault types that act on a validator's execution link (`node.exec`). */
@@ -84,7 +95,12 @@ export type DevnetNode = {
   rpc: Rpc
   p2p: string
   pid: number
+  /** Its execution client (`el`): the Anvil, or for ethereumjs its plain RPC port in the same shape (`url`, `pid`, `stop`). */
   anvil: AnvilInstance
+  /** Which execution client it runs. */
+  el: ElName
+  /** The execution client's own Engine API URL (not the proxy), for Engine API clients. */
+  engineUrl?: string
   /** The fault proxy on the validator's execution link; throws when it was started without one (`execProxy`). */
   exec: RpcProxy
   /** Whether `exec` is a real proxy. */
@@ -135,7 +151,13 @@ const genesis = () => JSON.parse(fs.readFileSync(path.join(packageRoot, 'devnet'
 
 export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> {
   const n = checkDevnetSize(options.validators ?? defaultDevnetSize, 'validators')
-  const slotMs = options.slotMs ?? 1_000
+  const el = options.el ?? 'anvil'
+  if (!isElName(el)) throw new InputError(`\`el\` must be one of ${EL_NAMES.join(', ')}. Got \`${String(el)}\`.`)
+  if (!elSpecs[el].startable)
+    throw new InputError(`forkchaos cannot start \`${el}\` itself: it is a command template for users with the binary (src/el/reth.ts, devnet/docker-compose.yml).`, {
+      hint: 'Use `--el anvil` or `--el ethereumjs`, or run devnet/docker-compose.yml.',
+    })
+  const slotMs = options.slotMs ?? elSpecs[el].defaultSlotMs
   if (!(slotMs >= 200 && slotMs <= 60_000)) throw new InputError(`\`slot\` must be between 200ms and 60s. Got \`${slotMs}ms\`.`)
   const prng = createPrng(options.seed ?? 1)
   const execProxyOption = options.execProxy ?? true
@@ -162,14 +184,17 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       if (i !== j)
         linkProxies.set(`${i}->${j}`, await createTcpProxy({ name: `link-${i}-${j}`, listen: '127.0.0.1:0', upstream: '127.0.0.1:9', enabled: true, prng: prng.fork(`link-${i}-${j}`) }))
 
-  const anvilArgs = ['--no-mining', '--timestamp', String(genesisTimestampS), '--chain-id', String(g.chainId), '--accounts', String(g.accounts), '--balance', String(g.balanceEth), '--gas-limit', String(g.gasLimit), '--mnemonic', g.mnemonic]
+  // Engine API clients: one post-merge genesis and one JWT secret for the whole devnet.
+  const engineFiles = el === 'anvil' ? null : { genesisFile: writePostMergeGenesis(dir, g, genesisTimestampS), jwt: writeJwtSecret(dir) }
 
   async function launch(id: number, env: Record<string, string>, overrides: Record<string, unknown>) {
     const dataDir = path.join(dir, `validator-${id}`)
     fs.mkdirSync(dataDir, { recursive: true })
-    const anvil = await startAnvil({ label: `devnet-anvil-${id}`, logDir: path.join(dir, 'logs'), extraArgs: anvilArgs, ...(Object.keys(env).length ? { env } : {}) })
+    const started = engineFiles ? await startEngineEl(id, env, engineFiles) : { anvil: await startDevnetAnvil({ label: `devnet-anvil-${id}`, logDir: path.join(dir, 'logs'), genesis: g, genesisTimestampS, env }), engineUrl: undefined }
+    const anvil = started.anvil
     const execProxy = proxiedExec(id)
-    const exec = execProxy ? await startRpcProxy({ upstream: anvil.url, prng: prng.fork(`exec-${id}`), name: `exec-${id}` }) : directExec(id)
+    // The exec proxy sits on the execution link: Anvil's JSON-RPC, or an Engine API client's engine port (the JWT passes through).
+    const exec = execProxy ? await startRpcProxy({ upstream: started.engineUrl ?? anvil.url, prng: prng.fork(`exec-${id}`), name: `exec-${id}` }) : directExec(id)
     const config = {
       id,
       privateKey: validatorKeys[id]?.privateKey,
@@ -177,7 +202,10 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       p2pListen: '127.0.0.1:0',
       peers: validators.filter((v) => v.id !== id).map((v) => ({ id: v.id, address: linkProxies.get(`${id}->${v.id}`)?.listen })),
       rpcListen: '127.0.0.1:0',
-      executionUrl: execProxy ? exec.url : anvil.url,
+      executionUrl: execProxy ? exec.url : (started.engineUrl ?? anvil.url),
+      ...(engineFiles && started.engineUrl
+        ? { execution: { kind: 'engine-api', engineUrl: execProxy ? exec.url : started.engineUrl, rpcUrl: anvil.url, jwtSecretFile: engineFiles.jwt.file } }
+        : {}),
       dataDir,
       slotMs,
       genesisTimestampS,
@@ -211,7 +239,12 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       },
     })
     processes.set(id, child)
-    const ready = await child.start().finally(() => fs.closeSync(log))
+    const ready = await child.start().catch(async (error) => {
+      // A node that did not start leaves nothing behind: its execution client and proxy go too.
+      if (execProxy) await exec.close().catch(() => {})
+      await anvil.stop(0).catch(() => {})
+      throw error
+    }).finally(() => fs.closeSync(log))
     // Every link into this node now forwards to its (possibly new) p2p port.
     for (let i = 0; i < n; i++) if (i !== id) linkProxies.get(`${i}->${id}`)?.update({ upstream: ready.p2p })
     const existing = nodes[id]
@@ -223,6 +256,8 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       p2p: ready.p2p,
       pid: child.pid as number,
       anvil,
+      el,
+      ...(started.engineUrl ? { engineUrl: started.engineUrl } : {}),
       exec,
       execProxied: execProxy,
       dataDir,
@@ -244,7 +279,25 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     // SIGCONT first (a wedged node must see the signal), then `signal`, SIGKILL after 3 s.
     await child.stop({ signal, graceMs: signal === 'SIGKILL' ? 0 : 3_000 })
     if (node.execProxied) await node.exec.close()
-    await node.anvil.stop(signal === 'SIGKILL' ? 0 : 2_000)
+    await node.anvil.stop(signal === 'SIGKILL' ? 0 : el === 'anvil' ? 2_000 : ETHEREUMJS_GRACE_MS_DEFAULT)
+  }
+
+  /** One validator's ethereumjs, in the shape the devnet keeps for an Anvil (its plain RPC port as `url`). */
+  async function startEngineEl(id: number, env: Record<string, string>, files: { genesisFile: string; jwt: { file: string } }): Promise<{ anvil: AnvilInstance; engineUrl: string }> {
+    const instance = await startEthereumjs({
+      label: `devnet-ethereumjs-${id}`,
+      // Kept across restarts: the client keeps its own chain, and the node reconciles with it.
+      dataDir: path.join(dir, `validator-${id}`, 'ethereumjs'),
+      genesisFile: files.genesisFile,
+      jwtFile: files.jwt.file,
+      logDir: path.join(dir, 'logs'),
+      ...(Object.keys(env).length ? { env } : {}),
+    })
+    const port = Number(new URL(instance.rpcUrl).port)
+    return {
+      anvil: { label: instance.label, pid: instance.pid, port, url: instance.rpcUrl, logFile: instance.logFile, rpc: createRpc(instance.rpcUrl, { owned: false }), stop: instance.stop, exitInfo: instance.exitInfo },
+      engineUrl: instance.engineUrl,
+    }
   }
 
   /** A fault or caller named a validator this devnet does not have. */
@@ -256,7 +309,9 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     if (stopped) return
     stopped = true
     undo()
-    for (const node of nodes) if (node?.running) await stopNode(node.id, 'SIGTERM').catch(() => {})
+    // An Engine API client takes ~10 s to exit after SIGTERM: those validators stop together.
+    if (el === 'anvil') for (const node of nodes) if (node?.running) await stopNode(node.id, 'SIGTERM').catch(() => {})
+    else await Promise.all(nodes.filter((node) => node?.running).map((node) => stopNode(node.id, 'SIGTERM').catch(() => {})))
     for (const proxy of linkProxies.values()) await proxy.stop().catch(() => {})
   }
 

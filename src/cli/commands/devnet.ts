@@ -10,8 +10,9 @@ import { isAlive, signalGroup, stateDir } from '../../targets/processes.js'
 import { createRpc } from '../../targets/rpc.js'
 import { parseDurationMs } from '../../util/duration.js'
 import { devnetBuilds } from '../options.js'
+import { EL_NAMES, type ElName, elSpecs, isElName } from '../../el/index.js'
 
-type State = { pid: number; slotMs: number; nodes: { id: number; rpc: string; pid: number }[]; startedAt: string }
+type State = { pid: number; slotMs: number; el?: ElName; nodes: { id: number; rpc: string; pid: number; elPid?: number }[]; startedAt: string }
 const stateFile = () => path.join(stateDir(), 'devnet.json')
 
 export function devnetCommand(program: Command) {
@@ -20,15 +21,21 @@ export function devnetCommand(program: Command) {
     .command('up')
     .description('Boot the devnet; prints the validators\' RPC URLs. Foreground until Ctrl-C, or --detach.')
     .option('--validators <n>', `validators, 3f+1: ${devnetSizes.map((n) => `${n} (f = ${faultToleranceOf(n)})`).join(', ')}`, String(defaultDevnetSize))
-    .option('--slot <duration>', 'slot time, e.g. 1s or 500ms', '1s')
+    .option('--slot <duration>', `slot time, e.g. 1s or 500ms (default: ${EL_NAMES.filter((e) => elSpecs[e].startable).map((e) => `${elSpecs[e].defaultSlotMs / 1_000}s with ${e}`).join(', ')})`)
+    .option('--el <client>', `every validator's execution client: ${EL_NAMES.filter((e) => elSpecs[e].startable).join(' or ')} (reth: devnet/docker-compose.yml)`, 'anvil')
     .option('--seed <n>', 'seed of the link proxies and of every random choice', '1')
     .option('--devnet-build <name>', `test build of the validators: ${Object.keys(devnetBuilds).join(', ')}`)
     .option('--detach', 'run in the background; `forkchaos devnet down` stops it')
-    .action(async (flags: { validators: string; slot: string; seed: string; detach?: boolean; devnetBuild?: string }) => {
+    .action(async (flags: { validators: string; slot?: string; el: string; seed: string; detach?: boolean; devnetBuild?: string }) => {
       if (fs.existsSync(stateFile()) && isAlive((JSON.parse(fs.readFileSync(stateFile(), 'utf8')) as State).pid))
         throw new InputError('A devnet is already up.', { hint: '`forkchaos devnet status` shows it; `forkchaos devnet down` stops it.' })
       // Checked before anything starts (a detaching parent too): exit 2 naming the flag.
       const validators = checkDevnetSize(/^\d+$/.test(flags.validators) ? Number(flags.validators) : flags.validators, '--validators')
+      const el = flags.el
+      if (!isElName(el) || !elSpecs[el].startable)
+        throw new InputError(`\`--el\` must be one of ${EL_NAMES.filter((e) => elSpecs[e].startable).join(', ')}. Got \`${el}\`.`, {
+          ...(isElName(el) ? { hint: `${el} is a command template for users with the binary: run devnet/docker-compose.yml.` } : {}),
+        })
       if (flags.detach) {
         const args = process.argv.slice(2).filter((a) => a !== '--detach')
         // The supervisor is the process owner's like every spawn (own group, pid file, start
@@ -56,26 +63,33 @@ export function devnetCommand(program: Command) {
         supervisor.release()
         return
       }
-      const slotMs = parseDurationMs(flags.slot, '--slot')
+      const slotMs = flags.slot === undefined ? elSpecs[el].defaultSlotMs : parseDurationMs(flags.slot, '--slot')
       const build = flags.devnetBuild ? devnetBuilds[flags.devnetBuild] : undefined
       if (flags.devnetBuild && !build) throw new InputError(`\`--devnet-build\` must be one of ${Object.keys(devnetBuilds).join(', ')}. Got \`${flags.devnetBuild}\`.`)
       const t0 = performance.now()
-      const net = await startDevnet({ validators, slotMs, seed: Number(flags.seed), ...(build ? { overrides: build } : {}) })
+      const net = await startDevnet({ validators, slotMs, seed: Number(flags.seed), ...(build ? { overrides: build } : {}), ...(el === 'anvil' ? {} : { el }) })
       onTeardown('devnet state file', () => fs.rmSync(stateFile(), { force: true }))
       let first: number | undefined
-      while (first === undefined && performance.now() - t0 < 20_000) {
+      // An Engine API client's devnet takes longer to its first block (start-up, slower execution).
+      while (first === undefined && performance.now() - t0 < (el === 'anvil' ? 20_000 : 60_000)) {
         const statuses = await net.status()
         if (statuses.some((s) => !('down' in s) && (s as NodeStatus).height >= 1)) first = performance.now() - t0
         else await new Promise((r) => setTimeout(r, 25))
       }
-      const state: State = { pid: process.pid, slotMs, nodes: net.nodes.map((n) => ({ id: n.id, rpc: n.rpcUrl, pid: n.pid })), startedAt: new Date().toISOString() }
+      const state: State = {
+        pid: process.pid,
+        slotMs,
+        ...(el === 'anvil' ? {} : { el }),
+        nodes: net.nodes.map((n) => ({ id: n.id, rpc: n.rpcUrl, pid: n.pid, ...(el === 'anvil' ? {} : { elPid: n.anvil.pid }) })),
+        startedAt: new Date().toISOString(),
+      }
       fs.mkdirSync(stateDir(), { recursive: true })
       fs.writeFileSync(stateFile(), JSON.stringify(state, null, 2))
       // One write, ending with the marker a detaching parent waits for.
       process.stdout.write(
         [
           `devnet up: ${net.nodes.length} validators (f = ${faultToleranceOf(net.nodes.length)}), slot ${slotMs} ms, first commit ${first === undefined ? 'not yet' : `${Math.round(first)} ms`} after start · data ${net.dir}`,
-          ...net.nodes.map((n) => `  validator ${n.id}  ${n.rpcUrl}  (${n.address})`),
+          ...net.nodes.map((n) => `  validator ${n.id}  ${n.rpcUrl}  (${n.address})${el === 'anvil' ? '' : `  ${el} ${n.anvil.url}`}`),
           'devnet ready.',
           '',
         ].join('\n'),
@@ -115,11 +129,12 @@ export function devnetCommand(program: Command) {
       const state = readState()
       if (isAlive(state.pid)) {
         process.kill(state.pid, 'SIGTERM')
-        const deadline = Date.now() + 15_000
+        // An Engine API client may take ~10 s to exit after SIGTERM (its grace is 15 s).
+        const deadline = Date.now() + (state.el && state.el !== 'anvil' ? 25_000 : 15_000)
         while (isAlive(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
       }
       // If the supervisor died hard, its children are still ours by pid file: stop them by group.
-      for (const n of state.nodes) if (isAlive(n.pid)) signalGroup(n.pid, 'SIGKILL')
+      for (const n of state.nodes) for (const pid of [n.pid, n.elPid]) if (pid !== undefined && isAlive(pid)) signalGroup(pid, 'SIGKILL')
       fs.rmSync(stateFile(), { force: true })
       process.stdout.write('devnet down\n')
     })

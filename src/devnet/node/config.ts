@@ -19,8 +19,18 @@ export type NodeConfig = {
   peers: { id: number; address: string }[]
   /** Where the JSON-RPC server listens. */
   rpcListen: string
-  /** This node's own Anvil (started `--no-mining --timestamp <genesisTimestampS>`), maybe via a proxy. */
+  /**
+   * This node's own Anvil (started `--no-mining --timestamp <genesisTimestampS>`), maybe via a
+   * proxy; with `execution` (Engine API), the engine URL.
+   */
   executionUrl: string
+  /**
+   * Absent: the execution layer is the Anvil at `executionUrl`. `engine-api`: a real execution
+   * client (ethereumjs, Reth) driven over its authenticated Engine API at `engineUrl` (maybe via
+   * a proxy), with eth_* on its plain JSON-RPC `rpcUrl`, and the JWT secret in `jwtSecretFile`
+   * (32 bytes of hex).
+   */
+  execution?: { kind: 'engine-api'; engineUrl: string; rpcUrl: string; jwtSecretFile: string }
   /** Holds `blocks.log` (the committed chain) and `node.log`. */
   dataDir: string
   /** Height h is proposed no earlier than `genesisTimestampS·1000 + h·slotMs`. */
@@ -112,7 +122,18 @@ export function parseNodeConfig(raw: unknown): NodeConfig {
       throw bad(`\`mempool.${key}\``, 'must be an integer between 1 and 1000000', v)
     return v
   }
-  const executionUrl = str('executionUrl', /^https?:\/\//)
+  let execution: NodeConfig['execution']
+  if (raw.execution !== undefined) {
+    const e = raw.execution
+    if (!isRecord(e) || e.kind !== 'engine-api') throw bad('`execution.kind`', 'must be "engine-api" (omit `execution` for Anvil)', isRecord(e) ? e.kind : e)
+    const url = (key: 'engineUrl' | 'rpcUrl') => {
+      if (typeof e[key] !== 'string' || !/^https?:\/\//.test(e[key] as string)) throw bad(`\`execution.${key}\``, 'must be an http(s) URL', e[key])
+      return e[key] as string
+    }
+    if (typeof e.jwtSecretFile !== 'string' || e.jwtSecretFile.length === 0) throw bad('`execution.jwtSecretFile`', 'must be a file path', e.jwtSecretFile)
+    execution = { kind: 'engine-api', engineUrl: url('engineUrl'), rpcUrl: url('rpcUrl'), jwtSecretFile: e.jwtSecretFile }
+  }
+  const executionUrl = execution && raw.executionUrl === undefined ? execution.engineUrl : str('executionUrl', /^https?:\/\//)
   const config: NodeConfig = {
     id,
     privateKey,
@@ -121,6 +142,7 @@ export function parseNodeConfig(raw: unknown): NodeConfig {
     peers,
     rpcListen: str('rpcListen', hostPortRe),
     executionUrl,
+    ...(execution ? { execution } : {}),
     dataDir: str('dataDir'),
     slotMs: int('slotMs', 50, 600_000),
     genesisTimestampS: int('genesisTimestampS', 0),

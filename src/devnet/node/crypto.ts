@@ -11,9 +11,13 @@ import type { Hex, Payload, Proposal, Vote, VoteType } from './types.js'
 
 const valueIds = new WeakMap<Payload, Hex>()
 
-/** Canonical bytes of a payload: a fixed-order JSON array of its lowercase fields. */
+/**
+ * Canonical bytes of a payload: a fixed-order JSON array of its lowercase fields, plus the
+ * execution envelope where there is one (Engine API devnets), so that a signature also binds
+ * what a peer's execution client is given. Without an envelope (Anvil) the bytes are as before.
+ */
 export function encodePayload(p: Payload): string {
-  return JSON.stringify([
+  const fields: unknown[] = [
     p.number,
     p.parentHash,
     p.timestampS,
@@ -22,7 +26,9 @@ export function encodePayload(p: Payload): string {
     p.blockHash,
     p.stateRoot,
     p.receiptsRoot,
-  ])
+  ]
+  if (p.execution) fields.push(p.execution)
+  return JSON.stringify(fields)
 }
 
 /**

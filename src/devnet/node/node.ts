@@ -9,6 +9,7 @@ import { createClock } from './clock.js'
 import { type NodeConfig, parseNodeConfig } from './config.js'
 import { type Consensus, createConsensus, defaultTimeouts, type Output } from './consensus.js'
 import { addressOf, quorums, valueIdOf } from './crypto.js'
+import { EngineApiEngine } from './engine-api.js'
 import { AnvilEngine, type BuiltPayload, JsonRpcHttp, toQuantity } from './execution.js'
 import { type AddResult, Mempool, TipQueue, tipOf } from './mempool.js'
 import { type P2p, startP2p } from './p2p.js'
@@ -129,9 +130,18 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     )
   const chain: CommittedBlock[] = [...store.blocks]
   // Engine calls take milliseconds; one that hangs (a fault proxy) must not hold the queue for long.
-  let engine: AnvilEngine
+  let engine: AnvilEngine | EngineApiEngine
   try {
-    engine = await AnvilEngine.connect({ url: config.executionUrl, timeoutMs: Math.max(1_000, 2 * config.slotMs) })
+    const execution = config.execution
+    engine = execution
+      ? await EngineApiEngine.connect({
+          url: execution.engineUrl,
+          rpcUrl: execution.rpcUrl,
+          jwtSecretHex: fs.readFileSync(execution.jwtSecretFile, 'utf8'),
+          // A real client executes more slowly than Anvil, and the proposer also validates its own block.
+          timeoutMs: Math.max(5_000, 2 * config.slotMs),
+        })
+      : await AnvilEngine.connect({ url: config.executionUrl, timeoutMs: Math.max(1_000, 2 * config.slotMs) })
   } catch (error) {
     store.close()
     logStream.end()
@@ -159,7 +169,12 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     let agree = Math.min(anvilHead, chain.length)
     while (agree > 0 && (await engine.blockHashAt(agree)) !== chain[agree - 1]?.payload.blockHash) agree--
     if (anvilHead > agree) {
-      log(`replay: rolling Anvil back from ${anvilHead} to ${agree}`)
+      // An Engine API client cannot be rewound (forkchoiceUpdated to an ancestor is a no-op): the
+      // node works from `agree` and the client keeps its blocks. Above `agree` on the store's
+      // branch they are certified blocks (a client only gets forkchoiceUpdated for committed
+      // ones) that sync fetches back into the store; the store's own blocks on another branch
+      // are replayed below, and forkchoiceUpdated to them reorgs the client onto the certified chain.
+      log(`replay: ${engine instanceof EngineApiEngine ? 'working from' : 'rolling Anvil back from'} ${anvilHead} to ${agree}`)
       await engine.rollbackTo(agree)
     }
     for (let h = agree + 1; h <= chain.length; h++) {
@@ -181,7 +196,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
   // Ingress (mempool nonce lookups, client reads) has connections of its own to the execution
   // layer: on one shared pool, a flood's lookups queued ahead of every build and validation
   // call (200+ in flight, 2 s a call) and the chain stopped.
-  const reads = new JsonRpcHttp(config.executionUrl, Math.max(1_000, 2 * config.slotMs))
+  const reads = new JsonRpcHttp(config.execution?.rpcUrl ?? config.executionUrl, Math.max(1_000, 2 * config.slotMs))
   /**
    * Committed nonces by sender, valid for one head. The lookup itself is shared: every
    * transaction of a sender that arrives while it is in flight waits for the same answer.
