@@ -88,6 +88,22 @@ describe('the embedded topology', () => {
   })
 })
 
+describe('the compose topology', () => {
+  it('names, for each validator, services that devnet/docker-compose.yml has; its pods export like the embedded ones', async () => {
+    const { parse } = await import('yaml')
+    const t = loadTopology(path.join(packageRoot, 'devnet', 'topologies', 'compose.yaml'))
+    const services = Object.keys((parse(fs.readFileSync(path.join(packageRoot, 'devnet', 'docker-compose.yml'), 'utf8')) as { services: Record<string, unknown> }).services)
+    const rendered = Array.from({ length: validatorCount(t) }, (_, id) => renderValidator(t, id, { rpcPort: 8545 + id }))
+    expect(rendered.map((r) => r.compose)).toEqual([0, 1, 2, 3].map((id) => ({ file: '../docker-compose.yml', consensus: `validator-${id}`, execution: `reth-${id}` })))
+    for (const r of rendered) {
+      expect(services).toContain(r.compose?.consensus)
+      expect(services).toContain(r.compose?.execution)
+      expect(r.consensus).toBeUndefined()
+    }
+    expect(podsOf(t)).toEqual(podsOf(loadTopology(embedded)))
+  })
+})
+
 describe('bad topology files', () => {
   const valid = fs.readFileSync(embedded, 'utf8')
   it('more validators than the devnet limit: the file, line, field and the bound', () => {
