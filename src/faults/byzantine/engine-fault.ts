@@ -31,13 +31,13 @@ export type EngineFormState = {
 }
 
 /**
- * A validator's Engine API side: its engine link proxy and its EL's plain JSON-RPC URL, or
- * null on an Anvil devnet (the devnet target names the client in `node.el`).
+ * A validator's Engine API side: its engine link proxy (`node.exec`, in front of the client's
+ * engine port) and its EL's plain JSON-RPC URL (`node.anvil.url`, which the devnet keeps in
+ * the same shape for every client), or null on an Anvil validator.
  */
 export function engineSideOf(node: DevnetNode | undefined): EngineSide | null {
-  const el = (node as (DevnetNode & { el?: { name?: string; rpcUrl?: string } | null }) | undefined)?.el
-  if (!node || !el || el.name === 'anvil' || typeof el.rpcUrl !== 'string') return null
-  return { engine: node.exec, elRpcUrl: el.rpcUrl }
+  if (!node || node.el === 'anvil') return null
+  return { engine: node.exec, elRpcUrl: node.anvil.url }
 }
 
 /** Whether the devnet's validators run an Engine API execution client. */
