@@ -59,7 +59,7 @@ describe('scenario loader', () => {
 
   it('names an unknown step', () => {
     expect(errorOf(good.replace('- cycle: {}', '- jump: {}')).message.split('\n')[0]).toMatch(
-      /`inject.steps\[0\]` must be a step with one of the keys cycle, call, mine, warp, stress, keeper, module/,
+      /`inject.steps\[0\]` must be a step with one of the keys cycle, call, bundle, mine, warp, stress, keeper, module/,
     )
   })
 

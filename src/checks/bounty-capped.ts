@@ -1,7 +1,7 @@
 import { define, valueOf } from '../Check.js'
 import { inWindow } from '../probes/fork.js'
 import { bountyEventOf } from '../scenario/protocol.js'
-import { type Value, valueSchema } from '../scenario/values.js'
+import { argProblem, type Value, valueSchema } from '../scenario/values.js'
 import { fmt } from './read.js'
 
 export type BountyCappedBody =
@@ -48,6 +48,17 @@ export const bountyCapped = define({
         },
       },
     ],
+  },
+  validate: (body: BountyCappedBody, field) => {
+    if (body === true) return undefined
+    for (const key of ['gasTokenPrice', 'assets'] as const) {
+      const v = body[key]
+      const problem = v === undefined ? undefined : argProblem(v, { type: 'uint256' }, `${field}.${key}`)
+      if (problem) return problem
+    }
+    if (body.protocolCap === false && body.maxGasMultiple === undefined && body.maxAssetsBps === undefined)
+      return { message: `\`${field}\` with \`protocolCap: false\` needs a bound of its own: \`maxGasMultiple\` or \`maxAssetsBps\`.`, field }
+    return undefined
   },
   needs: (body: BountyCappedBody) => (body !== true && body.protocolCap === false ? ['bountyEvent'] : ['bountyEvent', ['bountyEvent.cap', 'bountyCap']]),
   prepare: (body: BountyCappedBody, ctx) => {

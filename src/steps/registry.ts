@@ -1,6 +1,7 @@
 import type { RunContext } from '../scenario/context.js'
 import { oneKey } from '../scenario/schema-parts.js'
 import type { AnyStep, BodyOf, StepEnv, StepTarget } from '../Step.js'
+import { bundle } from './bundle.js'
 import { call } from './call.js'
 import { cycle } from './cycle.js'
 import { keeper } from './keeper.js'
@@ -9,8 +10,8 @@ import { module } from './module.js'
 import { stress } from './stress.js'
 import { warp } from './warp.js'
 
-/** Every step kind a scenario can name, by its key in the file. `bundle` would live in steps/bundle.ts. */
-export const steps = { cycle, call, mine, warp, stress, keeper, module } as const satisfies Record<string, AnyStep>
+/** Every step kind a scenario can name, by its key in the file: `bundle` lives in steps/bundle.ts. */
+export const steps = { cycle, call, bundle, mine, warp, stress, keeper, module } as const satisfies Record<string, AnyStep>
 
 export type StepKind = keyof typeof steps
 export const stepKinds = Object.keys(steps) as StepKind[]
