@@ -1,12 +1,13 @@
 import type { DevnetSeries } from '../../Check.js'
 import { checkKindOf, evaluateCheck } from '../../checks/registry.js'
-import { InfraError, InputError } from '../../errors.js'
+import { ForkchaosError, InfraError, InputError } from '../../errors.js'
 import type { FaultContext } from '../../Fault.js'
 import type { Probe } from '../../scenario/devnet-probe.js'
 import type { FaultSpec, Scenario } from '../../scenario/types.js'
 import { createRpc, type Rpc, RpcError } from '../../targets/rpc.js'
 import type { Endpoints } from '../../topology/endpoints.js'
 import { createPrng } from '../../util/prng.js'
+import { redactUrl } from '../../util/redact.js'
 import { define, type PhaseIo, type Session } from '../target.js'
 
 /**
@@ -135,7 +136,9 @@ export function startEndpointsProbe(endpoints: Endpoints): Probe & { tags: { t: 
             probe.lastError[node] = null
             return h
           } catch (error) {
-            probe.lastError[node] = (error as Error).message.split('\n')[0] ?? 'no answer'
+            // One line, without the URL (credentials stay out of reports): what failed, and why.
+            const why = error instanceof ForkchaosError ? [error.shortMessage, error.context.Reason, error.context.Status && `HTTP ${error.context.Status}`].filter(Boolean).join(' ') : (error as Error).message.split('\n')[0]
+            probe.lastError[node] = why || 'no answer'
             return null
           }
         }),
@@ -232,7 +235,7 @@ async function openSession(endpoints: Endpoints, scenario: Scenario, seed: numbe
         proxies: {},
         endpoints: {
           file: endpoints.file,
-          nodes: endpoints.endpoints.map((e, i) => ({ name: e.name, url: redactPath(e.url), latest: last(i)?.latest ?? null, safe: last(i)?.safe ?? null, finalized: last(i)?.finalized ?? null, lastError: probe.lastError[i] ?? null })),
+          nodes: endpoints.endpoints.map((e, i) => ({ name: e.name, url: redactUrl(e.url), latest: last(i)?.latest ?? null, safe: last(i)?.safe ?? null, finalized: last(i)?.finalized ?? null, lastError: probe.lastError[i] ?? null })),
           heights: probe.samples.filter((_, i) => i % 4 === 0).map((s) => ({ t: s.t, heights: s.heights })),
         },
         // Applied by the cluster (the Chaos Mesh workflow), not by forkchaos: their windows are the scenario's.
@@ -240,15 +243,5 @@ async function openSession(endpoints: Endpoints, scenario: Scenario, seed: numbe
       }
     },
     close: () => probe.stop(),
-  }
-}
-
-/** An endpoint URL for the report: user info and query (credentials) dropped. */
-function redactPath(url: string): string {
-  try {
-    const u = new URL(url)
-    return `${u.protocol}//${u.host}${u.pathname}`
-  } catch {
-    return '***'
   }
 }
