@@ -64,13 +64,24 @@ export const checkDocs = Object.fromEntries(checkNames.map((n) => [n, checks[n].
  * A check as written in a scenario file: a name, safety or liveness, the phases it judges
  * (default all), and exactly one check kind with its params. Derived from the registry.
  */
-export type CheckSpec = { name: string; kind: CheckKind; phases?: Phase[] } & { [K in CheckName]?: ParamsOf<(typeof checks)[K]> }
+export type CheckSpec = {
+  name: string
+  kind: CheckKind
+  phases?: Phase[]
+  /** Fork checks: judged after every step as well as at the phase's end; the first step that broke it is named. */
+  always?: boolean
+} & { [K in CheckName]?: ParamsOf<(typeof checks)[K]> }
 
 /** The JSON Schema of one check, published in the scenario schema: exactly one kind of the registry. */
 export const checkSchema = {
   type: 'object',
   required: ['name', 'kind'],
-  properties: { name, kind, phases: { type: 'array', items: phases, minItems: 1, maxItems: 3 }, ...Object.fromEntries(checkNames.map((n) => [n, checks[n].params])) },
+  properties: {
+    name,
+    kind,
+    phases: { type: 'array', items: phases, minItems: 1, maxItems: 3 },
+    always: { type: 'boolean', description: "Fork checks: judged after every step too, not only at the phase's end; the report names the first step after which it broke." },
+    ...Object.fromEntries(checkNames.map((n) => [n, checks[n].params])) },
   additionalProperties: false,
   oneOf: checkNames.map((key) => ({ required: [key] })),
 }

@@ -136,6 +136,11 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
           line: lineAt(doc, [list, String(i), kind], lineOf),
           field: `${list}[${i}].${kind}`,
         })
+      if (spec.always && (target !== 'fork' || list === 'stop'))
+        throw fail(`\`${list}[${i}].always\` is for fork checks under \`checks\`${list === 'stop' ? ' (a stop condition is already looked at after every step)' : `; \`${kind}\` is a ${target} check`}.`, {
+          line: lineAt(doc, [list, String(i), 'always'], lineOf),
+          field: `${list}[${i}].always`,
+        })
     })
   // The protocol block, and what each fork check needs of it, before anything boots: a view's
   // arity and argument types against its signature, the bounty event's fields, the fields a
@@ -163,7 +168,10 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
     hypothesis: scenario.hypothesis,
     target: {
       kind: scenario.target?.kind ?? 'fork',
-      slotMs: parseDurationMs(scenario.target?.slot ?? '1s', 'target.slot', { minMs: limits.slotMinMs, maxMs: limits.slotMaxMs }),
+      // The default slot follows the execution client (src/el/index.ts: anvil 1 s, ethereumjs 2 s).
+      slotMs: parseDurationMs(scenario.target?.slot ?? (scenario.target?.el === 'ethereumjs' ? '2s' : '1s'), 'target.slot', { minMs: limits.slotMinMs, maxMs: limits.slotMaxMs }),
+      ...(scenario.target?.kind === 'devnet' && scenario.target.el ? { el: scenario.target.el } : {}),
+      ...(scenario.target?.kind === 'devnet' && scenario.target.slot !== undefined ? { slotGiven: true } : {}),
       ...(scenario.target?.kind === 'devnet' ? { validators: devnetSizeOf(scenario, doc, lineOf, fail) } : {}),
       ...(scenario.target?.honest ? { honest: scenario.target.honest } : {}),
       isolation: scenario.target?.upstreamProxy ? 'fresh' : (scenario.target?.isolation ?? 'snapshot'),
@@ -200,7 +208,7 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
 /** A scenario file as the schema admits it, before defaults and parsing. */
 type RawScenario = Pick<Scenario, 'name' | 'hypothesis'> &
   Partial<Pick<Scenario, 'description' | 'contracts' | 'accounts' | 'protocol' | 'checks' | 'stop'>> & {
-    target?: { kind?: 'fork' | 'devnet'; isolation?: 'snapshot' | 'fresh'; validators?: number; slot?: string | number; honest?: number[]; rpcProxy?: boolean; upstreamProxy?: boolean; anvil?: Scenario['target']['anvil'] }
+    target?: { kind?: 'fork' | 'devnet'; isolation?: 'snapshot' | 'fresh'; validators?: number; slot?: string | number; el?: 'anvil' | 'ethereumjs'; honest?: number[]; rpcProxy?: boolean; upstreamProxy?: boolean; anvil?: Scenario['target']['anvil'] }
     baseline?: { steps?: Step[]; duration?: string | number }
     inject: {
       faults: FaultSpec[]

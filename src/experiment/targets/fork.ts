@@ -122,6 +122,19 @@ async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, sc
   }
   await probe.readStart(startReads(ctx, [...scenario.checks, ...scenario.stop]))
   const window = (run: ForkRun) => ({ phase: run.phase, from: run.from, to: probe.now() })
+  // `always` checks are judged after every step too; the first step after which one broke, by phase and check.
+  const brokeAt = new Map<string, { where: string; label: string | undefined; observed: string }>()
+  const judgeAlways = async (run: ForkRun, where: string) => {
+    const specs = scenario.checks.filter((c) => c.always && (!c.phases || c.phases.includes(run.phase)) && !brokeAt.has(`${run.phase}:${c.name}`))
+    if (specs.length === 0) return
+    const w = window(run)
+    await sampleForkChecks(ctx, probe, specs, w)
+    const last = inWindow(probe.series, w).at(-1)?.label
+    for (const spec of specs) {
+      const outcome = evaluateCheck(spec, probe.series, w)
+      if (!outcome.ok) brokeAt.set(`${run.phase}:${spec.name}`, { where, label: last, observed: outcome.observed })
+    }
+  }
 
   return {
     faults: faultCtx,
@@ -140,6 +153,7 @@ async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, sc
           stopCheck: () => io.guard(run),
           progress: (done, total) => info.emit({ type: 'progress', scenario: scenario.name, done, total }),
         })
+        await judgeAlways(run, `${phase}.steps[${i}]`)
         await io.guard(run)
       }
       return run
@@ -147,7 +161,13 @@ async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, sc
     async check(specs, phase, run) {
       const w = window(run)
       await sampleForkChecks(ctx, probe, specs, w)
-      return specs.map((spec) => ({ name: spec.name, kind: spec.kind, phase, ...outcomeOf(evaluateCheck(spec, probe.series, w)) }))
+      return specs.map((spec) => {
+        const outcome = outcomeOf(evaluateCheck(spec, probe.series, w))
+        const broke = spec.always ? brokeAt.get(`${phase}:${spec.name}`) : undefined
+        // Broken after a step and restored by the phase's end is still broken: the report names the step.
+        if (broke) return { name: spec.name, kind: spec.kind, phase, ...outcome, ok: false, observed: `first broke after ${broke.where}${broke.label ? ` (${broke.label})` : ''}: ${broke.observed}; at the phase's end: ${outcome.observed}` }
+        return { name: spec.name, kind: spec.kind, phase, ...outcome }
+      })
     },
     extras: (phase, run) => expectations(inWindow(probe.series, window(run)), phase),
     beforeInject: () => readState(ctx, vault),
