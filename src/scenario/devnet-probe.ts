@@ -10,7 +10,19 @@ import { createRpc, type Rpc, RpcError } from '../targets/rpc.js'
  */
 export type Sample = { t: number; heights: (number | null)[] }
 export type BlockSeen = { node: number; height: number; hash: string; stateRoot: string; proposer: number; signers: number[]; t: number }
-export type Rejection = { node: number; height: number; round: number; proposer: number; layer: string; reason: string; field?: string; latencyMs: number; at: number }
+/** `engine`: an Engine API client's own newPayload answer (status, latestValidHash, validationError), as the node recorded it. */
+export type Rejection = {
+  node: number
+  height: number
+  round: number
+  proposer: number
+  layer: string
+  reason: string
+  field?: string
+  latencyMs: number
+  at: number
+  engine?: { status: string; latestValidHash: string | null; validationError: string | null }
+}
 export type Evidence = { node: number; validator: number; height: number; round: number; type: string }
 
 export type Probe = {

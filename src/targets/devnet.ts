@@ -41,7 +41,7 @@ export type DevnetOptions = {
    * ids of the validators that get one. Without, a validator calls its Anvil directly, which
    * takes this process off its execution calls (under load, each call through the proxy waits
    * for this process's event loop); its `node.exec` then throws. A scenario runner passes
-   * `execProxiesFor(its faults)`.
+   * `execProxiesFor(its faults)`. With an Engine API client (`el`) every validator gets one.
    */
   execProxy?: boolean | readonly number[]
   /**
@@ -160,7 +160,9 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   const slotMs = options.slotMs ?? elSpecs[el].defaultSlotMs
   if (!(slotMs >= 200 && slotMs <= 60_000)) throw new InputError(`\`slot\` must be between 200ms and 60s. Got \`${slotMs}ms\`.`)
   const prng = createPrng(options.seed ?? 1)
-  const execProxyOption = options.execProxy ?? true
+  // Engine API clients: every engine link is proxied (a few calls per block), so the byzantine
+  // faults can lie on a proposer's link and read each honest EL's answers on the others'.
+  const execProxyOption = el === 'anvil' ? (options.execProxy ?? true) : true
   const proxiedExec = (id: number) => (typeof execProxyOption === 'boolean' ? execProxyOption : execProxyOption.includes(id))
   const dir = options.dir ?? fs.mkdtempSync(path.join(stateDir(), 'devnet-'))
   fs.mkdirSync(dir, { recursive: true })

@@ -27,10 +27,14 @@ export const rejects = define({
       worstCommitDelay = Math.max(worstCommitDelay, committed === undefined ? Number.POSITIVE_INFINITY : committed - rejectedAt)
     }
     const layers = [...new Set(rejections.map((r) => `${r.layer}${r.field ? `/${r.field}` : ''}`))].join(', ')
+    // Engine API devnets: what the honest execution clients themselves answered.
+    const elStatuses = new Map<string, number>()
+    for (const r of rejections) if (r.engine) elStatuses.set(r.engine.status, (elStatuses.get(r.engine.status) ?? 0) + 1)
+    const elAnswers = elStatuses.size ? `; their ELs answered ${[...elStatuses].map(([st, k]) => `${st} ×${k}`).join(', ')}` : ''
     return {
       ok: rejections.length > 0 && committedBad.length === 0 && latency !== null && latency <= series.slotMs && worstCommitDelay <= series.slotMs + 100,
       observed:
-        `${rejections.length} rejections of validator ${body.proposer}'s proposals (${layers || 'none'}), worst latency ${latency ?? '—'} ms, ` +
+        `${rejections.length} rejections of validator ${body.proposer}'s proposals (${layers || 'none'}${elAnswers}), worst latency ${latency ?? '—'} ms, ` +
         `height committed ${Number.isFinite(worstCommitDelay) ? `${Math.round(worstCommitDelay)} ms` : 'never'} after the rejection at worst; ` +
         `${committedBad.length} blocks by validator ${body.proposer} committed by honest validators`,
       expected: `every bad proposal rejected within ${series.slotMs} ms, none committed, the height committed within one slot`,

@@ -313,9 +313,9 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
   }
 
   /** `startedAtMs`: monotonic. `at` is the wall clock (a time); `latencyMs` a duration. */
-  function recordRejection(p: Proposal, layer: Rejection['layer'], field: Rejection['field'], reason: string, startedAtMs: number) {
+  function recordRejection(p: Proposal, layer: Rejection['layer'], field: Rejection['field'], reason: string, startedAtMs: number, engineAnswer?: Rejection['engine']) {
     const at = clock.nowMs()
-    const rejection: Rejection = { height: p.height, round: p.round, proposer: p.proposer, layer, reason, field, latencyMs: Math.round(clock.monotonicMs() - startedAtMs), at }
+    const rejection: Rejection = { height: p.height, round: p.round, proposer: p.proposer, layer, reason, field, latencyMs: Math.round(clock.monotonicMs() - startedAtMs), at, ...(engineAnswer ? { engine: engineAnswer } : {}) }
     log(`rejected the proposal of ${p.proposer} at ${p.height}/${p.round}: ${layer}/${field}: ${reason} (${rejection.latencyMs} ms)`)
     rejectionsTotal++
     keep(rejections, rejection)
@@ -417,8 +417,8 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     const head = engine.head()
     const payload = p.payload
     const nowMs = clock.nowMs()
-    const refuse = (layer: Rejection['layer'], field: Rejection['field'], reason: string) => {
-      recordRejection(p, layer, field, reason, receivedAtMs)
+    const refuse = (layer: Rejection['layer'], field: Rejection['field'], reason: string, engineAnswer?: Rejection['engine']) => {
+      recordRejection(p, layer, field, reason, receivedAtMs, engineAnswer)
       dispatch({ kind: 'validated', height: p.height, valueId, valid: false })
     }
     if (payload.parentHash !== head.hash) return refuse('consensus', 'parentHash', `parent ${payload.parentHash} is not the committed head ${head.hash} (${head.number})`)
@@ -451,7 +451,15 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     }
     // The test build that accepts invalid transactions takes a block whose only fault is that execution refused some.
     const refusedTxsOnly = config.unsafe?.acceptInvalidTx && status.status === 'INVALID' && status.field === 'transactions'
-    if (status.status === 'INVALID' && !refusedTxsOnly) return refuse('execution', status.field, status.reason)
+    // The same build on an Engine API client, which checks every field itself (nothing can be
+    // ignored): its refusal for the state root alone is overruled.
+    const elError = status.status === 'INVALID' ? (status.engine?.validationError ?? '') : ''
+    const stateRootOnly = config.unsafe?.skipStateRootCheck && /state ?root/i.test(elError)
+    if (stateRootOnly) log(`validate ${p.height}/${p.round}: unsafe.skipStateRootCheck overrules the execution client: ${elError.slice(0, 200)}`)
+    if (status.status === 'INVALID' && !refusedTxsOnly && !stateRootOnly) {
+      const e = status.engine
+      return refuse('execution', status.field, status.reason, e ? { status: e.status, latestValidHash: e.latestValidHash, validationError: e.validationError } : undefined)
+    }
     debug(`validated ${p.height}/${p.round}: ${payload.transactions.length} txs, ${Math.round(clock.monotonicMs() - receivedAtMs)} ms after it arrived`)
     dispatch({ kind: 'validated', height: p.height, valueId, valid: true })
   }

@@ -110,6 +110,8 @@ export type Rejection = {
   latencyMs: number
   /** Wall clock (ms since the epoch) of the decision. */
   at: number
+  /** An Engine API client's own answer to `engine_newPayload` (execution rejections on Engine API devnets). */
+  engine?: { status: string; latestValidHash: Hex | null; validationError: string | null }
 }
 
 /** Two conflicting signed messages from one validator for the same height and round. */
