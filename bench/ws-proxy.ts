@@ -4,11 +4,12 @@
  * nesting, subscriptions): 10 connections × 300 messages, all sent at once, per round. Three
  * endpoints side by side in one run: Anvil itself, the forkchaos proxy with no rule, and a bare
  * `ws` relay (each frame passed on untouched: what a user would pick instead). Proxy and relay run
- * in a child process so they do not share an event loop with the clients. Rounds rotate the
- * order; medians over rounds.
+ * in a child process each, so they share no event loop with the clients or each other, and each
+ * hop's CPU time per round is printed too (it moves far less with the machine's load than latency
+ * does). Rounds rotate the order; medians over rounds.
  *   npx tsc -p tsconfig.json && node dist/bench/ws-proxy.js      (BENCH_ROUNDS=5 for more rounds)
  */
-import { fork } from 'node:child_process'
+import { type ChildProcess, fork } from 'node:child_process'
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import * as os from 'node:os'
@@ -27,39 +28,62 @@ const TIMEOUT_MS = 60_000
 const SEED = 7
 
 const upstream = process.env.FORKCHAOS_BENCH_UPSTREAM
+const role = process.env.FORKCHAOS_BENCH_ROLE
 if (upstream) {
-  // The child: the proxy and the bare relay, both in front of the same Anvil.
-  const proxy = await startRpcProxy({ upstream, prng: createPrng(SEED), name: 'bench' })
-  const relay = await startRelay(upstream.replace(/^http/, 'ws'))
-  process.send?.({ proxy: proxy.wsUrl, relay: relay.url })
-  process.once('message', async () => {
-    await proxy.close()
-    await relay.close()
+  // A child: the proxy or the bare relay, in front of the same Anvil, each in its own process so
+  // that each one's CPU time per round can be read (`process.cpuUsage`), which a busy machine
+  // changes far less than it changes latency.
+  const hop =
+    role === 'relay'
+      ? await startRelay(upstream.replace(/^http/, 'ws'))
+      : await startRpcProxy({ upstream, prng: createPrng(SEED), name: 'bench' }).then((p) => ({ url: p.wsUrl, close: () => p.close() }))
+  process.send?.({ url: hop.url })
+  process.on('message', async (m) => {
+    if (m === 'cpu') {
+      const { user, system } = process.cpuUsage()
+      process.send?.({ cpuMs: (user + system) / 1000 })
+      return
+    }
+    await hop.close()
     process.exit(0)
   })
 } else {
   const anvil = await startAnvil({ label: 'bench-ws-proxy' })
   // BENCH_CPU_PROF=<dir> writes a CPU profile of the proxy's process there.
   const prof = process.env.BENCH_CPU_PROF
-  const child = fork(fileURLToPath(import.meta.url), [], {
-    env: { ...process.env, FORKCHAOS_BENCH_UPSTREAM: anvil.url },
-    execArgv: prof ? [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${prof}`] : process.execArgv,
-  })
+  const spawnHop = (which: 'proxy' | 'relay') =>
+    fork(fileURLToPath(import.meta.url), [], {
+      env: { ...process.env, FORKCHAOS_BENCH_UPSTREAM: anvil.url, FORKCHAOS_BENCH_ROLE: which },
+      execArgv: prof && which === 'proxy' ? [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${prof}`] : process.execArgv,
+    })
+  const children = { proxy: spawnHop('proxy'), relay: spawnHop('relay') }
+  const ask = <T>(child: ChildProcess, message?: string) =>
+    new Promise<T>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as T)).once('error', reject)
+      if (message) child.send(message)
+    })
   try {
-    const urls = await new Promise<{ proxy: string; relay: string }>((resolve, reject) =>
-      child.once('message', (m) => resolve(m as { proxy: string; relay: string })).once('error', reject),
-    )
+    const [proxyUrl, relayUrl] = await Promise.all([ask<{ url: string }>(children.proxy), ask<{ url: string }>(children.relay)])
     const endpoints = [
-      { name: 'direct to Anvil', url: anvil.url.replace(/^http/, 'ws'), deep: 'null-id' as const },
-      { name: 'forkchaos proxy', url: urls.proxy, deep: 'id' as const },
-      { name: 'bare ws relay', url: urls.relay, deep: 'null-id' as const },
+      { name: 'direct to Anvil', url: anvil.url.replace(/^http/, 'ws'), deep: 'null-id' as const, child: undefined },
+      { name: 'forkchaos proxy', url: proxyUrl.url, deep: 'id' as const, child: children.proxy },
+      { name: 'bare ws relay', url: relayUrl.url, deep: 'null-id' as const, child: children.relay },
     ]
+    /** The hop's CPU time over one round, ms (its lazy work for the round included: read after a quiet second). */
+    const cpuOf = async (child: ChildProcess | undefined, run: () => Promise<Round>): Promise<Round> => {
+      if (!child) return run()
+      const before = await ask<{ cpuMs: number }>(child, 'cpu')
+      const r = await run()
+      await new Promise((resolve) => setTimeout(resolve, 1_000))
+      const after = await ask<{ cpuMs: number }>(child, 'cpu')
+      return { ...r, cpuMs: after.cpuMs - before.cpuMs }
+    }
     const rows = new Map(endpoints.map((e) => [e.name, [] as Round[]]))
     await round(endpoints[0] as (typeof endpoints)[number], 0) // warm-up, not counted
     for (let r = 0; r < ROUNDS; r++)
       for (let k = 0; k < endpoints.length; k++) {
         const e = endpoints[(k + r) % endpoints.length] as (typeof endpoints)[number]
-        rows.get(e.name)?.push(await round(e, r + 1))
+        rows.get(e.name)?.push(await cpuOf(e.child, () => round(e, r + 1)))
       }
 
     const load = os.loadavg().map((l) => l.toFixed(1)).join(' / ')
@@ -72,12 +96,13 @@ if (upstream) {
         p50: median(rs.map((r) => r.p50Ms)),
         p99: median(rs.map((r) => r.p99Ms)),
         missing: rs.reduce((n, r) => n + r.missing, 0),
+        cpu: rs[0]?.cpuMs === undefined ? undefined : median(rs.map((r) => r.cpuMs ?? 0)),
       }
     }
     for (const e of endpoints) {
       const s = summary(e.name)
       console.log(
-        `  ${e.name.padEnd(16)} first→last answer: median ${s.span.toFixed(0).padStart(5)} ms, slowest connection ${s.spanMax.toFixed(0).padStart(5)} ms · per call p50 ${s.p50.toFixed(1).padStart(6)} ms  p99 ${s.p99.toFixed(1).padStart(6)} ms · unanswered ${s.missing}`,
+        `  ${e.name.padEnd(16)} first→last answer: median ${s.span.toFixed(0).padStart(5)} ms, slowest connection ${s.spanMax.toFixed(0).padStart(5)} ms · per call p50 ${s.p50.toFixed(1).padStart(6)} ms  p99 ${s.p99.toFixed(1).padStart(6)} ms · unanswered ${s.missing}${s.cpu === undefined ? '' : ` · hop CPU ${s.cpu.toFixed(0)} ms a round`}`,
       )
     }
     const d = summary('direct to Anvil')
@@ -87,15 +112,15 @@ if (upstream) {
         `  ratio ${name} / direct: first→last ${(s.span / d.span).toFixed(2)} (slowest ${(s.spanMax / d.spanMax).toFixed(2)}) · p50 ${(s.p50 / d.p50).toFixed(2)} · p99 ${(s.p99 / d.p99).toFixed(2)}`,
       )
     }
-    child.send('stop')
+    for (const child of Object.values(children)) child.send('stop')
   } finally {
     await new Promise((r) => setTimeout(r, 200))
-    if (child.exitCode === null) child.kill()
+    for (const child of Object.values(children)) if (child.exitCode === null) child.kill()
     await anvil.stop()
   }
 }
 
-type Round = { spanMedianMs: number; spanMaxMs: number; p50Ms: number; p99Ms: number; missing: number }
+type Round = { spanMedianMs: number; spanMaxMs: number; p50Ms: number; p99Ms: number; missing: number; cpuMs?: number }
 
 /** One round: every connection at once, each with its own seeded mix. */
 async function round(endpoint: { url: string; deep: 'id' | 'null-id' }, n: number): Promise<Round> {

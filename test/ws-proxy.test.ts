@@ -1,3 +1,4 @@
+import * as net from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type ConnectionRun, type MixMessage, mixedMessages, runConnection } from '../bench/ws-mix.js'
@@ -275,5 +276,100 @@ describe('WebSocket fast path (no rule installed)', () => {
     // Each answered call's latency is what it took through the proxy, not until it was counted: within
     // the round trip the client saw (the proxy read the call after it was sent and sent the answer before it arrived).
     for (const e of events) if (rtt.has(e.method)) expect(e.latencyMs, e.method).toBeLessThanOrEqual(rtt.get(e.method) as number)
+  })
+})
+
+describe('WebSocket byte relay: frames, limits and the handshake', () => {
+  /** A raw client: the upgrade by hand, then frames as bytes (what ws would refuse to send). */
+  const rawClient = async (url: string, headers: Record<string, string> = {}) => {
+    const { hostname, port } = new URL(url)
+    const socket = net.connect({ host: hostname, port: Number(port) })
+    sockets.push({ terminate: () => socket.destroy() } as unknown as WebSocket)
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+    const all = { key: 'dGhlIHNhbXBsZSBub25jZQ==', version: '13', ...headers }
+    socket.write(`GET / HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${all.key}\r\nSec-WebSocket-Version: ${all.version}\r\n\r\n`)
+    let received = Buffer.alloc(0)
+    socket.on('data', (d: Buffer) => {
+      received = Buffer.concat([received, d])
+    })
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    const until = async (done: (b: Buffer) => boolean, what: string) => {
+      const deadline = Date.now() + 20_000
+      while (!done(received) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+      if (!done(received)) throw new Error(`no ${what} within 20 s; got ${JSON.stringify(received.toString('latin1').slice(0, 300))}`)
+    }
+    return { socket, received: () => received, until, ended }
+  }
+  const frame = (opcode: number, payload: Buffer, options: { fin?: boolean; mask?: boolean } = {}) => {
+    const mask = options.mask ?? true
+    const n = payload.length
+    const head = n < 126 ? Buffer.from([((options.fin ?? true) ? 0x80 : 0) | opcode, (mask ? 0x80 : 0) | n]) : Buffer.from([((options.fin ?? true) ? 0x80 : 0) | opcode, (mask ? 0x80 : 0) | 126, n >> 8, n & 0xff])
+    if (!mask) return Buffer.concat([head, payload])
+    const key = Buffer.from([1, 2, 3, 4])
+    return Buffer.concat([head, key, Buffer.from(payload.map((b, i) => b ^ (key[i % 4] as number)))])
+  }
+  const afterHead = (b: Buffer) => b.subarray(b.indexOf('\r\n\r\n') + 4)
+  /** The close frame the proxy sent: its code and reason. */
+  const closeOf = (b: Buffer) => {
+    const f = afterHead(b)
+    expect(f[0]).toBe(0x88)
+    const n = (f[1] as number) & 0x7f
+    return { code: f.readUInt16BE(2), reason: f.subarray(4, 2 + n).toString() }
+  }
+
+  it('answers the upgrade itself (RFC 6455 accept), relays fragmented calls and pings, and holds a fragmented deep call to the limit', async () => {
+    const proxy = await start()
+    const c = await rawClient(proxy.wsUrl)
+    await c.until((b) => b.includes('\r\n\r\n'), 'handshake')
+    expect(c.received().toString('latin1')).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n[^]*Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=\r\n/)
+    // One call in three fragments with a ping between them: answered once, and upstream's pong comes back.
+    const call = Buffer.from('{"jsonrpc":"2.0","id":"frag","method":"eth_chainId","params":[]}')
+    c.socket.write(Buffer.concat([frame(0x1, call.subarray(0, 10), { fin: false }), frame(0x9, Buffer.from('hi')), frame(0x0, call.subarray(10, 30), { fin: false }), frame(0x0, call.subarray(30))]))
+    const answer = '{"jsonrpc":"2.0","id":"frag","result":"0x7a69"}'
+    await c.until((b) => b.includes(answer), 'answer to the fragmented call')
+    expect(afterHead(c.received()).includes(Buffer.from([0x8a, 0x02, 0x68, 0x69]))).toBe(true) // pong "hi", unmasked, from Anvil
+    // A call nested past the limit, in fragments: the proxy answers it, upstream never sees it.
+    const deep = Buffer.from(`{"jsonrpc":"2.0","id":"deep","method":"eth_chainId","params":${'['.repeat(200)}${']'.repeat(200)}}`)
+    c.socket.write(Buffer.concat([frame(0x1, deep.subarray(0, 100), { fin: false }), frame(0x0, deep.subarray(100))]))
+    await c.until((b) => b.includes('"id":"deep"'), 'answer to the deep call')
+    expect(c.received().toString()).toContain(`{"jsonrpc":"2.0","id":"deep","error":{"code":-32600,"message":"Invalid request: nested deeper than ${MAX_JSON_DEPTH} levels (forkchaos proxy limit)"}}`)
+    expect(proxy.stats().requests).toBe(2)
+  })
+
+  it('refuses an unmasked client frame (1002), a message over maxBodyBytes (1009, refused on its header) and bad UTF-8 (1007), naming why', async () => {
+    const proxy = await startRpcProxy({ upstream: anvil.url, prng: createPrng(1), maxBodyBytes: 1_000 })
+    proxies.push(proxy)
+    const cases: [Buffer, { code: number; reason: string }][] = [
+      [frame(0x1, Buffer.from('{}'), { mask: false }), { code: 1002, reason: 'unmasked frame from a client' }],
+      // Only the header of a 2,000-byte frame is sent: the refusal does not wait for the payload.
+      [frame(0x1, Buffer.alloc(2_000, 0x20)).subarray(0, 8), { code: 1009, reason: 'message of 2000 bytes (limit 1000 bytes)' }],
+      [frame(0x1, Buffer.from([0x22, 0xff, 0xfe, 0x22])), { code: 1007, reason: 'invalid UTF-8 in a text message' }],
+    ]
+    for (const [bytes, expected] of cases) {
+      const c = await rawClient(proxy.wsUrl)
+      await c.until((b) => b.includes('\r\n\r\n'), 'handshake')
+      c.socket.write(bytes)
+      await c.until((b) => afterHead(b).length >= 4, `close frame ${expected.code}`)
+      expect(closeOf(c.received())).toEqual(expected)
+      await c.ended
+    }
+  })
+
+  it('refuses a bad upgrade with a 400 and a JSON body naming the header, and a connection over maxWebSockets with a 503', async () => {
+    const proxy = await startRpcProxy({ upstream: anvil.url, prng: createPrng(1), maxWebSockets: 1 })
+    proxies.push(proxy)
+    const bad = await rawClient(proxy.wsUrl, { version: '8' })
+    await bad.ended
+    const text = bad.received().toString()
+    expect(text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/)
+    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4))).toEqual({ error: '`Sec-WebSocket-Version` must be 13. Got `8`.' })
+    const badKey = await rawClient(proxy.wsUrl, { key: 'short' })
+    await badKey.ended
+    expect(badKey.received().toString()).toContain('{"error":"`Sec-WebSocket-Key` must be 16 bytes in base64."}')
+    const first = await rawClient(proxy.wsUrl)
+    await first.until((b) => b.includes('\r\n\r\n'), 'handshake')
+    const second = await rawClient(proxy.wsUrl)
+    await second.ended
+    expect(second.received().toString()).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/)
   })
 })

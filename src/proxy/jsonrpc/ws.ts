@@ -27,7 +27,6 @@ import {
   resolveCalls,
   ruleMatches,
   safeParse,
-  scanJson,
   share,
   type TruncateAction,
   tagIds,
@@ -99,6 +98,8 @@ const LAZY_QUIET_MS = 20
 const LAZY_MAX_LAG_MS = 1_000
 /** …or when a connection has this many waiting. */
 const LAZY_MAX_PENDING = 4_096
+/** Counting goes in slices of about this long, with I/O between them. */
+const LAZY_SLICE_MS = 2
 
 export function attachWebSocket(options: {
   server: Server
@@ -111,27 +112,48 @@ export function attachWebSocket(options: {
 
   // ─── The fast path's deferred counting, for every connection ─────────────────────────────────
   /** Connections with messages not yet counted, each with its count function. */
-  const lazy = new Set<() => void>()
+  const lazy = new Set<(deadline?: number) => boolean>()
   let lastFrame = 0
   let oldestPending = 0
   let lazyTimer: (() => void) | undefined
+  let sliceQueued = false
   const flushAll = () => {
     lazyTimer?.()
     lazyTimer = undefined
     for (const count of [...lazy]) count()
   }
+  /**
+   * Counts for at most `LAZY_SLICE_MS`, then yields to I/O (frames still arriving pass first) and goes
+   * on where it stopped: counting a round of traffic costs about what relaying it did, and done in one
+   * go it held up the frames of any connection still busy.
+   */
+  const countSlice = () => {
+    sliceQueued = false
+    const started = performance.now()
+    const deadline = started + LAZY_SLICE_MS
+    for (const count of [...lazy]) if (!count(deadline)) break
+    if (lazy.size === 0) return
+    if (lastFrame > started && performance.now() - oldestPending < LAZY_MAX_LAG_MS) lazyTimer ??= core.after(LAZY_QUIET_MS, lazyCheck)
+    else {
+      sliceQueued = true
+      setImmediate(countSlice)
+    }
+  }
   const lazyCheck = () => {
     lazyTimer = undefined
     const now = performance.now()
-    if (now - lastFrame >= LAZY_QUIET_MS || now - oldestPending >= LAZY_MAX_LAG_MS) return flushAll()
+    if (now - lastFrame >= LAZY_QUIET_MS || now - oldestPending >= LAZY_MAX_LAG_MS) {
+      if (!sliceQueued) countSlice()
+      return
+    }
     lazyTimer = core.after(Math.max(1, LAZY_QUIET_MS - (now - lastFrame)), lazyCheck)
   }
   /** A connection has a message waiting to be counted. */
-  const deferred = (count: () => void) => {
+  const deferred = (count: (deadline?: number) => boolean) => {
     lastFrame = performance.now()
     if (lazy.size === 0) oldestPending = lastFrame
     lazy.add(count)
-    lazyTimer ??= core.after(LAZY_QUIET_MS, lazyCheck)
+    if (!sliceQueued) lazyTimer ??= core.after(LAZY_QUIET_MS, lazyCheck)
   }
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -266,37 +288,49 @@ export function attachWebSocket(options: {
     // Frames the fast path passed, in the order they passed, to be counted (see WebSocketBridge).
     type Pending = { answer: false; data: Buffer; t0: number } | { answer: true; data: Buffer; t1: number; sent: boolean }
     let pending: Pending[] = []
-    const count = () => {
-      lazy.delete(count)
-      const frames = pending
-      pending = []
-      for (const frame of frames) {
+    /** How many of `pending` are counted already (a slice may stop midway). */
+    let counted = 0
+    /** Counts what is pending, all of it or until `deadline` (then false: more is left). */
+    const count = (deadline = Number.POSITIVE_INFINITY): boolean => {
+      while (counted < pending.length) {
+        const frame = pending[counted++] as Pending
         if (!frame.answer) {
-          const request = readRequest(frame.data, name)
+          // Its depth was checked when it passed (withinDepth): read it without looking again.
+          const request = readRequest(frame.data, name, Number.POSITIVE_INFINITY)
           core.arrive(request.methods)
           passThrough(frame.data, request, [], NO_PLAN, frame.t0, frame.data.length, false)
         } else countAnswer(frame.data, frame.sent, frame.t1)
+        if (performance.now() > deadline && counted < pending.length) return false
       }
+      pending = []
+      counted = 0
+      lazy.delete(count)
+      if (closed) finish()
+      return true
     }
     const defer = (frame: Pending) => {
       pending.push(frame)
-      if (pending.length === 1) deferred(count)
-      else if (pending.length >= LAZY_MAX_PENDING) count()
+      if (!lazy.has(count)) deferred(count)
+      else if (pending.length - counted >= LAZY_MAX_PENDING) count()
       else lastFrame = performance.now()
     }
     /** Tracked calls whose answer a rule cuts or throttles: while there are any, answers take the full path. */
     let effectful = 0
 
+    /** Calls still unanswered when the connection ended were dropped (recorded once what the fast path passed is counted). */
+    const finish = () => {
+      for (const t of tracked.values()) core.record([{ method: t.method, outcome: 'dropped', ruleIds: t.ruleIds }], name, t.t0, t.bytesIn, 0)
+      tracked.clear()
+      effectful = 0
+    }
     const shut = () => {
       if (closed) return
-      count()
       closed = true
       connections.delete(terminate)
       for (const { fail } of exchanges.values()) fail(new Error('connection closed'))
       exchanges.clear()
-      for (const t of tracked.values()) core.record([{ method: t.method, outcome: 'dropped', ruleIds: t.ruleIds }], name, t.t0, t.bytesIn, 0)
-      tracked.clear()
-      effectful = 0
+      // Counted in slices like the rest: a connection that ends while others are busy must not stall them.
+      if (counted === pending.length) finish()
       for (const [release, unhold] of holds) {
         unhold()
         release()
@@ -757,6 +791,7 @@ export function attachWebSocket(options: {
   return {
     close() {
       for (const terminate of [...connections]) terminate()
+      flushAll()
     },
     connections: () => connections.size,
     flush: flushAll,
@@ -765,12 +800,37 @@ export function attachWebSocket(options: {
 
 const NO_PLAN: Pick<RequestPlan, 'truncate' | 'bytesPerSecond'> = { truncate: undefined, bytesPerSecond: undefined }
 
-/** Whether no call in the text nests past the depth limit (what the fast path may pass on unread). Text that is not JSON passes: upstream answers it. */
+/**
+ * Whether no call in the text nests past `MAX_JSON_DEPTH` (what the fast path may pass on unread; a
+ * batch may have one level more: its elements are held to the limit). Stops at the first level past
+ * it, so a 50,000-deep call costs 65 bytes here, not 100 kB. Text that is not JSON passes while it
+ * stays within the depth (upstream answers it); past it, the full path reads it whole and decides.
+ */
 function withinDepth(b: Buffer): boolean {
   // Nesting past the limit takes two bytes a level: shorter text (most calls) needs no look.
   if (b.length < 2 * (MAX_JSON_DEPTH + 1)) return true
-  const shape = scanJson(b)
-  return shape === undefined || shape.depth <= (shape.batch ? MAX_JSON_DEPTH + 1 : MAX_JSON_DEPTH)
+  let i = 0
+  while (b[i] === 0x20 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09) i++
+  const limit = b[i] === 0x5b ? MAX_JSON_DEPTH + 1 : MAX_JSON_DEPTH
+  let depth = 0
+  for (; i < b.length; i++) {
+    const c = b[i] as number
+    if (c === 0x22) {
+      // Jump to the closing quote: one not preceded by an odd run of backslashes.
+      let j = i
+      for (;;) {
+        j = b.indexOf(0x22, j + 1)
+        if (j < 0) return true
+        let k = j - 1
+        while (b[k] === 0x5c) k--
+        if ((j - k) % 2 === 1) break
+      }
+      i = j
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return false
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return true
 }
 
 type Tracked = {
