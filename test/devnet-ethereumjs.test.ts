@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as http from 'node:http'
 import * as os from 'node:os'
@@ -12,6 +13,7 @@ import { type EthereumjsInstance, startEthereumjs } from '../src/el/ethereumjs.j
 import { postMergeGenesis, readDevnetGenesis, writeJwtSecret, writePostMergeGenesis } from '../src/el/genesis.js'
 import { systemContracts } from '../src/el/system-contracts.js'
 import { isAlive } from '../src/process/registry.js'
+import { advancesAndAgrees } from './el-heads.js'
 
 // The ethereumjs execution client (npm @ethereumjs/client, an optional dependency) under the
 // devnet: real processes on 127.0.0.1, stopped by pid and checked gone by pid.
@@ -127,6 +129,8 @@ describe('Engine API engine on a real ethereumjs', () => {
     // The plain RPC port (no JWT) shows the block as latest.
     const latest = JSON.parse((await post(el.rpcUrl, { jsonrpc: '2.0', id: 1, method: 'eth_getBlockByNumber', params: ['latest', false] })).text).result
     expect([Number(latest.number), latest.hash, latest.transactions.length]).toEqual([1, built.blockHash, 1])
+    // The independent checker refuses a chain that does not advance (nothing drives this one now).
+    await expect(advancesAndAgrees([el.rpcUrl], { gapMs: 500, minBlocks: 1, withinMs: 2_000 })).rejects.toThrow('heights did not advance: 1 → 1 in 500 ms (wanted 1)')
     // The proxy forwarded every engine call (JWT included): exchangeCapabilities, fcU, getPayload, newPayload, fcU.
     expect(proxy.stats().byMethod).toMatchObject({ engine_getPayloadV4: { requests: 1, errors: 0 }, engine_newPayloadV4: { requests: 1, errors: 0 } })
   })
@@ -155,5 +159,137 @@ describe('Engine API engine on a real ethereumjs', () => {
     // Without a recomputed block hash the client refuses it on the hash.
     expect(status).toMatchObject({ status: 'INVALID', field: 'blockHash', engine: { method: 'engine_newPayloadV4' } })
     expect(status.status === 'INVALID' && status.engine?.status).toMatch(/^INVALID/)
+  })
+})
+
+// ---- the CLI: devnet up / down, a failing run, Ctrl-C, a missing client ----------------------
+
+const root = path.resolve(import.meta.dirname, '..')
+
+function cli(args: string[], stateDir: string, env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['bin/forkchaos.js', ...args], { cwd: root, env: { ...process.env, FORKCHAOS_STATE_DIR: stateDir, ...env } })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()))
+  const exit = new Promise<number | null>((r) => child.once('exit', (code, signal) => r(code ?? (signal ? 128 : null))))
+  // A test that timed out: SIGTERM, so its teardown (and exit hook) stops what it started.
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.pid) {
+      process.kill(child.pid, 'SIGTERM')
+      await Promise.race([exit, new Promise((r) => setTimeout(r, 20_000))])
+    }
+  })
+  return { child, exit, out: () => out, err: () => err }
+}
+
+/** Pids whose command line names `dir` (every node config, Anvil log and ethereumjs data dir of a devnet is under its state dir). */
+function processesUnder(dir: string): number[] {
+  const pids: number[] = []
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry))
+    } catch {}
+  }
+  return pids
+}
+
+/** The pids the process owner recorded (pid files), by kind. */
+function recorded(stateDir: string): { pid: number; kind: string }[] {
+  try {
+    return fs.readdirSync(path.join(stateDir, 'pids')).map((f) => JSON.parse(fs.readFileSync(path.join(stateDir, 'pids', f), 'utf8')) as { pid: number; kind: string })
+  } catch {
+    return []
+  }
+}
+
+const waitUntil = async (predicate: () => boolean, ms: number) => {
+  const end = Date.now() + ms
+  while (!predicate() && Date.now() < end) await new Promise((r) => setTimeout(r, 100))
+  return predicate()
+}
+
+describe('forkchaos devnet up --el ethereumjs', () => {
+  it('runs 4 validators whose heights advance and agree on every ethereumjs (eth_getBlockByNumber only); devnet down leaves no process', async () => {
+    const stateDir = tmp('fc-ejs-state-')
+    const up = cli(['devnet', 'up', '--el', 'ethereumjs'], stateDir)
+    expect(await waitUntil(() => up.out().includes('devnet ready.') || up.child.exitCode !== null, 90_000)).toBe(true)
+    expect(up.out()).toMatch(/devnet up: 4 validators \(f = 1\), slot 2000 ms, first commit \d+ ms after start/)
+    const urls = [...up.out().matchAll(/ethereumjs (http:\/\/127\.0\.0\.1:\d+)/g)].map((m) => m[1] as string)
+    expect(urls).toHaveLength(4)
+    const pids = [...recorded(stateDir).filter((r) => r.kind === 'execution' || r.kind === 'validator').map((r) => r.pid)]
+    expect(pids).toHaveLength(8)
+    // Over 8 s of 2 s slots, at least 2 blocks, the same hash on all four at one height.
+    const { from, to } = await advancesAndAgrees(urls, { gapMs: 8_000, minBlocks: 2, withinMs: 10_000 })
+    expect(to.number).toBeGreaterThanOrEqual(from.number + 2)
+    const down = cli(['devnet', 'down'], stateDir)
+    expect(await down.exit).toBe(0)
+    expect(down.out()).toBe('devnet down\n')
+    await up.exit
+    // Gone within 5 s of the supervisor's exit (SIGKILLed groups are reaped by then).
+    await waitUntil(() => pids.filter(isAlive).length === 0, 5_000)
+    expect(pids.filter(isAlive)).toEqual([])
+    expect(processesUnder(stateDir)).toEqual([])
+  }, 150_000)
+
+  it('Ctrl-C while the ethereumjs clients start leaves no process', async () => {
+    const stateDir = tmp('fc-ejs-int-')
+    const up = cli(['devnet', 'up', '--el', 'ethereumjs'], stateDir)
+    // Interrupted once the execution clients run, before the validators are ready.
+    expect(await waitUntil(() => recorded(stateDir).some((r) => r.kind === 'execution'), 60_000)).toBe(true)
+    const pids = recorded(stateDir).map((r) => r.pid)
+    up.child.kill('SIGINT')
+    expect(await up.exit).toBe(130)
+    expect(up.err()).toContain('forkchaos: SIGINT: reverting faults and stopping processes')
+    await waitUntil(() => pids.filter(isAlive).length === 0, 5_000)
+    expect(pids.filter(isAlive)).toEqual([])
+    expect(processesUnder(stateDir)).toEqual([])
+  })
+
+  it('a failing run with --el ethereumjs exits 1 and leaves no process', async () => {
+    const stateDir = tmp('fc-ejs-run-')
+    const scenario = path.join(stateDir, 'stall.yaml')
+    // A safety check that cannot hold: the chain must stall in baseline, and it commits.
+    fs.writeFileSync(
+      scenario,
+      [
+        'name: must-stall-in-baseline',
+        'hypothesis: the chain stalls while nothing is wrong (it does not)',
+        'target: { kind: devnet }',
+        'checks:',
+        '  - { name: stall, kind: safety, phases: [baseline], mustStall: true }',
+        'baseline: { duration: 6s }',
+        'inject: { duration: 1s, faults: [] }',
+        'recover: { duration: 1s }',
+        '',
+      ].join('\n'),
+    )
+    const run = cli(['run', scenario, '--el', 'ethereumjs', '--seed', '3', '--report-dir', path.join(stateDir, 'reports')], stateDir)
+    // The run's processes, by pid, while it runs.
+    const seen = new Set<number>()
+    const watch = setInterval(() => {
+      for (const r of recorded(stateDir)) seen.add(r.pid)
+    }, 200)
+    const code = await run.exit
+    clearInterval(watch)
+    expect(seen.size).toBeGreaterThanOrEqual(8)
+    await waitUntil(() => [...seen].filter(isAlive).length === 0, 5_000)
+    expect([...seen].filter(isAlive)).toEqual([])
+    const report = JSON.parse(fs.readFileSync(path.join(stateDir, 'reports', 'report.json'), 'utf8')) as { replay: string; scenarios: { verdict: string }[] }
+    expect([code, report.scenarios[0]?.verdict]).toEqual([1, 'failed'])
+    expect(report.replay).toContain('--el ethereumjs')
+    expect(processesUnder(stateDir)).toEqual([])
+    expect(recorded(stateDir)).toEqual([])
+  }, 150_000)
+
+  it('without @ethereumjs/client installed: exit 3 with the install command, no stack trace', async () => {
+    const stateDir = tmp('fc-ejs-miss-')
+    const up = cli(['devnet', 'up', '--el', 'ethereumjs'], stateDir, { FORKCHAOS_ETHEREUMJS: path.join(stateDir, 'no-such-cli.js') })
+    expect(await up.exit).toBe(3)
+    expect(up.err()).toContain('The ethereumjs execution client (@ethereumjs/client) is not usable: FORKCHAOS_ETHEREUMJS names no file')
+    expect(up.err()).toContain('npm i --save-optional --save-exact @ethereumjs/client@0.10.5')
+    expect(up.err()).not.toMatch(/\n\s+at /)
+    expect(processesUnder(stateDir)).toEqual([])
   })
 })

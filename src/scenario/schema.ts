@@ -99,7 +99,8 @@ export const scenarioSchema = {
         kind: { enum: ['fork', 'devnet'] },
         isolation: { enum: ['snapshot', 'fresh'] },
         validators: { enum: [...devnetSizes], description: 'Devnet only: validators, n = 3f+1 (4: f = 1, 7: f = 2, 10: f = 3). Default 4.' },
-        slot: duration(limits.slotMaxMs, 'Devnet only: slot time', limits.slotMinMs),
+        slot: duration(limits.slotMaxMs, 'Devnet only: slot time (default 1s; 2s with `el: ethereumjs`)', limits.slotMinMs),
+        el: { enum: ['anvil', 'ethereumjs'], description: 'Devnet only: every validator\'s execution client: anvil (default) or ethereumjs (npm @ethereumjs/client, over the Engine API). `forkchaos run --el` overrides it.' },
         honest: { type: 'array', items: { type: 'integer', minimum: 0, maximum: maxValidators - 1 }, maxItems: maxValidators, description: 'Devnet only: validators whose agreement the safety checks judge (default: all not under a byzantine fault).' },
         rpcProxy: { type: 'boolean', description: 'Put a JSON-RPC fault proxy (named `fork`) in front of the fork, for keepers and rpc.* faults.' },
         upstreamProxy: {

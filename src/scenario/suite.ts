@@ -13,6 +13,7 @@ import { loadEndpoints } from '../topology/endpoints.js'
 import { redactUrl } from '../util/redact.js'
 import { findScenarioFiles, loadScenario } from './loader.js'
 import type { Scenario } from './types.js'
+import { elSpecs } from '../el/index.js'
 
 export type SuiteOptions = {
   paths: string[]
@@ -25,6 +26,8 @@ export type SuiteOptions = {
   devnetOverrides?: Record<number, Record<string, unknown>>
   /** An endpoints file (`--target endpoints.yaml`): every scenario runs on those nodes (src/experiment/targets/endpoints.ts). */
   endpoints?: string
+  /** `--el`: every devnet scenario's execution client (over `target.el`); a slot the file does not set follows it. */
+  el?: 'anvil' | 'ethereumjs'
   onEvent?: (event: RunEvent | { type: 'scenario-done'; report: ScenarioReport }) => void
 }
 
@@ -44,7 +47,7 @@ export function loadAll(paths: string[]): Scenario[] {
  * per scenario). A fork that cannot boot is an infrastructure error of the run, not a verdict.
  */
 export async function runSuite(options: SuiteOptions): Promise<RunReport> {
-  const loaded = loadAll(options.paths)
+  const loaded = loadAll(options.paths).map((s) => withEl(s, options.el))
   // On endpoints, what a scenario cannot run there is refused now, before anything runs (exit 2).
   const onEndpoints = options.endpoints === undefined ? undefined : loadEndpoints(options.endpoints)
   const scenarios = onEndpoints ? loaded.map((s) => prepareForEndpoints(s, onEndpoints)) : loaded
@@ -95,6 +98,12 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
     },
     scenarios: reports,
   }
+}
+
+/** A devnet scenario on the execution client `--el` names: its slot follows the client unless the file sets one. */
+function withEl(s: Scenario, el: SuiteOptions['el']): Scenario {
+  if (el === undefined || s.target.kind !== 'devnet') return s
+  return { ...s, target: { ...s.target, el, ...(s.target.slotGiven ? {} : { slotMs: elSpecs[el].defaultSlotMs }) } }
 }
 
 /** A target whose set-up failed: each scenario on it ends `error` with the set-up's reason. */

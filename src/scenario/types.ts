@@ -70,6 +70,10 @@ export type Scenario = {
     kind: 'fork' | 'devnet'
     /** Devnet: slot time in ms. */
     slotMs: number
+    /** Devnet: the validators' execution client (`target.el`); absent: anvil. */
+    el?: 'anvil' | 'ethereumjs'
+    /** Devnet: whether `target.slot` was given (else the slot follows the execution client: `--el` may change it). */
+    slotGiven?: boolean
     /** Devnet: validators, n = 3f + 1 (`target.validators`; the loader sets it, default 4). */
     validators?: number
     /** Devnet: validators the safety checks judge; default all not under a byzantine fault. */

@@ -312,8 +312,11 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     stopped = true
     undo()
     // An Engine API client takes ~10 s to exit after SIGTERM: those validators stop together.
-    if (el === 'anvil') for (const node of nodes) if (node?.running) await stopNode(node.id, 'SIGTERM').catch(() => {})
-    else await Promise.all(nodes.filter((node) => node?.running).map((node) => stopNode(node.id, 'SIGTERM').catch(() => {})))
+    if (el === 'anvil') {
+      for (const node of nodes) if (node?.running) await stopNode(node.id, 'SIGTERM').catch(() => {})
+    } else {
+      await Promise.all(nodes.filter((node) => node?.running).map((node) => stopNode(node.id, 'SIGTERM').catch(() => {})))
+    }
     for (const proxy of linkProxies.values()) await proxy.stop().catch(() => {})
   }
 

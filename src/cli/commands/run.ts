@@ -7,7 +7,7 @@ import { redactUrl } from '../../util/redact.js'
 import { ExitCode, setExit } from '../exit.js'
 import { devnetBuilds, parseSeed, type SourceFlags, sourceFrom } from '../options.js'
 
-type Flags = SourceFlags & { target?: string; devnetBuild?: string; seed?: string; reportDir: string; json?: boolean; failOn: string; compare?: string }
+type Flags = SourceFlags & { target?: string; el?: string; devnetBuild?: string; seed?: string; reportDir: string; json?: boolean; failOn: string; compare?: string }
 
 export function runCommand(program: Command) {
   program
@@ -23,6 +23,7 @@ export function runCommand(program: Command) {
     .option('--compare <report.json>', 'also exit 1 when a verdict is worse than in this earlier report')
     .option('--vault-build <name>', 'embedded chain only: deploy a test build of the vault (e.g. ReferenceVault.no-oracle-guard)')
     .option('--devnet-build <name>', `devnet only: a test build of the validators (${Object.keys(devnetBuilds).join(', ')})`)
+    .option('--el <client>', 'devnet scenarios only: every validator\'s execution client, anvil or ethereumjs (over the files\' `target.el`; a slot a file does not set follows it: 1s / 2s)')
     .option('--json', 'print the report as JSON on stdout instead of progress lines')
     .option('--target <endpoints.yaml>', 'devnet scenarios only: judge the checks on nodes forkchaos did not start, listed in this endpoints file (eth_* JSON-RPC only; net.* faults are the cluster\'s to apply, e.g. the exported Chaos Mesh workflow; other faults are refused)')
     .action(async (paths: string[], flags: Flags, command: Command) => {
@@ -30,6 +31,7 @@ export function runCommand(program: Command) {
       const seed = parseSeed(flags.seed)
       const devnetBuild = flags.devnetBuild ? devnetBuilds[flags.devnetBuild] : undefined
       if (flags.devnetBuild && !devnetBuild) throw new InputError(`\`--devnet-build\` must be one of ${Object.keys(devnetBuilds).join(', ')}. Got \`${flags.devnetBuild}\`.`)
+      if (flags.el !== undefined && flags.el !== 'anvil' && flags.el !== 'ethereumjs') throw new InputError(`\`--el\` must be one of anvil, ethereumjs. Got \`${flags.el}\`.`)
       const source = sourceFrom(flags)
       const replay = [
         'npx forkchaos run',
@@ -41,6 +43,7 @@ export function runCommand(program: Command) {
         ...(flags.vaultBuild ? [`--vault-build ${flags.vaultBuild}`] : []),
         ...(flags.devnetBuild ? [`--devnet-build ${flags.devnetBuild}`] : []),
         ...(flags.target ? [`--target ${flags.target}`] : []),
+        ...(flags.el ? [`--el ${flags.el}`] : []),
       ].join(' ')
       const tty = process.stdout.isTTY && !flags.json
       const paint = (code: number, s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s)
@@ -56,6 +59,7 @@ export function runCommand(program: Command) {
         replay,
         ...(devnetBuild ? { devnetOverrides: devnetBuild } : {}),
         ...(flags.target ? { endpoints: flags.target } : {}),
+        ...(flags.el === 'anvil' || flags.el === 'ethereumjs' ? { el: flags.el } : {}),
         onEvent: (e) => {
           if (e.type === 'booted') say(`  fork ready at ${e.url} in ${e.ms} ms`)
           if (e.type === 'scenario-done') say(line(e.report, paint, colour))

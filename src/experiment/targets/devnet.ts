@@ -52,6 +52,7 @@ export const devnetTarget = (options: { overrides?: Record<number, Record<string
         slotMs: scenario.target.slotMs,
         seed: info.seed,
         execProxy: execProxiesFor(listed),
+        ...(scenario.target.el && scenario.target.el !== 'anvil' ? { el: scenario.target.el } : {}),
         ...(options.overrides ? { overrides: options.overrides } : {}),
       })
       return { instance: devnet, release: () => devnet.down() }
