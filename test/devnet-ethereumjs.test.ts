@@ -210,6 +210,25 @@ const waitUntil = async (predicate: () => boolean, ms: number) => {
   return predicate()
 }
 
+describe('selecting the execution client', () => {
+  it('target.el: a bad value is exit 2 naming the file, line, field and allowed values; a good one sets a 2 s default slot', async () => {
+    const dir = tmp('fc-ejs-load-')
+    const file = path.join(dir, 'bad-el.yaml')
+    const body = (el: string) => ['name: el', 'hypothesis: h', `target: { kind: devnet, el: ${el} }`, 'inject: { duration: 1s, faults: [] }', ''].join('\n')
+    fs.writeFileSync(file, body('geth'))
+    const { loadScenario } = await import('../src/scenario/loader.js')
+    expect(() => loadScenario(file)).toThrow(`${file}:3: \`target.el\` must be one of "anvil", "ethereumjs". Got \`"geth"\`.`)
+    const run = cli(['run', file], dir)
+    expect(await run.exit).toBe(2)
+    expect(run.err()).toContain('Field: target.el')
+    fs.writeFileSync(file, body('ethereumjs'))
+    expect(loadScenario(file).target).toMatchObject({ kind: 'devnet', el: 'ethereumjs', slotMs: 2_000 })
+    const badFlag = cli(['run', file, '--el', 'reth'], dir)
+    expect(await badFlag.exit).toBe(2)
+    expect(badFlag.err()).toContain('`--el` must be one of anvil, ethereumjs. Got `reth`.')
+  })
+})
+
 describe('forkchaos devnet up --el ethereumjs', () => {
   it('runs 4 validators whose heights advance and agree on every ethereumjs (eth_getBlockByNumber only); devnet down leaves no process', async () => {
     const stateDir = tmp('fc-ejs-state-')
