@@ -13,6 +13,13 @@ import { badBlocksCanonical, type ElAnswer, lieOnEngineLink, type TamperedBlock,
 import { type RpcProxy, startRpcProxy } from '../src/proxy/jsonrpc/proxy.js'
 import { startAnvil } from '../src/targets/anvil.js'
 import { createPrng } from '../src/util/prng.js'
+import { devnetBuilds } from '../src/cli/options.js'
+import { rejects } from '../src/checks/devnet/checks.js'
+import type { Probe } from '../src/scenario/devnet-probe.js'
+import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
+import { loadScenario } from '../src/scenario/loader.js'
+import type { Scenario } from '../src/scenario/types.js'
+import { liveProcesses } from '../src/targets/processes.js'
 
 const dead = '0x000000000000000000000000000000000000dEaD'
 const zero32 = `0x${'00'.repeat(32)}` as Hex
@@ -270,3 +277,77 @@ describe('the Engine API byzantine rewrites against a real ethereumjs', () => {
     }
   }, 90_000)
 })
+
+describe('rejects: the height after a rejection may take one slot plus the rejection\'s own re-execution time', () => {
+  // A recorded series: one rejection at 1,000 ms of height 3 (slot 2 s), height 3 committed `afterMs` later.
+  const judge = (latencyMs: number, afterMs: number) => {
+    const probe = {
+      samples: [0, 1_000, 2_000, 3_000, 4_000, 5_000, 6_000].map((t) => ({ t, heights: [2, 2, 2, 2] })),
+      blocks: [],
+      rejections: [{ node: 0, proposer: 1, height: 3, round: 0, layer: 'execution', field: 'blockHash', reason: 'x', at: 1_000, latencyMs }],
+      evidence: [],
+      rssMb: [],
+      epochStartMs: 0,
+      firstCommitAt: (h: number) => (h === 3 ? 1_000 + afterMs : undefined),
+      now: () => 6_000,
+      stop: async () => {},
+    } as unknown as Probe
+    return rejects({ probe, window: { from: 0, to: 6_000 }, slotMs: 2_000, validators: 4, honest: [0, 2, 3], revertedAt: 0 }, { proposer: 1 })
+  }
+  it('a 500 ms re-execution buys 500 ms: committed 2,550 ms after holds, 2,700 ms after fails; with a 10 ms one 2,550 ms fails', () => {
+    expect(judge(500, 2_550).ok).toBe(true)
+    expect(judge(500, 2_700)).toMatchObject({ ok: false, observed: expect.stringContaining('height committed 2700 ms after the rejection at worst') })
+    expect(judge(10, 2_550).ok).toBe(false)
+    expect(judge(10, 2_100).ok).toBe(true)
+  })
+})
+
+/**
+ * The state-root drill on a devnet of 4 validators on ethereumjs (the shipped file with `el:
+ * ethereumjs`, the ethereumjs slot, shorter windows): held with every honest EL's INVALID in
+ * the report, and failed on the build whose validators skip the state root.
+ */
+describe('the state-root drill on ethereumjs', () => {
+  const drill = (injectMs: number): Scenario => {
+    const s = loadScenario('scenarios/devnet/state-root-flip.yaml')
+    // 2.5 s: after a rejection the next round's proposer builds and every peer re-executes on
+    // ethereumjs (fcU + getPayload + newPayload each); at 2 s the height committed up to 2.2 s
+    // after the rejection on this 2-core machine, past the check's one slot. Validator 1
+    // proposes every 4th height, so 14 s holds at least one of its turns. The baseline holds
+    // two slots (its progress check needs a commit in it).
+    return { ...s, target: { ...s.target, el: 'ethereumjs', slotMs: 2_500 }, baseline: { ...s.baseline, durationMs: 5_000 }, inject: { ...s.inject, durationMs: injectMs }, recover: { ...s.recover, durationMs: 4_000 } }
+  }
+
+  it('held: the honest ELs answer the tampered payloads INVALID (state root, latestValidHash = parent), none canonical anywhere', async () => {
+    const r = await runDevnetScenario(drill(14_000), { seed: 1, replay: 'test' })
+    expect(r.checks.filter((c) => !c.ok).map((c) => `${c.name}@${c.phase}: ${c.observed}`)).toEqual([])
+    expect(r.verdict).toBe('held')
+    const engine = r.faults[0]?.evidence?.engine
+    expect(engine?.kind).toBe('state-root-flip')
+    expect(engine?.tampered).toBeGreaterThan(0)
+    expect(engine?.answers.length).toBeGreaterThan(0)
+    for (const a of engine?.answers ?? []) {
+      expect(a.node).not.toBe(1)
+      expect(a).toMatchObject({ status: 'INVALID', latestValidIsParent: true, validationError: expect.stringMatching(/invalid block stateroot/) })
+    }
+    expect(engine?.canonical.length).toBeGreaterThan(0)
+    for (const c of engine?.canonical ?? []) expect(c).toMatchObject({ canonicalOn: [], unread: [] })
+    expect(check(r, 'bad-block-rejected')?.observed).toMatch(/execution\/blockHash; their ELs answered INVALID ×\d+\)/)
+    // report.json carries it as written.
+    expect(JSON.parse(JSON.stringify(r)).faults[0].evidence.engine.answers[0]).toMatchObject({ status: 'INVALID', validationError: expect.any(String), latestValidHash: expect.stringMatching(/^0x[0-9a-f]{64}$/) })
+    expect(liveProcesses()).toEqual([])
+  }, 150_000)
+
+  it('…and failed on the build whose validators skip the state root: they vote the bad block through (its ELs still never make it canonical)', async () => {
+    const r = await runDevnetScenario(drill(14_000), { seed: 1, replay: 'test', overrides: devnetBuilds['no-state-root-check'] })
+    expect(r.verdict, r.reason).toBe('failed')
+    expect(r.reason).toMatch(/bad-block-rejected/)
+    expect(check(r, 'bad-block-rejected')?.observed).toMatch(/^0 rejections of validator 1's proposals/)
+    const engine = r.faults[0]?.evidence?.engine
+    expect(engine?.tampered).toBeGreaterThan(0)
+    for (const c of engine?.canonical ?? []) expect(c.canonicalOn).toEqual([])
+    expect(liveProcesses()).toEqual([])
+  }, 150_000)
+})
+
+const check = (r: { checks: { name: string; phase: string; observed: string }[] }, name: string) => r.checks.find((c) => c.name === name && c.phase === 'inject')
