@@ -280,10 +280,10 @@ describe('the Engine API byzantine rewrites against a real ethereumjs', () => {
 
 describe('rejects: the height after a rejection may take one slot plus the rejection\'s own re-execution time', () => {
   // A recorded series: one rejection at 1,000 ms of height 3 (slot 2 s), height 3 committed `afterMs` later.
-  const judge = (latencyMs: number, afterMs: number) => {
+  const judge = (latencyMs: number, afterMs: number, blocks: unknown[] = []) => {
     const probe = {
       samples: [0, 1_000, 2_000, 3_000, 4_000, 5_000, 6_000].map((t) => ({ t, heights: [2, 2, 2, 2] })),
-      blocks: [],
+      blocks,
       rejections: [{ node: 0, proposer: 1, height: 3, round: 0, layer: 'execution', field: 'blockHash', reason: 'x', at: 1_000, latencyMs }],
       evidence: [],
       rssMb: [],
@@ -299,6 +299,11 @@ describe('rejects: the height after a rejection may take one slot plus the rejec
     expect(judge(500, 2_700)).toMatchObject({ ok: false, observed: expect.stringContaining('height committed 2700 ms after the rejection at worst') })
     expect(judge(10, 2_550).ok).toBe(false)
     expect(judge(10, 2_100).ok).toBe(true)
+  })
+  it('a block validator 1 re-proposed from another\'s lock (built by 0) is not its bad block; one it built is', () => {
+    const block = (builder: number) => ({ node: 0, height: 4, hash: '0x4', stateRoot: '0x', proposer: 1, builder, signers: [0, 1, 2], t: 5_000 })
+    expect(judge(10, 2_100, [block(0)]).ok).toBe(true)
+    expect(judge(10, 2_100, [block(1)])).toMatchObject({ ok: false, observed: expect.stringContaining('1 blocks by validator 1 committed by honest validators') })
   })
 })
 

@@ -9,7 +9,8 @@ import { createRpc, type Rpc, RpcError } from '../targets/rpc.js'
  * these series over a phase's window; nothing is asserted here.
  */
 export type Sample = { t: number; heights: (number | null)[] }
-export type BlockSeen = { node: number; height: number; hash: string; stateRoot: string; proposer: number; signers: number[]; t: number }
+/** `proposer`: of the round that certified it; `builder`: the validator that built it (its fee recipient), when the node says. */
+export type BlockSeen = { node: number; height: number; hash: string; stateRoot: string; proposer: number; builder?: number | null; signers: number[]; t: number }
 /** `engine`: an Engine API client's own newPayload answer (status, latestValidHash, validationError), as the node recorded it. */
 export type Rejection = {
   node: number
@@ -39,7 +40,7 @@ export type Probe = {
   stop(): Promise<void>
 }
 
-type Block = { height: number; hash: string; stateRoot: string; proposer: number; certificate?: { votes?: { validator: number }[] } }
+type Block = { height: number; hash: string; stateRoot: string; proposer: number; builder?: number | null; certificate?: { votes?: { validator: number }[] } }
 
 export function startProbe(devnet: Devnet, intervalMs = 100): Probe {
   const t0 = performance.now()
@@ -75,7 +76,7 @@ export function startProbe(devnet: Devnet, intervalMs = 100): Probe {
     return c
   }
   const record = (node: DevnetNode, h: number, b: Block, t: number) => {
-    probe.blocks.push({ node: node.id, height: h, hash: b.hash, stateRoot: b.stateRoot, proposer: b.proposer, signers: (b.certificate?.votes ?? []).map((v) => v.validator), t })
+    probe.blocks.push({ node: node.id, height: h, hash: b.hash, stateRoot: b.stateRoot, proposer: b.proposer, ...(b.builder !== undefined ? { builder: b.builder } : {}), signers: (b.certificate?.votes ?? []).map((v) => v.validator), t })
     fetched.set(node.id, h)
   }
   const loop = (async () => {

@@ -728,6 +728,8 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
           transactions: b.payload.transactions.length,
           valueId: valueIdOf(b.payload),
           proposer: consensus.proposerOf(height, b.certificate.round),
+          // Who built it (its fee recipient): a later round's proposer may re-propose another's locked block.
+          builder: config.validators.find((v) => v.address.toLowerCase() === b.payload.feeRecipient.toLowerCase())?.id ?? null,
           round: b.certificate.round,
           certificate: b.certificate,
         }
