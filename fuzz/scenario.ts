@@ -246,14 +246,18 @@ const matches = (schema: Schema, value: unknown) => {
   let f = compiled.get(schema)
   if (!f) {
     // The published schema's custom keywords are annotations here; branches are told apart by structure.
-    f = ajv.compile(JSON.parse(JSON.stringify(schema), (k, v) => (k === 'maxDurationMs' || k === 'minDurationMs' ? undefined : v)))
+    // A branch is compiled on its own, with the published `definitions` its `$ref`s point into.
+    f = ajv.compile(JSON.parse(JSON.stringify({ ...schema, definitions: published.definitions }), (k, v) => (k === 'maxDurationMs' || k === 'minDurationMs' ? undefined : v)))
     compiled.set(schema, f)
   }
   return f(value)
 }
 
 /** Every subschema that applies to `value` at this place: the schema and its matching branches. */
-function applicable(schema: Schema, value: unknown): Schema[] {
+function applicable(ref: Schema, value: unknown): Schema[] {
+  // A `$ref` into the published `definitions` (a value: a constant or a view) stands for the definition.
+  const target = typeof ref.$ref === 'string' ? /^#\/definitions\/(.+)$/.exec(ref.$ref)?.[1] : undefined
+  const schema = target ? ((published.definitions as Record<string, Schema>)[target] as Schema) : ref
   const out = [schema]
   for (const s of (schema.allOf as Schema[] | undefined) ?? []) out.push(...applicable(s, value))
   // A branch applies when it matches, or when the value has every key it requires: an invalid
@@ -268,7 +272,7 @@ function applicable(schema: Schema, value: unknown): Schema[] {
   return out
 }
 
-const exemptNumber = /(view\.(equals|atLeast|atMost)|\.args\[\d+\])$/
+const exemptNumber = /(view\.(equals|atLeast|atMost|max)|\.args\[\d+\]|warp\.to|bountyCapped\.(gasTokenPrice|assets))$/
 const unitsMs: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
 /** What in an accepted file breaks a stated limit (empty: nothing). */

@@ -50,7 +50,7 @@ describe('values from the chain, checked at load', () => {
     )
     const deep = '{ view: "f(uint256)", on: vault, args: [{ view: "f(uint256)", on: vault, args: [{ view: "f(uint256)", on: vault, args: [{ view: "f()", on: vault }] }] }] }'
     expect(errorOf(scenario('  - { name: c, kind: liveness, cyclesSucceed: true }', `    - call: { to: perp, fn: "closeTrade(uint256)", args: [${deep}] }`))).toBe(
-      'test/values.yaml:9: `inject.steps[0].call.args[0].args[0].args[0].args[0]` must be string,number,boolean. Got `{"view":"f()","on":"vault"}`.',
+      'test/values.yaml:9: `inject.steps[0].call.args[0].args[0].args[0].args[0]` nests views more than 3 deep, the limit for a value.',
     )
     expect(errorOf(scenario('  - { name: v, kind: safety, view: { to: perp, fn: "tradeCollateral(uint256)" , equals: 0 } }', '    - cycle: {}'))).toBe(
       'test/values.yaml:5: `checks[0].view.fn` calls `tradeCollateral(uint256)`, which takes 1 argument (uint256); got 0.',

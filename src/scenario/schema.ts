@@ -3,7 +3,7 @@ import { devnetSizes, maxValidators } from '../targets/devnet-size.js'
 import { checkSchema } from '../checks/registry.js'
 import { stepSchema } from '../steps/registry.js'
 import { addressOrName, duration, limits, list, name, signature, text } from './schema-parts.js'
-import { valueLimits } from './values.js'
+import { valueDefinition, valueLimits } from './values.js'
 
 export { durationPattern, limits } from './schema-parts.js'
 export { checkSchema } from '../checks/registry.js'
@@ -86,6 +86,8 @@ export const scenarioSchema = {
   $id: 'https://forkchaos.dev/schema/scenario.json',
   title: 'forkchaos scenario',
   type: 'object',
+  // A value (a constant or a view read from the chain), referenced wherever a step or check takes one.
+  definitions: { value: valueDefinition },
   additionalProperties: false,
   required: ['name', 'hypothesis', 'inject'],
   properties: {

@@ -19,26 +19,30 @@ export const valueLimits = { depth: 3, args: 8, argChars: 200 } as const
 const constant = { type: ['string', 'number', 'boolean'], maxLength: valueLimits.argChars }
 const viewSignature = { type: 'string', pattern: '^[A-Za-z_$][\\w$]*\\(.*\\)', maxLength: 1_000 }
 
-/** The JSON Schema of a value, nested at most `valueLimits.depth` views deep. */
-export function valueSchema(depth: number = valueLimits.depth): Record<string, unknown> {
-  if (depth === 0) return constant
-  return {
-    oneOf: [
-      constant,
-      {
-        type: 'object',
-        additionalProperties: false,
-        required: ['view', 'on'],
-        description: `A view read when the step or check runs (views nest at most ${valueLimits.depth} deep).`,
-        properties: {
-          view: viewSignature,
-          on: { type: 'string', minLength: 1, maxLength: 256, description: 'The contract, by name or address.' },
-          args: { type: 'array', items: valueSchema(depth - 1), maxItems: valueLimits.args },
-        },
+/**
+ * The JSON Schema of a value, defined once under the scenario schema's `definitions` (a `$ref`
+ * everywhere a value goes: inlined, each place would cost the schema compile its own copy). The
+ * nesting limit (`valueLimits.depth`) is the loader's (`argProblem`), stated in its error.
+ */
+export const valueDefinition = {
+  oneOf: [
+    constant,
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['view', 'on'],
+      description: `A view read when the step or check runs (views nest at most ${valueLimits.depth} deep).`,
+      properties: {
+        view: viewSignature,
+        on: { type: 'string', minLength: 1, maxLength: 256, description: 'The contract, by name or address.' },
+        args: { type: 'array', items: { $ref: '#/definitions/value' }, maxItems: valueLimits.args },
       },
-    ],
-  }
+    },
+  ],
 }
+
+/** A value's schema where one goes (see `valueDefinition`). */
+export const valueSchema = (): Record<string, unknown> => ({ $ref: '#/definitions/value' })
 
 export const isViewValue = (v: unknown): v is ViewValue => typeof v === 'object' && v !== null && 'view' in v && 'on' in v
 
@@ -69,7 +73,7 @@ export type Problem = { message: string; field: string }
  * or a name for address, a boolean for bool, hex for bytes); a view value's own signature and
  * arguments are checked the same way, and what it returns must fit where it goes.
  */
-export function callProblem(signature: string, args: readonly Value[] | undefined, field: string, argsField = `${field}.args`): Problem | undefined {
+export function callProblem(signature: string, args: readonly Value[] | undefined, field: string, argsField = `${field}.args`, depth = 0): Problem | undefined {
   let item: AbiFunction
   try {
     item = parseAbiItem(`function ${withReturns(signature)}`) as AbiFunction
@@ -84,7 +88,7 @@ export function callProblem(signature: string, args: readonly Value[] | undefine
     return { message: `\`${field}\` calls \`${item.name}(${inputs.map((p) => p.type).join(',')})\`, which takes ${want}; got ${given.length}.${example}`, field: args === undefined ? field : argsField }
   }
   for (const [i, input] of inputs.entries()) {
-    const problem = argProblem(given[i] as Value, input, `${argsField}[${i}]`)
+    const problem = argProblem(given[i] as Value, input, `${argsField}[${i}]`, depth)
     if (problem) return problem
   }
   return undefined
@@ -95,13 +99,8 @@ export function argProblem(value: Value, input: AbiParameter | { type: string },
   const type = input.type
   if (isViewValue(value)) {
     if (depth >= valueLimits.depth) return { message: `\`${field}\` nests views more than ${valueLimits.depth} deep, the limit for a value.`, field }
-    const inner = callProblem(value.view, value.args ?? [], `${field}.view`, `${field}.args`)
+    const inner = callProblem(value.view, value.args ?? [], `${field}.view`, `${field}.args`, depth + 1)
     if (inner) return inner
-    for (const [i, a] of (value.args ?? []).entries())
-      if (isViewValue(a)) {
-        const nested = argProblem(a, { type: inputType(value.view, i) }, `${field}.args[${i}]`, depth + 1)
-        if (nested) return nested
-      }
     const out = returnType(value.view)
     if (out && classOf(out) !== classOf(type)) return { message: `\`${field}\` reads \`${value.view}\`, which returns ${out}; an argument of type ${type} is expected here.`, field }
     return undefined
@@ -129,14 +128,6 @@ export function returnType(signature: string): string | undefined {
     return (parseAbiItem(`function ${withReturns(signature)}`) as AbiFunction).outputs[0]?.type
   } catch {
     return undefined
-  }
-}
-
-function inputType(signature: string, i: number): string {
-  try {
-    return (parseAbiItem(`function ${withReturns(signature)}`) as AbiFunction).inputs[i]?.type ?? 'uint256'
-  } catch {
-    return 'uint256'
   }
 }
 
