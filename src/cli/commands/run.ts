@@ -23,7 +23,7 @@ export function runCommand(program: Command) {
     .option('--compare <report.json>', 'also exit 1 when a verdict is worse than in this earlier report')
     .option('--vault-build <name>', 'embedded chain only: deploy a test build of the vault (e.g. ReferenceVault.no-oracle-guard)')
     .option('--devnet-build <name>', `devnet only: a test build of the validators (${Object.keys(devnetBuilds).join(', ')})`)
-    .option('--el <client>', 'devnet scenarios only: every validator\'s execution client, anvil or ethereumjs (over the files\' `target.el`; a slot a file does not set follows it: 1s / 2s)')
+    .option('--el <client>', 'devnet scenarios only: every validator\'s execution client, anvil or ethereumjs (over the files\' `target.el`; the slot is at least the client\'s default, 1s / 2s)')
     .option('--json', 'print the report as JSON on stdout instead of progress lines')
     .option('--target <endpoints.yaml>', 'devnet scenarios only: judge the checks on nodes forkchaos did not start, listed in this endpoints file (eth_* JSON-RPC only; net.* faults are the cluster\'s to apply, e.g. the exported Chaos Mesh workflow; other faults are refused)')
     .action(async (paths: string[], flags: Flags, command: Command) => {
