@@ -300,10 +300,11 @@ describe('rejects: the height after a rejection may take one slot plus the rejec
     expect(judge(10, 2_550).ok).toBe(false)
     expect(judge(10, 2_100).ok).toBe(true)
   })
-  it('a block validator 1 re-proposed from another\'s lock (built by 0) is not its bad block; one it built is', () => {
-    const block = (builder: number) => ({ node: 0, height: 4, hash: '0x4', stateRoot: '0x', proposer: 1, builder, signers: [0, 1, 2], t: 5_000 })
-    expect(judge(10, 2_100, [block(0)]).ok).toBe(true)
-    expect(judge(10, 2_100, [block(1)])).toMatchObject({ ok: false, observed: expect.stringContaining('1 blocks by validator 1 committed by honest validators') })
+  it('a block validator 1 re-proposed from another\'s lock (built by 0), or its own re-proposed by 2, is not its bad block; one it built and proposed is', () => {
+    const block = (proposer: number, builder: number) => ({ node: 0, height: 4, hash: '0x4', stateRoot: '0x', proposer, builder, signers: [0, 1, 2], t: 5_000 })
+    expect(judge(10, 2_100, [block(1, 0)]).ok).toBe(true)
+    expect(judge(10, 2_100, [block(2, 1)]).ok).toBe(true)
+    expect(judge(10, 2_100, [block(1, 1)])).toMatchObject({ ok: false, observed: expect.stringContaining('1 blocks by validator 1 committed by honest validators') })
   })
 })
 

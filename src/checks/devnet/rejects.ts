@@ -13,8 +13,10 @@ export const rejects = define({
   params: { type: 'object', additionalProperties: false, required: ['proposer'], properties: { proposer: validatorId } },
   evaluate(series, window, body: { proposer: number }) {
     const rejections = series.probe.rejections.filter((r) => series.honest.includes(r.node) && r.proposer === body.proposer)
-    // A block it built (its fee recipient), not one it re-proposed from another's lock in a later round.
-    const committedBad = series.probe.blocks.filter((b) => series.honest.includes(b.node) && (b.builder ?? b.proposer) === body.proposer && b.t >= window.from && b.t <= window.to)
+    // A block it built (its fee recipient) and proposed: not an honest block it re-proposed from
+    // another's lock, nor its own block from before the fault that another re-proposed (under
+    // load both happened, each seen once per honest node).
+    const committedBad = series.probe.blocks.filter((b) => series.honest.includes(b.node) && b.proposer === body.proposer && (b.builder ?? b.proposer) === body.proposer && b.t >= window.from && b.t <= window.to)
     const latency = rejections.length ? Math.max(...rejections.map((r) => r.latencyMs)) : null
     // The height a bad proposal was for must still commit within one slot of its rejection
     // (probe samples every 100 ms, so allow one sample of slack), plus as long as that rejection
