@@ -62,6 +62,33 @@ describe('post-merge genesis', () => {
   })
 })
 
+describe('execution envelopes on the wire', () => {
+  const base = {
+    number: 1,
+    parentHash: `0x${'11'.repeat(32)}`,
+    timestampS: 1_700_000_001,
+    feeRecipient: `0x${'22'.repeat(20)}`,
+    transactions: [],
+    blockHash: `0x${'33'.repeat(32)}`,
+    stateRoot: `0x${'44'.repeat(32)}`,
+    receiptsRoot: `0x${'55'.repeat(32)}`,
+  }
+  it('an Anvil payload (no envelope) encodes to the same bytes as before; an envelope is signed with the payload', async () => {
+    const { encodePayload } = await import('../src/devnet/node/crypto.js')
+    expect(encodePayload(base as never)).toBe(JSON.stringify([1, base.parentHash, base.timestampS, base.feeRecipient, [], base.blockHash, base.stateRoot, base.receiptsRoot]))
+    const withEnvelope = { ...base, execution: { version: 4, payload: { gasUsed: '0x0' }, executionRequests: [] } }
+    expect(encodePayload(withEnvelope as never)).toBe(JSON.stringify([1, base.parentHash, base.timestampS, base.feeRecipient, [], base.blockHash, base.stateRoot, base.receiptsRoot, withEnvelope.execution]))
+  })
+  it('a peer refuses an envelope over 16 KiB, with an unknown field or a bad version', async () => {
+    const { decodePayload } = await import('../src/devnet/node/messages.js')
+    const env = (payload: Record<string, unknown>, version = 4) => ({ ...base, execution: { version, payload, executionRequests: [] } })
+    expect(decodePayload(env({ extraData: '0x' })).execution).toEqual({ version: 4, payload: { extraData: '0x' }, executionRequests: [] })
+    expect(() => decodePayload(env({ extraData: `0x${'00'.repeat(8_200)}` }))).toThrow('execution is over 16384 bytes')
+    expect(() => decodePayload(env({ mystery: '0x' }))).toThrow('unknown execution.payload.mystery')
+    expect(() => decodePayload(env({}, 5))).toThrow('bad execution.version')
+  })
+})
+
 describe('ethereumjs', () => {
   it('starts on 127.0.0.1, answers eth_chainId on its RPC port, refuses a missing JWT with 401 on its engine port, and stops leaving no process', async () => {
     const dir = tmp('fc-ejs-')
