@@ -79,6 +79,11 @@ describe('protocol views with arguments, checked at load', () => {
     expect(errorOf(withProtocol('  vault: vault\n  entry: "harvest()"\n  riskMode: "mode() returns (address)"', '  - { name: m, kind: safety, riskMode: { equals: 1 } }'))).toBe(
       'test/protocol.yaml:7: `protocol.riskMode` must return a number (uint or int); `mode() returns (address)` returns address.',
     )
+    // A state view is a fingerprint word: an address will do, a string will not.
+    load(withProtocol('  vault: vault\n  entry: "harvest()"\n  sharePrice: "sharePrice()"\n  state: ["owner() returns (address)"]'))
+    expect(errorOf(withProtocol('  vault: vault\n  entry: "harvest()"\n  sharePrice: "sharePrice()"\n  state: ["name() returns (string)"]'))).toBe(
+      'test/protocol.yaml:8: `protocol.state[0]` must return one word (a number, an address, a bool or bytesN); `name() returns (string)` returns string.',
+    )
     expect(errorOf(withProtocol('  vault: vault\n  entry: "harvest(uint256)"\n  sharePrice: "sharePrice()"'))).toMatch(/^test\/protocol.yaml:6: `protocol.entry` calls `harvest\(uint256\)`, which takes 1 argument \(uint256\); got 0\. .*The keeper entry point is called without arguments\.$/)
   })
 

@@ -87,7 +87,10 @@ export function protocolProblem(protocol: Protocol): Problem | undefined {
     const problem = callProblem(fn, typeof view === 'string' ? undefined : (view.args ?? []), typeof view === 'string' ? at : `${at}.fn`, `${at}.args`)
     if (problem) return problem
     const out = returnType(fn)
-    if (out === undefined || !/^u?int\d*$/.test(out)) return { message: `\`${at}\` must return a number (uint or int); \`${fn}\` returns ${out ?? 'nothing'}.`, field: at }
+    // A state view is a fingerprint word (an owner's address will do); the others are compared as numbers.
+    const fits = field.startsWith('state') ? /^(u?int\d*|address|bool|bytes\d+)$/ : /^u?int\d*$/
+    if (out === undefined || !fits.test(out))
+      return { message: `\`${at}\` must return ${field.startsWith('state') ? 'one word (a number, an address, a bool or bytesN)' : 'a number (uint or int)'}; \`${fn}\` returns ${out ?? 'nothing'}.`, field: at }
   }
   const entry = callProblem(protocol.entry, [], 'protocol.entry')
   if (entry) return { ...entry, message: `${entry.message} The keeper entry point is called without arguments.` }
