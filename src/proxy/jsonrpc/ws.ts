@@ -465,6 +465,7 @@ export function attachWebSocket(options: {
       }
       upstreamWrite(frame.raw)
       upstreamCloseSent = true
+      cancelMirror()
       cancelMirror = core.after(CLOSE_MIRROR_MS, terminate)
     }
 
