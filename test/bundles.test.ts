@@ -1,9 +1,9 @@
+import { loadText, refusal } from './scenario-text.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startReads } from '../src/checks/registry.js'
-import { InputError } from '../src/errors.js'
 import { createForkProbe } from '../src/probes/fork.js'
 import { createResolver, type RunContext } from '../src/scenario/context.js'
-import { loadScenario, parseScenario } from '../src/scenario/loader.js'
+import { loadScenario } from '../src/scenario/loader.js'
 import { referenceProtocol } from '../src/scenario/protocol.js'
 import { runSuite } from '../src/scenario/suite.js'
 import type { Scenario, Step } from '../src/scenario/types.js'
@@ -16,17 +16,8 @@ import { createPrng } from '../src/util/prng.js'
  * Issue 10, item 5: a `bundle` step mines its calls in one block, in order — a sandwich can be
  * written — and a relative share-price check (`view.atLeastBaselineBps`) catches what it costs.
  */
-const load = (yaml: string, file = 'test/bundles.yaml'): Scenario => parseScenario(new TextEncoder().encode(yaml), file)
-const errorOf = (yaml: string): string => {
-  try {
-    load(yaml)
-  } catch (error) {
-    expect(error).toBeInstanceOf(InputError)
-    expect((error as InputError).exitCode).toBe(2)
-    return (error as InputError).shortMessage
-  }
-  throw new Error('expected an InputError')
-}
+const load = (yaml: string, file = 'test/bundles.yaml'): Scenario => loadText(yaml, file)
+const errorOf = (yaml: string): string => refusal(yaml, 'test/bundles.yaml').shortMessage
 const withSteps = (steps: string) => `name: t\nhypothesis: h\nprotocol: reference\ninject:\n  faults: []\n  steps:\n${steps}\n`
 
 describe('a sandwich in one block, judged by a share price relative to the baseline (real Anvil, embedded chain)', () => {

@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process'
 import * as path from 'node:path'
+import { loadText, refusal } from './scenario-text.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { InputError } from '../src/errors.js'
-import { loadScenario, parseScenario } from '../src/scenario/loader.js'
+import { loadScenario } from '../src/scenario/loader.js'
 import { runScenario } from '../src/scenario/runner.js'
 import { createForkProbe } from '../src/probes/fork.js'
 import { createResolver } from '../src/scenario/context.js'
@@ -14,17 +15,8 @@ import { type Fork, startFork } from '../src/targets/fork.js'
  * view's arity and argument types against its signature, the bounty event's fields, and the
  * protocol fields each check reads. Bad input is exit 2 naming the file, line and field.
  */
-const load = (yaml: string, file = 'test/protocol.yaml'): Scenario => parseScenario(new TextEncoder().encode(yaml), file)
-const errorOf = (yaml: string): string => {
-  try {
-    load(yaml)
-  } catch (error) {
-    expect(error).toBeInstanceOf(InputError)
-    expect((error as InputError).exitCode).toBe(2)
-    return (error as InputError).shortMessage
-  }
-  throw new Error('expected an InputError')
-}
+const load = (yaml: string, file = 'test/protocol.yaml'): Scenario => loadText(yaml, file)
+const errorOf = (yaml: string): string => refusal(yaml, 'test/protocol.yaml').shortMessage
 const withProtocol = (protocol: string, checks = '  - { name: floor, kind: safety, sharePriceFloor: { minBps: 9950 } }') => `name: t
 hypothesis: h
 contracts: { vault: "0x1000000000000000000000000000000000000001" }

@@ -3,12 +3,12 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { type AbiEvent, decodeEventLog, type Hex, parseAbiItem } from 'viem'
+import { loadText, refusal } from './scenario-text.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkDocs, checkNames, checks, checkSchema, evaluateCheck, sampleForkChecks } from '../src/checks/registry.js'
 import { InputError } from '../src/errors.js'
 import { createForkProbe, maxWindowEnds } from '../src/probes/fork.js'
 import { createResolver, type RunContext } from '../src/scenario/context.js'
-import { parseScenario } from '../src/scenario/loader.js'
 import { bountyEventOf, referenceProtocol } from '../src/scenario/protocol.js'
 import { runScenario } from '../src/scenario/runner.js'
 import { scenarioSchema } from '../src/scenario/schema.js'
@@ -24,17 +24,8 @@ import { createPrng } from '../src/util/prng.js'
  * one on the wrong target (exit 2, file, line and field); fork checks read the fork probe's typed
  * series, and one that cannot be judged says why.
  */
-const load = (yaml: string, file = 'test/steps-checks.yaml'): Scenario => parseScenario(new TextEncoder().encode(yaml), file)
-const errorOf = (yaml: string): string => {
-  try {
-    load(yaml)
-  } catch (error) {
-    expect(error).toBeInstanceOf(InputError)
-    expect((error as InputError).exitCode).toBe(2)
-    return (error as Error).message
-  }
-  throw new Error('expected an InputError')
-}
+const load = (yaml: string, file = 'test/steps-checks.yaml'): Scenario => loadText(yaml, file)
+const errorOf = (yaml: string): string => refusal(yaml, 'test/steps-checks.yaml').message
 
 const fork = (checksYaml: string, stepsYaml = '    - cycle: {}') => `name: t
 hypothesis: h

@@ -1,10 +1,9 @@
+import { loadText, refusal } from './scenario-text.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { latestTimestamp } from '../src/chain/views.js'
 import { readUint } from '../src/checks/read.js'
-import { InputError } from '../src/errors.js'
 import { createForkProbe } from '../src/probes/fork.js'
 import { createResolver, type RunContext } from '../src/scenario/context.js'
-import { parseScenario } from '../src/scenario/loader.js'
 import { referenceProtocol } from '../src/scenario/protocol.js'
 import { runScenario } from '../src/scenario/runner.js'
 import type { Scenario, Step } from '../src/scenario/types.js'
@@ -18,17 +17,8 @@ import { createPrng } from '../src/util/prng.js'
  * evaluated when the step runs or at the window's end), view checks relative to the baseline
  * (`atLeastBaselineBps`, `band`) and with a ceiling (`max`), and `warp: { to: <view>, offsetS }`.
  */
-const load = (yaml: string, file = 'test/values.yaml'): Scenario => parseScenario(new TextEncoder().encode(yaml), file)
-const errorOf = (yaml: string): string => {
-  try {
-    load(yaml)
-  } catch (error) {
-    expect(error).toBeInstanceOf(InputError)
-    expect((error as InputError).exitCode).toBe(2)
-    return (error as InputError).shortMessage
-  }
-  throw new Error('expected an InputError')
-}
+const load = (yaml: string, file = 'test/values.yaml'): Scenario => loadText(yaml, file)
+const errorOf = (yaml: string): string => refusal(yaml, 'test/values.yaml').shortMessage
 const scenario = (checks: string, steps: string) => `name: values
 hypothesis: h
 protocol: reference

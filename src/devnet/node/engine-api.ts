@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto'
+import type { ExecutionPayloadJson } from '../../chain/payload.js'
 import { InfraError, InputError } from '../../errors.js'
 import type { BuildParams, BuiltPayload, ExecutionEngine, Head, NewPayloadOptions, PayloadStatus } from './execution.js'
 import { JsonRpcHttp, toQuantity } from './execution.js'
@@ -65,26 +66,8 @@ function secretBytes(secretHex: string): Buffer {
   return Buffer.from(hex, 'hex')
 }
 
-/** The Engine API's `ExecutionPayloadV3`, as JSON. */
-export type ExecutionPayloadV3 = {
-  parentHash: Hex
-  feeRecipient: Hex
-  stateRoot: Hex
-  receiptsRoot: Hex
-  logsBloom: Hex
-  prevRandao: Hex
-  blockNumber: Hex
-  gasLimit: Hex
-  gasUsed: Hex
-  timestamp: Hex
-  extraData: Hex
-  baseFeePerGas: Hex
-  blockHash: Hex
-  transactions: Hex[]
-  withdrawals: unknown[]
-  blobGasUsed: Hex
-  excessBlobGas: Hex
-}
+/** The Engine API's `ExecutionPayloadV3`, as JSON, as a client answers it (every Shanghai/Cancun field present). */
+export type ExecutionPayloadV3 = Required<ExecutionPayloadJson>
 
 /** What the client answered a `newPayload` (status, `latestValidHash`, `validationError`), for reports. */
 export type EngineVerdict = { method: string; status: string; latestValidHash: Hex | null; validationError: string | null }

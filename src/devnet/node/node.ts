@@ -2,7 +2,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { keccak256, stringToBytes } from 'viem'
-import { privateKeyToAccount } from 'viem/accounts'
+import { unexecutableTx } from '../../chain/payload.js'
 import { InfraError } from '../../errors.js'
 import { createPrng } from '../../util/prng.js'
 import { createClock } from './clock.js'
@@ -371,7 +371,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     debug(`built ${height}/${round}: ${built.transactions.length} of ${txs.length} txs in ${Math.round(performance.now() - t0)} ms (budget ${Math.round(budgetMs)} ms, execution ~${Math.round(executionMs)} ms)`)
     for (const r of built.rejected) mempool.remove(keccak256(r.tx))
     const payloads = [stripBuilt(built)]
-    if (byz.invalidTx) (payloads[0] as Payload).transactions.push(await unexecutableTx())
+    if (byz.invalidTx) (payloads[0] as Payload).transactions.push(await unexecutableTx(config.chainId, String(config.id)))
     if (byz.equivocate) {
       // A second, individually valid block for the same height and round: one second later.
       payloads.push(stripBuilt(await engine.buildPayload({ parent: head.hash, timestampS: timestampS + 1, feeRecipient: myAddress, txs, budgetMs })))
@@ -396,20 +396,6 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     }
   }
 
-  /** Byzantine: a transaction no execution accepts (its sender has no funds). */
-  async function unexecutableTx(): Promise<Hex> {
-    const broke = privateKeyToAccount(keccak256(stringToBytes(`forkchaos/byzantine/${config.id}`)))
-    return (await broke.signTransaction({
-      chainId: config.chainId,
-      type: 'eip1559',
-      nonce: 0,
-      to: '0x000000000000000000000000000000000000dEaD',
-      value: 10n ** 18n,
-      gas: 21_000n,
-      maxFeePerGas: 10n ** 10n,
-      maxPriorityFeePerGas: 1n,
-    })) as Hex
-  }
 
   async function validate(p: Proposal, valueId: Hex, receivedAtMs: number) {
     const s = consensus.state()
