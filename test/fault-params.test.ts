@@ -143,10 +143,11 @@ describe('fault params: one declaration gives the schema and the parser', () => 
       if (!Object.values(module).some((e) => e?.type === fault.type)) misplaced.push(fault.type)
     }
     expect(misplaced).toEqual([])
-    // What else src/faults/ holds: the registry, and the factories three families share.
+    // What else src/faults/ holds: the registry, the factories three families share, and the
+    // Engine API form of the three byzantine block faults (engine.ts: the link rules; engine-fault.ts: apply/revert/detect).
     const files = fs.readdirSync(path.join(import.meta.dirname, '..', 'src', 'faults'), { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => path.relative(path.join(import.meta.dirname, '..', 'src', 'faults'), path.join(d.parentPath, d.name)))
     const definitions = new Set(Object.keys(faults).map((t) => `${t.replace('.', '/')}.ts`))
-    expect(files.filter((f) => !definitions.has(f)).sort()).toEqual(['byzantine/common.ts', 'dependency/common.ts', 'mempool/flooder.ts', 'registry.ts', 'rpc/common.ts'])
+    expect(files.filter((f) => !definitions.has(f)).sort()).toEqual(['byzantine/common.ts', 'byzantine/engine-fault.ts', 'byzantine/engine.ts', 'dependency/common.ts', 'mempool/flooder.ts', 'registry.ts', 'rpc/common.ts'])
   })
 
   it('`list` text comes from the same declaration', () => {
