@@ -7,8 +7,9 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    // Two files at a time on 2 cores. Three were tried: 1,039 s → faster, but the devnet drills'
-    // timing claims (a height committed within a slot of a rejection) failed at load 10.
+    // Two files at a time on 2 cores. Three were tried beside a quick-start run: slower (1,109 s of
+    // tests against 1,039 s with two) and two timing failures at load 10 (a 7-validator partition
+    // that did not resume in time, a keeper that fell behind).
     maxWorkers: 2,
     // Stops, after the run, any process a timed-out test left behind (by pid file; see the file).
     globalSetup: ['test/global-setup.ts'],
