@@ -59,7 +59,16 @@ if (upstream) {
   const children = { proxy: spawnHop('proxy'), relay: spawnHop('relay') }
   const ask = <T>(child: ChildProcess, message?: string) =>
     new Promise<T>((resolve, reject) => {
-      child.once('message', (m) => resolve(m as T)).once('error', reject)
+      // One listener pair per question, both removed with the answer (no listener piles up over rounds).
+      const onMessage = (m: unknown) => {
+        child.off('error', onError)
+        resolve(m as T)
+      }
+      const onError = (error: Error) => {
+        child.off('message', onMessage)
+        reject(error)
+      }
+      child.once('message', onMessage).once('error', onError)
       if (message) child.send(message)
     })
   try {
