@@ -925,15 +925,8 @@ export function scanJson(b: Buffer): { batch: boolean; depth: number; parts: Par
   for (; i < b.length; i++) {
     const c = b[i] as number
     if (c === 0x22) {
-      // Jump to the closing quote: one not preceded by an odd run of backslashes.
-      let j = i
-      for (;;) {
-        j = b.indexOf(0x22, j + 1)
-        if (j < 0) return undefined
-        let k = j - 1
-        while (b[k] === 0x5c) k--
-        if ((j - k) % 2 === 1) break
-      }
+      const j = closingQuote(b, i)
+      if (j < 0) return undefined
       if (batch && depth === 1 && part === undefined) part = { start: i, end: i, depth: 0 }
       i = j
       continue
@@ -1104,4 +1097,16 @@ export const badIdError: RpcErrorObject = {
 export function share(total: number, n: number, i: number): number {
   const base = Math.floor(total / n)
   return base + (i < total - base * n ? 1 : 0)
+}
+
+/** The index of the quote closing the JSON string opened at `open` (one not preceded by an odd run of backslashes), or -1. */
+export function closingQuote(b: Buffer, open: number): number {
+  let j = open
+  for (;;) {
+    j = b.indexOf(0x22, j + 1)
+    if (j < 0) return -1
+    let k = j - 1
+    while (b[k] === 0x5c) k--
+    if ((j - k) % 2 === 1) return j
+  }
 }

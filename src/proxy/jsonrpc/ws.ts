@@ -19,6 +19,7 @@ import {
   malformedBody,
   oddNumericIds,
   MAX_JSON_DEPTH,
+  closingQuote,
   outcomeOf,
   planCall,
   planRequest,
@@ -817,15 +818,8 @@ function withinDepth(b: Buffer): boolean {
   for (; i < b.length; i++) {
     const c = b[i] as number
     if (c === 0x22) {
-      // Jump to the closing quote: one not preceded by an odd run of backslashes.
-      let j = i
-      for (;;) {
-        j = b.indexOf(0x22, j + 1)
-        if (j < 0) return true
-        let k = j - 1
-        while (b[k] === 0x5c) k--
-        if ((j - k) % 2 === 1) break
-      }
+      const j = closingQuote(b, i)
+      if (j < 0) return true
       i = j
     } else if (c === 0x5b || c === 0x7b) {
       if (++depth > limit) return false
