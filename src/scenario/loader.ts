@@ -12,6 +12,7 @@ import { checkKindOf, checkNames as checkKeys, checkProblem, checks } from '../c
 import { stepKinds, stepProblem } from '../steps/registry.js'
 import { limits, scenarioSchema } from './schema.js'
 import { protocolProblem, referenceProtocol } from './protocol.js'
+import { protocolAbiProblem } from './protocol-abi.js'
 import type { FaultSpec, Scenario, Step } from './types.js'
 import { segmentsOf } from './values.js'
 
@@ -149,6 +150,9 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
     const protocol = scenario.protocol === undefined || scenario.protocol === 'reference' ? referenceProtocol : scenario.protocol
     const problem = scenario.protocol !== undefined && scenario.protocol !== 'reference' ? protocolProblem(protocol) : undefined
     if (problem) throw fail(problem.message, { line: lineAt(doc, segmentsOf(problem.field), lineOf), field: problem.field })
+    // Every function and event the block names, against the ABI of the contract it is called on (where one is reachable).
+    const abiProblem = scenario.protocol !== undefined && scenario.protocol !== 'reference' ? protocolAbiProblem(protocol, scenario.contracts ?? {}) : undefined
+    if (abiProblem) throw fail(abiProblem.message, { line: lineAt(doc, segmentsOf(abiProblem.field), lineOf), field: abiProblem.field })
     for (const list of ['checks', 'stop'] as const)
       (scenario[list] ?? []).forEach((spec, i) => {
         const found = checkProblem(spec, protocol, `${list}[${i}]`)
@@ -171,6 +175,7 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
       // The default slot follows the execution client (src/el/index.ts: anvil 1 s, ethereumjs 2 s).
       slotMs: parseDurationMs(scenario.target?.slot ?? (scenario.target?.el === 'ethereumjs' ? '2s' : '1s'), 'target.slot', { minMs: limits.slotMinMs, maxMs: limits.slotMaxMs }),
       ...(scenario.target?.kind === 'devnet' && scenario.target.el ? { el: scenario.target.el } : {}),
+      ...(scenario.target?.kind === 'devnet' && scenario.target.topology ? { topology: path.resolve(path.dirname(file), scenario.target.topology) } : {}),
       ...(scenario.target?.kind === 'devnet' && scenario.target.slot !== undefined ? { slotGiven: true } : {}),
       ...(scenario.target?.kind === 'devnet' ? { validators: devnetSizeOf(scenario, doc, lineOf, fail) } : {}),
       ...(scenario.target?.honest ? { honest: scenario.target.honest } : {}),
@@ -208,7 +213,7 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
 /** A scenario file as the schema admits it, before defaults and parsing. */
 type RawScenario = Pick<Scenario, 'name' | 'hypothesis'> &
   Partial<Pick<Scenario, 'description' | 'contracts' | 'accounts' | 'protocol' | 'checks' | 'stop'>> & {
-    target?: { kind?: 'fork' | 'devnet'; isolation?: 'snapshot' | 'fresh'; validators?: number; slot?: string | number; el?: 'anvil' | 'ethereumjs'; honest?: number[]; rpcProxy?: boolean; upstreamProxy?: boolean; anvil?: Scenario['target']['anvil'] }
+    target?: { kind?: 'fork' | 'devnet'; isolation?: 'snapshot' | 'fresh'; validators?: number; slot?: string | number; el?: 'anvil' | 'ethereumjs'; topology?: string; honest?: number[]; rpcProxy?: boolean; upstreamProxy?: boolean; anvil?: Scenario['target']['anvil'] }
     baseline?: { steps?: Step[]; duration?: string | number }
     inject: {
       faults: FaultSpec[]
