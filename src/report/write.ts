@@ -1,14 +1,16 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import { toHtml } from './html.js'
 import type { RunReport, ScenarioReport, Verdict } from './types.js'
 
-/** Writes report.json, junit.xml and summary.md into `dir`; returns their paths. */
+/** Writes report.json, junit.xml, summary.md and report.html (self-contained, src/report/html.ts) into `dir`; returns their paths. */
 export function writeReports(report: RunReport, dir: string): string[] {
   fs.mkdirSync(dir, { recursive: true })
   const files: [string, string][] = [
     ['report.json', `${JSON.stringify(report, null, 2)}\n`],
     ['junit.xml', toJunit(report)],
     ['summary.md', toMarkdown(report)],
+    ['report.html', toHtml(report)],
   ]
   return files.map(([name, text]) => {
     const file = path.join(dir, name)

@@ -24,6 +24,10 @@ export type DevnetMetrics = {
   faultWindows: { type: string; target: string | undefined; tStart: number; tStop: number | null }[]
   /** A soak's draws: how many were applied, how many not because they would break the fault budget. */
   soak: { budget: number; draws: number; applied: number; overBudget: number } | null
+  /** Each height's first commit any validator reported (probe clock, ms), the last 2,000. */
+  commits: { height: number; t: number; proposer: number }[]
+  /** Rejected proposals: who rejected whose, at which layer, how fast (ms), when (probe clock, ms); the last 2,000. */
+  rejections: { node: number; proposer: number; height: number; layer: string; reason: string; latencyMs: number; t: number }[]
 }
 
 /**

@@ -24,6 +24,8 @@ type SoakWindow = { type: string; target: string; from: number; to: number }
 const FIRST_COMMIT_MS = 15_000
 /** How often a waiting phase looks at its stop conditions and a recover phase at its checks. */
 const POLL_MS = 500
+/** At most this many commits and rejections go into the report (the last ones), so a soak's report stays small. */
+const MAX_TIMELINE_ROWS = 2_000
 
 const byzantine = (type: string) => type.startsWith('byzantine.')
 
@@ -53,6 +55,7 @@ export const devnetTarget = (options: { overrides?: Record<number, Record<string
         seed: info.seed,
         execProxy: execProxiesFor(listed),
         ...(scenario.target.el && scenario.target.el !== 'anvil' ? { el: scenario.target.el } : {}),
+        ...(scenario.target.topology ? { topology: scenario.target.topology } : {}),
         ...(options.overrides ? { overrides: options.overrides } : {}),
       })
       return { instance: devnet, release: () => devnet.down() }
@@ -69,7 +72,7 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number): Pr
   const byzantineIds = [...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])].filter((f) => byzantine(f.type)).map((f) => Number(String(f.target).replace('validator-', '')))
   const honest = scenario.target.honest ?? Array.from({ length: n }, (_, v) => v).filter((v) => !byzantineIds.includes(v))
   const probe = startProbe(devnet)
-  const metrics: DevnetMetrics = { firstCommitMs: null, catchUpMs: null, rejectionLatencyMs: null, inclusionMs: null, maxRssMb: 0, heights: [], faultWindows: [], soak: null }
+  const metrics: DevnetMetrics = { firstCommitMs: null, catchUpMs: null, rejectionLatencyMs: null, inclusionMs: null, maxRssMb: 0, heights: [], faultWindows: [], soak: null, commits: [], rejections: [] }
   const inclusion: number[] = []
   let applied: readonly ActiveFault[] = []
   let recoverUntil: number | undefined
@@ -161,6 +164,11 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number): Pr
       metrics.heights = probe.samples.filter((_, i) => i % 5 === 0).map((s) => ({ t: s.t, heights: s.heights }))
       metrics.maxRssMb = Math.round(Math.max(0, ...probe.rssMb.map((r) => r.mb)))
       metrics.faultWindows = applied.map((f) => ({ type: f.type, target: f.target, tStart: f.tStart, tStop: f.tStop }))
+      // For report.html's timeline: each height's first commit seen, and the rejected proposals (probe clock, ms), bounded.
+      const firstSeen = new Map<number, { height: number; t: number; proposer: number }>()
+      for (const b of probe.blocks) if (!firstSeen.has(b.height) || (firstSeen.get(b.height)?.t ?? 0) > b.t) firstSeen.set(b.height, { height: b.height, t: b.t, proposer: b.proposer })
+      metrics.commits = [...firstSeen.values()].sort((a, b) => a.height - b.height).slice(-MAX_TIMELINE_ROWS)
+      metrics.rejections = probe.rejections.slice(-MAX_TIMELINE_ROWS).map((r) => ({ node: r.node, proposer: r.proposer, height: r.height, layer: r.layer, reason: r.reason.slice(0, 200), latencyMs: r.latencyMs, t: Math.max(0, r.at - probe.epochStartMs) }))
       if (inclusion.length) {
         const sorted = [...inclusion].sort((a, b) => a - b)
         metrics.inclusionMs = { p50: sorted[Math.floor(sorted.length / 2)] as number, p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] as number, n: sorted.length }

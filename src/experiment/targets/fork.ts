@@ -14,6 +14,7 @@ import { resolveProtocol, viewOf } from '../../scenario/protocol.js'
 import { toArg } from '../../scenario/context.js'
 import type { Phase, Scenario, Step } from '../../scenario/types.js'
 import { runStep, stepNames } from '../../steps/registry.js'
+import { faultSchedule } from '../../steps/fault.js'
 import { startAnvil } from '../../targets/anvil.js'
 import { revertTo, snapshot } from '../../targets/chain.js'
 import { type Fork, type ForkSource, startFork } from '../../targets/fork.js'
@@ -136,26 +137,42 @@ async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, sc
     }
   }
 
+  // For report.html: the protocol's views at each phase boundary.
+  const views: Record<string, Record<string, string>> = {}
   return {
     faults: faultCtx,
     now,
     async act(phase, io) {
       const steps = phase === 'baseline' ? scenario.baseline.steps : phase === 'inject' ? scenario.inject.steps : scenario.recover.steps
+      if (phase === 'baseline') views['before baseline'] = await readState(ctx, vault)
       const run: ForkRun = { phase, from: probe.now() }
-      for (const [i, step] of steps.entries()) {
-        await runStep(ctx, step, {
-          phase,
-          where: `${phase}.steps[${i}]`,
-          record: (r) => probe.record(r),
-          beforeStep: async () => {
-            for (const fault of io.active) await fault.beforeStep()
-          },
-          stopCheck: () => io.guard(run),
-          progress: (done, total) => info.emit({ type: 'progress', scenario: scenario.name, done, total }),
-        })
-        await judgeAlways(run, `${phase}.steps[${i}]`)
-        await io.guard(run)
+      // Faults the phase's `fault` steps apply: reverted by the phase's end on every way out of it.
+      const schedule = faultSchedule({ phase, apply: io.apply, now, steps: () => ctx.steps, file: scenario.file })
+      let at = -1
+      try {
+        for (const [i, step] of steps.entries()) {
+          at = i
+          await runStep(ctx, step, {
+            phase,
+            where: `${phase}.steps[${i}]`,
+            record: (r) => probe.record(r),
+            beforeStep: async () => {
+              for (const fault of io.active) await fault.beforeStep()
+            },
+            stopCheck: () => io.guard(run),
+            progress: (done, total) => info.emit({ type: 'progress', scenario: scenario.name, done, total }),
+            faults: schedule,
+          })
+          at = -1
+          await judgeAlways(run, `${phase}.steps[${i}]`)
+          await io.guard(run)
+        }
+      } catch (error) {
+        await schedule.close('error', at >= 0 ? at : undefined).catch(() => {})
+        throw error
       }
+      await schedule.close('phase end')
+      if (phase === 'recover') views['after recover'] = await readState(ctx, vault)
       return run
     },
     async check(specs, phase, run) {
@@ -170,12 +187,13 @@ async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, sc
       })
     },
     extras: (phase, run) => expectations(inWindow(probe.series, window(run)), phase),
-    beforeInject: () => readState(ctx, vault),
+    beforeInject: async () => (views['before inject'] = await readState(ctx, vault)),
     async observe(run, before) {
+      views['after inject'] = await readState(ctx, vault)
       return {
         steps: inWindow(probe.series, window(run)).map((s) => ({ label: s.label, ok: s.ok, ...(s.reason ? { reason: s.reason } : {}), ...(s.signals ? { signals: s.signals } : {}) })),
         viewsBefore: before as Record<string, string>,
-        viewsAfter: await readState(ctx, vault),
+        viewsAfter: views['after inject'],
       }
     },
     again: (attempt) => attempt < scenario.recover.attempts,
@@ -193,6 +211,7 @@ async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, sc
       cycles: countCycles(ctx.steps),
       load: ctx.steps.flatMap((s) => (s.load ? [{ label: s.label, phase: s.phase, ...s.load }] : [])),
       proxies: Object.fromEntries([...proxies].map(([name, p]) => [name, p.stats()])),
+      timeline: { steps: stepTimeline(ctx.steps), views },
     }),
     close: async () => {},
   }
@@ -233,6 +252,19 @@ async function readState(ctx: RunContext, vault: Address): Promise<Record<string
     }
   }
   return out
+}
+
+/** At most this many steps go into a report's step timeline: every failed one first, the rest evenly spaced. */
+const MAX_TIMELINE_STEPS = 2_000
+
+/** The step timeline of report.html: each step's index, phase, time (fork probe clock, ms), outcome, reason and signals. */
+function stepTimeline(steps: StepRecord[]) {
+  const rows = steps.map((s, i) => ({ i, phase: s.phase, t: Math.round(s.t), type: s.type, label: s.label.slice(0, 200), ok: s.ok, ...(s.reason ? { reason: s.reason.slice(0, 300) } : {}), ...(s.signals?.length ? { signals: s.signals.slice(0, 8) } : {}) }))
+  if (rows.length <= MAX_TIMELINE_STEPS) return rows
+  const failed = rows.filter((r) => !r.ok).slice(0, MAX_TIMELINE_STEPS / 2)
+  const every = Math.ceil(rows.length / (MAX_TIMELINE_STEPS - failed.length))
+  const kept = new Set([...failed.map((r) => r.i), ...rows.filter((r) => r.i % every === 0).map((r) => r.i)])
+  return rows.filter((r) => kept.has(r.i))
 }
 
 function countCycles(steps: StepRecord[]) {

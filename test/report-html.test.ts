@@ -1,0 +1,139 @@
+// report.html: the page model is bounded (20 validators × 10,000 samples, 10,000 steps stay a
+// small file), and in Debian's Chromium (headless, no network) the report of a real devnet drill
+// (partition-2-2) and of a real DeFi drill (blocked-close-trade) loads from file:// with no
+// console error and no network request, and plots one series per validator and one band per
+// fault window at the fault's times. The fixture test/fixtures/report-html/run.json is the
+// report.json of a real run (`npx forkchaos run scenarios/devnet/partition-2-2.yaml
+// scenarios/defi/blocked-close-trade.yaml scenarios/defi/stress.yaml --seed 7`, stress left out).
+// Screenshots go to test-output/report-html/. Run under the heavy lock (Chromium).
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { Browser } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MAX_POINTS, MAX_STEP_ROWS, runModel, toHtml } from '../src/report/html.js'
+import type { RunReport } from '../src/report/types.js'
+import { writeReports } from '../src/report/write.js'
+import { haveChromium, launch, noChromium, outputDir, watchedPage } from './report-html-browser.js'
+
+const fixture = JSON.parse(fs.readFileSync(new URL('./fixtures/report-html/run.json', import.meta.url), 'utf8')) as RunReport
+const out = path.join(outputDir, 'report-html')
+
+/** A synthetic report of the sizes the page must stay readable at: 20 validators, 10,000 samples and 10,000 steps. */
+function bigReport(): RunReport {
+  const [devnet, fork] = fixture.scenarios as [RunReport['scenarios'][number], RunReport['scenarios'][number]]
+  const heights = Array.from({ length: 10_000 }, (_, i) => ({ t: i * 100, heights: Array.from({ length: 20 }, (_, v) => Math.floor(i / 10) - (v % 3)) }))
+  const steps = Array.from({ length: 10_000 }, (_, i) => ({ i, phase: 'inject', t: i * 10, type: 'cycle', label: `stress#${i}`, ok: i % 97 !== 0, ...(i % 97 === 0 ? { reason: 'vault: slippage' } : {}) }))
+  return {
+    ...fixture,
+    scenarios: [
+      { ...devnet, devnet: { ...(devnet as unknown as { devnet: object }).devnet, heights } } as never,
+      { ...fork, timeline: { steps, views: {} } } as never,
+    ],
+  }
+}
+
+describe('report.html model', () => {
+  it('downsamples 20 validators × 10,000 samples and 10,000 steps to a bounded page, keeping every failed step', () => {
+    const report = bigReport()
+    const model = runModel(report)
+    const d = model.scenarios[0]?.devnet
+    expect(d?.validators).toBe(20)
+    expect(d?.samples).toBe(10_000)
+    expect(d?.t.length).toBe(MAX_POINTS)
+    expect(d?.heights.every((h) => h.length === MAX_POINTS)).toBe(true)
+    // The last bucket ends on the last sample: the plot reaches the end of the run.
+    expect(d?.t.at(-1)).toBe(999.9)
+    const steps = model.scenarios[1]?.steps
+    expect(steps?.total).toBe(10_000)
+    expect(steps?.rows.length).toBe(MAX_STEP_ROWS)
+    expect(steps?.rows.filter((r) => !r.ok).length).toBe(Math.ceil(10_000 / 97))
+    const bytes = Buffer.byteLength(toHtml(report))
+    expect(bytes).toBeLessThan(400_000)
+  })
+
+  it('writeReports writes report.html beside report.json, self-contained (uPlot inlined, no external script or style)', () => {
+    const dir = path.join(out, 'written')
+    const files = writeReports(fixture, dir)
+    expect(files.map((f) => path.basename(f))).toEqual(['report.json', 'junit.xml', 'summary.md', 'report.html'])
+    const html = fs.readFileSync(path.join(dir, 'report.html'), 'utf8')
+    expect(html).toContain('uPlot')
+    expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/i)
+    // The model is the page's data, read back as it was written.
+    const data = /<script type="application\/json" id="forkchaos-data">(.*?)<\/script>/s.exec(html)?.[1]
+    expect(JSON.parse(data ?? 'null').scenarios.map((s: { name: string }) => s.name)).toEqual(['partition-2-2', 'blocked-close-trade'])
+  })
+})
+
+describe.skipIf(!haveChromium)(`report.html in Chromium${haveChromium ? '' : ` (${noChromium})`}`, () => {
+  let browser: Browser
+  beforeAll(async () => {
+    browser = await launch()
+  })
+  afterAll(async () => {
+    await browser?.close()
+  })
+
+  it('the devnet drill: loads from file:// without errors or network; one series per validator, one band per fault window at its times', async () => {
+    const dir = path.join(out, 'devnet')
+    writeReports({ ...fixture, scenarios: fixture.scenarios.filter((s) => s.target === 'devnet') }, dir)
+    const w = await watchedPage(browser)
+    const url = pathToFileURL(path.join(dir, 'report.html')).href
+    await w.page.goto(url)
+    await w.page.waitForFunction(() => (window as unknown as { forkchaos?: { plots: unknown[] } }).forkchaos?.plots.length === 1, null, { timeout: 10_000 })
+    const plot = JSON.parse((await w.page.getAttribute('.timeline[data-scenario="partition-2-2"]', 'data-plot')) ?? 'null')
+    const scenario = fixture.scenarios[0] as unknown as { devnet: { heights: { heights: unknown[] }[]; faultWindows: { type: string; tStart: number; tStop: number }[]; commits: unknown[] } }
+    expect(plot.series).toEqual(['validator-0', 'validator-1', 'validator-2', 'validator-3'])
+    expect(plot.points).toBe(scenario.devnet.heights.length)
+    expect(plot.bands).toEqual(scenario.devnet.faultWindows.map((f) => ({ label: f.type, from: f.tStart / 1000, to: f.tStop / 1000 })))
+    expect(plot.commits).toBe(scenario.devnet.commits.length)
+    // The chart is drawn: uPlot's canvas and its legend, one entry per validator.
+    expect(await w.page.locator('.timeline canvas').count()).toBe(1)
+    expect(await w.page.locator('.timeline .u-legend .u-series').count()).toBe(5)
+    expect(await w.page.textContent('#states tr[data-scenario="partition-2-2"]')).toContain('held')
+    expect(await w.page.textContent('#scenario-partition-2-2')).toContain('npx forkchaos run')
+    await w.page.screenshot({ path: path.join(out, 'devnet.png'), fullPage: true })
+    expect(w.errors).toEqual([])
+    expect(w.blocked).toEqual([])
+    expect(w.requests).toEqual([url])
+  })
+
+  it('the DeFi drill: step timeline with the reverted cycle and its reason, views per phase, checks failed first', async () => {
+    const dir = path.join(out, 'defi')
+    // One check marked broken, to see it sorted first in its phase's table.
+    const defi = structuredClone(fixture.scenarios.filter((s) => s.target === 'fork'))
+    const inject = defi[0]?.checks.filter((c) => c.phase === 'inject') ?? []
+    const last = inject.at(-1)
+    if (last) Object.assign(last, { ok: false, observed: 'planted for the test' })
+    writeReports({ ...fixture, scenarios: defi }, dir)
+    const w = await watchedPage(browser)
+    const url = pathToFileURL(path.join(dir, 'report.html')).href
+    await w.page.goto(url)
+    const box = w.page.locator('#scenario-blocked-close-trade')
+    await box.waitFor({ timeout: 10_000 })
+    const stepRows = await box.locator('h3:text("Steps") + .strip + table tbody tr').allTextContents()
+    expect(stepRows).toHaveLength(3)
+    expect(stepRows[1]).toContain('reverted')
+    expect(stepRows[1]).toContain('perp: market closed')
+    const viewHead = await box.locator('h3:text("Protocol views") + table thead th').allTextContents()
+    expect(viewHead).toEqual(['view', 'before baseline', 'before inject', 'after inject', 'after recover'])
+    const injectChecks = await box.locator('h3:text("Checks · inject") + table tbody tr').allTextContents()
+    expect(injectChecks[0]).toContain('BROKE')
+    expect(injectChecks[0]).toContain(last?.name ?? '?')
+    await w.page.screenshot({ path: path.join(out, 'defi.png'), fullPage: true })
+    expect(w.errors).toEqual([])
+    expect(w.blocked).toEqual([])
+    expect(w.requests).toEqual([url])
+  })
+
+  it('the watch itself fails when it should: an outside request is aborted and counted, a script error is caught', async () => {
+    const w = await watchedPage(browser)
+    const file = path.join(out, 'leaky.html')
+    fs.mkdirSync(out, { recursive: true })
+    fs.writeFileSync(file, '<!doctype html><img src="http://192.0.2.1/x.png"><script>nope()</script>')
+    await w.page.goto(pathToFileURL(file).href)
+    await w.page.waitForTimeout(200)
+    expect(w.blocked).toEqual(['http://192.0.2.1/x.png'])
+    expect(w.errors.join('\n')).toContain('nope is not defined')
+  })
+})
