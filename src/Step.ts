@@ -3,6 +3,7 @@ import type { Around } from './probes/fork.js'
 import type { RunContext } from './scenario/context.js'
 import type { CheckKind, Expect, Phase } from './scenario/types.js'
 import type { Receipt } from './targets/chain.js'
+import type { StepFaults } from './steps/fault.js'
 
 /** One executed action (a cycle() call, a contract call, a mine…) as checks and reports see it. */
 export type StepRecord = {
@@ -11,7 +12,7 @@ export type StepRecord = {
   /** When it was recorded, on the fork probe's clock (ms). */
   t: number
   /** `cycle` marks a call of the protocol's keeper entry point. */
-  type: 'cycle' | 'call' | 'mine' | 'warp' | 'module' | 'keeper'
+  type: 'cycle' | 'call' | 'mine' | 'warp' | 'module' | 'keeper' | 'fault'
   ok: boolean
   reason?: string
   receipt?: Receipt
@@ -46,6 +47,8 @@ export type StepEnv = {
   stopCheck(): Promise<void>
   /** Progress of a long step (`done` of `total`), for the CLI. */
   progress(done: number, total: number): void
+  /** Faults scheduled by `fault` steps (src/steps/fault.ts); absent where the phase loop schedules none. */
+  faults?: StepFaults
 }
 
 /** What a step needs of the scenario's target, checked at load. */

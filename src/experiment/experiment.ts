@@ -1,7 +1,7 @@
 import { InputError } from '../errors.js'
 import { type ActiveFault, applyFault } from '../Fault.js'
 import { faults } from '../faults/registry.js'
-import { type CheckResult, type FaultRecord, type ScenarioReport, scenarioReport, type Verdict } from '../report/types.js'
+import { type CheckResult, type FaultRecord, type FaultWindow, type ScenarioReport, scenarioReport, type Verdict } from '../report/types.js'
 import type { FaultSpec, Phase, Scenario } from '../scenario/types.js'
 import type { RunEvent } from './events.js'
 import type { RunInfo, Session, Target } from './target.js'
@@ -39,6 +39,12 @@ export async function run(scenario: Scenario, target: Target, options: RunOption
 
   const report = (verdict: Verdict, reason: string): ScenarioReport & Record<string, unknown> => {
     const { cycles, load, proxies, ...extra } = opened?.session.report() ?? { cycles: noCycles(), load: [], proxies: {} }
+    // A fault a step applied and reverted outside revertAll (a revert step, its phase's end): its stop time and evidence.
+    for (const [i, record] of records.entries()) {
+      if (!record.window) continue
+      record.tStop ??= active[i]?.tStop ?? null
+      record.evidence ??= (record.window as { evidence?: FaultRecord['evidence'] }).evidence ?? null
+    }
     return {
       ...scenarioReport(scenario, { verdict, reason, faults: records, checks: results, mttrMs, durationMs: Math.round(performance.now() - started), cycles, load, proxies, seed: options.seed, replay: options.replay }),
       ...extra,
@@ -60,11 +66,11 @@ export async function run(scenario: Scenario, target: Target, options: RunOption
   try {
     opened = await target.open(scenario, info)
     const session = opened.session
-    const apply = async (spec: FaultSpec, where: string) => {
+    const apply = async (spec: FaultSpec, where: string, window?: FaultWindow) => {
       emit({ type: 'fault', scenario: scenario.name, fault: spec.type, action: 'apply' })
       const fault = await applyFault(faults[spec.type as keyof typeof faults], session.faults, { target: spec.target === undefined ? undefined : String(spec.target), params: spec.params ?? {}, ...parsedOf(spec) }, where)
       active.push(fault)
-      records.push({ type: fault.type, target: fault.target, params: fault.params, tStart: fault.tStart, tStop: null, evidence: null })
+      records.push({ type: fault.type, target: fault.target, params: fault.params, tStart: fault.tStart, tStop: null, evidence: null, ...(window ? { window } : {}) })
       return fault
     }
     const guard = async (phase: Phase, run: unknown) => {

@@ -1,5 +1,5 @@
 import type { ActiveFault, FaultContext, Observations } from '../Fault.js'
-import type { CheckResult, ScenarioReport, Verdict } from '../report/types.js'
+import type { CheckResult, FaultWindow, ScenarioReport, Verdict } from '../report/types.js'
 import type { RunEvent } from './events.js'
 import type { CheckSpec, FaultSpec, Phase, Scenario } from '../scenario/types.js'
 
@@ -19,12 +19,12 @@ export type RunInfo = { seed: number; replay: string; emit: (event: RunEvent) =>
  * What the phase loop gives a target while one phase runs. `guard(run)` evaluates the stop
  * conditions of the phase on the run so far and throws when one tripped; a target calls it
  * between steps, or every poll while a phase waits. `apply` applies a fault and records it (a
- * soak draws faults while inject runs). `revertedAt`: when the faults were reverted (recover),
+ * soak draws faults while inject runs; a `fault` step applies one with its `window`). `revertedAt`: when the faults were reverted (recover),
  * on the session's clock.
  */
 export type PhaseIo<Run> = {
   guard(run: Run): Promise<void>
-  apply(spec: FaultSpec, where: string): Promise<ActiveFault>
+  apply(spec: FaultSpec, where: string, window?: FaultWindow): Promise<ActiveFault>
   active: readonly ActiveFault[]
   revertedAt?: number
 }

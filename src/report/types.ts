@@ -27,6 +27,19 @@ export type FaultRecord = {
   tStart: number
   tStop: number | null
   evidence: { took: string; seen: string | null } | null
+  /** A fault a step applied (`fault: { apply, id }`): when, by step index and time, it was applied and reverted. */
+  window?: FaultWindow
+}
+
+/**
+ * The window of a step-scheduled fault: the step (index in its phase's `steps`) and time (ms,
+ * the scenario's clock) it was applied and reverted; `by`: a `revert` step, the phase's end, or
+ * a step error (`step`: the step that threw; null when it was a stop condition or the target).
+ */
+export type FaultWindow = {
+  id: string
+  applied: { phase: Phase; step: number; t: number }
+  reverted: { phase: Phase; step: number | null; by: 'step' | 'phase end' | 'error'; t: number } | null
 }
 
 export type ScenarioReport = {

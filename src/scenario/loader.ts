@@ -10,6 +10,7 @@ import * as P from '../Params.js'
 import { defaultDevnetSize } from '../targets/devnet-size.js'
 import { checkKindOf, checkNames as checkKeys, checkProblem, checks } from '../checks/registry.js'
 import { stepKinds, stepProblem } from '../steps/registry.js'
+import { scheduleProblem } from '../steps/fault.js'
 import { limits, scenarioSchema } from './schema.js'
 import { protocolProblem, referenceProtocol } from './protocol.js'
 import { protocolAbiProblem } from './protocol-abi.js'
@@ -128,6 +129,9 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
       const problem = stepProblem(step, { kind: targetKind, rpcProxy: scenario.target?.rpcProxy ?? false }, `${phase}.steps[${i}]`)
       if (problem) throw fail(problem.message, { line: lineAt(doc, [phase, 'steps', String(i)], lineOf), field: problem.field })
     })
+  // Faults that steps apply and revert: ids unique, each revert after its apply in the same phase, params parsed.
+  const scheduled = scheduleProblem(Object.entries(phases).map(([phase, steps]) => [phase as 'baseline' | 'inject' | 'recover', steps ?? []]), validators)
+  if (scheduled) throw fail(scheduled.message, { line: lineAt(doc, scheduled.segments, lineOf), field: scheduled.field })
   for (const list of ['checks', 'stop'] as const)
     (scenario[list] ?? []).forEach((spec, i) => {
       const { kind } = checkKindOf(spec)

@@ -4,6 +4,7 @@ import type { AnyStep, BodyOf, StepEnv, StepTarget } from '../Step.js'
 import { bundle } from './bundle.js'
 import { call } from './call.js'
 import { cycle } from './cycle.js'
+import { fault } from './fault.js'
 import { keeper } from './keeper.js'
 import { mine } from './mine.js'
 import { module } from './module.js'
@@ -11,7 +12,7 @@ import { stress } from './stress.js'
 import { warp } from './warp.js'
 
 /** Every step kind a scenario can name, by its key in the file: `bundle` lives in steps/bundle.ts. */
-export const steps = { cycle, call, bundle, mine, warp, stress, keeper, module } as const satisfies Record<string, AnyStep>
+export const steps = { cycle, call, bundle, mine, warp, stress, keeper, module, fault } as const satisfies Record<string, AnyStep>
 
 export type StepKind = keyof typeof steps
 export const stepKinds = Object.keys(steps) as StepKind[]
