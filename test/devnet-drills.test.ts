@@ -1,3 +1,5 @@
+import * as fs from 'node:fs'
+import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { expectSeen } from './drill-seen.js'
 import { keepsCommitted, progress, rejects } from '../src/checks/devnet/checks.js'
@@ -6,6 +8,7 @@ import { devnetBuilds } from '../src/cli/options.js'
 import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
 import { loadScenario, parseScenario } from '../src/scenario/loader.js'
 import type { Scenario } from '../src/scenario/types.js'
+import { stateDir } from '../src/process/registry.js'
 import { liveProcesses } from '../src/targets/processes.js'
 
 /**
@@ -18,6 +21,13 @@ const run = (s: Scenario, overrides?: Record<number, Record<string, unknown>>) =
   runDevnetScenario(s, { seed: 1, replay: 'test', ...(overrides ? { overrides } : {}) }).then((r) => (overrides ? r : expectSeen(r)))
 const failedChecks = (r: Awaited<ReturnType<typeof run>>) => r.checks.filter((c) => !c.ok).map((c) => `${c.name}@${c.phase}: ${c.observed}`)
 const check = (r: Awaited<ReturnType<typeof run>>, name: string, phase: string) => r.checks.find((c) => c.name === name && c.phase === phase)
+const devnetDirs = () => fs.readdirSync(stateDir()).filter((d) => d.startsWith('devnet-')).map((d) => path.join(stateDir(), d))
+/** The lines of every node log under a devnet dir that match, prefixed by file, at most 40 per node. */
+const nodeLogLines = (dir: string, match: RegExp) =>
+  fs
+    .readdirSync(path.join(dir, 'logs'))
+    .filter((f) => f.startsWith('node-'))
+    .flatMap((f) => fs.readFileSync(path.join(dir, 'logs', f), 'utf8').split('\n').filter((l) => match.test(l)).slice(-40).map((l) => `${f}: ${l.slice(11, 400)}`))
 const load = (text: string) => parseScenario(new TextEncoder().encode(text), 'drill.yaml')
 const loadError = (text: string) => {
   try {
@@ -126,8 +136,12 @@ inject: { faults: [ { type: node.burst-kill, params: { count: f+1 } } ], duratio
     return { ...s, target: { ...s.target, validators: 7 }, checks: [...s.checks, ...evidenceSeen], recover: { ...s.recover, durationMs: 30_000 } }
   }
   it('burst-kill (count: f+1) on 7 kills 3 and restarts them: they sign nothing that conflicts with what they signed before, the chain resumes', async () => {
+    const before = new Set(devnetDirs())
     const r = await run(burstKill7())
-    const all = JSON.stringify({ verdict: r.verdict, reason: r.reason, checks: r.checks.map((c) => `${c.name}@${c.phase} ${c.ok}: ${c.observed}`) })
+    // On failure, the message carries what the nodes logged about the stall (CI keeps no files).
+    const dir = devnetDirs().find((d) => !before.has(d))
+    const logs = dir ? nodeLogLines(dir, /stalled at|sign-state|evidence|replay|started|sync/) : []
+    const all = JSON.stringify({ verdict: r.verdict, reason: r.reason, checks: r.checks.map((c) => `${c.name}@${c.phase} ${c.ok}: ${c.observed}`), logs })
     expect(failedChecks(r).filter((c) => !c.startsWith('evidence-seen@')), all).toEqual([])
     expect(check(r, 'evidence-seen', 'recover')?.observed).toBe('evidence names validator(s) none (0 records)')
     expect(r.faults[0]?.evidence?.took).toBe('f+1 (= 3 of 7): validators 4, 5, 6 killed together')

@@ -237,6 +237,46 @@ describe('consensus (pure state machine)', () => {
     expect(k.myVotes('prevote').at(-1)).toMatchObject({ round: 2, value: null })
   })
 
+  it('a proposal refused for its timestamp refuses that proposal, not its value: re-proposed with a proof of lock, the value gets its prevote', () => {
+    // A validator restarted while the others were locked on v hears round 0's proposal late:
+    // too old against its clock (untimely). Round 0 gets a nil prevote; round 1 re-proposes v
+    // with polRound 0 and the round-0 polka, and it must prevote v (before, v stayed invalid
+    // for the whole height, and 7 validators stalled after a burst kill).
+    const m = machine(3)
+    m.start()
+    const v = fakePayload(1, 'v')
+    const idV = valueIdOf(v)
+    m.feed({ kind: 'proposal', proposal: proposal(1, 1, 0, v) })
+    m.feed({ kind: 'validated', height: 1, valueId: idV, valid: false, untimely: { round: 0 } })
+    expect(m.myVotes('prevote').map((x) => [x.round, x.value])).toEqual([[0, null]])
+    for (const by of [0, 1, 2]) m.feed({ kind: 'vote', vote: vote(by, 'prevote', 1, 0, idV) })
+    for (const by of [0, 1, 2]) m.feed({ kind: 'vote', vote: vote(by, 'precommit', 1, 0, null) })
+    m.feed({ kind: 'timeout', timeout: { kind: 'precommit', height: 1, round: 0 } })
+    expect(m.c.state().round).toBe(1)
+    m.feed({ kind: 'proposal', proposal: proposal(2, 1, 1, v, 0) })
+    // Validated again (a re-proposal of a quorum's value is not judged by its age).
+    expect(m.log.filter((o) => o.kind === 'validate').length).toBe(2)
+    m.feed({ kind: 'validated', height: 1, valueId: idV, valid: true })
+    expect(m.myVotes('prevote').map((x) => [x.round, x.value])).toEqual([
+      [0, null],
+      [1, idV],
+    ])
+    // An execution refusal still is the value's: it is never validated again at this height.
+    const k = machine(3)
+    k.start()
+    k.feed({ kind: 'proposal', proposal: proposal(1, 1, 0, v) })
+    k.feed({ kind: 'validated', height: 1, valueId: idV, valid: false })
+    for (const by of [0, 1, 2]) k.feed({ kind: 'vote', vote: vote(by, 'prevote', 1, 0, idV) })
+    for (const by of [0, 1, 2]) k.feed({ kind: 'vote', vote: vote(by, 'precommit', 1, 0, null) })
+    k.feed({ kind: 'timeout', timeout: { kind: 'precommit', height: 1, round: 0 } })
+    k.feed({ kind: 'proposal', proposal: proposal(2, 1, 1, v, 0) })
+    expect(k.log.filter((o) => o.kind === 'validate').length).toBe(1)
+    expect(k.myVotes('prevote').map((x) => [x.round, x.value])).toEqual([
+      [0, null],
+      [1, null],
+    ])
+  })
+
   it('records equivocation evidence: two proposals, or two prevotes, for one height and round', () => {
     const m = machine(2)
     m.start()

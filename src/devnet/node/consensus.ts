@@ -87,8 +87,13 @@ export type Input =
   | { kind: 'proposal'; proposal: Proposal }
   | { kind: 'vote'; vote: Vote }
   | { kind: 'timeout'; timeout: Timeout }
-  /** The outcome of a `validate` output. `valid: null`: the execution layer could not tell (try again later). */
-  | { kind: 'validated'; height: number; valueId: Hex; valid: boolean | null }
+  /**
+   * The outcome of a `validate` output. `valid: null`: the execution layer could not tell (try
+   * again later). `untimely`: this proposal was refused for its timestamp against the local clock
+   * (drift), which says nothing of the value itself: the round's proposal gets a nil prevote, and
+   * the value is validated again if it is re-proposed (a quorum found it timely in its POL round).
+   */
+  | { kind: 'validated'; height: number; valueId: Hex; valid: boolean | null; untimely?: { round: number } }
   /** The outcome of a `build` output: one payload, or two for an equivocating proposer (test builds). */
   | { kind: 'built'; height: number; round: number; payloads: Payload[] }
   /** The execution layer's head is now block `height` (after a decision, or after sync). */
@@ -174,6 +179,8 @@ export function createConsensus(config: ConsensusConfig): Consensus {
   /** What this node prevoted in the current round (voteForTwoProposals votes for the others too). */
   let myPrevote: Hex | null | undefined
   const extraVoted = new Set<string>()
+  /** Rounds of this height whose proposal was refused for its timestamp (see `untimely` on `validated`). */
+  const untimely = new Set<number>()
 
   /** `${h}/${r}` → proposals from the rightful proposer with valid signatures, first seen first. */
   const proposals = new Map<string, Proposal[]>()
@@ -401,6 +408,7 @@ export function createConsensus(config: ConsensusConfig): Consensus {
     validValue = null
     myPrevote = undefined
     extraVoted.clear()
+    untimely.clear()
     for (const key of proposals.keys()) if (Number(key.split('/')[0]) < h) proposals.delete(key)
     for (const key of votes.keys()) if (Number(key.split('/')[0]) < h) votes.delete(key)
     const live = new Set<Hex>()
@@ -476,6 +484,10 @@ export function createConsensus(config: ConsensusConfig): Consensus {
     const p = proposals.get(`${height}/${round}`)?.[0]
     if (!p) return false
     const id = valueIdOf(p.payload)
+    if (p.polRound === -1 && untimely.has(round)) {
+      prevote(null)
+      return true
+    }
     const v = validity.get(id)
     if (v === undefined || v === 'pending') return false
     const ok = v === 'valid'
@@ -593,7 +605,10 @@ export function createConsensus(config: ConsensusConfig): Consensus {
             return
           case 'validated':
             if (input.height !== height || validity.get(input.valueId) !== 'pending') return
-            if (input.valid === null) validity.delete(input.valueId)
+            if (input.untimely) {
+              untimely.add(input.untimely.round)
+              validity.delete(input.valueId)
+            } else if (input.valid === null) validity.delete(input.valueId)
             else validity.set(input.valueId, input.valid ? 'valid' : 'invalid')
             return
           case 'built':

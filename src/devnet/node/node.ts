@@ -74,6 +74,8 @@ export type StartNodeOptions = {
 const maxKept = 10_000
 /** At start-up, round 0 waits for every peer to be heard from, at most this many slots (a validator alone starts anyway). */
 const START_WAIT_SLOTS = 2
+/** A height that has not committed for this many slots gets one `stalled at` log line per round. */
+const STALL_LOG_SLOTS = 4
 
 /**
  * Starts one validator in this process. `input` is the config file's JSON (or a `NodeConfig`);
@@ -403,9 +405,9 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     const head = engine.head()
     const payload = p.payload
     const nowMs = clock.nowMs()
-    const refuse = (layer: Rejection['layer'], field: Rejection['field'], reason: string, engineAnswer?: Rejection['engine']) => {
+    const refuse = (layer: Rejection['layer'], field: Rejection['field'], reason: string, engineAnswer?: Rejection['engine'], untimely?: true) => {
       recordRejection(p, layer, field, reason, receivedAtMs, engineAnswer)
-      dispatch({ kind: 'validated', height: p.height, valueId, valid: false })
+      dispatch({ kind: 'validated', height: p.height, valueId, valid: false, ...(untimely ? { untimely: { round: p.round } } : {}) })
     }
     if (payload.parentHash !== head.hash) return refuse('consensus', 'parentHash', `parent ${payload.parentHash} is not the committed head ${head.hash} (${head.number})`)
     if (payload.number !== head.number + 1) return refuse('consensus', 'number', `number ${payload.number} is not ${head.number + 1}`)
@@ -413,9 +415,12 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
       return refuse('consensus', 'timestamp', `timestamp ${payload.timestampS} is not after the parent's ${head.timestampS}`)
     const driftMs = payload.timestampS * 1_000 - nowMs
     // Timestamps are floored to seconds: up to 1 s behind the clock is not drift. A re-proposed
-    // value (polRound ≥ 0) was accepted by a quorum earlier and may be older.
+    // value (polRound ≥ 0) was accepted by a quorum earlier and may be older. Drift refuses this
+    // proposal, not its value: a validator restarted while the others were locked sees their
+    // round-0 proposal late (too old) and must still take the value when it is re-proposed
+    // (it did not, and 7 validators stayed stalled after a burst kill).
     if (driftMs > config.maxDriftMs || (p.polRound === -1 && -driftMs > config.maxDriftMs + 1_000))
-      return refuse('consensus', 'timestamp', `timestamp ${payload.timestampS} is ${driftMs} ms from the local clock (max ${config.maxDriftMs})`)
+      return refuse('consensus', 'timestamp', `timestamp ${payload.timestampS} is ${driftMs} ms from the local clock (max ${config.maxDriftMs})`, undefined, true)
     let status: Awaited<ReturnType<AnvilEngine['newPayload']>> | undefined
     for (let attempt = 0; attempt < 3 && status === undefined; attempt++) {
       try {
@@ -782,8 +787,31 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     const stuck = key === lastRoundKey && s.step !== 'waiting' && s.step !== 'decided'
     lastRoundKey = key
     if (!stuck) return
-    for (const message of consensus.gossip()) p2p.broadcast(message)
+    const gossip = consensus.gossip()
+    for (const message of gossip) p2p.broadcast(message)
+    logStall(s, gossip)
   })
+  // Why a height does not commit, in the log once per round after STALL_LOG_SLOTS slots without
+  // a commit: what this node has of the round (votes by value), its lock, and who it hears.
+  const stallLogged = new Set<string>()
+  const startedAtMs = clock.nowMs()
+  function logStall(s: ReturnType<typeof consensus.state>, gossip: Message[]) {
+    const key = `${s.height}/${s.round}`
+    if (stallLogged.has(key) || clock.nowMs() - Math.max(lastCommitAtMs, startedAtMs) < STALL_LOG_SLOTS * config.slotMs) return
+    if (stallLogged.size >= 1_000) stallLogged.clear()
+    stallLogged.add(key)
+    const short = (v: Hex | null) => (v === null ? 'nil' : v.slice(0, 10))
+    const tally = (type: 'prevote' | 'precommit') => {
+      const by = new Map<string, number[]>()
+      for (const m of gossip) if (m.t === 'vote' && m.vote.type === type && m.vote.round === s.round) by.set(short(m.vote.value), [...(by.get(short(m.vote.value)) ?? []), m.vote.validator])
+      return by.size === 0 ? 'none' : [...by].map(([v, ids]) => `${v} from ${ids.sort((a, b) => a - b).join(',')}`).join('; ')
+    }
+    const proposals = gossip.filter((m) => m.t === 'proposal').map((m) => (m.t === 'proposal' ? `${m.proposal.proposer}:${short(m.proposal.payload.blockHash)}/pol ${m.proposal.polRound}` : ''))
+    log(
+      `stalled at ${key} (${s.step}, proposer ${consensus.proposerOf(s.height, s.round)}): proposals ${proposals.join(', ') || 'none'}; prevotes ${tally('prevote')}; precommits ${tally('precommit')}; ` +
+        `locked ${s.lockedRound}/${short(s.lockedValue)}, valid ${s.validRound}/${short(s.validValue)}; heard ${[...heard].sort((a, b) => a - b).join(',') || 'nobody'}`,
+    )
+  }
   if (process.env.FORKCHAOS_NODE_DEBUG) {
     // Where a loaded validator's time goes: event-loop delay, CPU, queues, execution round trips.
     const loopDelay = monitorEventLoopDelay({ resolution: 10 })
