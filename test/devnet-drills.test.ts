@@ -2,7 +2,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { expectSeen } from './drill-seen.js'
-import { keepsCommitted, progress, rejects } from '../src/checks/devnet/checks.js'
+import { keepsCommitted, mustStall, progress, rejects } from '../src/checks/devnet/checks.js'
 import type { Probe } from '../src/scenario/devnet-probe.js'
 import { devnetBuilds } from '../src/cli/options.js'
 import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
@@ -103,7 +103,7 @@ describe('drills by f', () => {
     expect(failedChecks(r)).toEqual([])
     expect(r.verdict).toBe('held')
     expect(r.faults[0]?.evidence?.took).toBe('partitioned 0,1,2 | 3,4,5,6 (sizes f+1 (= 3 of 7), 2f (= 4 of 7))')
-    expect(check(r, 'must-stall', 'inject')?.observed).toMatch(/^0 commits between/)
+    expect(check(r, 'must-stall', 'inject')?.observed).toMatch(/^(0 commits between|1 commits between .*: excused\)$)/)
     expect(check(r, 'progress', 'recover')?.ok).toBe(true)
   })
 
@@ -145,7 +145,7 @@ inject: { faults: [ { type: node.burst-kill, params: { count: f+1 } } ], duratio
     expect(failedChecks(r).filter((c) => !c.startsWith('evidence-seen@')), all).toEqual([])
     expect(check(r, 'evidence-seen', 'recover')?.observed).toBe('evidence names validator(s) none (0 records)')
     expect(r.faults[0]?.evidence?.took).toBe('f+1 (= 3 of 7): validators 4, 5, 6 killed together')
-    expect(check(r, 'must-stall', 'inject')?.observed).toMatch(/^0 commits between/)
+    expect(check(r, 'must-stall', 'inject')?.observed).toMatch(/^(0 commits between|1 commits between .*: excused\)$)/)
     expect(check(r, 'progress', 'recover')?.ok).toBe(true)
     expect(check(r, 'no-fork', 'recover')?.ok).toBe(true)
     expect(liveProcesses()).toEqual([])
@@ -235,5 +235,21 @@ describe('devnet checks follow n', () => {
       observed: 'validator 0 went back from height 4 to 0 at 1500 ms (1 samples lower than before)',
       expected: 'every validator resumes at least at the height it had committed',
     })
+  })
+
+  it('mustStall excuses only the height in flight at the fault, and only with a full certificate (2f+1 signers)', () => {
+    // Window 0–2,000 ms, slot 500: the grace ends at 500 ms (height 1); heights after it count.
+    const one = [[1], [1], [2], [2], [2]]
+    expect(mustStall(ctx(probeOf(5, one), 7))).toEqual({
+      ok: true,
+      observed: '1 commits between 500 and 2000 ms (height 2, in flight at the fault, signed by 5: excused)',
+      expected: 'no commit while more than f validators are out',
+    })
+    // The same commit with 4 of 7 signers: a commit without a quorum, not excused.
+    expect(mustStall(ctx(probeOf(4, one), 7))).toMatchObject({ ok: false, observed: '1 commits between 500 and 2000 ms' })
+    // Two commits: only one height can have been in flight.
+    expect(mustStall(ctx(probeOf(5, [[1], [1], [2], [3], [3]]), 7)).ok).toBe(false)
+    // Where signers are not visible (endpoints): nothing is excused.
+    expect(mustStall(ctx(probeOf(0, one), 7)).ok).toBe(false)
   })
 })
