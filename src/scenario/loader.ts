@@ -1,9 +1,9 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import type { ErrorObject } from 'ajv'
 import { type CST, Composer, type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, Parser } from 'yaml'
 import { InputError } from '../errors.js'
-import { durationMsOf, formatDurationMs, parseDurationMs } from '../util/duration.js'
+import { formatDurationMs, parseDurationMs } from '../util/duration.js'
 import { acceptedFaultTargets, type FaultTarget } from '../Fault.js'
 import { faults } from '../faults/registry.js'
 import * as P from '../Params.js'
@@ -11,23 +11,12 @@ import { defaultDevnetSize } from '../targets/devnet-size.js'
 import { checkKindOf, checkNames as checkKeys, checkProblem, checks } from '../checks/registry.js'
 import { stepKinds, stepProblem } from '../steps/registry.js'
 import { scheduleProblem } from '../steps/fault.js'
-import { limits, scenarioSchema } from './schema.js'
+import { limits } from './schema.js'
 import { protocolProblem, referenceProtocol } from './protocol.js'
 import { protocolAbiProblem } from './protocol-abi.js'
 import type { FaultSpec, Scenario, Step } from './types.js'
 import { segmentsOf } from './values.js'
-
-const ajv = new Ajv({ allErrors: true, strict: false, verbose: true })
-// Bounds on both forms of a duration ("2h" or 7200000): `maximum` alone sees only numbers.
-ajv.addKeyword({ keyword: 'maxDurationMs', schemaType: 'number', validate: (maxMs: number, data: unknown) => (durationMsOf(data) ?? 0) <= maxMs })
-ajv.addKeyword({ keyword: 'minDurationMs', schemaType: 'number', validate: (minMs: number, data: unknown) => (durationMsOf(data) ?? minMs) >= minMs })
-// Compiled on first use: compiling the whole scenario schema takes ~0.5 s (2 s on a busy
-// machine), which every CLI command (`--version`, `cleanup`, `devnet down`) would pay otherwise.
-let compiled: ValidateFunction | undefined
-const validator = (): ValidateFunction => {
-  compiled ??= ajv.compile(scenarioSchema)
-  return compiled
-}
+import { scenarioValidator } from './validate-schema.js'
 
 /**
  * Parses and validates one scenario file. Every problem becomes an `InputError` (exit code 2)
@@ -71,7 +60,7 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
     throw fail(`the top level must be a mapping with \`name\`, \`hypothesis\` and \`inject\`. Got ${isSeq(doc.contents) ? 'a list' : isScalar(doc.contents) ? `the value \`${preview(doc.contents.value)}\`` : 'an alias'}.`, { line: lineOf(doc.contents.range?.[0]) })
   checkNodes(doc.contents, lineOf, fail)
   const raw = doc.toJS({ maxAliasCount: -1 }) as unknown
-  const validate = validator()
+  const validate = scenarioValidator()
   if (!validate(raw)) {
     const error = pickError(validate.errors ?? [])
     const segments = error.instancePath.split('/').slice(1).map(unescape)

@@ -31,7 +31,9 @@ export type SuiteOptions = {
   onEvent?: (event: RunEvent | { type: 'scenario-done'; report: ScenarioReport }) => void
 }
 
-export const VERSION = '0.1.0'
+// Its own module, so that `forkchaos --version` loads nothing else.
+import { VERSION } from '../version.js'
+export { VERSION }
 
 /** Loads and validates every scenario first (bad input fails before anything boots). */
 export function loadAll(paths: string[]): Scenario[] {
