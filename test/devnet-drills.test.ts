@@ -7,6 +7,7 @@ import type { Probe } from '../src/scenario/devnet-probe.js'
 import { devnetBuilds } from '../src/cli/options.js'
 import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
 import { loadScenario, parseScenario } from '../src/scenario/loader.js'
+import { scaleWindows } from '../src/scenario/suite.js'
 import type { Scenario } from '../src/scenario/types.js'
 import { stateDir } from '../src/process/registry.js'
 import { liveProcesses } from '../src/targets/processes.js'
@@ -179,6 +180,21 @@ recover: { duration: 3s }
     expect(loadError(base('{ kind: devnet }', '{ type: node.burst-kill, params: { count: g+1 } }'))).toMatch(/`inject\.faults\[0\]\.params\.count`/)
     expect(loadError(base('{ kind: devnet }', '{ type: node.burst-kill, params: { count: f, validators: [1] } }'))).toBe("drill.yaml:4: `inject.faults[0].params` must have exactly one of `validators`, `count`. Got `{\"count\":\"f\",\"validators\":[1]}`.")
     expect(loadError(base('{ kind: devnet }', '{ type: net.partition, params: { sizes: [f+1], groups: [[0], [1]] } }'))).toBe('drill.yaml:4: `inject.faults[0].params` must not have `groups`, `sizes` together. Got `{"sizes":["f+1"],"groups":[[0],[1]]}`.')
+  })
+})
+
+describe('a drill on a longer slot keeps its meaning in slots (--el ethereumjs: 1 s → 2 s)', () => {
+  it('windows and check time bounds grow by the slot factor; rates per slot and faults do not change', () => {
+    const s = loadScenario('scenarios/devnet/restart.yaml')
+    const t = scaleWindows({ ...s, target: { ...s.target, el: 'ethereumjs' } }, 2_000)
+    expect(t.target).toMatchObject({ slotMs: 2_000, el: 'ethereumjs', timeScale: { factor: 2, fileSlotMs: 1_000 } })
+    expect([t.baseline.durationMs, t.inject.durationMs, t.recover.durationMs]).toEqual([8_000, 10_000, 20_000])
+    expect(t.checks.find((c) => c.name === 'catch-up')?.catchUp).toEqual({ node: 3, withinMs: 10_000 })
+    expect(t.checks.find((c) => c.name === 'progress')?.progress).toEqual({ minCommitsPerSlot: 0.5 })
+    expect(t.inject.faults).toEqual(s.inject.faults)
+    // The file's own slot (or a shorter one): nothing scales.
+    expect(scaleWindows(s, 1_000)).toMatchObject({ target: { slotMs: 1_000 }, recover: { durationMs: 10_000 } })
+    expect(scaleWindows(s, 1_000).target.timeScale).toBeUndefined()
   })
 })
 

@@ -28,6 +28,8 @@ export type DevnetMetrics = {
   commits: { height: number; t: number; proposer: number }[]
   /** Rejected proposals: who rejected whose, at which layer, how fast (ms), when (probe clock, ms); the last 2,000. */
   rejections: { node: number; proposer: number; height: number; layer: string; reason: string; latencyMs: number; t: number }[]
+  /** Set when `--el` lengthened the file's slot: windows and check time bounds grew by `factor`. */
+  timeScale?: { factor: number; fileSlotMs: number }
 }
 
 /**

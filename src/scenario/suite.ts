@@ -11,9 +11,14 @@ import { verdictRank } from '../report/types.js'
 import type { ForkSource } from '../targets/fork.js'
 import { loadEndpoints } from '../topology/endpoints.js'
 import { redactUrl } from '../util/redact.js'
-import { findScenarioFiles, loadScenario } from './loader.js'
+import { findScenarioFiles, loadScenarios } from './loader.js'
+import { cellMatches, parseCellSelection } from './sweep.js'
 import type { Scenario } from './types.js'
+import type { CheckSpec } from '../checks/registry.js'
 import { elSpecs } from '../el/index.js'
+import { packageRoot } from '../contracts.js'
+import { loadTimeStatics, planDevnet } from '../topology/spawn.js'
+import { loadTopology } from '../topology/topology.js'
 
 export type SuiteOptions = {
   paths: string[]
@@ -28,7 +33,11 @@ export type SuiteOptions = {
   endpoints?: string
   /** `--el`: every devnet scenario's execution client (over `target.el`); a slot the file does not set follows it. */
   el?: 'anvil' | 'ethereumjs'
+  /** `--topology`: every devnet scenario's topology file (over `target.topology`). */
+  topology?: string
   onEvent?: (event: RunEvent | { type: 'scenario-done'; report: ScenarioReport }) => void
+  /** `--cell bps=300,direction=up`: only the sweep cells with these values run (scenarios without a sweep do not). */
+  cell?: string
 }
 
 // Its own module, so that `forkchaos --version` loads nothing else.
@@ -36,10 +45,30 @@ import { VERSION } from '../version.js'
 export { VERSION }
 
 /** Loads and validates every scenario first (bad input fails before anything boots). */
-export function loadAll(paths: string[]): Scenario[] {
+export function loadAll(paths: string[], cell?: string): Scenario[] {
   const files = findScenarioFiles(paths)
   if (files.length === 0) throw new InputError(`No scenario files (*.yaml) under ${paths.join(', ')}.`)
-  return files.map(loadScenario)
+  const all = files.flatMap(loadScenarios)
+  if (cell === undefined) return all
+  const selection = parseCellSelection(cell)
+  if (!selection) throw new InputError(`\`--cell\` must be key=value pairs separated by commas, as in a swept scenario's name (\`bps=300,direction=up\`). Got \`${cell}\`.`)
+  const chosen = all.filter((s) => s.cell && cellMatches(s.cell.values, selection))
+  if (chosen.length === 0)
+    throw new InputError(`No sweep cell matches \`--cell ${cell}\` under ${paths.join(', ')}.`, {
+      hint: `Swept scenarios there: ${[...new Set(all.filter((s) => s.cell).map((s) => s.name))].slice(0, 8).join(', ') || 'none'}.`,
+    })
+  return chosen
+}
+
+/**
+ * The command that replays one scenario: a sweep's cell is run alone, by its file and `--cell`
+ * (the run's own command otherwise, which names what it ran).
+ */
+function replayOf(scenario: Scenario, replay: string): string {
+  if (!scenario.cell) return replay
+  const head = /^npx forkchaos run .*? --seed /.exec(replay)
+  const rest = head ? replay.slice(head[0].length - ' --seed '.length) : ''
+  return head ? `npx forkchaos run ${scenario.file} --cell ${scenario.cell.label}${rest.replace(/ --cell \S+/, '')}` : `${replay} --cell ${scenario.cell.label}`
 }
 
 /**
@@ -49,7 +78,7 @@ export function loadAll(paths: string[]): Scenario[] {
  * per scenario). A fork that cannot boot is an infrastructure error of the run, not a verdict.
  */
 export async function runSuite(options: SuiteOptions): Promise<RunReport> {
-  const loaded = loadAll(options.paths).map((s) => withEl(s, options.el))
+  const loaded = loadAll(options.paths, options.cell).map((s) => withTopology(withEl(s, options.el), options.topology))
   // On endpoints, what a scenario cannot run there is refused now, before anything runs (exit 2).
   const onEndpoints = options.endpoints === undefined ? undefined : loadEndpoints(options.endpoints)
   const scenarios = onEndpoints ? loaded.map((s) => prepareForEndpoints(s, onEndpoints)) : loaded
@@ -78,7 +107,8 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
           target = setupFailed = unusable(error)
         }
       }
-      const report = await Experiment.run(scenario, target, run)
+      emit({ type: 'scenario-start', scenario: scenario.name, target: scenario.target.kind, plannedMs: { baseline: scenario.baseline.durationMs, inject: scenario.inject.durationMs, recover: scenario.recover.durationMs }, steps: { baseline: scenario.baseline.steps.length, inject: scenario.inject.steps.length, recover: scenario.recover.steps.length } })
+      const report = await Experiment.run(scenario, target, { ...run, replay: replayOf(scenario, options.replay) })
       reports.push(report)
       emit({ type: 'scenario-done', report })
     }
@@ -110,7 +140,50 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
 function withEl(s: Scenario, el: SuiteOptions['el']): Scenario {
   if (el === undefined || s.target.kind !== 'devnet') return s
   const slotMs = s.target.slotGiven && s.target.el === el ? s.target.slotMs : Math.max(s.target.slotGiven ? s.target.slotMs : 0, elSpecs[el].defaultSlotMs)
-  return { ...s, target: { ...s.target, el, slotMs } }
+  return scaleWindows({ ...s, target: { ...s.target, el } }, slotMs)
+}
+
+/**
+ * A devnet scenario on a longer slot than its file's keeps its meaning in slots: its windows
+ * (baseline, inject and recover durations) and its checks' time bounds (params ending in `Ms`:
+ * catch-up `withinMs`, inclusion `maxMs`) grow by the same factor. A drill written for 1 s
+ * slots on Anvil ("catch up within 5 s", 5 slots) would otherwise ask a 2 s-slot client to catch
+ * up in 2.5 slots. Faults' own params are not touched. The report shows the factor
+ * (`devnet.timeScale`).
+ */
+export function scaleWindows(s: Scenario, slotMs: number): Scenario {
+  const factor = slotMs / s.target.slotMs
+  if (!(factor > 1)) return { ...s, target: { ...s.target, slotMs } }
+  const scale = (ms: number) => Math.round(ms * factor)
+  const scaleParams = (body: unknown): unknown =>
+    body && typeof body === 'object' && !Array.isArray(body)
+      ? Object.fromEntries(Object.entries(body).map(([k, v]) => [k, k.endsWith('Ms') && typeof v === 'number' ? scale(v) : v]))
+      : body
+  const scaleCheck = (c: CheckSpec): CheckSpec => Object.fromEntries(Object.entries(c).map(([k, v]) => [k, ['name', 'kind', 'phases', 'always'].includes(k) ? v : scaleParams(v)])) as CheckSpec
+  return {
+    ...s,
+    target: { ...s.target, slotMs, timeScale: { factor, fileSlotMs: s.target.slotMs } },
+    checks: s.checks.map(scaleCheck),
+    stop: s.stop.map(scaleCheck),
+    baseline: { ...s.baseline, durationMs: scale(s.baseline.durationMs) },
+    inject: { ...s.inject, durationMs: scale(s.inject.durationMs) },
+    recover: { ...s.recover, durationMs: scale(s.recover.durationMs) },
+  }
+}
+
+/**
+ * A devnet scenario started from a topology (`--topology` over `target.topology`), checked now,
+ * before anything runs (exit 2 naming the file and field: its size against `target.validators`,
+ * its commands, its placeholders). A slot the file does not set is at least 2 s when a
+ * validator's execution client is not Anvil.
+ */
+function withTopology(s: Scenario, topology: string | undefined): Scenario {
+  const file = topology ?? s.target.topology
+  if (s.target.kind !== 'devnet' || file === undefined) return s
+  const plan = planDevnet(loadTopology(file), loadTimeStatics(packageRoot), s.target.validators)
+  const engine = Array.from({ length: plan.n }, (_, id) => plan.client(id)).some((c) => c !== 'anvil')
+  const slotMs = !s.target.slotGiven && engine ? Math.max(s.target.slotMs, elSpecs.ethereumjs.defaultSlotMs) : s.target.slotMs
+  return { ...s, target: { ...s.target, topology: file, slotMs } }
 }
 
 /** A target whose set-up failed: each scenario on it ends `error` with the set-up's reason. */

@@ -63,7 +63,10 @@ export type Protocol = {
 export type Scenario = {
   /** The file it came from (as given, for messages and reports). */
   file: string
+  /** With a sweep, the cell's values follow in brackets: `oracle-divergence[bps=300,direction=up]`. */
   name: string
+  /** One cell of the file's `sweep` (src/scenario/sweep.ts): `label` is what `--cell` selects it by. */
+  cell?: { label: string; values: Record<string, string | number | boolean>; index: number; of: number }
   description?: string
   hypothesis: string
   target: {
@@ -72,6 +75,10 @@ export type Scenario = {
     slotMs: number
     /** Devnet: the validators' execution client (`target.el`); absent: anvil. */
     el?: 'anvil' | 'ethereumjs'
+    /** Devnet: the topology file the validators start from (`target.topology`, resolved against the scenario's directory); absent: the shipped one of `el`. */
+    topology?: string
+    /** Devnet: set when `--el` lengthened the file's slot; windows and check time bounds grew by `factor` (src/scenario/suite.ts, scaleWindows). */
+    timeScale?: { factor: number; fileSlotMs: number }
     /** Devnet: whether `target.slot` was given (else the slot follows the execution client: `--el` may change it). */
     slotGiven?: boolean
     /** Devnet: validators, n = 3f + 1 (`target.validators`; the loader sets it, default 4). */

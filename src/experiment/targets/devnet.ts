@@ -14,6 +14,7 @@ import { parseSizeExpr, sizeOf } from '../../targets/devnet-size.js'
 import { createRpc } from '../../targets/rpc.js'
 import { createPrng, type Prng } from '../../util/prng.js'
 import { devnetObservations } from '../observations.js'
+import type { RunEvent } from '../events.js'
 import { define, type PhaseIo, type Session } from '../target.js'
 
 /** A devnet phase's run: its window on the probe clock; a soak adds its fault windows. */
@@ -36,7 +37,7 @@ const byzantine = (type: string) => type.startsWith('byzantine.')
  * from the seed, at most `budget` validators faulty at once), recover polls the checks until
  * they hold or its window ends. Nothing is shared between scenarios, so `boot` starts nothing.
  */
-export const devnetTarget = (options: { overrides?: Record<number, Record<string, unknown>> } = {}) =>
+export const devnetTarget = (options: { overrides?: Record<number, Record<string, unknown>>; reuse?: Devnet } = {}) =>
   define<null, Devnet, DevnetRun>({
     kind: 'devnet',
     boot: async () => null,
@@ -48,6 +49,12 @@ export const devnetTarget = (options: { overrides?: Record<number, Record<string
       const listed = [...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])]
       // What this machine lacks (a Debian package) ends the scenario `skipped` before anything boots.
       checkPrerequisites(faults, listed, scenario.file)
+      // `reuse`: a running devnet (a test's, one for several scenarios); it stays up after each. Its size must be the scenario's.
+      if (options.reuse) {
+        const n = options.reuse.nodes.length
+        if ((scenario.target.validators ?? defaultDevnetSize) !== n) throw new InputError(`${scenario.file}: \`target.validators\` is ${scenario.target.validators}; the devnet it runs on has ${n}.`, { context: { File: scenario.file, Field: 'target.validators' } })
+        return { instance: options.reuse, release: async () => {} }
+      }
       // Execution proxies only for the validators a listed fault acts on: any other validator's execution calls would wait on this process.
       const devnet = await startDevnet({
         validators: scenario.target.validators ?? defaultDevnetSize,
@@ -60,11 +67,11 @@ export const devnetTarget = (options: { overrides?: Record<number, Record<string
       })
       return { instance: devnet, release: () => devnet.down() }
     },
-    probe: async (devnet, scenario, info) => openSession(devnet, scenario, info.seed),
+    probe: async (devnet, scenario, info) => openSession(devnet, scenario, info.seed, info.emit),
     stop: async () => {},
   })
 
-async function openSession(devnet: Devnet, scenario: Scenario, seed: number): Promise<Session<DevnetRun>> {
+async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emit: (event: RunEvent) => void = () => {}): Promise<Session<DevnetRun>> {
   const upAt = Date.now()
   const n = devnet.nodes.length
   const slotMs = scenario.target.slotMs
@@ -90,11 +97,18 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number): Pr
     throw new NoFirstCommit(`the devnet did not commit its first block within ${FIRST_COMMIT_MS / 1000} s`)
   }
 
+  // Commits as they happen, for progress lines and the live view (src/ui).
+  let told = 0
+  const tellCommits = () => {
+    const height = Math.max(0, ...(probe.samples.at(-1)?.heights ?? []).map((h) => h ?? 0))
+    if (height > told) emit({ type: 'commit', scenario: scenario.name, height: (told = height) })
+  }
   // Waits `ms`, looking at the stop conditions every poll once the window is two slots long.
   const wait = async (ms: number, from: number, io: PhaseIo<DevnetRun>) => {
     const end = performance.now() + ms
     while (performance.now() < end) {
       await sleep(Math.min(POLL_MS, end - performance.now()))
+      tellCommits()
       if (probe.now() - from >= 2 * slotMs) await io.guard({ from, to: probe.now() })
     }
   }
@@ -140,6 +154,7 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number): Pr
       const revertedAt = io.revertedAt ?? probe.now()
       recoverUntil ??= performance.now() + scenario.recover.durationMs
       await sleep(Math.max(Math.min(POLL_MS, slotMs), revertedAt + 2 * slotMs - probe.now()))
+      tellCommits()
       const run = { from: revertedAt, to: probe.now(), revertedAt }
       await io.guard(run)
       return run
@@ -164,6 +179,7 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number): Pr
       metrics.heights = probe.samples.filter((_, i) => i % 5 === 0).map((s) => ({ t: s.t, heights: s.heights }))
       metrics.maxRssMb = Math.round(Math.max(0, ...probe.rssMb.map((r) => r.mb)))
       metrics.faultWindows = applied.map((f) => ({ type: f.type, target: f.target, tStart: f.tStart, tStop: f.tStop }))
+      if (scenario.target.timeScale) metrics.timeScale = scenario.target.timeScale
       // For report.html's timeline: each height's first commit seen, and the rejected proposals (probe clock, ms), bounded.
       const firstSeen = new Map<number, { height: number; t: number; proposer: number }>()
       for (const b of probe.blocks) if (!firstSeen.has(b.height) || (firstSeen.get(b.height)?.t ?? 0) > b.t) firstSeen.set(b.height, { height: b.height, t: b.t, proposer: b.proposer })
