@@ -1,13 +1,16 @@
 import type { Command } from 'commander'
 import { InputError } from '../../errors.js'
+import { onTeardown } from '../../lifecycle.js'
 import { writeReports, summaryLine } from '../../report/write.js'
+import { createProgress } from '../../ui/progress.js'
+import { parseUiPort, startUi, type UiServer } from '../../ui/server.js'
 import type { ScenarioReport } from '../../report/types.js'
 import { regressions, runSuite } from '../../scenario/suite.js'
 import { redactUrl } from '../../util/redact.js'
 import { ExitCode, setExit } from '../exit.js'
 import { devnetBuilds, parseSeed, type SourceFlags, sourceFrom } from '../options.js'
 
-type Flags = SourceFlags & { target?: string; el?: string; topology?: string; devnetBuild?: string; seed?: string; reportDir: string; json?: boolean; failOn: string; compare?: string }
+type Flags = SourceFlags & { target?: string; el?: string; devnetBuild?: string; seed?: string; reportDir: string; json?: boolean; failOn: string; compare?: string; ui?: boolean; uiPort?: string; uiHost?: string; uiControl?: boolean; progress: boolean }
 
 export function runCommand(program: Command) {
   program
@@ -24,8 +27,12 @@ export function runCommand(program: Command) {
     .option('--vault-build <name>', 'embedded chain only: deploy a test build of the vault (e.g. ReferenceVault.no-oracle-guard)')
     .option('--devnet-build <name>', `devnet only: a test build of the validators (${Object.keys(devnetBuilds).join(', ')})`)
     .option('--el <client>', 'devnet scenarios only: every validator\'s execution client, anvil or ethereumjs (over the files\' `target.el`; the slot is at least the client\'s default, 1s / 2s)')
-    .option('--topology <devnet.yaml>', 'devnet scenarios only: start every devnet\'s validators from this topology file (consensus and execution commands with placeholders; over the files\' `target.topology`)')
     .option('--json', 'print the report as JSON on stdout instead of progress lines')
+    .option('--no-progress', 'no progress lines (on a TTY a line redrawn per phase; elsewhere one line every 5 s at most); --json has none')
+    .option('--ui', 'serve the live view (report.html updated by server-sent events) while the run goes; its URL is printed')
+    .option('--ui-port <n>', 'the live view\'s port (0: any free port, printed)', '0')
+    .option('--ui-host <host>', 'the live view\'s address (default 127.0.0.1: this machine only)')
+    .option('--ui-control', 'allow control actions in the live view (a stop button: reverts every fault, as Ctrl-C)')
     .option('--target <endpoints.yaml>', 'devnet scenarios only: judge the checks on nodes forkchaos did not start, listed in this endpoints file (eth_* JSON-RPC only; net.* faults are the cluster\'s to apply, e.g. the exported Chaos Mesh workflow; other faults are refused)')
     .action(async (paths: string[], flags: Flags, command: Command) => {
       if (!['failed', 'degraded'].includes(flags.failOn)) throw new InputError(`\`--fail-on\` must be "failed" or "degraded". Got \`${flags.failOn}\`.`)
@@ -33,13 +40,6 @@ export function runCommand(program: Command) {
       const devnetBuild = flags.devnetBuild ? devnetBuilds[flags.devnetBuild] : undefined
       if (flags.devnetBuild && !devnetBuild) throw new InputError(`\`--devnet-build\` must be one of ${Object.keys(devnetBuilds).join(', ')}. Got \`${flags.devnetBuild}\`.`)
       if (flags.el !== undefined && flags.el !== 'anvil' && flags.el !== 'ethereumjs') throw new InputError(`\`--el\` must be one of anvil, ethereumjs. Got \`${flags.el}\`.`)
-      // On endpoints forkchaos starts nothing: a flag that says what to start is a contradiction, refused naming both.
-      if (flags.target !== undefined)
-        for (const [flag, given] of [['--el', flags.el], ['--fork-url', flags.forkUrl], ['--topology', flags.topology]] as const)
-          if (given !== undefined)
-            throw new InputError(`\`--target ${flags.target}\` and \`${flag}\` cannot be used together: \`--target\` judges nodes forkchaos did not start (their clients, chain and size are the cluster's), \`${flag}\` says what forkchaos would start.`, { hint: `Drop \`${flag}\`, or drop \`--target\` to run on a devnet forkchaos starts.` })
-      if (flags.el !== undefined && flags.topology !== undefined)
-        throw new InputError(`\`--el\` and \`--topology\` cannot be used together: \`--el\` picks a shipped topology (devnet/topologies/embedded.yaml or ethereumjs.yaml), \`--topology\` names one; each validator's execution client is the topology's \`execution.client\`.`)
       const source = sourceFrom(flags)
       const replay = [
         'npx forkchaos run',
@@ -52,15 +52,27 @@ export function runCommand(program: Command) {
         ...(flags.devnetBuild ? [`--devnet-build ${flags.devnetBuild}`] : []),
         ...(flags.target ? [`--target ${flags.target}`] : []),
         ...(flags.el ? [`--el ${flags.el}`] : []),
-        ...(flags.topology ? [`--topology ${flags.topology}`] : []),
       ].join(' ')
       const tty = process.stdout.isTTY && !flags.json
       const paint = (code: number, s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s)
       const colour = { held: 32, degraded: 33, failed: 31, aborted: 35, error: 31, skipped: 36 } as const
+      const progress = flags.json || !flags.progress ? undefined : createProgress({ tty: Boolean(process.stdout.isTTY), write: (s) => process.stdout.write(s) })
       const say = (line: string) => {
+        progress?.clear()
         if (!flags.json) process.stdout.write(`${line}\n`)
       }
+      if ((flags.uiHost !== undefined || flags.uiControl) && !flags.ui) throw new InputError('`--ui-host` and `--ui-control` need `--ui`.')
+      const uiPort = parseUiPort(flags.uiPort)
       say(`forkchaos: seed ${seed} · ${paths.join(' ')}`)
+      let ui: UiServer | undefined
+      if (flags.ui) {
+        ui = await startUi({ host: flags.uiHost ?? '127.0.0.1', port: uiPort, control: Boolean(flags.uiControl), seed, replay, onStop: () => process.kill(process.pid, 'SIGINT') })
+        const server = ui
+        onTeardown('the live view', () => server.close())
+        const text = `  live view: ${ui.url}${flags.uiControl ? ' (control actions on)' : ''}`
+        if (flags.json) process.stderr.write(`${text}\n`)
+        else say(text)
+      }
       const report = await runSuite({
         paths,
         seed,
@@ -69,13 +81,14 @@ export function runCommand(program: Command) {
         ...(devnetBuild ? { devnetOverrides: devnetBuild } : {}),
         ...(flags.target ? { endpoints: flags.target } : {}),
         ...(flags.el === 'anvil' || flags.el === 'ethereumjs' ? { el: flags.el } : {}),
-        ...(flags.topology ? { topology: flags.topology } : {}),
         onEvent: (e) => {
           if (e.type === 'booted') say(`  fork ready at ${e.url} in ${e.ms} ms`)
           if (e.type === 'scenario-done') say(line(e.report, paint, colour))
-          if (e.type === 'progress' && tty) process.stdout.write(`  … ${e.scenario}: ${e.done}/${e.total} cycles\r`)
+          progress?.event(e)
+          ui?.event(e)
         },
-      })
+      }).finally(() => progress?.stop())
+      ui?.end(report.durationMs)
       const files = writeReports(report, flags.reportDir)
       const worse = flags.compare ? regressions(report, flags.compare) : []
       if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
@@ -84,6 +97,8 @@ export function runCommand(program: Command) {
         for (const w of worse) say(`  worse than the previous run: ${w.name} ${w.was} → ${w.now}`)
         say(`replay: ${replay}`)
       }
+      // Closed once the page has the run's end; on any other way out, by the teardown (main's error handler, Ctrl-C).
+      await ui?.close()
       // `skipped` (a prerequisite missing on this machine) makes no exit code of its own.
       const bad = report.scenarios.some((s) => s.verdict === 'failed' || s.verdict === 'error' || s.verdict === 'aborted' || (flags.failOn === 'degraded' && s.verdict === 'degraded'))
       const infra = report.scenarios.some((s) => s.verdict === 'error')
