@@ -153,9 +153,15 @@ describe('fault params: one declaration gives the schema and the parser', () => 
   it('`list` text comes from the same declaration', () => {
     expect(faults['oracle.divergence'].paramsText).toMatchInlineSnapshot(`
       [
-        "bps: number 0–9999, required. Move in basis points.",
+        "bps: number 0–9999, optional. Move in basis points (required unless \`value\` replaces the word).",
         "direction: "up" | "down", default "down"",
-        "staleS: integer 0–315360000, default 0. Feeds only: age \`updatedAt\` by this many seconds.",
+        "staleS: integer 0–315360000, optional. Chainlink-style feeds only: age \`updatedAt\` by this many seconds.",
+        "fn: string (≤ 1000 chars), optional. Any view, by signature with its return types (\`consult() returns (uint256)\`): its answer is rewritten through the selector shim, which calls the original code.",
+        "word: integer 0–31, optional. With \`fn\`: the index of the returned word to rewrite (default 0).",
+        "value: a whole number (decimal or 0x hex) (≤ 80 chars), optional. With \`fn\`: replace the word with this value instead of scaling it by \`bps\`.",
+        "cumulativeS: integer 1–31536000, optional. V2 pairs only: move price0/price1CumulativeLast as if the spot price had been off by \`bps\` for this many seconds (TWAP manipulation); reserves stay.",
+        "(exactly one of \`bps\`, \`value\`)",
+        "(\`word\` and \`value\` only with \`fn\`; \`staleS\` not with \`fn\` or \`cumulativeS\`; \`fn\` returns static words)",
       ]
     `)
     expect(faults['node.kill'].paramsText).toEqual([])

@@ -25,13 +25,17 @@ import type { Rpc } from '../targets/rpc.js'
  * Slots (mirrors the NatSpec of SelectorShim.sol):
  *   impl  = keccak256("forkchaos.shim.impl") - 1
  *   rule  = keccak256(abi.encode(bytes4 selector, "forkchaos.shim.rule"))
- *           bits 0..7 mode (1 revert, 2 garbage, 3 burn gas), 8..71 gas, 72..79 garbage words
- *   rule+1 = revert reason (bytes32, left-aligned), rule+2 = garbage word
+ *           bits 0..7 mode (1 revert, 2 garbage, 3 burn gas, 4 rewrite a returned word), 8..71 gas,
+ *           72..79 garbage words, 80..87 the word to rewrite, 88..95 how (0 replace, 1 scale uint, 2 scale int)
+ *   rule+1 = revert reason (bytes32, left-aligned), rule+2 = garbage word,
+ *   rule+3 = the replacement word, or the scale in basis points (10 000 = unchanged)
  */
 export type ShimRule =
   | { mode: 'revert'; reason: string }
   | { mode: 'garbage'; words: number; word: Hex }
   | { mode: 'gas'; gas: bigint }
+  /** Calls the original, then rewrites returned word `word`: `replace` with `value`, or `scale`s it by `value` / 10 000 (`int`: as a signed number). */
+  | { mode: 'rewrite'; word: number; how: 'replace' | 'scale' | 'scale-int'; value: bigint }
 
 const IMPL_SLOT = numberToHex(BigInt(keccak256(stringToHex('forkchaos.shim.impl'))) - 1n, { size: 32 })
 const ZERO = pad('0x0', { size: 32 })
@@ -75,10 +79,17 @@ export async function installRules(rpc: Rpc, target: Address, rules: Map<Hex, Sh
   for (const [selector, rule] of rules) {
     const slot = ruleSlot(selector)
     const word =
-      rule.mode === 'revert' ? 1n : rule.mode === 'garbage' ? 2n | (BigInt(rule.words) << 72n) : 3n | (rule.gas << 8n)
+      rule.mode === 'revert'
+        ? 1n
+        : rule.mode === 'garbage'
+          ? 2n | (BigInt(rule.words) << 72n)
+          : rule.mode === 'gas'
+            ? 3n | (rule.gas << 8n)
+            : 4n | (BigInt(rule.word) << 80n) | ({ replace: 0n, scale: 1n, 'scale-int': 2n }[rule.how] << 88n)
     await setStorageAt(rpc, target, numberToHex(slot, { size: 32 }), numberToHex(word, { size: 32 }))
     if (rule.mode === 'revert') await setStorageAt(rpc, target, numberToHex(slot + 1n, { size: 32 }), reasonWord(rule.reason))
     if (rule.mode === 'garbage') await setStorageAt(rpc, target, numberToHex(slot + 2n, { size: 32 }), rule.word)
+    if (rule.mode === 'rewrite') await setStorageAt(rpc, target, numberToHex(slot + 3n, { size: 32 }), numberToHex(BigInt.asUintN(256, rule.value), { size: 32 }))
     entry.selectors.set(selector, (entry.selectors.get(selector) ?? 0) + 1)
   }
   return { target, selectors: [...rules.keys()], rpc }
@@ -93,7 +104,7 @@ export async function removeRules(handle: ShimHandle): Promise<void> {
     if (left > 0) continue
     entry.selectors.delete(selector)
     const slot = ruleSlot(selector)
-    for (const i of [0n, 1n, 2n]) await setStorageAt(handle.rpc, handle.target, numberToHex(slot + i, { size: 32 }), ZERO)
+    for (const i of [0n, 1n, 2n, 3n]) await setStorageAt(handle.rpc, handle.target, numberToHex(slot + i, { size: 32 }), ZERO)
   }
   if (entry.selectors.size > 0) return
   await setCode(handle.rpc, handle.target, entry.original)
