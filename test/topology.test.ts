@@ -65,6 +65,9 @@ describe('the embedded topology', () => {
       expect(r.name).toBe(`validator-${node.id}`)
       expect(cmdline(node.pid)).toEqual(r.consensus?.command)
       expect(cmdline(node.anvil.pid)).toEqual(r.execution?.command)
+      // By construction: what startDevnet spawned is the template, rendered.
+      expect(node.commands).toEqual({ consensus: r.consensus?.command, execution: r.execution?.command })
+      expect(node.rpcUrls).toEqual(r.rpc)
       expect(r.pod).toEqual({ namespace: 'forkchaos', labels: { 'app.kubernetes.io/name': 'forkchaos-validator', 'forkchaos.dev/validator': String(node.id) }, volumePath: '/data' })
       // The RPC endpoint the probes read, with the port the node bound.
       expect(r.rpc).toEqual([node.rpcUrl.replace(/\/$/, '')])
@@ -80,9 +83,9 @@ describe('the embedded topology', () => {
 
   it('the ethereumjs slot loads and renders the flags issue 9 names', () => {
     const t = loadTopology(path.join(packageRoot, 'devnet', 'topologies', 'ethereumjs.yaml'))
-    const r = renderValidator(t, 2, { node: 'node', forkchaos: '/fc', dataDir: '/d/2', genesis: '/d/genesis.json', jwt: '/d/jwt.hex', rpcPort: 8545, enginePort: 8551 })
+    const r = renderValidator(t, 2, { node: 'node', forkchaos: '/fc', ethereumjs: '/fc/node_modules/@ethereumjs/client/dist/esm/bin/cli.js', dataDir: '/d/2', genesis: '/d/genesis.json', jwt: '/d/jwt.hex', rpcPort: 8545, enginePort: 8551 })
     expect(r.execution?.command.join(' ')).toBe(
-      'ethereumjs --gethGenesis /d/genesis.json --dataDir /d/2/el --rpc --rpcAddr 127.0.0.1 --rpcPort 8545 --rpcEngine --rpcEngineAddr 127.0.0.1 --rpcEnginePort 8551 --rpcEngineAuth true --jwtSecret /d/jwt.hex --maxPeers 0 --discV4 false --discDns false --isSingleNode true --sync none',
+      'node /fc/node_modules/@ethereumjs/client/dist/esm/bin/cli.js --gethGenesis /d/genesis.json --dataDir /d/2/el --rpc --rpcAddr 127.0.0.1 --rpcPort 8545 --rpcEngine --rpcEngineAddr 127.0.0.1 --rpcEnginePort 8551 --rpcEngineAuth true --jwtSecret /d/jwt.hex --maxPeers 0 --discV4 false --discDns false --isSingleNode true --sync none',
     )
     expect(podsOf(t).map((p) => p.labels['forkchaos.dev/validator'])).toEqual(['0', '1', '2', '3'])
   })

@@ -103,6 +103,7 @@ export const scenarioSchema = {
         validators: { enum: [...devnetSizes], description: 'Devnet only: validators, n = 3f+1 (4: f = 1, 7: f = 2, 10: f = 3). Default 4.' },
         slot: duration(limits.slotMaxMs, 'Devnet only: slot time (default 1s; 2s with `el: ethereumjs`)', limits.slotMinMs),
         el: { enum: ['anvil', 'ethereumjs'], description: 'Devnet only: every validator\'s execution client: anvil (default) or ethereumjs (npm @ethereumjs/client, over the Engine API). `forkchaos run --el` overrides it.' },
+        topology: { type: 'string', minLength: 1, maxLength: 4_096, description: 'Devnet only: a topology file (devnet.yaml; relative to this file) the validators are started from: each a consensus and an execution command with placeholders. Default: devnet/topologies/embedded.yaml (ethereumjs.yaml with `el: ethereumjs`). `forkchaos run --topology` overrides it.' },
         honest: { type: 'array', items: { type: 'integer', minimum: 0, maximum: maxValidators - 1 }, maxItems: maxValidators, description: 'Devnet only: validators whose agreement the safety checks judge (default: all not under a byzantine fault).' },
         rpcProxy: { type: 'boolean', description: 'Put a JSON-RPC fault proxy (named `fork`) in front of the fork, for keepers and rpc.* faults.' },
         upstreamProxy: {

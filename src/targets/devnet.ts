@@ -8,11 +8,13 @@ import { onTeardown } from '../lifecycle.js'
 import { type RpcProxy, startRpcProxy } from '../proxy/jsonrpc/proxy.js'
 import { createTcpProxy, type TcpProxy } from '../proxy/tcp/proxy.js'
 import { createPrng, type Prng } from '../util/prng.js'
-import type { AnvilInstance } from './anvil.js'
-import { startDevnetAnvil } from '../el/anvil.js'
-import { ETHEREUMJS_GRACE_MS_DEFAULT, startEthereumjs } from '../el/ethereumjs.js'
+import { type AnvilInstance, anvilBinary } from './anvil.js'
+import { EL_GRACE_MS, startElCommand } from '../el/command.js'
+import { ethereumjsBin, freePort } from '../el/ethereumjs.js'
 import { writeJwtSecret, writePostMergeGenesis } from '../el/genesis.js'
 import { type ElName, elSpecs, EL_NAMES, isElName } from '../el/index.js'
+import { type ClientKind, type DevnetPlan, planDevnet, type StaticValues } from '../topology/spawn.js'
+import { loadTopology, type Placeholder, renderValidator, type Topology } from '../topology/topology.js'
 import { checkDevnetSize, defaultDevnetSize } from './devnet-size.js'
 import { create as createProcess, type Instance } from '../process/Instance.js'
 import { signalGroup, stateDir } from '../process/registry.js'
@@ -51,6 +53,28 @@ export type DevnetOptions = {
    * (src/el/reth.ts, devnet/docker-compose.yml). The default slot follows it (`elSpecs`).
    */
   el?: ElName
+  /**
+   * The topology the validators are started from: a topology file (or one loaded), each
+   * validator a consensus command and an execution command with placeholders that forkchaos
+   * fills (src/topology/topology.ts). Default: the shipped one of `el`,
+   * devnet/topologies/embedded.yaml (anvil) or ethereumjs.yaml. `validators` sets a template
+   * topology's count.
+   */
+  topology?: string | Topology
+}
+
+/** The shipped topology of each startable execution client. */
+export const shippedTopology = (el: ElName) => path.join(packageRoot, 'devnet', 'topologies', `${el === 'anvil' ? 'embedded' : el}.yaml`)
+
+/** The values of `{node}`, `{forkchaos}`, `{anvil}`, `{ethereumjs}` (the last two looked up when used). */
+export const staticValues = (): StaticValues => ({ node: process.execPath, forkchaos: packageRoot, anvil: anvilBinary, ethereumjs: ethereumjsBin })
+
+/**
+ * Loads and checks a topology for a devnet (exit 2 naming file and field), before anything
+ * starts: `forkchaos run` and `devnet up` call it at load.
+ */
+export function loadDevnetTopology(topology: string | Topology, validators?: number): DevnetPlan {
+  return planDevnet(typeof topology === 'string' ? loadTopology(topology) : topology, staticValues(), validators)
 }
 
 /** The fault types that act on a validator's execution link (`node.exec`). */
@@ -97,8 +121,12 @@ export type DevnetNode = {
   pid: number
   /** Its execution client (`el`): the Anvil, or for ethereumjs its plain RPC port in the same shape (`url`, `pid`, `stop`). */
   anvil: AnvilInstance
-  /** Which execution client it runs. */
-  el: ElName
+  /** Which execution client it runs (the topology's `execution.client`). */
+  el: ClientKind
+  /** The argv of its two processes as spawned: the topology's commands, rendered. */
+  commands: { consensus: string[]; execution: string[] }
+  /** The topology's `rpc` endpoints of this validator, rendered: what a probe over eth_* only reads. */
+  rpcUrls: string[]
   /** The execution client's own Engine API URL (not the proxy), for Engine API clients. */
   engineUrl?: string
   /** The fault proxy on the validator's execution link; throws when it was started without one (`execProxy`). */
@@ -117,6 +145,8 @@ export type Devnet = {
   readonly slotMs: number
   readonly genesisTimestampS: number
   readonly dir: string
+  /** The topology it was started from (its count set to the devnet's size). */
+  readonly topology: Topology
   /** link(i, j): the TCP proxy that carries what node i sends to node j. */
   link(from: number, to: number): TcpProxy
   links(): { from: number; to: number; proxy: TcpProxy }[]
@@ -150,26 +180,60 @@ const keys = (n: number) => {
 const genesis = () => JSON.parse(fs.readFileSync(path.join(packageRoot, 'devnet', 'genesis.json'), 'utf8')) as { chainId: number; mnemonic: string; accounts: number; balanceEth: number; gasLimit: number }
 
 export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> {
-  const n = checkDevnetSize(options.validators ?? defaultDevnetSize, 'validators')
+  if (options.validators !== undefined) checkDevnetSize(options.validators, 'validators')
   const el = options.el ?? 'anvil'
   if (!isElName(el)) throw new InputError(`\`el\` must be one of ${EL_NAMES.join(', ')}. Got \`${String(el)}\`.`)
-  if (!elSpecs[el].startable)
+  if (!elSpecs[el].startable && options.topology === undefined)
     throw new InputError(`forkchaos cannot start \`${el}\` itself: it is a command template for users with the binary (src/el/reth.ts, devnet/docker-compose.yml).`, {
       hint: 'Use `--el anvil` or `--el ethereumjs`, or run devnet/docker-compose.yml.',
     })
-  const slotMs = options.slotMs ?? elSpecs[el].defaultSlotMs
+  // One code path: the embedded devnet is devnet/topologies/embedded.yaml, ethereumjs its own file.
+  const plan = loadDevnetTopology(options.topology ?? shippedTopology(el), options.validators ?? (options.topology === undefined ? defaultDevnetSize : undefined))
+  const n = plan.n
+  const clients = Array.from({ length: n }, (_, id) => plan.client(id))
+  const slotMs = options.slotMs ?? Math.max(...clients.map((c) => (c === 'anvil' ? elSpecs.anvil.defaultSlotMs : elSpecs.ethereumjs.defaultSlotMs)))
   if (!(slotMs >= 200 && slotMs <= 60_000)) throw new InputError(`\`slot\` must be between 200ms and 60s. Got \`${slotMs}ms\`.`)
   const prng = createPrng(options.seed ?? 1)
   // Engine API clients: every engine link is proxied (a few calls per block), so the byzantine
   // faults can lie on a proposer's link and read each honest EL's answers on the others'.
-  const execProxyOption = el === 'anvil' ? (options.execProxy ?? true) : true
-  const proxiedExec = (id: number) => (typeof execProxyOption === 'boolean' ? execProxyOption : execProxyOption.includes(id))
+  const proxiedExec = (id: number) => {
+    if (clients[id] !== 'anvil') return true
+    const o = options.execProxy ?? true
+    return typeof o === 'boolean' ? o : o.includes(id)
+  }
+  const usedAnywhere = (ph: Placeholder) => Array.from({ length: n }, (_, id) => plan.uses(id, 'consensus', ph) || plan.uses(id, 'execution', ph)).some(Boolean)
   const dir = options.dir ?? fs.mkdtempSync(path.join(stateDir(), 'devnet-'))
   fs.mkdirSync(dir, { recursive: true })
   const g = genesis()
   const genesisTimestampS = Math.floor(Date.now() / 1000)
   const main = path.join(packageRoot, 'dist', 'src', 'devnet', 'node', 'main.js')
   if (!fs.existsSync(main)) throw new InfraError('The devnet node is not built.', { context: { Entry: main }, hint: 'Run `npm run build`.' })
+  const statics = staticValues()
+  const fixed: Partial<Record<Placeholder, string>> = {
+    node: statics.node,
+    forkchaos: statics.forkchaos,
+    ...(usedAnywhere('anvil') ? { anvil: (statics.anvil as () => string)() } : {}),
+    ...(usedAnywhere('ethereumjs') ? { ethereumjs: (statics.ethereumjs as () => string)() } : {}),
+  }
+  /** The ports forkchaos picks for a validator, once (a restart keeps them): only those its commands use; Anvil's engine port is 0 (it prints the one it bound). */
+  const ports = new Map<number, { rpcPort?: number; p2pPort?: number; enginePort?: number }>()
+  const pickPorts = async (id: number) => {
+    const taken = new Set<number>()
+    const pick = async () => {
+      let p = await freePort()
+      while (taken.has(p)) p = await freePort()
+      taken.add(p)
+      return p
+    }
+    const uses = (ph: Placeholder) => plan.uses(id, 'consensus', ph) || plan.uses(id, 'execution', ph)
+    const picked = {
+      ...(uses('rpcPort') ? { rpcPort: await pick() } : {}),
+      ...(uses('p2pPort') ? { p2pPort: await pick() } : {}),
+      enginePort: clients[id] === 'anvil' ? 0 : await pick(),
+    }
+    ports.set(id, picked)
+    return picked
+  }
 
   const validatorKeys = keys(n)
   const validators = validatorKeys.map((k) => ({ id: k.id, address: privateKeyToAccount(k.privateKey).address }))
@@ -186,27 +250,55 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       if (i !== j)
         linkProxies.set(`${i}->${j}`, await createTcpProxy({ name: `link-${i}-${j}`, listen: '127.0.0.1:0', upstream: '127.0.0.1:9', enabled: true, prng: prng.fork(`link-${i}-${j}`) }))
 
-  // Engine API clients: one post-merge genesis and one JWT secret for the whole devnet.
-  const engineFiles = el === 'anvil' ? null : { genesisFile: writePostMergeGenesis(dir, g, genesisTimestampS), jwt: writeJwtSecret(dir) }
+  // Engine API clients (or a topology naming {genesis} / {jwt}): one post-merge genesis and one JWT secret for the whole devnet.
+  const engineFiles = clients.every((c) => c === 'anvil') && !usedAnywhere('genesis') && !usedAnywhere('jwt') ? null : { genesisFile: writePostMergeGenesis(dir, g, genesisTimestampS), jwt: writeJwtSecret(dir) }
 
   async function launch(id: number, env: Record<string, string>, overrides: Record<string, unknown>) {
     const dataDir = path.join(dir, `validator-${id}`)
     fs.mkdirSync(dataDir, { recursive: true })
-    const started = engineFiles ? await startEngineEl(id, env, engineFiles) : { anvil: await startDevnetAnvil({ label: `devnet-anvil-${id}`, logDir: path.join(dir, 'logs'), genesis: g, genesisTimestampS, env }), engineUrl: undefined }
+    const client = clients[id] as ClientKind
+    const configFile = path.join(dataDir, 'config.json')
+    // A port picked between `freePort` and the client's bind may be taken meanwhile: pick again (3 tries).
+    let started: Awaited<ReturnType<typeof startElCommand>> | undefined
+    let port = ports.get(id) ?? (await pickPorts(id))
+    const values = () => ({
+      ...fixed,
+      dataDir,
+      genesisTime: String(genesisTimestampS),
+      ...(engineFiles ? { genesis: engineFiles.genesisFile, jwt: engineFiles.jwt.file } : {}),
+      peers: validators.filter((v) => v.id !== id).map((v) => linkProxies.get(`${id}->${v.id}`)?.listen).join(','),
+      enginePort: String(port.enginePort ?? 0),
+      // Not picked (not in a command): the consensus node's, known from its READY line.
+      rpcPort: port.rpcPort === undefined ? '{rpcPort}' : String(port.rpcPort),
+      p2pPort: port.p2pPort === undefined ? '{p2pPort}' : String(port.p2pPort),
+    })
+    const matchOf = (argv: string[]) => argv.find((a) => a.includes(configFile)) ?? argv.find((a) => a.includes(dataDir)) ?? (argv[0] as string)
+    for (let attempt = 1; !started; attempt++) {
+      const execution = renderValidator(plan.topology, id, { ...values(), engineUrl: '{engineUrl}' }).execution as { command: string[]; env: Record<string, string> }
+      try {
+        started = await startElCommand({ label: `devnet-${client === 'other' ? 'el' : client}-${id}`, client, command: execution.command, env: { ...execution.env, ...env }, logDir: path.join(dir, 'logs'), match: matchOf(execution.command), ...(port.rpcPort !== undefined && plan.uses(id, 'execution', 'rpcPort') ? { rpcPort: port.rpcPort } : {}), ...(port.enginePort ? { enginePort: port.enginePort } : {}) })
+      } catch (error) {
+        if (!(attempt < 3 && error instanceof InfraError && /EADDRINUSE/.test(error.message) && client !== 'anvil')) throw error
+        port = await pickPorts(id)
+      }
+    }
     const anvil = started.anvil
     const execProxy = proxiedExec(id)
     // The exec proxy sits on the execution link: Anvil's JSON-RPC, or an Engine API client's engine port (the JWT passes through).
     const exec = execProxy ? await startRpcProxy({ upstream: started.engineUrl ?? anvil.url, prng: prng.fork(`exec-${id}`), name: `exec-${id}` }) : directExec(id)
+    const executionUrl = execProxy ? exec.url : (started.engineUrl ?? anvil.url)
+    const rendered = renderValidator(plan.topology, id, { ...values(), engineUrl: executionUrl })
+    const consensusUses = (ph: Placeholder) => plan.uses(id, 'consensus', ph)
     const config = {
       id,
       privateKey: validatorKeys[id]?.privateKey,
       validators,
-      p2pListen: '127.0.0.1:0',
+      p2pListen: `127.0.0.1:${consensusUses('p2pPort') ? port.p2pPort : 0}`,
       peers: validators.filter((v) => v.id !== id).map((v) => ({ id: v.id, address: linkProxies.get(`${id}->${v.id}`)?.listen })),
-      rpcListen: '127.0.0.1:0',
-      executionUrl: execProxy ? exec.url : (started.engineUrl ?? anvil.url),
+      rpcListen: `127.0.0.1:${consensusUses('rpcPort') ? port.rpcPort : 0}`,
+      executionUrl,
       ...(engineFiles && started.engineUrl
-        ? { execution: { kind: 'engine-api', engineUrl: execProxy ? exec.url : started.engineUrl, rpcUrl: anvil.url, jwtSecretFile: engineFiles.jwt.file } }
+        ? { execution: { kind: 'engine-api', engineUrl: executionUrl, rpcUrl: anvil.url, jwtSecretFile: engineFiles.jwt.file } }
         : {}),
       dataDir,
       slotMs,
@@ -219,18 +311,18 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       mempool: { maxTotal: 20_000, maxPerSender: 256 },
       ...overrides,
     }
-    const configFile = path.join(dataDir, 'config.json')
     fs.writeFileSync(configFile, JSON.stringify(config, null, 2))
+    const consensus = rendered.consensus as { command: string[]; env: Record<string, string> }
     const logFile = path.join(dir, 'logs', `node-${id}.log`)
     const log = fs.openSync(logFile, 'a')
     // The process owner's: its own group, a pid file, the start timeout on its READY line.
     const child = createProcess<{ rpc: string; p2p: string }>({
       kind: 'validator',
       label: `devnet-node-${id}`,
-      command: process.execPath,
-      args: [main, configFile],
-      match: configFile,
-      env,
+      command: consensus.command[0] as string,
+      args: consensus.command.slice(1),
+      match: matchOf(consensus.command),
+      env: { ...consensus.env, ...env },
       stderr: log,
       logFile,
       startTimeoutMs: options.startTimeoutMs ?? 10_000 + 2_500 * n,
@@ -250,6 +342,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     // Every link into this node now forwards to its (possibly new) p2p port.
     for (let i = 0; i < n; i++) if (i !== id) linkProxies.get(`${i}->${id}`)?.update({ upstream: ready.p2p })
     const existing = nodes[id]
+    const rpcUrls = renderValidator(plan.topology, id, { ...values(), engineUrl: executionUrl, rpcPort: port.rpcPort ?? new URL(ready.rpc).port, p2pPort: port.p2pPort ?? new URL(`tcp://${ready.p2p}`).port }).rpc
     const node: DevnetNode = {
       id,
       address: validators[id]?.address as `0x${string}`,
@@ -258,7 +351,9 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       p2p: ready.p2p,
       pid: child.pid as number,
       anvil,
-      el,
+      el: client,
+      commands: { consensus: consensus.command, execution: started.command },
+      rpcUrls,
       ...(started.engineUrl ? { engineUrl: started.engineUrl } : {}),
       exec,
       execProxied: execProxy,
@@ -281,25 +376,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     // SIGCONT first (a wedged node must see the signal), then `signal`, SIGKILL after 3 s.
     await child.stop({ signal, graceMs: signal === 'SIGKILL' ? 0 : 3_000 })
     if (node.execProxied) await node.exec.close()
-    await node.anvil.stop(signal === 'SIGKILL' ? 0 : el === 'anvil' ? 2_000 : ETHEREUMJS_GRACE_MS_DEFAULT)
-  }
-
-  /** One validator's ethereumjs, in the shape the devnet keeps for an Anvil (its plain RPC port as `url`). */
-  async function startEngineEl(id: number, env: Record<string, string>, files: { genesisFile: string; jwt: { file: string } }): Promise<{ anvil: AnvilInstance; engineUrl: string }> {
-    const instance = await startEthereumjs({
-      label: `devnet-ethereumjs-${id}`,
-      // Kept across restarts: the client keeps its own chain, and the node reconciles with it.
-      dataDir: path.join(dir, `validator-${id}`, 'ethereumjs'),
-      genesisFile: files.genesisFile,
-      jwtFile: files.jwt.file,
-      logDir: path.join(dir, 'logs'),
-      ...(Object.keys(env).length ? { env } : {}),
-    })
-    const port = Number(new URL(instance.rpcUrl).port)
-    return {
-      anvil: { label: instance.label, pid: instance.pid, port, url: instance.rpcUrl, logFile: instance.logFile, rpc: createRpc(instance.rpcUrl, { owned: false }), stop: instance.stop, exitInfo: instance.exitInfo },
-      engineUrl: instance.engineUrl,
-    }
+    await node.anvil.stop(signal === 'SIGKILL' ? 0 : EL_GRACE_MS[node.el])
   }
 
   /** A fault or caller named a validator this devnet does not have. */
@@ -312,7 +389,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     stopped = true
     undo()
     // An Engine API client takes ~10 s to exit after SIGTERM: those validators stop together.
-    if (el === 'anvil') {
+    if (clients.every((c) => c === 'anvil')) {
       for (const node of nodes) if (node?.running) await stopNode(node.id, 'SIGTERM').catch(() => {})
     } else {
       await Promise.all(nodes.filter((node) => node?.running).map((node) => stopNode(node.id, 'SIGTERM').catch(() => {})))
@@ -332,6 +409,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     slotMs,
     genesisTimestampS,
     dir,
+    topology: plan.topology,
     prng,
     link: (from, to) => {
       const proxy = linkProxies.get(`${from}->${to}`)

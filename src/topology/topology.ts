@@ -40,6 +40,7 @@ export const placeholders = {
   node: 'the Node.js binary forkchaos runs under (process.execPath)',
   forkchaos: "forkchaos's package root (where dist/ is)",
   anvil: 'the Anvil binary forkchaos uses (npm @foundry-rs/anvil-*, or FORKCHAOS_ANVIL)',
+  ethereumjs: "@ethereumjs/client's cli.js (run it with {node}; FORKCHAOS_ETHEREUMJS overrides)",
   dataDir: "the validator's data directory",
   genesis: 'the genesis file the execution client starts from',
   genesisTime: 'the genesis timestamp, in seconds since the epoch',
@@ -48,6 +49,7 @@ export const placeholders = {
   p2pPort: "the validator's peer-to-peer port; 0: the kernel picks",
   enginePort: "the execution client's port the consensus process calls (Engine API, or Anvil's JSON-RPC); 0: the kernel picks",
   peers: 'the peer list, host:port of each, comma-separated (forkchaos points it at its link proxies)',
+  engineUrl: "the URL the consensus process calls its execution client at: forkchaos's engine link proxy in front of it (consensus commands only)",
 } as const
 
 export type Placeholder = keyof typeof placeholders

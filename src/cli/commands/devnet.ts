@@ -5,7 +5,7 @@ import { packageRoot } from '../../contracts.js'
 import { InputError } from '../../errors.js'
 import { onTeardown } from '../../lifecycle.js'
 import { create as createProcess } from '../../process/Instance.js'
-import { checkDevnetSize, defaultDevnetSize, devnetSizes, faultToleranceOf, type NodeStatus, startDevnet } from '../../targets/devnet.js'
+import { checkDevnetSize, defaultDevnetSize, devnetSizes, faultToleranceOf, loadDevnetTopology, type NodeStatus, startDevnet } from '../../targets/devnet.js'
 import { isAlive, signalGroup, stateDir } from '../../targets/processes.js'
 import { createRpc } from '../../targets/rpc.js'
 import { parseDurationMs } from '../../util/duration.js'
@@ -20,18 +20,23 @@ export function devnetCommand(program: Command) {
   devnet
     .command('up')
     .description('Boot the devnet; prints the validators\' RPC URLs. Foreground until Ctrl-C, or --detach.')
-    .option('--validators <n>', `validators, 3f+1: ${devnetSizes.map((n) => `${n} (f = ${faultToleranceOf(n)})`).join(', ')}`, String(defaultDevnetSize))
+    .option('--validators <n>', `validators, 3f+1: ${devnetSizes.map((n) => `${n} (f = ${faultToleranceOf(n)})`).join(', ')} (default ${defaultDevnetSize}, or the topology's count)`)
     .option('--slot <duration>', `slot time, e.g. 1s or 500ms (default: ${EL_NAMES.filter((e) => elSpecs[e].startable).map((e) => `${elSpecs[e].defaultSlotMs / 1_000}s with ${e}`).join(', ')})`)
-    .option('--el <client>', `every validator's execution client: ${EL_NAMES.filter((e) => elSpecs[e].startable).join(' or ')} (reth: devnet/docker-compose.yml)`, 'anvil')
+    .option('--el <client>', `every validator's execution client: ${EL_NAMES.filter((e) => elSpecs[e].startable).join(' or ')} (reth: devnet/docker-compose.yml); default anvil`)
+    .option('--topology <devnet.yaml>', 'start the validators from this topology file: each a consensus and an execution command with placeholders (default: devnet/topologies/embedded.yaml, or ethereumjs.yaml with --el ethereumjs)')
     .option('--seed <n>', 'seed of the link proxies and of every random choice', '1')
     .option('--devnet-build <name>', `test build of the validators: ${Object.keys(devnetBuilds).join(', ')}`)
     .option('--detach', 'run in the background; `forkchaos devnet down` stops it')
-    .action(async (flags: { validators: string; slot?: string; el: string; seed: string; detach?: boolean; devnetBuild?: string }) => {
+    .action(async (flags: { validators?: string; slot?: string; el?: string; topology?: string; seed: string; detach?: boolean; devnetBuild?: string }) => {
       if (fs.existsSync(stateFile()) && isAlive((JSON.parse(fs.readFileSync(stateFile(), 'utf8')) as State).pid))
         throw new InputError('A devnet is already up.', { hint: '`forkchaos devnet status` shows it; `forkchaos devnet down` stops it.' })
       // Checked before anything starts (a detaching parent too): exit 2 naming the flag.
-      const validators = checkDevnetSize(/^\d+$/.test(flags.validators) ? Number(flags.validators) : flags.validators, '--validators')
-      const el = flags.el
+      const validators = flags.validators === undefined ? undefined : checkDevnetSize(/^\d+$/.test(flags.validators) ? Number(flags.validators) : flags.validators, '--validators')
+      if (flags.el !== undefined && flags.topology !== undefined)
+        throw new InputError('`--el` and `--topology` cannot be used together: `--el` picks a shipped topology (devnet/topologies/embedded.yaml or ethereumjs.yaml), `--topology` names one; each validator\'s execution client is the topology\'s `execution.client`.')
+      // A topology is checked whole before anything starts: its size, commands and placeholders (exit 2 naming file and field).
+      const plan = flags.topology === undefined ? undefined : loadDevnetTopology(flags.topology, validators)
+      const el = flags.el ?? 'anvil'
       if (!isElName(el) || !elSpecs[el].startable)
         throw new InputError(`\`--el\` must be one of ${EL_NAMES.filter((e) => elSpecs[e].startable).join(', ')}. Got \`${el}\`.`, {
           ...(isElName(el) ? { hint: `${el} is a command template for users with the binary: run devnet/docker-compose.yml.` } : {}),
@@ -63,15 +68,16 @@ export function devnetCommand(program: Command) {
         supervisor.release()
         return
       }
-      const slotMs = flags.slot === undefined ? elSpecs[el].defaultSlotMs : parseDurationMs(flags.slot, '--slot')
+      const engine = plan ? Array.from({ length: plan.n }, (_, id) => plan.client(id)).some((c) => c !== 'anvil') : el !== 'anvil'
+      const slotMs = flags.slot === undefined ? elSpecs[engine ? 'ethereumjs' : 'anvil'].defaultSlotMs : parseDurationMs(flags.slot, '--slot')
       const build = flags.devnetBuild ? devnetBuilds[flags.devnetBuild] : undefined
       if (flags.devnetBuild && !build) throw new InputError(`\`--devnet-build\` must be one of ${Object.keys(devnetBuilds).join(', ')}. Got \`${flags.devnetBuild}\`.`)
       const t0 = performance.now()
-      const net = await startDevnet({ validators, slotMs, seed: Number(flags.seed), ...(build ? { overrides: build } : {}), ...(el === 'anvil' ? {} : { el }) })
+      const net = await startDevnet({ ...(validators !== undefined ? { validators } : {}), slotMs, seed: Number(flags.seed), ...(build ? { overrides: build } : {}), ...(el === 'anvil' ? {} : { el }), ...(plan ? { topology: plan.topology } : {}) })
       onTeardown('devnet state file', () => fs.rmSync(stateFile(), { force: true }))
       let first: number | undefined
       // An Engine API client's devnet takes longer to its first block (start-up, slower execution).
-      while (first === undefined && performance.now() - t0 < (el === 'anvil' ? 20_000 : 60_000)) {
+      while (first === undefined && performance.now() - t0 < (engine ? 60_000 : 20_000)) {
         const statuses = await net.status()
         if (statuses.some((s) => !('down' in s) && (s as NodeStatus).height >= 1)) first = performance.now() - t0
         else await new Promise((r) => setTimeout(r, 25))
@@ -79,8 +85,8 @@ export function devnetCommand(program: Command) {
       const state: State = {
         pid: process.pid,
         slotMs,
-        ...(el === 'anvil' ? {} : { el }),
-        nodes: net.nodes.map((n) => ({ id: n.id, rpc: n.rpcUrl, pid: n.pid, ...(el === 'anvil' ? {} : { elPid: n.anvil.pid }) })),
+        ...(engine ? { el: el === 'anvil' ? 'ethereumjs' : el } : {}),
+        nodes: net.nodes.map((n) => ({ id: n.id, rpc: n.rpcUrl, pid: n.pid, elPid: n.anvil.pid })),
         startedAt: new Date().toISOString(),
       }
       fs.mkdirSync(stateDir(), { recursive: true })
@@ -89,7 +95,7 @@ export function devnetCommand(program: Command) {
       process.stdout.write(
         [
           `devnet up: ${net.nodes.length} validators (f = ${faultToleranceOf(net.nodes.length)}), slot ${slotMs} ms, first commit ${first === undefined ? 'not yet' : `${Math.round(first)} ms`} after start · data ${net.dir}`,
-          ...net.nodes.map((n) => `  validator ${n.id}  ${n.rpcUrl}  (${n.address})${el === 'anvil' ? '' : `  ${el} ${n.anvil.url}`}`),
+          ...net.nodes.map((n) => `  validator ${n.id}  ${n.rpcUrl}  (${n.address})${n.el === 'anvil' ? '' : `  ${n.el} ${n.anvil.url}`}`),
           'devnet ready.',
           '',
         ].join('\n'),

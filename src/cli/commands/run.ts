@@ -10,7 +10,7 @@ import { redactUrl } from '../../util/redact.js'
 import { ExitCode, setExit } from '../exit.js'
 import { devnetBuilds, parseSeed, type SourceFlags, sourceFrom } from '../options.js'
 
-type Flags = SourceFlags & { target?: string; el?: string; devnetBuild?: string; seed?: string; reportDir: string; json?: boolean; failOn: string; compare?: string; ui?: boolean; uiPort?: string; uiHost?: string; uiControl?: boolean; progress: boolean }
+type Flags = SourceFlags & { target?: string; el?: string; topology?: string; devnetBuild?: string; seed?: string; reportDir: string; json?: boolean; failOn: string; compare?: string; ui?: boolean; uiPort?: string; uiHost?: string; uiControl?: boolean; progress: boolean }
 
 export function runCommand(program: Command) {
   program
@@ -27,6 +27,7 @@ export function runCommand(program: Command) {
     .option('--vault-build <name>', 'embedded chain only: deploy a test build of the vault (e.g. ReferenceVault.no-oracle-guard)')
     .option('--devnet-build <name>', `devnet only: a test build of the validators (${Object.keys(devnetBuilds).join(', ')})`)
     .option('--el <client>', 'devnet scenarios only: every validator\'s execution client, anvil or ethereumjs (over the files\' `target.el`; the slot is at least the client\'s default, 1s / 2s)')
+    .option('--topology <devnet.yaml>', 'devnet scenarios only: start every devnet\'s validators from this topology file (consensus and execution commands with placeholders; over the files\' `target.topology`)')
     .option('--json', 'print the report as JSON on stdout instead of progress lines')
     .option('--no-progress', 'no progress lines (on a TTY a line redrawn per phase; elsewhere one line every 5 s at most); --json has none')
     .option('--ui', 'serve the live view (report.html updated by server-sent events) while the run goes; its URL is printed')
@@ -40,6 +41,13 @@ export function runCommand(program: Command) {
       const devnetBuild = flags.devnetBuild ? devnetBuilds[flags.devnetBuild] : undefined
       if (flags.devnetBuild && !devnetBuild) throw new InputError(`\`--devnet-build\` must be one of ${Object.keys(devnetBuilds).join(', ')}. Got \`${flags.devnetBuild}\`.`)
       if (flags.el !== undefined && flags.el !== 'anvil' && flags.el !== 'ethereumjs') throw new InputError(`\`--el\` must be one of anvil, ethereumjs. Got \`${flags.el}\`.`)
+      // On endpoints forkchaos starts nothing: a flag that says what to start is a contradiction, refused naming both.
+      if (flags.target !== undefined)
+        for (const [flag, given] of [['--el', flags.el], ['--fork-url', flags.forkUrl], ['--topology', flags.topology]] as const)
+          if (given !== undefined)
+            throw new InputError(`\`--target ${flags.target}\` and \`${flag}\` cannot be used together: \`--target\` judges nodes forkchaos did not start (their clients, chain and size are the cluster's), \`${flag}\` says what forkchaos would start.`, { hint: `Drop \`${flag}\`, or drop \`--target\` to run on a devnet forkchaos starts.` })
+      if (flags.el !== undefined && flags.topology !== undefined)
+        throw new InputError(`\`--el\` and \`--topology\` cannot be used together: \`--el\` picks a shipped topology (devnet/topologies/embedded.yaml or ethereumjs.yaml), \`--topology\` names one; each validator's execution client is the topology's \`execution.client\`.`)
       const source = sourceFrom(flags)
       const replay = [
         'npx forkchaos run',
@@ -52,6 +60,7 @@ export function runCommand(program: Command) {
         ...(flags.devnetBuild ? [`--devnet-build ${flags.devnetBuild}`] : []),
         ...(flags.target ? [`--target ${flags.target}`] : []),
         ...(flags.el ? [`--el ${flags.el}`] : []),
+        ...(flags.topology ? [`--topology ${flags.topology}`] : []),
       ].join(' ')
       const tty = process.stdout.isTTY && !flags.json
       const paint = (code: number, s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s)
@@ -81,6 +90,7 @@ export function runCommand(program: Command) {
         ...(devnetBuild ? { devnetOverrides: devnetBuild } : {}),
         ...(flags.target ? { endpoints: flags.target } : {}),
         ...(flags.el === 'anvil' || flags.el === 'ethereumjs' ? { el: flags.el } : {}),
+        ...(flags.topology ? { topology: flags.topology } : {}),
         onEvent: (e) => {
           if (e.type === 'booted') say(`  fork ready at ${e.url} in ${e.ms} ms`)
           if (e.type === 'scenario-done') say(line(e.report, paint, colour))
