@@ -178,3 +178,45 @@ describe('damaged topology and endpoints files (fast-check, fixed seed)', () => 
     expect(loaded).toBeGreaterThan(50)
   }, 60_000)
 })
+
+describe('a topology refused at load for a devnet (exit 2, file and field), before anything starts', () => {
+  const valid = fs.readFileSync(embedded, 'utf8')
+  const plan = async (text: string, validators?: number) => {
+    const { loadDevnetTopology } = await import('../src/targets/devnet.js')
+    const file = write(`plan-${Math.random().toString(36).slice(2)}.yaml`, text)
+    try {
+      loadDevnetTopology(file, validators)
+    } catch (e) {
+      expect(e).toBeInstanceOf(InputError)
+      expect((e as InputError).exitCode).toBe(2)
+      return (e as InputError).shortMessage.replace(file, '<file>')
+    }
+    return 'loaded'
+  }
+  it('a size a devnet does not run, a program that is not there, a placeholder it does not know, compose services', async () => {
+    expect(await plan(valid)).toBe('loaded')
+    expect(await plan(valid.replace('count: 4', 'count: 5'))).toBe('<file>: `validators.count` must be 3f+1 validators for f = 1–3: 4, 7, 10. Got `5`.')
+    expect(await plan(valid, 7)).toBe('loaded')
+    expect(await plan(valid.replace('"{node}", "{forkchaos}', '"no-such-program-fc", "{forkchaos}'))).toBe('<file>: `validators.template.consensus.command[0]` is `no-such-program-fc`, which is not a program on PATH.')
+    expect(await plan(valid.replace('"{node}", "{forkchaos}', '"./bin/no-such", "{forkchaos}'))).toBe(`<file>: \`validators.template.consensus.command[0]\` is \`./bin/no-such\`, which is not an executable file (looked for ${path.join(tmp, 'bin', 'no-such')}).`)
+    expect(await plan(valid.replace('"{enginePort}"', '"{enginPort}"'))).toMatch(/^<file>: `validators\.template\.execution\.command\[4\]` uses the placeholder `\{enginPort\}`, which is not one of /)
+    expect(await plan(valid.replace('"{enginePort}"', '"{peers}"'))).toBe("<file>: `validators.template.execution` uses `{peers}`, which only a consensus command may use (the execution client is behind the engine link; it has no peers of forkchaos's).")
+    expect(await plan(valid.replace('client: anvil', 'client: ethereumjs'))).toBe('<file>: `validators.template.execution.command` must use `{rpcPort}`: an Engine API client serves eth_* there, which the consensus node and the probes read.')
+    const compose = fs.readFileSync(path.join(packageRoot, 'devnet', 'topologies', 'compose.yaml'), 'utf8')
+    expect(await plan(compose)).toMatch(/^<file>: `validators\.template\.compose` names compose services: forkchaos starts validators from commands/)
+  })
+
+  it('the CLI: devnet up --topology with a missing program, and run --target with --topology, exit 2 naming both', async () => {
+    const { spawnSync } = await import('node:child_process')
+    const cli = (args: string[]) => spawnSync(process.execPath, ['bin/forkchaos.js', ...args], { cwd: packageRoot, encoding: 'utf8', env: { ...process.env, FORKCHAOS_STATE_DIR: tmp } })
+    const bad = write('cli-bad.yaml', valid.replace('"{node}", "{forkchaos}', '"no-such-program-fc", "{forkchaos}'))
+    const up = cli(['devnet', 'up', '--topology', bad])
+    expect([up.status, up.stderr.split('\n')[0]]).toEqual([2, `forkchaos: ${bad}: \`validators.template.consensus.command[0]\` is \`no-such-program-fc\`, which is not a program on PATH.`])
+    // One of the flags (the loop in run.ts names each the same way: --el, --fork-url, --topology).
+    for (const flag of [['--topology', embedded]]) {
+      const run = cli(['run', 'scenarios/devnet/kill-restart.yaml', '--target', 'e.yaml', ...flag])
+      expect([run.status, run.stderr.split('\n')[0]]).toEqual([2, `forkchaos: \`--target e.yaml\` and \`${flag[0]}\` cannot be used together: \`--target\` judges nodes forkchaos did not start (their clients, chain and size are the cluster's), \`${flag[0]}\` says what forkchaos would start.`])
+      expect(run.stderr).not.toMatch(/\n\s+at /)
+    }
+  }, 30_000)
+})
