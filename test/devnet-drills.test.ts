@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -195,6 +196,12 @@ describe('a drill on a longer slot keeps its meaning in slots (--el ethereumjs: 
     // The file's own slot (or a shorter one): nothing scales.
     expect(scaleWindows(s, 1_000)).toMatchObject({ target: { slotMs: 1_000 }, recover: { durationMs: 10_000 } })
     expect(scaleWindows(s, 1_000).target.timeScale).toBeUndefined()
+  })
+  it('run --slot is bad input outside 200ms–60s or not a duration (exit 2, naming the flag), before anything starts', () => {
+    const cli = (slot: string) => spawnSync(process.execPath, ['bin/forkchaos.js', 'run', 'scenarios/devnet/restart.yaml', '--slot', slot], { encoding: 'utf8', timeout: 30_000 })
+    const [notDuration, tooShort] = [cli('2'), cli('100ms')]
+    expect([notDuration.status, notDuration.stderr.trim()]).toEqual([2, 'forkchaos: `--slot` must be a duration like "300ms", "2s", "5m", "12h" or "1d". Got `"2"`.'])
+    expect([tooShort.status, tooShort.stderr.trim()]).toEqual([2, 'forkchaos: `--slot` must be at least 200ms. Got `"100ms"`.'])
   })
 })
 

@@ -33,6 +33,8 @@ export type SuiteOptions = {
   endpoints?: string
   /** `--el`: every devnet scenario's execution client (over `target.el`); a slot the file does not set follows it. */
   el?: 'anvil' | 'ethereumjs'
+  /** `--slot`: every devnet scenario's slot (ms); longer than a file's, its windows scale with it. */
+  slotMs?: number
   /** `--topology`: every devnet scenario's topology file (over `target.topology`). */
   topology?: string
   onEvent?: (event: RunEvent | { type: 'scenario-done'; report: ScenarioReport }) => void
@@ -78,7 +80,7 @@ function replayOf(scenario: Scenario, replay: string): string {
  * per scenario). A fork that cannot boot is an infrastructure error of the run, not a verdict.
  */
 export async function runSuite(options: SuiteOptions): Promise<RunReport> {
-  const loaded = loadAll(options.paths, options.cell).map((s) => withTopology(withEl(s, options.el), options.topology))
+  const loaded = loadAll(options.paths, options.cell).map((s) => withTopology(withEl(s, options.el, options.slotMs), options.topology))
   // On endpoints, what a scenario cannot run there is refused now, before anything runs (exit 2).
   const onEndpoints = options.endpoints === undefined ? undefined : loadEndpoints(options.endpoints)
   const scenarios = onEndpoints ? loaded.map((s) => prepareForEndpoints(s, onEndpoints)) : loaded
@@ -133,14 +135,17 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
 }
 
 /**
- * A devnet scenario on the execution client `--el` names. Its slot is at least the client's
- * default (a file's slot was chosen for the client it names, Anvil when none): the shipped
- * drills say `slot: 1s`, which ethereumjs does not hold on 2 cores (3 commits in 10 s).
+ * A devnet scenario on the execution client `--el` names, on the slot `--slot` names. Without
+ * `--slot` its slot is at least the client's default (a file's slot was chosen for the client it
+ * names, Anvil when none): the shipped drills say `slot: 1s`, which ethereumjs does not hold on
+ * 2 cores (3 commits in 10 s).
  */
-function withEl(s: Scenario, el: SuiteOptions['el']): Scenario {
-  if (el === undefined || s.target.kind !== 'devnet') return s
-  const slotMs = s.target.slotGiven && s.target.el === el ? s.target.slotMs : Math.max(s.target.slotGiven ? s.target.slotMs : 0, elSpecs[el].defaultSlotMs)
-  return scaleWindows({ ...s, target: { ...s.target, el } }, slotMs)
+function withEl(s: Scenario, el: SuiteOptions['el'], slotOverride: number | undefined): Scenario {
+  if (s.target.kind !== 'devnet' || (el === undefined && slotOverride === undefined)) return s
+  const elSlot = (e: NonNullable<SuiteOptions['el']>) => (s.target.slotGiven && s.target.el === e ? s.target.slotMs : Math.max(s.target.slotGiven ? s.target.slotMs : 0, elSpecs[e].defaultSlotMs))
+  // `--slot` wins over both; a longer slot than the file's scales its windows once, from the file's.
+  const slotMs = slotOverride ?? elSlot(el ?? s.target.el ?? 'anvil')
+  return scaleWindows({ ...s, target: { ...s.target, ...(el ? { el } : {}), ...(slotOverride !== undefined ? { slotGiven: true } : {}) } }, slotMs)
 }
 
 /**

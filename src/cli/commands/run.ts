@@ -1,12 +1,13 @@
 import type { Command } from 'commander'
 import { InputError } from '../../errors.js'
-import { onTeardown } from '../../lifecycle.js'
 import { writeReports, summaryLine } from '../../report/write.js'
+import { onTeardown } from '../../lifecycle.js'
 import { createProgress } from '../../ui/progress.js'
 import { parseUiPort, startUi, type UiServer } from '../../ui/server.js'
 import type { ScenarioReport } from '../../report/types.js'
 import { regressions, runSuite } from '../../scenario/suite.js'
 import { redactUrl } from '../../util/redact.js'
+import { parseDurationMs } from '../../util/duration.js'
 import { ExitCode, setExit } from '../exit.js'
 import { devnetBuilds, parseSeed, type SourceFlags, sourceFrom } from '../options.js'
 
@@ -25,8 +26,10 @@ export function runCommand(program: Command) {
     .option('--fail-on <verdict>', '"failed" (default) or "degraded": the verdict that makes the exit code 1', 'failed')
     .option('--compare <report.json>', 'also exit 1 when a verdict is worse than in this earlier report')
     .option('--vault-build <name>', 'embedded chain only: deploy a test build of the vault (e.g. ReferenceVault.no-oracle-guard)')
+    .option('--cell <key=value,…>', 'run only the sweep cells with these values (as in a swept scenario\'s name, e.g. bps=300,direction=up); scenarios without a sweep do not run')
     .option('--devnet-build <name>', `devnet only: a test build of the validators (${Object.keys(devnetBuilds).join(', ')})`)
     .option('--el <client>', 'devnet scenarios only: every validator\'s execution client, anvil or ethereumjs (over the files\' `target.el`; the slot is at least the client\'s default, 1s / 2s)')
+    .option('--slot <duration>', 'devnet scenarios only: every devnet\'s slot (200ms–60s), over the files\' `target.slot`; a longer slot than a file\'s scales its windows and check time bounds with it')
     .option('--topology <devnet.yaml>', 'devnet scenarios only: start every devnet\'s validators from this topology file (consensus and execution commands with placeholders; over the files\' `target.topology`)')
     .option('--json', 'print the report as JSON on stdout instead of progress lines')
     .option('--no-progress', 'no progress lines (on a TTY a line redrawn per phase; elsewhere one line every 5 s at most); --json has none')
@@ -48,6 +51,8 @@ export function runCommand(program: Command) {
             throw new InputError(`\`--target ${flags.target}\` and \`${flag}\` cannot be used together: \`--target\` judges nodes forkchaos did not start (their clients, chain and size are the cluster's), \`${flag}\` says what forkchaos would start.`, { hint: `Drop \`${flag}\`, or drop \`--target\` to run on a devnet forkchaos starts.` })
       if (flags.el !== undefined && flags.topology !== undefined)
         throw new InputError(`\`--el\` and \`--topology\` cannot be used together: \`--el\` picks a shipped topology (devnet/topologies/embedded.yaml or ethereumjs.yaml), \`--topology\` names one; each validator's execution client is the topology's \`execution.client\`.`)
+      const slotMs = (flags as { slot?: string }).slot === undefined ? undefined : parseDurationMs((flags as { slot?: string }).slot, '--slot', { minMs: 200, maxMs: 60_000 })
+      if (slotMs !== undefined && flags.target !== undefined) throw new InputError(`\`--target ${flags.target}\` and \`--slot\` cannot be used together: the cluster's nodes keep their own slot.`)
       const source = sourceFrom(flags)
       const replay = [
         'npx forkchaos run',
@@ -57,9 +62,11 @@ export function runCommand(program: Command) {
         ...(flags.forkBlock ? [`--fork-block ${flags.forkBlock}`] : []),
         ...(flags.state ? [`--state ${flags.state}`] : []),
         ...(flags.vaultBuild ? [`--vault-build ${flags.vaultBuild}`] : []),
+        ...((flags as { cell?: string }).cell ? [`--cell ${(flags as { cell?: string }).cell}`] : []),
         ...(flags.devnetBuild ? [`--devnet-build ${flags.devnetBuild}`] : []),
         ...(flags.target ? [`--target ${flags.target}`] : []),
         ...(flags.el ? [`--el ${flags.el}`] : []),
+        ...((flags as { slot?: string }).slot ? [`--slot ${(flags as { slot?: string }).slot}`] : []),
         ...(flags.topology ? [`--topology ${flags.topology}`] : []),
       ].join(' ')
       const tty = process.stdout.isTTY && !flags.json
@@ -88,8 +95,10 @@ export function runCommand(program: Command) {
         source,
         replay,
         ...(devnetBuild ? { devnetOverrides: devnetBuild } : {}),
+        ...((flags as { cell?: string }).cell ? { cell: (flags as { cell?: string }).cell } : {}),
         ...(flags.target ? { endpoints: flags.target } : {}),
         ...(flags.el === 'anvil' || flags.el === 'ethereumjs' ? { el: flags.el } : {}),
+        ...(slotMs !== undefined ? { slotMs } : {}),
         ...(flags.topology ? { topology: flags.topology } : {}),
         onEvent: (e) => {
           if (e.type === 'booted') say(`  fork ready at ${e.url} in ${e.ms} ms`)
@@ -97,7 +106,8 @@ export function runCommand(program: Command) {
           progress?.event(e)
           ui?.event(e)
         },
-      }).finally(() => progress?.stop())
+      })
+        .finally(() => progress?.stop())
       ui?.end(report.durationMs)
       const files = writeReports(report, flags.reportDir)
       const worse = flags.compare ? regressions(report, flags.compare) : []
