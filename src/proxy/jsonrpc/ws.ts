@@ -44,6 +44,7 @@ import {
   messagePayload,
   OPCODE,
 } from './ws-frames.js'
+import { type ScannedElement, scanMessage } from './scan.js'
 
 /**
  * The WebSocket side of the JSON-RPC proxy, on the HTTP port (upgrade). Each client gets its
@@ -65,8 +66,9 @@ import {
  * next message either way), a client text message within the depth limit goes upstream as the
  * bytes received, and so does an answer to the client; control frames (close, ping, pong) always
  * do, so the client meets upstream's own close (Anvil just drops the connection: 1006). The work
- * that only feeds stats and events — parsing a message for its methods and ids, matching answers
- * to calls — waits until the proxy's WebSocket traffic has been quiet for `LAZY_QUIET_MS` (at most
+ * that only feeds stats and events — reading a message for its methods and ids (`scan.ts`: a walk
+ * over its bytes that builds nothing, where JSON.parse built every value), matching answers to
+ * calls — waits until the proxy's WebSocket traffic has been quiet for `LAZY_QUIET_MS` (at most
  * `LAZY_MAX_LAG_MS` or `LAZY_MAX_PENDING` messages later). Events keep the times the frames passed;
  * `stats()` counts what is pending first, so it is never behind. Anything the proxy itself answers
  * or changes takes the full path: parsed, planned, and sent in frames the proxy writes (to the
@@ -93,8 +95,8 @@ const CLOSE_MIRROR_MS = 5_000
 const MAX_UPSTREAM_MESSAGE_BYTES = 100 * 1024 * 1024
 /** Upstream's handshake answer (status line and headers) of at most 16 KiB. */
 const MAX_HANDSHAKE_BYTES = 16 * 1024
-/** Fast-path messages are counted once the proxy's WebSocket traffic has been quiet this long… */
-const LAZY_QUIET_MS = 20
+/** Fast-path messages are counted once the proxy's WebSocket traffic has been quiet this long (a burst's answers first, its counting after)… */
+const LAZY_QUIET_MS = 100
 /** …or when the oldest of them has waited this long… */
 const LAZY_MAX_LAG_MS = 1_000
 /** …or when a connection has this many waiting. */
@@ -295,12 +297,8 @@ export function attachWebSocket(options: {
     const count = (deadline = Number.POSITIVE_INFINITY): boolean => {
       while (counted < pending.length) {
         const frame = pending[counted++] as Pending
-        if (!frame.answer) {
-          // Its depth was checked when it passed (withinDepth): read it without looking again.
-          const request = readRequest(frame.data, name, Number.POSITIVE_INFINITY)
-          core.arrive(request.methods)
-          passThrough(frame.data, request, [], NO_PLAN, frame.t0, frame.data.length, false)
-        } else countAnswer(frame.data, frame.sent, frame.t1)
+        if (!frame.answer) countRequest(frame.data, frame.t0)
+        else countAnswer(frame.data, frame.sent, frame.t1)
         if (performance.now() > deadline && counted < pending.length) return false
       }
       pending = []
@@ -510,7 +508,6 @@ export function attachWebSocket(options: {
       plan: Pick<RequestPlan, 'truncate' | 'bytesPerSecond'>,
       t0: number,
       bytesIn: number,
-      send = true,
     ) {
       const n = request.methods.length
       request.elements.forEach((el, i) => {
@@ -518,25 +515,55 @@ export function attachWebSocket(options: {
         const method = request.methods[i] as string
         const ruleIds = plans[i]?.ruleIds ?? []
         // Notifications and non-calls get no answer that could be matched to them.
-        if (!info || !hasId(el)) return core.record([{ method, outcome: info ? 'ok' : 'error', ruleIds }], name, t0, share(bytesIn, n, i), 0, send ? undefined : t0)
-        const key = JSON.stringify(idOf(el) ?? null)
-        const previous = untrack(key)
-        if (previous) core.record([{ method: previous.method, outcome: 'dropped', ruleIds: previous.ruleIds }], name, previous.t0, previous.bytesIn, 0)
-        if (tracked.size >= MAX_TRACKED) {
-          // The oldest tenth at once: taking one at a time from the front of a Map costs a walk over every deleted slot before it.
-          let n = 0
-          for (const oldest of tracked.keys()) {
-            if (n++ >= MAX_TRACKED / 10) break
-            const entry = untrack(oldest) as Tracked
-            core.record([{ method: entry.method, outcome: 'dropped', ruleIds: entry.ruleIds }], name, entry.t0, entry.bytesIn, 0)
-          }
-        }
-        if (plan.truncate || plan.bytesPerSecond !== undefined) effectful++
-        tracked.set(key, { method, ruleIds, t0, bytesIn: share(bytesIn, n, i), truncate: plan.truncate, bytesPerSecond: plan.bytesPerSecond })
+        if (!info || !hasId(el)) return core.record([{ method, outcome: info ? 'ok' : 'error', ruleIds }], name, t0, share(bytesIn, n, i), 0)
+        track(JSON.stringify(idOf(el) ?? null), { method, ruleIds, t0, bytesIn: share(bytesIn, n, i), truncate: plan.truncate, bytesPerSecond: plan.bytesPerSecond })
       })
-      if (request.elements.length === 0) core.record([{ method: '(invalid)', outcome: 'error', ruleIds: [] }], name, t0, bytesIn, 0, send ? undefined : t0)
+      if (request.elements.length === 0) core.record([{ method: '(invalid)', outcome: 'error', ruleIds: [] }], name, t0, bytesIn, 0)
       core.forwarded(n)
-      if (send) toUpstream(text)
+      toUpstream(text)
+    }
+
+    /**
+     * Counts a message the fast path passed, as `passThrough` would have (no rule, nothing refused:
+     * its depth was checked when it passed), from a scan of its bytes instead of a parse.
+     */
+    function countRequest(data: Buffer, t0: number) {
+      const bytesIn = data.length
+      const elements = scanMessage(data)?.elements ?? []
+      if (elements.length === 0) {
+        // Not JSON, or an empty batch: one invalid call, as readRequest names it.
+        core.arrive(INVALID)
+        core.record(INVALID_CALL, name, t0, bytesIn, 0, t0)
+        core.forwarded(1)
+        return
+      }
+      const n = elements.length
+      const methods = elements.map((e) => (e.method !== undefined ? e.method : '(invalid)'))
+      core.arrive(methods)
+      for (let i = 0; i < n; i++) {
+        const e = elements[i] as ScannedElement
+        const method = methods[i] as string
+        if (e.method === undefined || !e.hasId) core.record([{ method, outcome: e.method !== undefined ? 'ok' : 'error', ruleIds: NO_RULES }], name, t0, share(bytesIn, n, i), 0, t0)
+        else track(e.idKey as string, { method, ruleIds: NO_RULES, t0, bytesIn: share(bytesIn, n, i), truncate: undefined, bytesPerSecond: undefined })
+      }
+      core.forwarded(n)
+    }
+
+    /** Remembers a call that went upstream until its answer comes (a call with the same id before it is given up as dropped). */
+    function track(key: string, entry: Tracked) {
+      const previous = untrack(key)
+      if (previous) core.record([{ method: previous.method, outcome: 'dropped', ruleIds: previous.ruleIds }], name, previous.t0, previous.bytesIn, 0)
+      if (tracked.size >= MAX_TRACKED) {
+        // The oldest tenth at once: taking one at a time from the front of a Map costs a walk over every deleted slot before it.
+        let n = 0
+        for (const oldest of tracked.keys()) {
+          if (n++ >= MAX_TRACKED / 10) break
+          const old = untrack(oldest) as Tracked
+          core.record([{ method: old.method, outcome: 'dropped', ruleIds: old.ruleIds }], name, old.t0, old.bytesIn, 0)
+        }
+      }
+      if (entry.truncate || entry.bytesPerSecond !== undefined) effectful++
+      tracked.set(key, entry)
     }
 
     /** Forgets a tracked call (its answer came, or it is given up), keeping `effectful` right. */
@@ -744,18 +771,17 @@ export function attachWebSocket(options: {
      * a rule acts on, and nothing was cut or throttled).
      */
     function countAnswer(data: Buffer, sent: boolean, t1: number) {
-      const parsed = safeParse(data.toString('utf8'))
-      if (!parsed.ok) return
-      const list = Array.isArray(parsed.value) ? parsed.value : [parsed.value]
-      const answered: { entry: Tracked; answer: unknown }[] = []
-      for (const r of list) {
-        if (!isRecord(r) || r.id === undefined || r.id === null) continue
-        const key = keyOf(r.id)
-        const entry = key === undefined ? undefined : untrack(key)
-        if (entry) answered.push({ entry, answer: r })
+      const scanned = scanMessage(data)
+      if (!scanned) return
+      const answered: { entry: Tracked; ok: boolean }[] = []
+      for (const e of scanned.elements) {
+        // What JSON.parse would give as `id: undefined` (none) or `id: null` answers no tracked call.
+        if (!e.hasId || e.idKey === undefined || e.idKey === 'null') continue
+        const entry = untrack(e.idKey)
+        if (entry) answered.push({ entry, ok: e.hasResult && !e.hasError })
       }
-      answered.forEach(({ entry, answer }, i) => {
-        const outcome = !sent ? 'dropped' : outcomeOf(answer)
+      answered.forEach(({ entry, ok }, i) => {
+        const outcome = !sent ? 'dropped' : ok ? 'ok' : 'error'
         core.record([{ method: entry.method, outcome, ruleIds: entry.ruleIds }], name, entry.t0, entry.bytesIn, share(data.length, answered.length, i), t1)
       })
     }
@@ -800,7 +826,9 @@ export function attachWebSocket(options: {
   }
 }
 
-const NO_PLAN: Pick<RequestPlan, 'truncate' | 'bytesPerSecond'> = { truncate: undefined, bytesPerSecond: undefined }
+const NO_RULES: readonly string[] = Object.freeze([])
+const INVALID: readonly string[] = Object.freeze(['(invalid)'])
+const INVALID_CALL: readonly CallRecord[] = Object.freeze([{ method: '(invalid)', outcome: 'error', ruleIds: NO_RULES }])
 
 /**
  * Whether no call in the text nests past `MAX_JSON_DEPTH` (what the fast path may pass on unread; a
