@@ -18,10 +18,31 @@ const GUARDS = {
   'no-bounty-guard': 'GUARD_BOUNTY',
 }
 // Planted bugs that are not a guard switched off: one exact text substitution each (it must match
-// once). `bounty-units`: the bounty's price term loses its 1e18 scale, a wrong-units bug that
-// makes every normal cycle revert, so even the embedded chain's set-up history cannot run.
+// once), each a mistake real vaults make. The drill that catches each is in README.md ("Planted
+// bugs") and test/guards.test.ts; a sweep cell (`[direction=up]`) is how a drill reaches the
+// other direction or a smaller level of its fault.
 const BUGS = {
+  // Wrong units: the bounty's price term loses its 1e18 scale, so every normal cycle reverts and
+  // even the embedded chain's set-up history cannot run (a report with verdict `error`).
   'bounty-units': ['(bountyGas * gasPrice * twap.consult()) / 1e18', '(bountyGas * gasPrice * twap.consult())'],
+  // Wrong units: deviations in per-mille compared with a bps limit; the 2 % guard fires at 20 %.
+  'deviation-units': ['ref - value) * 1e4) / ref;', 'ref - value) * 1e3) / ref;'],
+  // Stale check in the wrong units: a heartbeat already in seconds multiplied by `1 days`.
+  'stale-units': ['block.timestamp > updatedAt + heartbeat)', 'block.timestamp > updatedAt + heartbeat * 1 days)'],
+  // Wrong units: the price-impact cap in percent of the reserve, not bps (100 times too large).
+  'impact-units': ['(uint256(assetReserve) * maxImpactBps) / 1e4', '(uint256(assetReserve) * maxImpactBps) / 1e2'],
+  // One-sided guard: only a feed below the TWAP counts as a deviation (a price move up passes).
+  'one-sided-feed-guard': ['else if (_deviationBps(feedPrice, twapPrice) > maxDeviationBps)', 'else if (feedPrice < twapPrice && _deviationBps(feedPrice, twapPrice) > maxDeviationBps)'],
+  // A smaller gas spike: the gas price is capped only beyond 10x maxGasPrice (1,000 gwei).
+  'spike-cap-threshold': ['_min(tx.gasprice, maxGasPrice) : tx.gasprice', '(tx.gasprice > 10 * maxGasPrice ? maxGasPrice : tx.gasprice) : tx.gasprice'],
+  // Rounding that leaks: the keeper's share of assets rounds up, so a capped bounty overshoots its cap.
+  'bounty-rounding': ['/ 1e18 + (totalAssets() * bountyShareMillionths) / 1e6;\n        require(', '/ 1e18 + (totalAssets() * bountyShareMillionths + 1e6 - 1) / 1e6;\n        require('],
+  // Books not cleared: closing the trade forgets its collateral, which totalAssets() still counts.
+  'books-not-cleared': ['        tradeId = 0;\n        tradeCollateral = 0;\n', '        tradeId = 0;\n'],
+  // A gate on the wrong function: deposits' ONLY_UNWIND pause copied into withdraw, so holders cannot exit.
+  'withdraw-paused': ['returns (uint256 assets) {\n        require(shares > 0', 'returns (uint256 assets) {\n        require(riskMode == NORMAL, "Vault: withdrawals paused");\n        require(shares > 0'],
+  // Off by one at a boundary: `>` for `>=`, so a holder cannot withdraw exactly their whole balance.
+  'full-exit-off-by-one': ['balanceOf[msg.sender] >= shares, "Vault: insufficient shares"', 'balanceOf[msg.sender] > shares, "Vault: insufficient shares"'],
 }
 const settings = {
   evmVersion: 'cancun',

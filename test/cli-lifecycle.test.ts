@@ -228,7 +228,7 @@ describe('forkchaos run: no process outlives the CLI', () => {
     'a held run exits 0, writes report.json/junit.xml/summary.md with seed and replay, and leaves no process',
     async () => {
       const box = sandbox()
-      const r = await runCli(box, ['run', 'scenarios/defi/oracle-divergence.yaml', '--seed', '4242', '--report-dir', box.reportDir])
+      const r = await runCli(box, ['run', 'scenarios/defi/oracle-divergence.yaml', '--cell', 'bps=300,direction=down', '--seed', '4242', '--report-dir', box.reportDir])
       box.stopWatching()
       expect(r.code, r.stdout).toBe(0)
       expect(r.stdout).toMatch(/fork ready at http:\/\/127\.0\.0\.1:\d+ in \d+ ms/)
@@ -239,6 +239,9 @@ describe('forkchaos run: no process outlives the CLI', () => {
       expect(report.seed).toBe(4242)
       expect(report.replay).toContain('--seed')
       expect(report.replay).toContain('--seed 4242')
+      // One sweep cell, selected by --cell, replayed alone by its own command.
+      expect(report.scenarios.map((s: { name: string }) => s.name)).toEqual(['oracle-divergence-only-unwind[bps=300,direction=down]'])
+      expect(report.scenarios[0].replay).toBe('npx forkchaos run scenarios/defi/oracle-divergence.yaml --cell bps=300,direction=down --seed 4242')
       expect(report.scenarios.map((s: { verdict: string }) => s.verdict)).toEqual(['held'])
       expect(fs.readFileSync(path.join(box.reportDir, 'junit.xml'), 'utf8')).toContain('<testsuites')
       expect(fs.readFileSync(path.join(box.reportDir, 'summary.md'), 'utf8')).toContain('oracle-divergence-only-unwind')
@@ -261,6 +264,8 @@ describe('forkchaos run: no process outlives the CLI', () => {
       const r = await runCli(box, [
         'run',
         'scenarios/defi/gas-spike-bounty.yaml',
+        '--cell',
+        'baseFeeGwei=2000',
         '--vault-build',
         'ReferenceVault.no-bounty-guard',
         '--seed',

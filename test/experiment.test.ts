@@ -186,7 +186,7 @@ describe('the fork target', () => {
     const anvilsAtEnd: Record<string, string[]> = {}
     let boots = 0
     const report = await runSuite({
-      paths: ['scenarios/defi/oracle-divergence.yaml', 'scenarios/defi/reorg.yaml', 'scenarios/defi/blocked-close-trade.yaml'],
+      paths: ['scenarios/defi/cooldown-blocks-unwind.yaml', 'scenarios/defi/reorg.yaml', 'scenarios/defi/blocked-close-trade.yaml'],
       seed: 1,
       source: { kind: 'embedded' },
       replay: 'test',
@@ -196,11 +196,11 @@ describe('the fork target', () => {
         if (e.type === 'scenario-done') anvilsAtEnd[e.report.name] = liveProcesses().filter((p) => p.kind === 'anvil').map((p) => p.label).sort()
       },
     })
-    expect(Object.fromEntries(report.scenarios.map((s) => [s.name, s.verdict]))).toEqual({ 'oracle-divergence-only-unwind': 'held', 'reorg-after-cycles': 'held', 'blocked-close-trade': 'held' })
+    expect(Object.fromEntries(report.scenarios.map((s) => [s.name, s.verdict]))).toEqual({ 'cooldown-blocks-unwind': 'held', 'reorg-after-cycles': 'held', 'blocked-close-trade': 'held' })
     expect(boots).toBe(1)
     // The fresh fork is gone by the time its scenario is reported; the shared fork stays for the next.
-    expect(anvilsAtEnd['reorg-after-cycles']).toEqual(anvilsAtEnd['oracle-divergence-only-unwind'])
-    expect(anvilsAtEnd['blocked-close-trade']).toEqual(anvilsAtEnd['oracle-divergence-only-unwind'])
+    expect(anvilsAtEnd['reorg-after-cycles']).toEqual(anvilsAtEnd['cooldown-blocks-unwind'])
+    expect(anvilsAtEnd['blocked-close-trade']).toEqual(anvilsAtEnd['cooldown-blocks-unwind'])
     expect(anvilsAtEnd['blocked-close-trade']?.length).toBeGreaterThan(0)
     expect(liveProcesses()).toEqual([])
   })

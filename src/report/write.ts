@@ -38,6 +38,8 @@ export function toMarkdown(report: RunReport): string {
   for (const s of report.scenarios.filter((x) => x.verdict !== 'held')) {
     lines.push(`### ${icon[s.verdict]} ${s.name}: ${s.verdict}`, '', `${s.reason}`, '')
     for (const c of s.checks.filter((x) => !x.ok)) lines.push(`- \`${c.name}\` (${c.kind}, ${c.phase}): observed ${c.observed}; expected ${c.expected}`)
+    // A sweep cell replays alone (`--cell`), so its own command is worth a line.
+    if (s.replay !== report.replay) lines.push('', `replay: \`${s.replay}\``)
     lines.push('')
   }
   return `${lines.join('\n')}\n`
@@ -66,7 +68,9 @@ export function toJunit(report: RunReport): string {
           : s.verdict === 'failed' || s.verdict === 'degraded'
             ? `\n      <failure message="${esc(`${s.verdict}: ${s.reason}`)}" type="${s.verdict}">${esc(s.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.kind}, ${c.phase}): ${c.observed}`).join('\n'))}</failure>\n    `
             : `\n      <error message="${esc(`${s.verdict}: ${s.reason}`)}" type="${s.verdict}"/>\n    `
-    return `    <testcase classname="forkchaos.${esc(s.file)}" name="${esc(s.name)}" time="${(s.durationMs / 1000).toFixed(3)}">${body}</testcase>`
+    // A sweep cell's own replay command (it runs that cell alone), where CI shows the test case.
+    const replay = s.replay !== report.replay ? `\n      <properties><property name="replay" value="${esc(s.replay)}"/></properties>\n    ` : ''
+    return `    <testcase classname="forkchaos.${esc(s.file)}" name="${esc(s.name)}" time="${(s.durationMs / 1000).toFixed(3)}">${replay}${body}</testcase>`
   })
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',

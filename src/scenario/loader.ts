@@ -16,6 +16,7 @@ import { protocolProblem, referenceProtocol } from './protocol.js'
 import { protocolAbiProblem } from './protocol-abi.js'
 import type { FaultSpec, Scenario, Step } from './types.js'
 import { segmentsOf } from './values.js'
+import { substitute, sweepCells } from './sweep.js'
 import { scenarioValidator } from './validate-schema.js'
 
 /**
@@ -28,14 +29,27 @@ export function loadScenario(file: string): Scenario {
 }
 
 /**
+ * Every experiment of one scenario file: one, or one per cell of its `sweep` (each validated as
+ * written out; an error names the cell). `loadScenario` validates every cell and gives the first.
+ */
+export function loadScenarios(file: string): Scenario[] {
+  const bytes = readScenarioFile(file)
+  const first = parseScenario(bytes, file, 0)
+  const rest = Array.from({ length: (first.cell?.of ?? 1) - 1 }, (_, i) => parseScenario(bytes, file, i + 1))
+  return [first, ...rest]
+}
+
+/**
  * Parses and validates the bytes of a scenario file named `file` (see `loadScenario`). Checks, in
  * order: size, UTF-8 text, YAML syntax, nesting depth, one document, a mapping at the top,
  * aliases (resolved, acyclic, expanded size), keys (plain, unique), tags, finite numbers; then
  * the schema (types and every bound) and the faults' own params.
  */
-export function parseScenario(bytes: Uint8Array, file: string): Scenario {
+export function parseScenario(bytes: Uint8Array, file: string, cell?: number): Scenario {
+  // Once the sweep's cell is known, every error names it.
+  let inCell = ''
   const fail = (message: string, at?: { line?: number | undefined; field?: string }) =>
-    new InputError(`${file}${at?.line ? `:${at.line}` : ''}: ${message}`, { context: { File: file, Field: at?.field } })
+    new InputError(`${file}${at?.line ? `:${at.line}` : ''}: ${message}${inCell}`, { context: { File: file, Field: at?.field } })
   if (bytes.length > limits.fileBytes) throw fail(`the file is larger than ${limits.fileBytes} bytes (64 KiB), the limit for a scenario file.`)
   const text = decodeText(bytes, fail)
   const lineCounter = new LineCounter()
@@ -59,7 +73,15 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
   if (!isMap(doc.contents))
     throw fail(`the top level must be a mapping with \`name\`, \`hypothesis\` and \`inject\`. Got ${isSeq(doc.contents) ? 'a list' : isScalar(doc.contents) ? `the value \`${preview(doc.contents.value)}\`` : 'an alias'}.`, { line: lineOf(doc.contents.range?.[0]) })
   checkNodes(doc.contents, lineOf, fail)
-  const raw = doc.toJS({ maxAliasCount: -1 }) as unknown
+  // A sweep's cell: its placeholders replaced before the schema sees it (src/scenario/sweep.ts).
+  const parsed = doc.toJS({ maxAliasCount: -1 }) as unknown
+  const swept = sweepCells(parsed)
+  if ('problem' in swept) throw fail(swept.problem.message, { line: lineAt(doc, swept.problem.segments, lineOf), field: swept.problem.field })
+  // Without a cell named, every cell is validated and the first one returned.
+  if (cell === undefined) for (let i = 1; i < swept.cells.length; i++) parseScenario(bytes, file, i)
+  const theCell = swept.cells[cell ?? 0] ?? { label: '', values: {} }
+  if (theCell.label) inCell = ` (sweep cell \`${theCell.label}\`)`
+  const raw = substitute(parsed, theCell)
   const validate = scenarioValidator()
   if (!validate(raw)) {
     const error = pickError(validate.errors ?? [])
@@ -160,7 +182,8 @@ export function parseScenario(bytes: Uint8Array, file: string): Scenario {
   const soak = scenario.inject.random !== undefined
   return {
     file,
-    name: scenario.name,
+    name: theCell.label ? `${scenario.name}[${theCell.label}]` : scenario.name,
+    ...(theCell.label ? { cell: { label: theCell.label, values: theCell.values, index: cell ?? 0, of: swept.cells.length } } : {}),
     ...(scenario.description !== undefined ? { description: scenario.description } : {}),
     hypothesis: scenario.hypothesis,
     target: {

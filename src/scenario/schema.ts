@@ -4,6 +4,7 @@ import { checkSchema } from '../checks/registry.js'
 import { stepSchema } from '../steps/registry.js'
 import { addressOrName, duration, limits, list, name, signature, text } from './schema-parts.js'
 import { valueDefinition, valueLimits } from './values.js'
+import { sweepSchema } from './sweep.js'
 
 export { durationPattern, limits } from './schema-parts.js'
 export { checkSchema } from '../checks/registry.js'
@@ -122,6 +123,7 @@ export const scenarioSchema = {
         },
       },
     },
+    sweep: sweepSchema,
     contracts: { type: 'object', maxProperties: limits.names, additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } },
     accounts: { type: 'object', maxProperties: limits.names, additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } },
     protocol: protocolSchema,
