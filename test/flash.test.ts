@@ -1,9 +1,13 @@
-import { type Address, type Hex, parseEther } from 'viem'
+import { type Address, type Hex, numberToHex, parseEther } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readUint } from '../src/checks/read.js'
 import { calldata } from '../src/chain/views.js'
+import { applyFault } from '../src/Fault.js'
+import { faults } from '../src/faults/registry.js'
 import { runScenario } from '../src/scenario/runner.js'
-import { sendTransaction, setCode } from '../src/targets/chain.js'
+import { call, getStorageAt, sendTransaction, setCode } from '../src/targets/chain.js'
 import { type Fork, startFork } from '../src/targets/fork.js'
+import { createPrng } from '../src/util/prng.js'
 import { loadText } from './scenario-text.js'
 import { compileSolidity } from './solc-compile.js'
 
@@ -136,4 +140,26 @@ describe('flashRepaid', () => {
     expect(short).toMatchObject({ verdict: 'failed', ok: false })
     expect(short.observed).toMatch(/^inject cycle#1: a swap out of the pair took 100000000000000000000 token0 \/ 0 token1 and brought back 0 \/ \d+: reserves 300000000000000000000000 \/ 100000000000000000000 → 299900000000000000000000 \/ \d+, short of the 30 bps fee-adjusted product$/)
   }, 60_000)
+
+  it('liquidity.shortfall on a pool cuts both reserves and balances (the evidence says LP value is removed while it holds), and its revert restores the pair exactly: storage and balances', async () => {
+    await fork.reset()
+    const rpc = fork.anvil.rpc
+    const book = fork.book as Record<string, Address>
+    const ctx = { rpc, prng: createPrng(1), resolve: (n: string) => book[n] ?? (n as Address), now: () => 0 }
+    const pair = book.pair as Address
+    const state = async () => ({
+      slots: await Promise.all(Array.from({ length: 16 }, (_, i) => getStorageAt(rpc, pair, numberToHex(i, { size: 32 })))),
+      balances: await Promise.all([book.asset, book.other].map((t) => readUint(rpc, t as Address, 'balanceOf(address) returns (uint256)', [pair]))),
+      reserves: await call(rpc, { to: pair, data: calldata('getReserves()') }),
+    })
+    const before = await state()
+    const fault = await applyFault(faults['liquidity.shortfall'], ctx, { target: 'pair', params: { cutBps: 2_500 } }, 't')
+    const during = await state()
+    expect(during.balances).toEqual(before.balances.map((b) => b - (b * 2_500n) / 10_000n))
+    expect((await fault.detect({ steps: [], viewsBefore: {}, viewsAfter: {} })).took).toMatch(
+      /^pair reserves cut by 2500 bps to \d+ \/ \d+; LP holders' claim per LP token is cut by 2500 bps while this holds \(LP value removed, not moved\), and given back exactly by the revert$/,
+    )
+    await fault.revert()
+    expect(await state()).toEqual(before)
+  })
 })

@@ -7,7 +7,7 @@ import { findStorageField, readField, type StorageField, writeField } from '../.
 import { calldata } from '../../chain/views.js'
 
 type Params = { cutBps: number; token: string | undefined }
-type State = { shift: PairShift } | { field: StorageField; holder: Address; token: Address; before: bigint; cut: bigint }
+type State = { shift: PairShift; cutBps: number } | { field: StorageField; holder: Address; token: Address; before: bigint; cut: bigint }
 
 /**
  * Takes liquidity away from a lender or a pool. With `token`, the target's balance of that
@@ -30,7 +30,7 @@ export const shortfall = define<Params, State>({
     if (params.token === undefined) {
       if (!(await isPair(ctx.rpc, holder)))
         throw new InfraError('liquidity.shortfall without `token` needs a V2-style pair target.', { context: { Target: holder } })
-      return { shift: await thinPair(ctx.rpc, holder, params.cutBps) }
+      return { shift: await thinPair(ctx.rpc, holder, params.cutBps), cutBps: params.cutBps }
     }
     const token = ctx.resolve(params.token, 'params.token')
     const field = await findStorageField(ctx.rpc, {
@@ -51,9 +51,11 @@ export const shortfall = define<Params, State>({
     await writeField(ctx.rpc, state.field, (await readField(ctx.rpc, state.field)) + state.cut)
   },
   async detect(ctx, state, observations) {
+    // Said plainly: cutting a pool's reserves and balances takes value from its LP holders (the vault, if it is one)
+    // while the fault holds; the revert gives the same amounts back, so nothing is lost after it.
     const took =
       'shift' in state
-        ? await state.shift.describe()
+        ? `${await state.shift.describe()}; LP holders' claim per LP token is cut by ${state.cutBps} bps while this holds (LP value removed, not moved), and given back exactly by the revert`
         : `balanceOf(${state.holder}) ${state.before} → ${await readField(ctx.rpc, state.field)} (cut ${state.cut})`
     return { took, seen: seenIn(observations) }
   },
