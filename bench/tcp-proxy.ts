@@ -1,14 +1,17 @@
 /**
- * The TCP fault proxy with no toxic against a direct connection, side by side in one run:
- * bulk throughput (256 MiB into a local sink, 3 rounds each) and 64-byte ping/pong round
- * trips (n = 5,000 each). The proxy runs in a child process, so on a 2-core box the client
- * and servers keep one core and the proxy gets the other, as it would in a real setup.
- *   npx tsx bench/tcp-proxy.ts
+ * The TCP fault proxy with no toxic against a direct connection, a bare `socket.pipe` relay and
+ * haproxy in tcp mode (Debian; skipped with the install line when missing), side by side in one
+ * run: bulk throughput (256 MiB into a local sink, 3 rounds each, order rotated) and 64-byte
+ * ping/pong round trips (n = 5,000 each). The proxy and the pipe relay run in a child process
+ * (haproxy in its own), so on a 2-core box the client and servers keep one core and the hop gets
+ * the other, as it would in a real setup.
+ *   npx tsc -p tsconfig.json && node dist/bench/tcp-proxy.js
  */
 import { fork } from 'node:child_process'
 import * as net from 'node:net'
 import { createTcpProxy } from '../src/proxy/tcp/proxy.js'
 import { createPrng } from '../src/util/prng.js'
+import { haproxy, INSTALL, installed, type Native, removeWorkDir, workDir } from './rpc-proxy-natives.js'
 import { median, percentile, report } from './stats.js'
 
 const BULK_BYTES = 256 * 1024 * 1024
@@ -18,13 +21,26 @@ const PINGS = 5_000
 const PING_BYTES = 64
 
 if (process.argv[2] === 'proxy-child') {
-  // Child: one proxy per upstream given, addresses sent back to the parent.
+  // Child: a forkchaos proxy and a bare pipe relay per upstream given, addresses sent back to the parent.
   const upstreams = process.argv.slice(3)
   const prng = createPrng(1)
-  const listens: string[] = []
-  for (const [i, upstream] of upstreams.entries())
-    listens.push((await createTcpProxy({ name: `bench-${i}`, listen: '127.0.0.1:0', upstream, prng })).listen)
-  process.send?.({ listens })
+  const proxies: string[] = []
+  const pipes: string[] = []
+  for (const [i, upstream] of upstreams.entries()) {
+    proxies.push((await createTcpProxy({ name: `bench-${i}`, listen: '127.0.0.1:0', upstream, prng })).listen)
+    const at = upstream.lastIndexOf(':')
+    const relay = net.createServer((client) => {
+      client.setNoDelay(true)
+      const up = net.connect({ host: upstream.slice(0, at), port: Number(upstream.slice(at + 1)) })
+      up.setNoDelay(true)
+      client.pipe(up).on('error', () => client.destroy())
+      up.pipe(client).on('error', () => up.destroy())
+      client.on('error', () => up.destroy())
+    })
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve))
+    pipes.push(`127.0.0.1:${(relay.address() as net.AddressInfo).port}`)
+  }
+  process.send?.({ proxies, pipes })
 } else {
   await main()
 }
@@ -36,42 +52,52 @@ async function main() {
   })
   const echo = await serve((socket) => socket.pipe(socket))
   const child = fork(process.argv[1] as string, ['proxy-child', `127.0.0.1:${sink.port}`, `127.0.0.1:${echo.port}`], { stdio: 'inherit' })
+  const dir = workDir()
+  const natives: Native[] = []
   try {
-    const [sinkProxy, echoProxy] = await new Promise<string[]>((resolve, reject) => {
-      child.once('message', (m) => resolve((m as { listens: string[] }).listens))
+    const { proxies, pipes } = await new Promise<{ proxies: string[]; pipes: string[] }>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as { proxies: string[]; pipes: string[] }))
       child.once('exit', (code) => reject(new Error(`proxy child exited with ${code}`)))
     })
-    const direct = { sink: `127.0.0.1:${sink.port}`, echo: `127.0.0.1:${echo.port}` }
-    const proxied = { sink: sinkProxy as string, echo: echoProxy as string }
+    const paths: { name: string; sink: string; echo: string }[] = [
+      { name: 'direct', sink: `127.0.0.1:${sink.port}`, echo: `127.0.0.1:${echo.port}` },
+      { name: 'forkchaos, no toxic', sink: proxies[0] as string, echo: proxies[1] as string },
+      { name: 'bare socket.pipe', sink: pipes[0] as string, echo: pipes[1] as string },
+    ]
+    if (installed('haproxy')) {
+      const [h1, h2] = [await haproxy(dir, 'tcp', sink.port), await haproxy(dir, 'tcp', echo.port)] as [Native, Native]
+      natives.push(h1, h2)
+      paths.push({ name: 'haproxy, tcp mode', sink: `127.0.0.1:${h1.port}`, echo: `127.0.0.1:${h2.port}` })
+    } else console.log(`haproxy is not installed: no haproxy row. Install: ${INSTALL}`)
 
-    const bulkDirect: number[] = []
-    const bulkProxied: number[] = []
-    for (let round = 0; round < BULK_ROUNDS; round++) {
-      bulkDirect.push(await bulk(direct.sink))
-      bulkProxied.push(await bulk(proxied.sink))
+    const bulks = new Map(paths.map((p) => [p.name, [] as number[]]))
+    for (let round = 0; round < BULK_ROUNDS; round++)
+      for (let k = 0; k < paths.length; k++) {
+        const p = paths[(k + round) % paths.length] as (typeof paths)[number]
+        bulks.get(p.name)?.push(await bulk(p.sink))
+      }
+    const pingsOf = new Map<string, number[]>()
+    for (const p of paths) pingsOf.set(p.name, await pings(p.echo))
+
+    report(`bulk transfer, ${BULK_BYTES / 2 ** 20} MiB × ${BULK_ROUNDS} rounds (MB/s)`, paths.map((p) => [p.name, bulks.get(p.name) ?? []]))
+    report(`ping/pong ${PING_BYTES} B, n=${PINGS} (ms per round trip)`, paths.map((p) => [p.name, pingsOf.get(p.name) ?? []]))
+    const row = (label: string, a: string, b: string, c: string, d: string) => console.log(`  ${label.padEnd(22)}${a.padStart(10)}${b.padStart(11)}${c.padStart(16)}${d.padStart(16)}`)
+    console.log(`
+tcp proxy vs direct (node ${process.version}, hops in their own processes)`)
+    row('path', 'bulk MB/s', '× direct', 'ping p50 added', 'ping p99 added')
+    const direct = paths[0] as (typeof paths)[number]
+    const dBulk = median(bulks.get(direct.name) ?? [])
+    const dPing = pingsOf.get(direct.name) ?? []
+    for (const p of paths) {
+      const b = median(bulks.get(p.name) ?? [])
+      const ps = pingsOf.get(p.name) ?? []
+      const added = (stat: (xs: number[]) => number) => (p === direct ? `${stat(ps).toFixed(3)} ms` : `+${(stat(ps) - stat(dPing)).toFixed(3)} ms`)
+      row(p.name, b.toFixed(0), (b / dBulk).toFixed(2), added(median), added((xs) => percentile(xs, 99)))
     }
-    const pingDirect = await pings(direct.echo)
-    const pingProxied = await pings(proxied.echo)
-
-    report(`bulk transfer, ${BULK_BYTES / 2 ** 20} MiB × ${BULK_ROUNDS} rounds (MB/s)`, [
-      ['direct', bulkDirect],
-      ['through proxy, no toxic', bulkProxied],
-    ])
-    report(`ping/pong ${PING_BYTES} B, n=${PINGS} (ms per round trip)`, [
-      ['direct', pingDirect],
-      ['through proxy, no toxic', pingProxied],
-    ])
-    const row = (label: string, a: string, b: string, c: string) => console.log(`  ${label.padEnd(26)}${a.padStart(12)}${b.padStart(14)}${c.padStart(16)}`)
-    console.log(`\ntcp proxy vs direct (node ${process.version}, proxy in a child process)`)
-    row('', 'direct', 'proxied', 'ratio / added')
-    row('bulk MB/s (median)', median(bulkDirect).toFixed(0), median(bulkProxied).toFixed(0), `${(median(bulkProxied) / median(bulkDirect)).toFixed(2)}x`)
-    for (const [label, stat] of [
-      ['ping/pong median ms', median],
-      ['ping/pong p99 ms', (xs: number[]) => percentile(xs, 99)],
-    ] as const)
-      row(label, stat(pingDirect).toFixed(3), stat(pingProxied).toFixed(3), `+${(stat(pingProxied) - stat(pingDirect)).toFixed(3)} ms`)
   } finally {
     child.kill()
+    for (const n of natives) await n.stop()
+    removeWorkDir(dir)
     sink.close()
     echo.close()
   }
