@@ -170,7 +170,7 @@ export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: 
         bounties.push(fields[bountyFields.amount] as bigint)
         if (bountyFields.cap) bountyCaps.push(fields[bountyFields.cap] as bigint)
       }
-      const stamped: StepRecord = { ...step, t: performance.now(), ...(bounties.length ? { bounties } : {}), ...(bountyCaps.length ? { bountyCaps } : {}) }
+      const stamped: StepRecord = { ...step, ...(step.receipt ? { receipt: slimReceipt(step.receipt) } : {}), t: performance.now(), ...(bounties.length ? { bounties } : {}), ...(bountyCaps.length ? { bountyCaps } : {}) }
       series.steps.push(stamped)
       return stamped
     },
@@ -194,6 +194,23 @@ export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: 
       // stop conditions sample after every step, so the list is bounded.
       series.ends = [...series.ends.filter((e) => e.t !== window.to), end].slice(-maxWindowEnds)
     },
+  }
+}
+
+/**
+ * A recorded receipt keeps the fields of `Receipt` only (each log: address, topics, data): Anvil's
+ * answer also carries the logs bloom and every log's block and transaction hashes, which a long
+ * stress run would keep thousands of (~40 KB of RSS per cycle).
+ */
+function slimReceipt(r: Receipt): Receipt {
+  return {
+    transactionHash: r.transactionHash,
+    ...(r.contractAddress ? { contractAddress: r.contractAddress } : {}),
+    blockNumber: r.blockNumber,
+    status: r.status,
+    gasUsed: r.gasUsed,
+    effectiveGasPrice: r.effectiveGasPrice,
+    logs: r.logs.map((l) => ({ address: l.address, topics: l.topics, data: l.data })),
   }
 }
 

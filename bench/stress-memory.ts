@@ -1,0 +1,64 @@
+/**
+ * The stress runner's memory and speed, in one bench run: scenarios/defi/stress.yaml with its
+ * stress step set to 250, 1,000 and 4,000 cycles, each in a fresh process (node RSS sampled
+ * every 100 ms, peak and at the end; the heap still reachable after a GC), cycles per minute of the inject phase, against a direct
+ * loop of cycle() transactions on the same fork (the same process, after the runner).
+ *   npx tsc -p tsconfig.json && node dist/bench/stress-memory.js [250,1000,4000]
+ */
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { Address } from 'viem'
+import { calldata } from '../src/chain/views.js'
+import { loadScenario } from '../src/scenario/loader.js'
+import { runScenario } from '../src/scenario/runner.js'
+import { sendTransaction } from '../src/targets/chain.js'
+import { startFork } from '../src/targets/fork.js'
+
+const DIRECT_CYCLES = 500
+
+async function child(cycles: number) {
+  const scenario = loadScenario('scenarios/defi/stress.yaml')
+  const step = scenario.inject.steps[0] as { stress: { cycles: number } }
+  step.stress.cycles = cycles
+  const fork = await startFork({ kind: 'embedded' })
+  let peak = 0
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100)
+  try {
+    const t0 = performance.now()
+    const r = await runScenario(scenario, fork, { seed: 1, replay: 'bench' })
+    const runnerMs = performance.now() - t0
+    const endRss = process.memoryUsage.rss()
+    // What is still reachable (run with --expose-gc; the parent does): RSS alone also counts garbage V8 has not collected.
+    ;(globalThis as { gc?: () => void }).gc?.()
+    const heapMB = process.memoryUsage().heapUsed / 2 ** 20
+    if (r.verdict !== 'held') throw new Error(`stress verdict ${r.verdict}: ${r.reason}`)
+    await fork.reset()
+    const t1 = performance.now()
+    for (let i = 0; i < DIRECT_CYCLES; i++)
+      await sendTransaction(fork.anvil.rpc, { from: fork.accounts.keeper as Address, to: fork.book.vault as Address, data: calldata('cycle()') })
+    const directMs = performance.now() - t1
+    const total = r.cycles.inject.total
+    console.log(JSON.stringify({ cycles, total, runnerPerMin: (total / runnerMs) * 60_000, directPerMin: (DIRECT_CYCLES / directMs) * 60_000, peakMB: peak / 2 ** 20, endMB: endRss / 2 ** 20, heapMB, reportBytes: JSON.stringify(r, (_, v) => (typeof v === 'bigint' ? String(v) : v)).length }))
+  } finally {
+    clearInterval(sampler)
+    await fork.stop()
+  }
+}
+
+if (process.argv[2] === '--child') await child(Number(process.argv[3]))
+else {
+  const counts = (process.argv[2] ?? '250,1000,4000').split(',').map(Number)
+  const rows: { cycles: number; runnerPerMin: number; directPerMin: number; peakMB: number; endMB: number; heapMB: number; reportBytes: number }[] = []
+  for (const n of counts) {
+    const run = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', String(n)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    const line = run.stdout.trim().split('\n').pop() ?? ''
+    if (run.status !== 0) throw new Error(`${n} cycles: exit ${run.status}: ${run.stdout}`)
+    rows.push(JSON.parse(line))
+  }
+  console.log('\nstress runner: node RSS and cycles per minute (runner = the whole scenario; direct = a bare cycle() loop on the same fork)')
+  for (const r of rows)
+    console.log(`  ${String(r.cycles).padStart(5)} cycles  RSS peak ${r.peakMB.toFixed(0)} MB, end ${r.endMB.toFixed(0)} MB, heap after GC ${r.heapMB.toFixed(0)} MB  runner ${r.runnerPerMin.toFixed(0)}/min  direct ${r.directPerMin.toFixed(0)}/min  (${(r.runnerPerMin / r.directPerMin).toFixed(2)}×)  report ${(r.reportBytes / 1024).toFixed(0)} KiB`)
+  const first = rows[0]
+  const last = rows[rows.length - 1]
+  if (first && last) console.log(`  RSS at ${last.cycles} / at ${first.cycles}: peak ${(last.peakMB / first.peakMB).toFixed(2)}×, end ${(last.endMB / first.endMB).toFixed(2)}×`)
+}
