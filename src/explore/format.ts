@@ -1,0 +1,26 @@
+import type { ExploreReport } from './run.js'
+import type { Trace } from './trace.js'
+
+const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length))
+
+/** The dependency list: one line per external selector, then the storage read per contract. */
+export function formatDependencies(trace: Trace): string {
+  const lines = [`  ${trace.entry} on ${trace.to}: ${trace.dependencies.length} external functions`]
+  for (const d of trace.dependencies)
+    lines.push(`    ${pad(d.contract ?? d.address, 8)} ${pad(d.signature ?? d.selector, 40)} ${d.selector} ×${pad(String(d.calls), 3)} ${d.view ? 'view' : 'call'}  revert ${d.failure}`)
+  lines.push(`  read: ${trace.reads.map((r) => `${r.contract ?? r.address} ${r.slots} slot${r.slots === 1 ? '' : 's'}`).join(', ')}`)
+  return lines.join('\n')
+}
+
+/** The matrix: one row per cell (fault × selector), one column per check, and the verdict. */
+export function formatMatrix(report: ExploreReport): string {
+  const short: Record<string, string> = { 'dependency.revert': 'revert', 'dependency.garbage': 'garbage', 'dependency.gas': 'gas' }
+  const head = `  ${pad('fault', 8)} ${pad('dependency', 44)} ${report.checks.map((c) => pad(c, c.length)).join(' ')}  verdict`
+  const rows = report.cells.map((c) => {
+    const marks = report.checks.map((n) => pad(c.checks[n] === false ? 'FAIL' : 'ok', n.length)).join(' ')
+    const row = `  ${pad(short[c.fault] ?? c.fault, 8)} ${pad(`${c.contract}.${c.signature}`, 44)} ${marks}  ${c.verdict}`
+    return c.file ? `${row}\n      ${c.reason}\n      written: ${c.file}\n      replay: ${c.replay}` : row
+  })
+  const held = report.cells.filter((c) => c.verdict === 'held').length
+  return [head, ...rows, `${report.cells.length} cells: ${held} held, ${report.cells.length - held} not · ${(report.durationMs / 1000).toFixed(1)} s · seed ${report.seed}`].join('\n')
+}

@@ -1,0 +1,70 @@
+// `forkchaos explore` on the embedded reference chain: the traced dependency list names the
+// vault's real external calls, a closeTrade revert propagates on the reference vault (its cells
+// hold) and is caught on ReferenceVault.no-close-guard (its revert cell fails, and the scenario
+// file explore writes fails on that build through `forkchaos run` and holds on the reference).
+// Bad input exits 2 naming the flag. Runs the CLI from dist/ (`npx tsc -p tsconfig.json` first).
+import { spawnSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { explore } from '../src/explore/run.js'
+import { loadScenario } from '../src/scenario/loader.js'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const bin = path.join(root, 'bin', 'forkchaos.js')
+const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+const close = 'closeTrade(uint256)'
+
+describe('forkchaos explore', () => {
+  it('lists the reference vault dependencies; closeTrade reverts propagate and its cells hold', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'explore-ref-'))
+    const report = await explore({ source: { kind: 'embedded' }, entry: 'cycle()', seed: 7, out, replayFlags: '', only: [close] })
+    const deps = new Map(report.trace.dependencies.map((d) => [`${d.contract}.${d.signature}`, d]))
+    for (const name of ['twap.update()', 'twap.consult()', 'feed.latestRoundData()', 'feed.decimals()', 'pair.getReserves()', 'perp.closeTrade(uint256)', 'perp.openTrade(uint256)', 'asset.transfer(address,uint256)'])
+      expect(deps.has(name), name).toBe(true)
+    expect(deps.get('perp.closeTrade(uint256)')).toMatchObject({ selector: '0xa39cea84', view: false, failure: 'propagates' })
+    expect(deps.get('twap.consult()')).toMatchObject({ selector: '0x7eeda703', view: true })
+    expect(report.trace.reads.find((r) => r.contract === 'vault')?.slots).toBeGreaterThan(0)
+    expect(report.cells.map((c) => `${c.fault} ${c.verdict}`)).toEqual(['dependency.revert held', 'dependency.garbage failed', 'dependency.gas held'])
+    // A finding on the unmodified vault: closeTrade answering without closing (garbage) loses funds.
+    expect(report.cells[1]?.checks['no-funds-lost']).toBe(false)
+    expect(fs.readdirSync(out)).toEqual(['explore-garbage-perp-closetrade.yaml'])
+    fs.rmSync(out, { recursive: true, force: true })
+  }, 60_000)
+
+  it('on no-close-guard the closeTrade revert cell fails; its written file fails there via run and holds on the reference', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'explore-ncg-'))
+    const report = await explore({ source: { kind: 'embedded', vaultBuild: 'ReferenceVault.no-close-guard' }, entry: 'cycle()', seed: 7, out, replayFlags: ' --vault-build ReferenceVault.no-close-guard', only: [close] })
+    expect(report.trace.dependencies.find((d) => d.signature === close)?.failure).toBe('caught')
+    const cell = report.cells.find((c) => c.fault === 'dependency.revert')
+    expect(cell?.verdict).toBe('failed')
+    expect(cell?.checks['no-funds-lost']).toBe(false)
+    const file = path.join(out, 'explore-revert-perp-closetrade.yaml')
+    expect(cell?.file).toBe(file)
+    expect(cell?.replay).toBe(`npx forkchaos run ${file} --seed 7 --vault-build ReferenceVault.no-close-guard`)
+    expect(loadScenario(file).name).toBe('explore-revert-perp-closetrade')
+    const broken = cli(['run', file, '--seed', '7', '--vault-build', 'ReferenceVault.no-close-guard', '--report-dir', path.join(out, 'r1'), '--no-progress'])
+    expect(broken.stdout).toMatch(/failed\s+explore-revert-perp-closetrade/)
+    expect(broken.stdout).toContain('safety check `no-funds-lost` broke in inject')
+    expect(broken.status).toBe(1)
+    const reference = cli(['run', file, '--seed', '7', '--report-dir', path.join(out, 'r2'), '--no-progress'])
+    expect(reference.stdout).toMatch(/held\s+explore-revert-perp-closetrade/)
+    expect(reference.status).toBe(0)
+    fs.rmSync(out, { recursive: true, force: true })
+  }, 90_000)
+
+  it('bad input exits 2 naming the flag', () => {
+    const entry = cli(['explore', '--entry', 'nope()'])
+    expect(entry.status).toBe(2)
+    expect(entry.stderr).toContain('`--entry` must be a state-changing function of the reference vault without arguments: cycle()')
+    expect(entry.stderr).toContain('Got `nope()`')
+    const flag = cli(['explore', '--fail-on', 'failed'])
+    expect(flag.status).toBe(2)
+    expect(flag.stderr).toContain("unknown option '--fail-on'")
+    const url = cli(['explore', '--fork-url', 'http://127.0.0.1:1'])
+    expect(url.status).toBe(2)
+    expect(url.stderr).toContain('`--fork-url` is not supported by `explore` yet')
+  })
+})
