@@ -20,6 +20,7 @@ const commands: Record<string, () => Promise<AddCommand>> = {
   validate: async () => (await import('./commands/validate.js')).validateCommand,
   export: async () => (await import('./commands/export.js')).exportCommand,
   cleanup: async () => (await import('./commands/cleanup.js')).cleanupCommand,
+  explore: async () => (await import('./commands/explore.js')).exploreCommand,
 }
 
 /**
