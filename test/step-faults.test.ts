@@ -78,6 +78,38 @@ describe('per-step fault schedules', () => {
     expect(report.faults[0]?.tStop).toEqual(expect.any(Number))
   }, 120_000)
 
+  it('a cooldown started at step 1 (dependency.cooldown): the perp reports its end a day ahead from that step (past the 12 h one the history left), and the old end after its revert', async () => {
+    const f = fork as Fork
+    await f.reset()
+    const end = async () => wordAt(await call(f.anvil.rpc, { to: f.book.perp as `0x${string}`, data: calldata('cooldownEnd(address)', [f.book.vault]) }), 0)
+    const before = await end()
+    const report = await runScenario(
+      loadText(
+        `name: cooldown-started
+hypothesis: A cooldown started mid-phase holds only until its revert.
+protocol: reference
+baseline: { steps: [] }
+inject:
+  faults: []
+  steps:
+    - mine: {}
+    - fault: { id: alp-locked, apply: { type: dependency.cooldown, target: perp, params: { account: vault, seconds: 86400 } } }
+    - warp: { seconds: 60 }
+    - fault: { revert: alp-locked }
+`,
+        file,
+      ),
+      f,
+      { seed: 1, replay: 'test' },
+    )
+    expect(report.verdict).toBe('held')
+    expect(report.faults[0]?.evidence?.took).toMatch(new RegExp(`^cooldown end of ${f.book.vault} ${before} → (\\d+)$`))
+    const started = BigInt(/→ (\d+)$/.exec(report.faults[0]?.evidence?.took ?? '')?.[1] ?? '0')
+    expect(started).toBeGreaterThan(before)
+    expect(report.faults[0]?.window).toMatchObject({ applied: { step: 1 }, reverted: { step: 3, by: 'step' } })
+    expect(await end()).toBe(before)
+  }, 60_000)
+
   it('bad schedules are exit 2 naming the file, line and step: unknown id, reverted twice, applied in an earlier phase, duplicate id, bad params', () => {
     const base = scenario()
     expect(refusal(base.replace('{ revert: feed-down }', '{ revert: feed-dwn }'), file).shortMessage).toBe(

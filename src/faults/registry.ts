@@ -17,6 +17,7 @@ import { kill } from './node/kill.js'
 import { restart } from './node/restart.js'
 import { wedge } from './node/wedge.js'
 import { reorg } from './chain/reorg.js'
+import { cooldown } from './dependency/cooldown.js'
 import { garbage } from './dependency/garbage.js'
 import { gas } from './dependency/gas.js'
 import { revert } from './dependency/revert.js'
@@ -38,6 +39,7 @@ export const faults = {
   'dependency.revert': revert,
   'dependency.garbage': garbage,
   'dependency.gas': gas,
+  'dependency.cooldown': cooldown,
   'time.warp': warp,
   'gas.spike': spike,
   'chain.reorg': reorg,
