@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { explore } from '../src/explore/run.js'
 import { loadScenario } from '../src/scenario/loader.js'
+import * as Experiment from '../src/experiment/experiment.js'
+import { forkTarget } from '../src/experiment/targets/fork.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const bin = path.join(root, 'bin', 'forkchaos.js')
@@ -18,42 +20,47 @@ const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { cw
 const close = 'closeTrade(uint256)'
 
 describe('forkchaos explore', () => {
-  it('lists the reference vault dependencies; closeTrade reverts propagate and its cells hold', async () => {
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'explore-ref-'))
-    const report = await explore({ source: { kind: 'embedded' }, entry: 'cycle()', seed: 7, out, replayFlags: '', only: [close] })
-    const deps = new Map(report.trace.dependencies.map((d) => [`${d.contract}.${d.signature}`, d]))
-    for (const name of ['twap.update()', 'twap.consult()', 'feed.latestRoundData()', 'feed.decimals()', 'pair.getReserves()', 'perp.closeTrade(uint256)', 'perp.openTrade(uint256)', 'asset.transfer(address,uint256)'])
-      expect(deps.has(name), name).toBe(true)
-    expect(deps.get('perp.closeTrade(uint256)')).toMatchObject({ selector: '0xa39cea84', view: false, failure: 'propagates' })
-    expect(deps.get('twap.consult()')).toMatchObject({ selector: '0x7eeda703', view: true })
-    expect(report.trace.reads.find((r) => r.contract === 'vault')?.slots).toBeGreaterThan(0)
-    expect(report.cells.map((c) => `${c.fault} ${c.verdict}`)).toEqual(['dependency.revert held', 'dependency.garbage failed', 'dependency.gas held'])
-    // A finding on the unmodified vault: closeTrade answering without closing (garbage) loses funds.
-    expect(report.cells[1]?.checks['no-funds-lost']).toBe(false)
-    expect(fs.readdirSync(out)).toEqual(['explore-garbage-perp-closetrade.yaml'])
-    fs.rmSync(out, { recursive: true, force: true })
-  }, 60_000)
-
-  it('on no-close-guard the closeTrade revert cell fails; its written file fails there via run and holds on the reference', async () => {
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'explore-ncg-'))
-    const report = await explore({ source: { kind: 'embedded', vaultBuild: 'ReferenceVault.no-close-guard' }, entry: 'cycle()', seed: 7, out, replayFlags: ' --vault-build ReferenceVault.no-close-guard', only: [close] })
-    expect(report.trace.dependencies.find((d) => d.signature === close)?.failure).toBe('caught')
-    const cell = report.cells.find((c) => c.fault === 'dependency.revert')
+  it('lists the dependencies; on no-close-guard the closeTrade revert cell fails, its written file fails there via run and holds on the reference', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'explore-'))
+    const broken = await explore({ source: { kind: 'embedded', vaultBuild: 'ReferenceVault.no-close-guard' }, entry: 'cycle()', seed: 7, out, replayFlags: ' --vault-build ReferenceVault.no-close-guard', only: [close] })
+    expect(broken.trace.dependencies.find((d) => d.signature === close)?.failure).toBe('caught')
+    const cell = broken.cells.find((c) => c.fault === 'dependency.revert')
     expect(cell?.verdict).toBe('failed')
     expect(cell?.checks['no-funds-lost']).toBe(false)
     const file = path.join(out, 'explore-revert-perp-closetrade.yaml')
     expect(cell?.file).toBe(file)
     expect(cell?.replay).toBe(`npx forkchaos run ${file} --seed 7 --vault-build ReferenceVault.no-close-guard`)
-    expect(loadScenario(file).name).toBe('explore-revert-perp-closetrade')
-    const broken = cli(['run', file, '--seed', '7', '--vault-build', 'ReferenceVault.no-close-guard', '--report-dir', path.join(out, 'r1'), '--no-progress'])
-    expect(broken.stdout).toMatch(/failed\s+explore-revert-perp-closetrade/)
-    expect(broken.stdout).toContain('safety check `no-funds-lost` broke in inject')
-    expect(broken.status).toBe(1)
-    const reference = cli(['run', file, '--seed', '7', '--report-dir', path.join(out, 'r2'), '--no-progress'])
-    expect(reference.stdout).toMatch(/held\s+explore-revert-perp-closetrade/)
-    expect(reference.status).toBe(0)
-    fs.rmSync(out, { recursive: true, force: true })
-  }, 90_000)
+    const scenario = loadScenario(file)
+    expect(scenario.name).toBe('explore-revert-perp-closetrade')
+    // The written file, run by the CLI on that build: it fails the same way.
+    const run = cli(['run', file, '--seed', '7', '--vault-build', 'ReferenceVault.no-close-guard', '--report-dir', path.join(out, 'r1'), '--no-progress'])
+    expect(run.stdout).toMatch(/failed\s+explore-revert-perp-closetrade/)
+    expect(run.stdout).toContain('safety check `no-funds-lost` broke in inject')
+    expect(run.status).toBe(1)
+
+    // The reference vault: its real external calls, a closeTrade revert propagates, and the file holds.
+    const target = forkTarget({ source: { kind: 'embedded' } })
+    try {
+      const refOut = path.join(out, 'ref')
+      const report = await explore({ source: { kind: 'embedded' }, entry: 'cycle()', seed: 7, out: refOut, replayFlags: '', only: [close], target })
+      const deps = new Map(report.trace.dependencies.map((d) => [`${d.contract}.${d.signature}`, d]))
+      for (const name of ['twap.update()', 'twap.consult()', 'feed.latestRoundData()', 'feed.decimals()', 'pair.getReserves()', 'perp.closeTrade(uint256)', 'perp.openTrade(uint256)', 'asset.transfer(address,uint256)'])
+        expect(deps.has(name), name).toBe(true)
+      expect(deps.get('perp.closeTrade(uint256)')).toMatchObject({ selector: '0xa39cea84', view: false, failure: 'propagates' })
+      expect(deps.get('twap.consult()')).toMatchObject({ selector: '0x7eeda703', view: true })
+      expect(report.trace.reads.find((r) => r.contract === 'vault')?.slots).toBeGreaterThan(0)
+      expect(report.cells.map((c) => `${c.fault} ${c.verdict}`)).toEqual(['dependency.revert held', 'dependency.garbage failed', 'dependency.gas held'])
+      // A finding on the unmodified vault: closeTrade answering without closing (garbage) loses funds.
+      expect(report.cells[1]?.checks['no-funds-lost']).toBe(false)
+      expect(fs.readdirSync(refOut)).toEqual(['explore-garbage-perp-closetrade.yaml'])
+      const held = await Experiment.run(scenario, target, { seed: 7, replay: 'test' })
+      expect(held.verdict).toBe('held')
+      expect(held.checks.filter((c) => c.name === 'no-funds-lost').every((c) => c.ok)).toBe(true)
+    } finally {
+      await target.stop()
+      fs.rmSync(out, { recursive: true, force: true })
+    }
+  }, 120_000)
 
   it('bad input exits 2 naming the flag', () => {
     const entry = cli(['explore', '--entry', 'nope()'])
@@ -63,8 +70,5 @@ describe('forkchaos explore', () => {
     const flag = cli(['explore', '--fail-on', 'failed'])
     expect(flag.status).toBe(2)
     expect(flag.stderr).toContain("unknown option '--fail-on'")
-    const url = cli(['explore', '--fork-url', 'http://127.0.0.1:1'])
-    expect(url.status).toBe(2)
-    expect(url.stderr).toContain('`--fork-url` is not supported by `explore` yet')
   })
 })

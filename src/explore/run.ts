@@ -46,10 +46,12 @@ export async function explore(options: {
   /** Only the cells of these external functions (signatures, e.g. `closeTrade(uint256)`); all when absent. */
   only?: readonly string[]
   onCell?: (cell: CellResult) => void
+  /** A fork target to use (and leave running) instead of one booted and stopped here (tests, benches). */
+  target?: ReturnType<typeof forkTarget>
   onTrace?: (trace: Trace) => void
 }): Promise<ExploreReport> {
   const t0 = performance.now()
-  const target = forkTarget({ source: options.source })
+  const target = options.target ?? forkTarget({ source: options.source })
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-explore-'))
   const cells: CellResult[] = []
   const info = { seed: options.seed, replay: '', emit: () => {} }
@@ -94,7 +96,7 @@ export async function explore(options: {
     }
     return { seed: options.seed, entry: options.entry, source: options.source.kind, trace, checks: checkNames, cells, durationMs: Math.round(performance.now() - t0) }
   } finally {
-    await target.stop()
+    if (!options.target) await target.stop()
     fs.rmSync(tmp, { recursive: true, force: true })
   }
 }
