@@ -1,7 +1,7 @@
 import { type Address, type Hex, numberToHex, pad } from 'viem'
 import { InfraError } from '../errors.js'
 import { call, getStorageAt, setStorageAt } from '../targets/chain.js'
-import type { Rpc } from '../targets/rpc.js'
+import { type Rpc, RpcError } from '../targets/rpc.js'
 
 /**
  * Generic storage-slot discovery: where in a contract's storage does the value that a view
@@ -99,6 +99,31 @@ export async function writeField(rpc: Rpc, field: StorageField, value: bigint): 
     })
   const raw = BigInt(await getStorageAt(rpc, field.address, field.slot))
   await setStorageAt(rpc, field.address, field.slot, numberToHex(insert(raw, field.offsetBits, field.widthBits, value), { size: 32 }))
+}
+
+/**
+ * Writes several fields in two round trips: one JSON-RPC batch reads their slots (with `extra`
+ * calls beside them), one writes them; fields that share a slot become one write. `values` gets
+ * the answers of `extra` and returns one value per field, in order.
+ */
+export async function writeFields(rpc: Rpc, fields: readonly StorageField[], values: (extra: unknown[]) => bigint[], extra: readonly { method: string; params?: unknown[] }[] = []): Promise<void> {
+  const reads = await rpc.batch([...extra, ...fields.map((f) => ({ method: 'eth_getStorageAt', params: [f.address, f.slot, 'latest'] }))])
+  const failed = reads.find((r) => r instanceof RpcError)
+  if (failed) throw failed
+  const wanted = values(reads.slice(0, extra.length))
+  const slots = new Map<string, { address: Address; slot: Hex; raw: bigint }>()
+  fields.forEach((field, i) => {
+    const value = wanted[i] as bigint
+    if (value < 0n || value >= 1n << BigInt(field.widthBits))
+      throw new InfraError(`The value ${value} does not fit the ${field.widthBits}-bit storage field.`, { context: { Contract: field.address, Slot: field.slot } })
+    const key = `${field.address.toLowerCase()}/${field.slot}`
+    const at = slots.get(key) ?? { address: field.address, slot: field.slot, raw: BigInt(reads[extra.length + i] as Hex) }
+    at.raw = insert(at.raw, field.offsetBits, field.widthBits, value)
+    slots.set(key, at)
+  })
+  const writes = await rpc.batch([...slots.values()].map((w) => ({ method: 'anvil_setStorageAt', params: [w.address, w.slot, numberToHex(w.raw, { size: 32 })] })))
+  const refused = writes.find((r) => r instanceof RpcError)
+  if (refused) throw refused
 }
 
 export function wordAt(data: Hex, index: number): bigint {

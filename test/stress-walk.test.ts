@@ -1,0 +1,54 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { writeFields } from '../src/chain/slots.js'
+import { runScenario } from '../src/scenario/runner.js'
+import { getStorageAt } from '../src/targets/chain.js'
+import { type Fork, startFork } from '../src/targets/fork.js'
+import { loadText } from './scenario-text.js'
+
+let fork: Fork
+beforeAll(async () => {
+  fork = await startFork({ kind: 'embedded' })
+}, 60_000)
+afterAll(async () => {
+  await fork?.stop()
+})
+
+describe('stress: the feed walk written in two batches', () => {
+  it('writeFields merges fields that share a slot and keeps the slot\'s other bits', async () => {
+    const address = fork.book.feed as `0x${string}`
+    const slot = '0x00000000000000000000000000000000000000000000000000000000000000ff' as const
+    await fork.anvil.rpc.request('anvil_setStorageAt', [address, slot, `0x${'ab'.repeat(32)}`])
+    const low = { address, slot, offsetBits: 0, widthBits: 64 }
+    const high = { address, slot, offsetBits: 128, widthBits: 64 }
+    await writeFields(fork.anvil.rpc, [low, high], ([n]) => [BigInt(n as string), 7n], [{ method: 'eth_chainId' }])
+    const word = BigInt(await getStorageAt(fork.anvil.rpc, address, slot))
+    expect(word & 0xffffffffffffffffn).toBe(BigInt(await fork.anvil.rpc.request<string>('eth_chainId')))
+    expect((word >> 128n) & 0xffffffffffffffffn).toBe(7n)
+    // Bits 64–127 and 192–255 are untouched.
+    expect((word >> 64n) & 0xffffffffffffffffn).toBe(0xababababababababn)
+    expect(word >> 192n).toBe(0xababababababababn)
+    await expect(writeFields(fork.anvil.rpc, [low], () => [1n << 64n])).rejects.toThrow('does not fit the 64-bit storage field')
+  })
+
+  it('a feed walk past the vault\'s 2 % guard takes effect: ONLY_UNWIND engages and a normal-mode check fails', async () => {
+    await fork.reset()
+    const scenario = loadText(
+      `name: wide-walk
+hypothesis: a walk of the feed by up to 10 % per cycle moves the vault out of normal mode.
+protocol: reference
+checks:
+  - { name: normal-mode, kind: safety, phases: [inject], riskMode: { equals: 0 } }
+baseline: { steps: [ { cycle: {} } ] }
+inject:
+  faults: []
+  steps:
+    - stress: { cycles: 12, walk: { feed: { target: feed, stepBps: 1000, maxBps: 5000 } } }
+recover: { steps: [ { cycle: {} } ] }
+`,
+      'wide-walk.yaml',
+    )
+    const report = await runScenario(scenario, fork, { seed: 3, replay: 'test' })
+    expect(report.verdict).toBe('failed')
+    expect(report.reason).toMatch(/normal-mode/)
+  }, 60_000)
+})
