@@ -17,6 +17,7 @@ import { protocolAbiProblem } from './protocol-abi.js'
 import type { FaultSpec, Scenario, Step } from './types.js'
 import { segmentsOf } from './values.js'
 import { substitute, sweepCells } from './sweep.js'
+import { type FoundryRef, loadFoundry, ProjectError, type ProjectContracts } from '../projects/foundry.js'
 import { scenarioValidator } from './validate-schema.js'
 
 /**
@@ -96,6 +97,9 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
     throw fail(describe(error, raw, written), { line: lineAt(doc, [...segments, ...extra], lineOf), field: fieldName(segments) || '(top level)' })
   }
   const scenario = raw as RawScenario
+  // A Foundry project's deployed contracts, by their own names (src/projects/foundry.ts).
+  const project = projectContracts(scenario, file, fail, (segs) => lineAt(doc, segs, lineOf))
+  if (project) scenario.contracts = project.addresses
   const ms = (value: unknown, field: string, fallback: number, maxMs: number) => (value === undefined ? fallback : parseDurationMs(value, field, { maxMs }))
   // Each fault once: its target kind against the scenario's, then its params, parsed here and
   // carried on the spec (`parsed`) so that nothing parses them again.
@@ -224,6 +228,36 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
     },
     recover: { steps: scenario.recover?.steps ?? [], attempts: scenario.recover?.attempts ?? 3, durationMs: ms(scenario.recover?.duration, 'recover.duration', 5_000, limits.phaseMs) },
   }
+}
+
+/**
+ * `contracts: { foundry: dir }`: the project's addresses by contract name, and every `call` step
+ * on one of them checked against its ABI (a function it lacks is exit 2 before anything boots).
+ */
+function projectContracts(scenario: RawScenario, file: string, fail: Fail, lineAt: (segments: string[]) => number | undefined) {
+  const ref = scenario.contracts as unknown as FoundryRef | undefined
+  if (!ref || typeof ref.foundry !== 'string') return undefined
+  let project: ProjectContracts
+  try {
+    project = loadFoundry(ref, path.dirname(file))
+  } catch (error) {
+    if (!(error instanceof ProjectError)) throw error
+    throw fail(error.message, { line: lineAt(['contracts', 'foundry']), field: 'contracts.foundry' })
+  }
+  const phases = { baseline: scenario.baseline?.steps, inject: scenario.inject.steps, recover: scenario.recover?.steps }
+  for (const [phase, steps] of Object.entries(phases))
+    (steps ?? []).forEach((step, i) => {
+      const call = (step as { call?: { to?: string; fn?: string } }).call
+      const abi = call?.to !== undefined ? project.abis[call.to] : undefined
+      if (!abi || !call?.fn) return
+      const wanted = call.fn.replace(/\s+returns\s*\(.*$/, '').replace(/\s+/g, '')
+      const has = abi.some((item) => item.type === 'function' && `${item.name}(${item.inputs.map((p) => p.type).join(',')})` === wanted)
+      if (!has) {
+        const known = abi.flatMap((item) => (item.type === 'function' ? [`${item.name}(${item.inputs.map((p) => p.type).join(',')})`] : []))
+        throw fail(`\`${phase}.steps[${i}].call.fn\` \`${call.fn}\` is not a function of \`${call.to}\` in its ABI (${project.source}); it has ${known.map((k) => `\`${k}\``).join(', ') || 'none'}.`, { line: lineAt([phase, 'steps', String(i), 'call', 'fn']), field: `${phase}.steps[${i}].call.fn` })
+      }
+    })
+  return project
 }
 
 /** A scenario file as the schema admits it, before defaults and parsing. */

@@ -124,7 +124,18 @@ export const scenarioSchema = {
       },
     },
     sweep: sweepSchema,
-    contracts: { type: 'object', maxProperties: limits.names, additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } },
+    contracts: {
+      oneOf: [
+        { type: 'object', maxProperties: limits.names, additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' }, not: { required: ['foundry'] } },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['foundry'],
+          description: 'A Foundry project (relative to this file): addresses from broadcast/<script>/<chainId>/run-latest.json, ABIs from out/.',
+          properties: { foundry: { type: 'string', minLength: 1, maxLength: 4_096 }, script: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,128}$' }, chainId: { type: 'integer', minimum: 1, maximum: 4_294_967_295 } },
+        },
+      ],
+    },
     accounts: { type: 'object', maxProperties: limits.names, additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } },
     protocol: protocolSchema,
     checks: list(checkSchema, limits.checks),
