@@ -91,7 +91,10 @@ tcp proxy vs direct (node ${process.version}, hops in their own processes)`)
     for (const p of paths) {
       const b = median(bulks.get(p.name) ?? [])
       const ps = pingsOf.get(p.name) ?? []
-      const added = (stat: (xs: number[]) => number) => (p === direct ? `${stat(ps).toFixed(3)} ms` : `+${(stat(ps) - stat(dPing)).toFixed(3)} ms`)
+      const added = (stat: (xs: number[]) => number) => {
+        const d = stat(ps) - stat(dPing)
+        return p === direct ? `${stat(ps).toFixed(3)} ms` : `${d < 0 ? '−' : '+'}${Math.abs(d).toFixed(3)} ms`
+      }
       row(p.name, b.toFixed(0), (b / dBulk).toFixed(2), added(median), added((xs) => percentile(xs, 99)))
     }
   } finally {
