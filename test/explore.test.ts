@@ -1,8 +1,10 @@
 // `forkchaos explore` on the embedded reference chain: the traced dependency list names the
 // vault's real external calls, a closeTrade revert propagates on the reference vault (its cells
 // hold) and is caught on ReferenceVault.no-close-guard (its revert cell fails, and the scenario
-// file explore writes fails on that build through `forkchaos run` and holds on the reference).
-// Bad input exits 2 naming the flag. Runs the CLI from dist/ (`npx tsc -p tsconfig.json` first).
+// file explore writes, read by the normal loader and run by the engine `forkchaos run` uses, fails
+// on that build and holds on the reference). One finding on the unmodified vault is asserted as
+// such: closeTrade answering garbage without closing loses funds. Bad input exits 2 naming the
+// flag (the CLI from dist/: `npx tsc -p tsconfig.json` first).
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
@@ -11,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { explore } from '../src/explore/run.js'
 import { loadScenario } from '../src/scenario/loader.js'
+import type { Scenario } from '../src/scenario/types.js'
 import * as Experiment from '../src/experiment/experiment.js'
 import { forkTarget } from '../src/experiment/targets/fork.js'
 
@@ -20,23 +23,30 @@ const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { cw
 const close = 'closeTrade(uint256)'
 
 describe('forkchaos explore', () => {
-  it('lists the dependencies; on no-close-guard the closeTrade revert cell fails, its written file fails there via run and holds on the reference', async () => {
+  it('lists the dependencies; on no-close-guard the closeTrade revert cell fails, its written file (normal loader, run engine) fails there and holds on the reference', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'explore-'))
-    const broken = await explore({ source: { kind: 'embedded', vaultBuild: 'ReferenceVault.no-close-guard' }, entry: 'cycle()', seed: 7, out, replayFlags: ' --vault-build ReferenceVault.no-close-guard', only: [close] })
-    expect(broken.trace.dependencies.find((d) => d.signature === close)?.failure).toBe('caught')
-    const cell = broken.cells.find((c) => c.fault === 'dependency.revert')
-    expect(cell?.verdict).toBe('failed')
-    expect(cell?.checks['no-funds-lost']).toBe(false)
-    const file = path.join(out, 'explore-revert-perp-closetrade.yaml')
-    expect(cell?.file).toBe(file)
-    expect(cell?.replay).toBe(`npx forkchaos run ${file} --seed 7 --vault-build ReferenceVault.no-close-guard`)
-    const scenario = loadScenario(file)
-    expect(scenario.name).toBe('explore-revert-perp-closetrade')
-    // The written file, run by the CLI on that build: it fails the same way.
-    const run = cli(['run', file, '--seed', '7', '--vault-build', 'ReferenceVault.no-close-guard', '--report-dir', path.join(out, 'r1'), '--no-progress'])
-    expect(run.stdout).toMatch(/failed\s+explore-revert-perp-closetrade/)
-    expect(run.stdout).toContain('safety check `no-funds-lost` broke in inject')
-    expect(run.status).toBe(1)
+    const ncg = forkTarget({ source: { kind: 'embedded', vaultBuild: 'ReferenceVault.no-close-guard' } })
+    let scenario: Scenario
+    try {
+      const broken = await explore({ source: { kind: 'embedded', vaultBuild: 'ReferenceVault.no-close-guard' }, entry: 'cycle()', seed: 7, out, replayFlags: ' --vault-build ReferenceVault.no-close-guard', only: [close], faults: ['dependency.revert'], target: ncg })
+      expect(broken.trace.dependencies.find((d) => d.signature === close)?.failure).toBe('caught')
+      expect(broken.cells.map((c) => c.name)).toEqual(['explore-revert-perp-closetrade'])
+      const cell = broken.cells[0]
+      expect(cell?.verdict).toBe('failed')
+      expect(cell?.checks['no-funds-lost']).toBe(false)
+      const file = path.join(out, 'explore-revert-perp-closetrade.yaml')
+      expect(cell?.file).toBe(file)
+      expect(cell?.replay).toBe(`npx forkchaos run ${file} --seed 7 --vault-build ReferenceVault.no-close-guard`)
+      expect(fs.readFileSync(file, 'utf8')).toContain(`# replay: ${cell?.replay}`)
+      // The written file, read by the normal loader and run by the engine `run` uses, on that build: it fails the same way.
+      scenario = loadScenario(file)
+      expect(scenario.name).toBe('explore-revert-perp-closetrade')
+      const again = await Experiment.run(scenario, ncg, { seed: 7, replay: cell?.replay ?? '' })
+      expect(again.verdict).toBe('failed')
+      expect(again.reason).toContain('safety check `no-funds-lost` broke in inject')
+    } finally {
+      await ncg.stop()
+    }
 
     // The reference vault: its real external calls, a closeTrade revert propagates, and the file holds.
     const target = forkTarget({ source: { kind: 'embedded' } })

@@ -17,10 +17,11 @@ export function formatMatrix(report: ExploreReport): string {
   const short: Record<string, string> = { 'dependency.revert': 'revert', 'dependency.garbage': 'garbage', 'dependency.gas': 'gas' }
   const head = `  ${pad('fault', 8)} ${pad('dependency', 44)} ${report.checks.map((c) => pad(c, c.length)).join(' ')}  verdict`
   const rows = report.cells.map((c) => {
-    const marks = report.checks.map((n) => pad(c.checks[n] === false ? 'FAIL' : 'ok', n.length)).join(' ')
+    const marks = report.checks.map((n) => pad(c.checks[n] !== false ? 'ok' : c.unread.includes(n) ? 'UNREAD' : 'FAIL', n.length)).join(' ')
     const row = `  ${pad(short[c.fault] ?? c.fault, 8)} ${pad(`${c.contract}.${c.signature}`, 44)} ${marks}  ${c.verdict}`
     return c.file ? `${row}\n      ${c.reason}\n      written: ${c.file}\n      replay: ${c.replay}` : row
   })
   const held = report.cells.filter((c) => c.verdict === 'held').length
-  return [head, ...rows, `${report.cells.length} cells: ${held} held, ${report.cells.length - held} not · ${(report.durationMs / 1000).toFixed(1)} s · seed ${report.seed}`].join('\n')
+  const legend = '  ok: held · FAIL: broke · UNREAD: broke because its view reverted under the fault (the protocol cannot be read while that dependency fails)'
+  return [head, ...rows, legend, `${report.cells.length} cells: ${held} held, ${report.cells.length - held} not · ${(report.durationMs / 1000).toFixed(1)} s · seed ${report.seed}`].join('\n')
 }

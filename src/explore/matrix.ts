@@ -43,10 +43,10 @@ function faultParams(fault: FaultKind, fn: string): string {
  * a healthy cycle, the fault on that selector alone with one cycle under it (expected to do
  * anything but break a check), the fault reverted and two cycles that must succeed.
  */
-export function buildMatrix(dependencies: readonly Dependency[], entry: string): Cell[] {
+export function buildMatrix(dependencies: readonly Dependency[], entry: string, kinds: readonly FaultKind[] = faultKinds): Cell[] {
   const cells: Cell[] = []
   for (const dep of dependencies)
-    for (const fault of faultKinds) {
+    for (const fault of kinds) {
       const base = cellName(fault, dep)
       const name = cells.some((c) => c.name === base) ? `${base.slice(0, 119)}-${dep.selector.slice(2)}` : base
       const fn = dep.signature ?? dep.selector

@@ -10,7 +10,7 @@ import { loadScenario } from '../scenario/loader.js'
 import { KEEPER_GAS } from '../steps/tx.js'
 import { devAccounts } from '../targets/embedded.js'
 import type { ForkSource } from '../targets/fork.js'
-import { buildMatrix, checkNames } from './matrix.js'
+import { buildMatrix, checkNames, type FaultKind } from './matrix.js'
 import { type Trace, traceEntry } from './trace.js'
 
 export type CellResult = {
@@ -22,6 +22,8 @@ export type CellResult = {
   reason: string
   /** Per check of the cell: held (true) or broke (false) in any phase. */
   checks: Record<string, boolean>
+  /** The checks among those that broke because their own view could not be read under the fault (e.g. sharePrice() reverts with the oracle). */
+  unread: string[]
   /** The standalone scenario file of a cell that did not hold, and the command that replays it. */
   file?: string
   replay?: string
@@ -45,6 +47,8 @@ export async function explore(options: {
   replayFlags: string
   /** Only the cells of these external functions (signatures, e.g. `closeTrade(uint256)`); all when absent. */
   only?: readonly string[]
+  /** Only these fault kinds (all three when absent). */
+  faults?: readonly FaultKind[]
   onCell?: (cell: CellResult) => void
   /** A fork target to use (and leave running) instead of one booted and stopped here (tests, benches). */
   target?: ReturnType<typeof forkTarget>
@@ -66,7 +70,7 @@ export async function explore(options: {
     options.onTrace?.(trace)
     if (!trace.ok) throw new InfraError(`The healthy call of \`${options.entry}\` reverts on this fork before any fault: nothing to explore.`)
     const chosen = trace.dependencies.filter((d) => !options.only || options.only.includes(d.signature ?? d.selector))
-    for (const cell of buildMatrix(chosen, options.entry)) {
+    for (const cell of buildMatrix(chosen, options.entry, options.faults)) {
       const file = path.join(tmp, `${cell.name}.yaml`)
       fs.writeFileSync(file, cell.yaml)
       const scenario = loadScenario(file)
@@ -82,6 +86,7 @@ export async function explore(options: {
         verdict: report.verdict,
         reason: report.reason,
         checks,
+        unread: checkNames.filter((n) => report.checks.some((c) => c.name === n && !c.ok && c.observed.includes('could not be evaluated'))),
         durationMs: Math.round(performance.now() - started),
       }
       if (report.verdict !== 'held') {
