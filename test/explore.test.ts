@@ -80,5 +80,8 @@ describe('forkchaos explore', () => {
     const flag = cli(['explore', '--fail-on', 'failed'])
     expect(flag.status).toBe(2)
     expect(flag.stderr).toContain("unknown option '--fail-on'")
+    const build = cli(['explore', '--vault-build', 'nope'])
+    expect(build.status).toBe(2)
+    expect(build.stderr).toContain('`--vault-build` must name a test build of the reference vault')
   })
 })

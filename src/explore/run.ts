@@ -5,6 +5,7 @@ import type { Address } from 'viem'
 import * as Experiment from '../experiment/experiment.js'
 import { forkTarget } from '../experiment/targets/fork.js'
 import { InfraError } from '../errors.js'
+import { onTeardown } from '../lifecycle.js'
 import type { Verdict } from '../report/types.js'
 import { loadScenario } from '../scenario/loader.js'
 import { KEEPER_GAS } from '../steps/tx.js'
@@ -57,6 +58,8 @@ export async function explore(options: {
   const t0 = performance.now()
   const target = options.target ?? forkTarget({ source: options.source })
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-explore-'))
+  // Ctrl-C or an error before the finally: the teardown removes the cells' directory too.
+  const forget = onTeardown('explore cells directory', () => fs.rmSync(tmp, { recursive: true, force: true }))
   const cells: CellResult[] = []
   const info = { seed: options.seed, replay: '', emit: () => {} }
   try {
@@ -103,5 +106,6 @@ export async function explore(options: {
   } finally {
     if (!options.target) await target.stop()
     fs.rmSync(tmp, { recursive: true, force: true })
+    forget()
   }
 }

@@ -23,6 +23,7 @@ export function exploreCommand(program: Command) {
     .action(async (flags: Flags, command: Command) => {
       const seed = parseSeed(flags.seed)
       const entry = await checkEntry(flags.entry)
+      if (flags.vaultBuild !== undefined) await checkVaultBuild(flags.vaultBuild)
       const source = sourceFrom(flags)
       if (source.kind !== 'embedded')
         throw new InputError(`\`${source.kind === 'url' ? '--fork-url' : '--state'}\` is not supported by \`explore\` yet: its cells are judged with the reference protocol's checks, which fit only the embedded chain.`, {
@@ -62,4 +63,18 @@ async function checkEntry(value: string): Promise<string> {
   if (!entries.includes(given))
     throw new InputError(`\`--entry\` must be a state-changing function of the reference vault without arguments: ${entries.join(', ')}. Got \`${value}\`.`)
   return given
+}
+
+/** `--vault-build`: one of the compiled test builds of the reference vault (exit 2 otherwise, before anything boots). */
+async function checkVaultBuild(name: string): Promise<void> {
+  const { artifact } = await import('../../contracts.js')
+  let known = name.startsWith('ReferenceVault.')
+  if (known)
+    try {
+      artifact(name)
+    } catch {
+      known = false
+    }
+  if (!known)
+    throw new InputError(`\`--vault-build\` must name a test build of the reference vault (\`ReferenceVault.<variant>\`, the variants of scripts/build-contracts.mjs, e.g. ReferenceVault.no-close-guard). Got \`${name}\`.`)
 }
