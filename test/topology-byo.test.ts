@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as Experiment from '../src/experiment/experiment.js'
 import { devnetTarget } from '../src/experiment/targets/devnet.js'
-import { InfraError } from '../src/errors.js'
+import { InfraError, InputError } from '../src/errors.js'
 import { liveProcesses } from '../src/process/registry.js'
 import type { ScenarioReport } from '../src/report/types.js'
 import { type Devnet, faketimeLib, startDevnet } from '../src/targets/devnet.js'
@@ -78,9 +78,9 @@ afterAll(async () => {
   expect(await waitFor(() => inGroups([...groups]).length === 0, 5_000)).toBe(true)
 })
 
-const run = async (yaml: string, name: string): Promise<ScenarioReport> => {
+const run = async (yaml: string, name: string, probe?: 'eth'): Promise<ScenarioReport> => {
   const scenario = loadText(`name: ${name}\nhypothesis: see the test\ntarget: { kind: devnet, slot: 1s }\n${yaml}`, `${name}.yaml`)
-  const target = devnetTarget({ reuse: devnet as Devnet })
+  const target = devnetTarget({ reuse: devnet as Devnet, ...(probe ? { probe } : {}) })
   const report = await Experiment.run(scenario, target, { seed: 5, replay: 'test' })
   for (const n of devnet?.nodes ?? []) groups.add(n.pid).add(n.anvil.pid)
   return report
@@ -117,7 +117,7 @@ describe('a validator forkchaos did not write (launcher script + Anvil by templa
     expect(restart.verdict).toBe('held')
   }, 60_000)
 
-  it('node.wedge: SIGSTOP reaches the launcher and its node; net.partition on the rewritten links stalls the chain (its progress check fails: degraded)', async () => {
+  it('node.wedge: SIGSTOP reaches the launcher and its node; net.partition on the rewritten links stalls the chain, judged over eth_* only (its progress check fails: degraded)', async () => {
     // While wedged, every process of its group (the launcher and its node) is stopped (state T).
     const wedged = devnet?.nodes[1]?.pid as number
     const stopped = new Set<number>()
@@ -129,14 +129,27 @@ describe('a validator forkchaos did not write (launcher script + Anvil by templa
     expect([wedge.verdict, wedge.faults[0]?.evidence?.took]).toEqual(['held', 'validator 1 stopped with SIGSTOP'])
     expect(stopped.size).toBe(2)
     expect(stopped.has(wedged)).toBe(true)
+    // No must-stall here: over eth_* the height in flight at the split (committed by 2f+1 before it) cannot be told apart by its signers.
+    // Inject 5 s: that one height is 0.2 commits a slot, under the 0.3 progress needs.
     const split = await run(
-      'checks:\n  - { name: progress, kind: liveness, phases: [inject, recover], progress: { minCommitsPerSlot: 0.3 } }\n  - { name: must-stall, kind: safety, phases: [inject], mustStall: true }\n  - { name: no-fork, kind: safety, noFork: true }\n' +
-        quick.replace('FAULT', '{ type: net.partition, params: { sizes: [f+1, 2f] } }'),
+      'checks:\n  - { name: progress, kind: liveness, phases: [inject, recover], progress: { minCommitsPerSlot: 0.3 } }\n  - { name: no-fork, kind: safety, noFork: true }\n' +
+        quick.replace('FAULT', '{ type: net.partition, params: { sizes: [f+1, 2f] } }').replace('duration: 3s', 'duration: 5s'),
       'byo-partition',
+      'eth',
     )
     expectSeen(split)
     // The links forkchaos wrote into the peer list carry the partition: no commit while split.
-    expect([split.verdict, check(split, 'must-stall', 'inject')?.ok, check(split, 'progress', 'inject')?.ok, check(split, 'progress', 'recover')?.ok]).toEqual(['degraded', true, false, true])
+    expect([split.verdict, check(split, 'progress', 'inject')?.ok, check(split, 'progress', 'recover')?.ok, check(split, 'no-fork', 'recover')?.ok], split.reason).toEqual(['degraded', false, true, true])
+    // Judged from each validator's topology `rpc` over eth_getBlockByNumber only: no signers to count.
+    expect(check(split, 'progress', 'recover')?.expected).toMatch(/\(signers are not visible over eth_\* JSON-RPC: not judged\)$/)
+    // A check that needs the embedded node's fc_* RPC is refused on an eth_* probe, before anything runs.
+    const refused = await run('checks:\n  - { name: drift, kind: safety, driftRejected: { proposer: 2 } }\n' + quick.replace('FAULT', '{ type: node.wedge, target: 1 }'), 'byo-refused', 'eth').catch((e: unknown) => e)
+    expect(refused).toBeInstanceOf(InputError)
+    expect((refused as InputError).shortMessage).toBe(
+      "byo-refused.yaml: `checks[0].driftRejected` reads the embedded node's own RPC (fc_*); this devnet's probe reads eth_* only (its topology says `probe: eth`): progress, noFork, mustStall, keepsCommitted, catchUp can be judged.",
+    )
+    // Nothing was applied: validator 1 runs (not wedged).
+    expect(stateOf(devnet?.nodes[1]?.pid as number)).not.toBe('T')
   }, 60_000)
 
   it('node.clock-skew via libfaketime: the launcher and its node restart preloaded, their clock 30 s ahead (skipped without libfaketime)', async () => {

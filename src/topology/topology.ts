@@ -14,6 +14,12 @@ export type Topology = {
   file: string
   name: string
   description?: string
+  /**
+   * What the probes read: `forkchaos` (default: the embedded node's own RPC, fc_* — signers,
+   * rejections, evidence) or `eth` (each validator's `rpc` over standard eth_getBlockByNumber
+   * latest / safe / finalized only: progress, agreement and catch-up on any client).
+   */
+  probe?: 'forkchaos' | 'eth'
   /** Validators as written: one template for `count` validators (`{id}` in it), or a list. */
   validators: { count: number; template: ValidatorSpec } | ValidatorSpec[]
 }
@@ -115,6 +121,7 @@ export const topologySchema = {
   properties: {
     name: dnsLabel,
     description: { type: 'string', maxLength: 1_000 },
+    probe: { enum: ['forkchaos', 'eth'] },
     validators: {
       oneOf: [
         {

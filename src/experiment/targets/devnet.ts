@@ -8,6 +8,9 @@ import { faults } from '../../faults/registry.js'
 import type { CheckResult } from '../../report/types.js'
 import type { DevnetMetrics } from '../../scenario/devnet-runner.js'
 import { type Probe, startProbe } from '../../scenario/devnet-probe.js'
+import { checkKindOf } from '../../checks/registry.js'
+import { loadTopology } from '../../topology/topology.js'
+import { endpointChecks, startEndpointsProbe } from './endpoints.js'
 import type { FaultSpec, RandomFaults, Scenario } from '../../scenario/types.js'
 import { type Devnet, defaultDevnetSize, execProxiesFor, startDevnet } from '../../targets/devnet.js'
 import { parseSizeExpr, sizeOf } from '../../targets/devnet-size.js'
@@ -37,7 +40,7 @@ const byzantine = (type: string) => type.startsWith('byzantine.')
  * from the seed, at most `budget` validators faulty at once), recover polls the checks until
  * they hold or its window ends. Nothing is shared between scenarios, so `boot` starts nothing.
  */
-export const devnetTarget = (options: { overrides?: Record<number, Record<string, unknown>>; reuse?: Devnet } = {}) =>
+export const devnetTarget = (options: { overrides?: Record<number, Record<string, unknown>>; reuse?: Devnet; probe?: 'forkchaos' | 'eth' } = {}) =>
   define<null, Devnet, DevnetRun>({
     kind: 'devnet',
     boot: async () => null,
@@ -49,6 +52,14 @@ export const devnetTarget = (options: { overrides?: Record<number, Record<string
       const listed = [...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])]
       // What this machine lacks (a Debian package) ends the scenario `skipped` before anything boots.
       checkPrerequisites(faults, listed, scenario.file)
+      // A probe over eth_* only (the topology's `probe: eth`) sees heights and hashes: checks that read more are refused before anything starts.
+      if (viaOf(options, scenario) === 'eth')
+        for (const list of ['checks', 'stop'] as const)
+          scenario[list].forEach((spec, i) => {
+            const { kind } = checkKindOf(spec)
+            if (!endpointChecks.has(kind))
+              throw new InputError(`${scenario.file}: \`${list}[${i}].${kind}\` reads the embedded node's own RPC (fc_*); this devnet's probe reads eth_* only (its topology says \`probe: eth\`): ${[...endpointChecks].join(', ')} can be judged.`, { context: { File: scenario.file, Field: `${list}[${i}]` } })
+          })
       // `reuse`: a running devnet (a test's, one for several scenarios); it stays up after each. Its size must be the scenario's.
       if (options.reuse) {
         const n = options.reuse.nodes.length
@@ -67,18 +78,27 @@ export const devnetTarget = (options: { overrides?: Record<number, Record<string
       })
       return { instance: devnet, release: () => devnet.down() }
     },
-    probe: async (devnet, scenario, info) => openSession(devnet, scenario, info.seed, info.emit),
+    probe: async (devnet, scenario, info) => openSession(devnet, scenario, info.seed, info.emit, options.probe ?? devnet.topology.probe ?? 'forkchaos'),
     stop: async () => {},
   })
 
-async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emit: (event: RunEvent) => void = () => {}): Promise<Session<DevnetRun>> {
+/** What a devnet scenario's probe reads: the target's option, else its topology's `probe`. */
+function viaOf(options: { reuse?: Devnet; probe?: 'forkchaos' | 'eth' }, scenario: Scenario): 'forkchaos' | 'eth' {
+  return options.probe ?? (options.reuse ? options.reuse.topology.probe : scenario.target.topology ? loadTopology(scenario.target.topology).probe : undefined) ?? 'forkchaos'
+}
+
+async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emit: (event: RunEvent) => void = () => {}, via: 'forkchaos' | 'eth' = 'forkchaos'): Promise<Session<DevnetRun>> {
   const upAt = Date.now()
   const n = devnet.nodes.length
   const slotMs = scenario.target.slotMs
   const prng = createPrng(seed).fork(scenario.name)
   const byzantineIds = [...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])].filter((f) => byzantine(f.type)).map((f) => Number(String(f.target).replace('validator-', '')))
   const honest = scenario.target.honest ?? Array.from({ length: n }, (_, v) => v).filter((v) => !byzantineIds.includes(v))
-  const probe = startProbe(devnet)
+  // eth_* only: each validator's topology `rpc` read with eth_getBlockByNumber (latest, safe, finalized, each block's hash), as for endpoints.
+  const probe: Probe =
+    via === 'eth'
+      ? startEndpointsProbe({ file: devnet.topology.file, pollMs: 250, endpoints: devnet.nodes.map((node) => ({ name: `validator-${node.id}`, url: node.rpcUrls[0] ?? node.rpcUrl, labels: {} })) })
+      : startProbe(devnet)
   const metrics: DevnetMetrics = { firstCommitMs: null, catchUpMs: null, rejectionLatencyMs: null, inclusionMs: null, maxRssMb: 0, heights: [], faultWindows: [], soak: null, commits: [], rejections: [] }
   const inclusion: number[] = []
   let applied: readonly ActiveFault[] = []
@@ -162,7 +182,10 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emi
     async check(specs, phase, run, purpose) {
       const window = { phase, from: run.from, to: run.to, ...(run.revertedAt !== undefined ? { revertedAt: run.revertedAt } : {}) }
       return specs.map((spec) => {
-        const { metrics: measured, ...outcome } = evaluateCheck(spec, series, window)
+        // Over eth_* no block shows its signers: progress is judged on heights alone, and says so.
+        const unsigned = via === 'eth' && checkKindOf(spec).kind === 'progress'
+        const { metrics: measured, ...outcome } = evaluateCheck(spec, unsigned ? { ...series, probe: { ...probe, blocks: [] } } : series, window)
+        if (unsigned) outcome.expected = outcome.expected.replace(/, each with ≥ \d+ signers$/, ' (signers are not visible over eth_* JSON-RPC: not judged)')
         // Stop conditions are looked at many times: their numbers are not the report's.
         if (purpose === 'check' && measured) Object.assign(metrics, pick(measured))
         return { name: spec.name, kind: spec.kind, phase, ...outcome }
