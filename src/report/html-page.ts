@@ -99,7 +99,7 @@ export const pageScript = String.raw`
         }],
         draw: [function (u) {
           var c = u.ctx, top = u.bbox.top, bottom = u.bbox.top + u.bbox.height, r = window.devicePixelRatio || 1;
-          c.save(); c.font = (11 * r) + 'px sans-serif';
+          c.save(); c.font = (11 * r) + 'px sans-serif'; c.textAlign = 'left'; c.textBaseline = 'alphabetic';
           d.bands.forEach(function (b, i) { c.fillStyle = '#a0410d'; c.fillText(b.label, x(u, b.from) + 4 * r, top + (14 + 13 * i) * r); });
           c.strokeStyle = '#2ca02c'; c.lineWidth = r;
           d.commits.forEach(function (m) { var p = x(u, m.t); c.beginPath(); c.moveTo(p, bottom); c.lineTo(p, bottom - 6 * r); c.stroke(); });
