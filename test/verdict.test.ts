@@ -118,7 +118,7 @@ describe('the skipped verdict', () => {
   it('every writer shows it: junit <skipped/> with the message, markdown with the reason, the summary line', () => {
     const r = report([scenario('a', 'held', 'ok'), scenario('b', 'skipped', why), scenario('c', 'held', 'ok')])
     const xml = toJunit(r)
-    expect(xml).toContain(`<testcase classname="forkchaos.b.yaml" name="b" time="0.005">\n      <skipped message="${why}"/>\n    </testcase>`)
+    expect(xml).toContain(`<testcase classname="forkchaos.b.yaml" name="b" time="0.005">\n      <properties><property name="replay" value="x"/></properties>\n      <skipped message="${why}"/>\n    </testcase>`)
     expect(xml).toContain('<testsuites name="forkchaos" tests="3" failures="0" errors="0" skipped="1"')
     expect(xml).not.toMatch(/<failure|<error/)
     expect(summaryLine(r.scenarios)).toBe('2 held, 1 skipped')

@@ -64,13 +64,14 @@ export function toJunit(report: RunReport): string {
       s.verdict === 'held'
         ? ''
         : s.verdict === 'skipped'
-          ? `\n      <skipped message="${esc(s.reason)}"/>\n    `
+          ? `<skipped message="${esc(s.reason)}"/>`
           : s.verdict === 'failed' || s.verdict === 'degraded'
-            ? `\n      <failure message="${esc(`${s.verdict}: ${s.reason}`)}" type="${s.verdict}">${esc(s.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.kind}, ${c.phase}): ${c.observed}`).join('\n'))}</failure>\n    `
-            : `\n      <error message="${esc(`${s.verdict}: ${s.reason}`)}" type="${s.verdict}"/>\n    `
+            ? `<failure message="${esc(`${s.verdict}: ${s.reason}`)}" type="${s.verdict}">${esc(s.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.kind}, ${c.phase}): ${c.observed}`).join('\n'))}</failure>`
+            : `<error message="${esc(`${s.verdict}: ${s.reason}`)}" type="${s.verdict}"/>`
     // A sweep cell's own replay command (it runs that cell alone), where CI shows the test case.
-    const replay = s.replay !== report.replay ? `\n      <properties><property name="replay" value="${esc(s.replay)}"/></properties>\n    ` : ''
-    return `    <testcase classname="forkchaos.${esc(s.file)}" name="${esc(s.name)}" time="${(s.durationMs / 1000).toFixed(3)}">${replay}${body}</testcase>`
+    const replay = s.replay !== report.replay ? `<properties><property name="replay" value="${esc(s.replay)}"/></properties>` : ''
+    const inner = [replay, body].filter(Boolean).map((line) => `\n      ${line}`).join('')
+    return `    <testcase classname="forkchaos.${esc(s.file)}" name="${esc(s.name)}" time="${(s.durationMs / 1000).toFixed(3)}">${inner}${inner ? '\n    ' : ''}</testcase>`
   })
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
