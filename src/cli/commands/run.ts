@@ -27,7 +27,6 @@ export function runCommand(program: Command) {
     .option('--compare <report.json>', 'also exit 1 when a verdict is worse than in this earlier report')
     .option('--vault-build <name>', 'embedded chain only: deploy a test build of the vault (e.g. ReferenceVault.no-oracle-guard)')
     .option('--cell <key=value,…>', 'run only the sweep cells with these values (as in a swept scenario\'s name, e.g. bps=300,direction=up); scenarios without a sweep do not run')
-    .option('--cell <key=value,…>', 'run only the sweep cells with these values (as in a swept scenario\'s name, e.g. bps=300,direction=up); scenarios without a sweep do not run')
     .option('--devnet-build <name>', `devnet only: a test build of the validators (${Object.keys(devnetBuilds).join(', ')})`)
     .option('--el <client>', 'devnet scenarios only: every validator\'s execution client, anvil or ethereumjs (over the files\' `target.el`; the slot is at least the client\'s default, 1s / 2s)')
     .option('--slot <duration>', 'devnet scenarios only: every devnet\'s slot (200ms–60s), over the files\' `target.slot`; a longer slot than a file\'s scales its windows and check time bounds with it')
@@ -64,7 +63,6 @@ export function runCommand(program: Command) {
         ...(flags.state ? [`--state ${flags.state}`] : []),
         ...(flags.vaultBuild ? [`--vault-build ${flags.vaultBuild}`] : []),
         ...((flags as { cell?: string }).cell ? [`--cell ${(flags as { cell?: string }).cell}`] : []),
-        ...((flags as { cell?: string }).cell ? [`--cell ${(flags as { cell?: string }).cell}`] : []),
         ...(flags.devnetBuild ? [`--devnet-build ${flags.devnetBuild}`] : []),
         ...(flags.target ? [`--target ${flags.target}`] : []),
         ...(flags.el ? [`--el ${flags.el}`] : []),
@@ -97,7 +95,6 @@ export function runCommand(program: Command) {
         source,
         replay,
         ...(devnetBuild ? { devnetOverrides: devnetBuild } : {}),
-        ...((flags as { cell?: string }).cell ? { cell: (flags as { cell?: string }).cell } : {}),
         ...((flags as { cell?: string }).cell ? { cell: (flags as { cell?: string }).cell } : {}),
         ...(flags.target ? { endpoints: flags.target } : {}),
         ...(flags.el === 'anvil' || flags.el === 'ethereumjs' ? { el: flags.el } : {}),
