@@ -304,7 +304,10 @@ describe('rejects: the height after a rejection may take one slot plus the rejec
     const block = (proposer: number, builder: number) => ({ node: 0, height: 4, hash: '0x4', stateRoot: '0x', proposer, builder, signers: [0, 1, 2], t: 5_000 })
     expect(judge(10, 2_100, [block(1, 0)]).ok).toBe(true)
     expect(judge(10, 2_100, [block(2, 1)]).ok).toBe(true)
-    expect(judge(10, 2_100, [block(1, 1)])).toMatchObject({ ok: false, observed: expect.stringContaining('1 blocks by validator 1 committed by honest validators') })
+    expect(judge(10, 2_100, [block(1, 1)])).toMatchObject({ ok: false, observed: expect.stringContaining('1 blocks by validator 1 committed by honest validators (heights 4)') })
+    // Its honest block built before the fault (timestamp before the window) and seen committed in it is not a bad block; one seen on three honest nodes is one block.
+    expect(judge(10, 2_100, [{ ...block(1, 1), timestampS: -1 }]).ok).toBe(true)
+    expect(judge(10, 2_100, [0, 2, 3].map((node) => ({ ...block(1, 1), node, timestampS: 0 })))).toMatchObject({ ok: false, observed: expect.stringContaining('1 blocks by validator 1 committed') })
   })
 })
 

@@ -10,7 +10,7 @@ import { createRpc, type Rpc, RpcError } from '../targets/rpc.js'
  */
 export type Sample = { t: number; heights: (number | null)[] }
 /** `proposer`: of the round that certified it; `builder`: the validator that built it (its fee recipient), when the node says. */
-export type BlockSeen = { node: number; height: number; hash: string; stateRoot: string; proposer: number; builder?: number | null; signers: number[]; t: number }
+export type BlockSeen = { node: number; height: number; hash: string; stateRoot: string; /** The block's own timestamp (its build time on the proposer's clock), when the node says. */ timestampS?: number; proposer: number; builder?: number | null; signers: number[]; t: number }
 /** `engine`: an Engine API client's own newPayload answer (status, latestValidHash, validationError), as the node recorded it. */
 export type Rejection = {
   node: number
@@ -40,7 +40,7 @@ export type Probe = {
   stop(): Promise<void>
 }
 
-type Block = { height: number; hash: string; stateRoot: string; proposer: number; builder?: number | null; certificate?: { votes?: { validator: number }[] } }
+type Block = { height: number; hash: string; stateRoot: string; timestampS?: number; proposer: number; builder?: number | null; certificate?: { votes?: { validator: number }[] } }
 
 export function startProbe(devnet: Devnet, intervalMs = 100): Probe {
   const t0 = performance.now()
@@ -76,7 +76,7 @@ export function startProbe(devnet: Devnet, intervalMs = 100): Probe {
     return c
   }
   const record = (node: DevnetNode, h: number, b: Block, t: number) => {
-    probe.blocks.push({ node: node.id, height: h, hash: b.hash, stateRoot: b.stateRoot, proposer: b.proposer, ...(b.builder !== undefined ? { builder: b.builder } : {}), signers: (b.certificate?.votes ?? []).map((v) => v.validator), t })
+    probe.blocks.push({ node: node.id, height: h, hash: b.hash, stateRoot: b.stateRoot, ...(typeof b.timestampS === 'number' ? { timestampS: b.timestampS } : {}), proposer: b.proposer, ...(b.builder !== undefined ? { builder: b.builder } : {}), signers: (b.certificate?.votes ?? []).map((v) => v.validator), t })
     fetched.set(node.id, h)
   }
   const loop = (async () => {

@@ -15,8 +15,17 @@ export const rejects = define({
     const rejections = series.probe.rejections.filter((r) => series.honest.includes(r.node) && r.proposer === body.proposer)
     // A block it built (its fee recipient) and proposed: not an honest block it re-proposed from
     // another's lock, nor its own block from before the fault that another re-proposed (under
-    // load both happened, each seen once per honest node).
-    const committedBad = series.probe.blocks.filter((b) => series.honest.includes(b.node) && b.proposer === body.proposer && (b.builder ?? b.proposer) === body.proposer && b.t >= window.from && b.t <= window.to)
+    // load both happened, each seen once per honest node), nor its own honest block built before
+    // the fault and committed just after it (its timestamp, floored to seconds, is before the
+    // window: on ethereumjs at a 3 s slot one was seen 0.5 s into the window). Counted by height.
+    const windowStartS = Math.floor((series.probe.epochStartMs + window.from) / 1_000)
+    const badHeights = new Set(
+      series.probe.blocks
+        .filter((b) => series.honest.includes(b.node) && b.proposer === body.proposer && (b.builder ?? b.proposer) === body.proposer && b.t >= window.from && b.t <= window.to)
+        .filter((b) => b.timestampS === undefined || b.timestampS >= windowStartS)
+        .map((b) => b.height),
+    )
+    const committedBad = [...badHeights]
     const latency = rejections.length ? Math.max(...rejections.map((r) => r.latencyMs)) : null
     // The height a bad proposal was for must still commit within one slot of its rejection
     // (probe samples every 100 ms, so allow one sample of slack), plus as long as that rejection
@@ -45,7 +54,7 @@ export const rejects = define({
       observed:
         `${rejections.length} rejections of validator ${body.proposer}'s proposals (${layers || 'none'}${elAnswers}), worst latency ${latency ?? '—'} ms, ` +
         `height committed ${Number.isFinite(worstCommitDelay) ? `${Math.round(worstCommitDelay)} ms` : 'never'} after the rejection at worst; ` +
-        `${committedBad.length} blocks by validator ${body.proposer} committed by honest validators`,
+        `${committedBad.length} blocks by validator ${body.proposer} committed by honest validators${committedBad.length ? ` (heights ${committedBad.sort((a, b) => a - b).join(', ')})` : ''}`,
       expected: `every bad proposal rejected within ${series.slotMs} ms, none committed, the height committed within one slot (plus the rejection's own re-execution time)`,
       metrics: { rejectionLatencyMs: latency },
     }
