@@ -11,6 +11,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { packageRoot } from '../src/contracts.js'
+import { isAlive } from '../src/process/registry.js'
 import { median } from './stats.js'
 
 const ROUNDS = Number(process.argv[2] ?? 1)
@@ -47,15 +48,6 @@ function tree(root: number): Stat[] {
   return out
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 async function round() {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-devnet-idle-'))
   const child = spawn(process.execPath, [path.join(packageRoot, 'bin', 'forkchaos.js'), 'devnet', 'up'], { cwd: packageRoot, env: { ...process.env, FORKCHAOS_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'inherit'] })
@@ -87,8 +79,8 @@ async function round() {
   } finally {
     child.kill('SIGINT')
     const deadline = Date.now() + 20_000
-    while ([...seen].some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
-    const left = [...seen].filter(alive)
+    while ([...seen].some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    const left = [...seen].filter(isAlive)
     if (left.length) console.log(`  LEFT RUNNING after Ctrl-C: pids ${left.join(', ')}`)
     fs.rmSync(stateDir, { recursive: true, force: true })
   }
