@@ -2,6 +2,7 @@ import { define, valueOf } from '../Check.js'
 import { inWindow } from '../probes/fork.js'
 import { bountyEventOf } from '../scenario/protocol.js'
 import { argProblem, type Value, valueSchema } from '../scenario/values.js'
+import { trueOrOptions } from '../scenario/schema-parts.js'
 import { fmt } from './read.js'
 
 export type BountyCappedBody =
@@ -33,22 +34,13 @@ export const bountyCapped = define({
   name: 'bountyCapped',
   target: 'fork',
   summary: "every keeper bounty ≤ the protocol's applied cap (event field or bountyCap() after the call), optionally ≤ a gas multiple or a share of assets",
-  params: {
-    oneOf: [
-      { const: true },
-      {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          maxGasMultiple: { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000 },
-          gasTokenPrice: valueSchema(),
-          maxAssetsBps: { type: 'number', exclusiveMinimum: 0, maximum: 10_000 },
-          assets: valueSchema(),
-          protocolCap: { type: 'boolean' },
-        },
-      },
-    ],
-  },
+  params: trueOrOptions({
+    maxGasMultiple: { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000 },
+    gasTokenPrice: valueSchema(),
+    maxAssetsBps: { type: 'number', exclusiveMinimum: 0, maximum: 10_000 },
+    assets: valueSchema(),
+    protocolCap: { type: 'boolean' },
+  }),
   validate: (body: BountyCappedBody, field) => {
     if (body === true) return undefined
     for (const key of ['gasTokenPrice', 'assets'] as const) {

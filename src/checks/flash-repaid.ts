@@ -1,4 +1,5 @@
 import { type Address, getAddress, type Hex, keccak256, toHex } from 'viem'
+import { trueOrOptions } from '../scenario/schema-parts.js'
 import { define } from '../Check.js'
 import { inWindow } from '../probes/fork.js'
 import type { Receipt } from '../targets/chain.js'
@@ -32,19 +33,10 @@ export const flashRepaid = define({
   name: 'flashRepaid',
   target: 'fork',
   summary: "the flash lender is repaid with its fee in every cycle() (ERC-3156, or a V2 pair's flash swap repaid in either token)",
-  params: {
-    oneOf: [
-      { const: true },
-      {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          kind: { enum: ['erc3156', 'v2'], description: 'erc3156 (default): a lender of `protocol.lender.token`; v2: `protocol.lender.address` is a V2-style pair.' },
-          feeBps: { type: 'number', minimum: 0, maximum: 10_000, description: 'The fee each loan must bring back, in bps (default: 0 for erc3156, 30 for v2).' },
-        },
-      },
-    ],
-  },
+  params: trueOrOptions({
+    kind: { enum: ['erc3156', 'v2'], description: 'erc3156 (default): a lender of `protocol.lender.token`; v2: `protocol.lender.address` is a V2-style pair.' },
+    feeBps: { type: 'number', minimum: 0, maximum: 10_000, description: 'The fee each loan must bring back, in bps (default: 0 for erc3156, 30 for v2).' },
+  }),
   needs: ['lender'],
   prepare: (body: Body, ctx) => {
     if (!ctx.protocol.lender) throw new Error('this check needs `protocol.lender`')

@@ -43,6 +43,8 @@ export const signature = { type: 'string', pattern: '^[A-Za-z_$][\\w$]*\\(.*\\)'
 export const scalar = { type: ['string', 'number', 'boolean'], maxLength: limits.stringChars }
 export const args = { type: 'array', items: scalar, maxItems: limits.args }
 export const expect = { enum: ['success', 'revert', 'any'] }
+/** A check's params that are `true` (its defaults) or an object of these options. */
+export const trueOrOptions = (properties: Record<string, unknown>) => ({ oneOf: [{ const: true }, { type: 'object', additionalProperties: false, properties }] })
 /** The pattern of a duration string; the loader's parser (src/util/duration.ts) reads the same. */
 export const durationPattern = '^\\d+(\\.\\d+)?(ms|s|m|h|d)$'
 /**

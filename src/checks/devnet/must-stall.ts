@@ -21,11 +21,12 @@ export const mustStall = define({
     const end = heightAt(series.probe, window.to, series.honest)
     const quorum = 2 * faultToleranceOf(series.validators) + 1
     const signersOf = (h: number) => Math.max(0, ...series.probe.blocks.filter((b) => b.height === h && series.honest.includes(b.node)).map((b) => new Set(b.signers).size))
-    const inFlight = end > start && signersOf(start + 1) >= quorum ? 1 : 0
+    const firstSigners = end > start ? signersOf(start + 1) : 0
+    const inFlight = firstSigners >= quorum ? 1 : 0
     const commits = end - start
     return {
       ok: commits - inFlight === 0,
-      observed: `${commits} commits between ${from} and ${window.to} ms${inFlight ? ` (height ${start + 1}, in flight at the fault, signed by ${signersOf(start + 1)}: excused)` : ''}`,
+      observed: `${commits} commits between ${from} and ${window.to} ms${inFlight ? ` (height ${start + 1}, in flight at the fault, signed by ${firstSigners}: excused)` : ''}`,
       expected: 'no commit while more than f validators are out',
     }
   },
