@@ -11,8 +11,11 @@ import { createPrng } from '../util/prng.js'
  * - `naive`: retry at once, without limit, until the cycle succeeds or the run ends — the
  *   retry storm a budget exists to prevent.
  *
- * It counts what it offered (scheduled cycles) and what it really sent (cycle transactions), so
- * amplification = requests / offered is measured, not assumed. Its one head read per tick
+ * It counts what its schedule offered (one cycle per interval over the duration), the cycles it
+ * reached, and what it really sent (cycle transactions), so amplification = requests / scheduled
+ * cycles, and requests per reached cycle, are measured, not assumed. The denominator is the schedule, as a retry budget's bound is a
+ * rate ("at most ×2 the offered load"): a keeper starved by a busy machine that reaches 2 of its
+ * 15 cycles and retries both to the limit sent 7 requests for 15 offered (×0.47), not ×3.5. Its one head read per tick
  * (`eth_blockNumber`) is not counted as a request.
  */
 export type KeeperOptions = {
@@ -37,8 +40,10 @@ export type KeeperOptions = {
 export type KeeperStats = {
   mode: 'naive' | 'budgeted'
   durationMs: number
-  /** Cycles the schedule asked for. */
+  /** Cycles the keeper reached (the schedule's ticks it got to before the end). */
   offered: number
+  /** Cycles the schedule asked for: one per interval over the duration. */
+  scheduled: number
   /** HTTP requests sent (first attempts + retries). */
   requests: number
   retries: number
@@ -53,7 +58,10 @@ export type KeeperStats = {
   staleReads: number
   offeredPerS: number
   effectivePerS: number
+  /** Requests per scheduled cycle: the load against the offered rate (what a retry budget bounds). */
   amplification: number
+  /** Requests per cycle the keeper reached: how hard each cycle was retried (a storm's shape). */
+  requestsPerCycle: number
   latencyMsP50: number
   latencyMsP99: number
 }
@@ -140,15 +148,18 @@ export async function runKeeper(o: KeeperOptions): Promise<KeeperStats> {
     else stats.gaveUp++
   }
   const durationMs = performance.now() - start
+  const scheduled = Math.max(1, Math.ceil(o.durationMs / o.intervalMs))
   const sorted = [...latencies].sort((a, b) => a - b)
   const q = (p: number) => (sorted.length ? (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number) : 0)
   return {
     mode: o.mode,
     durationMs: Math.round(durationMs),
     ...stats,
+    scheduled,
     offeredPerS: round(stats.offered / (durationMs / 1000)),
     effectivePerS: round(stats.requests / (durationMs / 1000)),
-    amplification: round(stats.offered ? stats.requests / stats.offered : 0),
+    amplification: round(stats.requests / scheduled),
+    requestsPerCycle: round(stats.offered ? stats.requests / stats.offered : 0),
     latencyMsP50: round(q(0.5)),
     latencyMsP99: round(q(0.99)),
   }
