@@ -1,24 +1,16 @@
 import * as fs from 'node:fs'
-import * as Experiment from '../experiment/experiment.js'
 import type { RunEvent } from '../experiment/events.js'
-import { devnetTarget } from '../experiment/targets/devnet.js'
-import { endpointsTarget, prepareForEndpoints } from '../experiment/targets/endpoints.js'
-import { forkTarget } from '../experiment/targets/fork.js'
 import type { Target } from '../experiment/target.js'
 import { InputError, SetupRevertedError } from '../errors.js'
 import type { RunReport, ScenarioReport, Verdict } from '../report/types.js'
 import { verdictRank } from '../report/types.js'
 import type { ForkSource } from '../targets/fork.js'
-import { loadEndpoints } from '../topology/endpoints.js'
 import { redactUrl } from '../util/redact.js'
 import { findScenarioFiles, loadScenarios } from './loader.js'
 import { cellMatches, parseCellSelection } from './sweep.js'
 import type { Scenario } from './types.js'
 import type { CheckSpec } from '../checks/registry.js'
-import { elSpecs } from '../el/index.js'
 import { packageRoot } from '../contracts.js'
-import { loadTimeStatics, planDevnet } from '../topology/spawn.js'
-import { loadTopology } from '../topology/topology.js'
 
 export type SuiteOptions = {
   paths: string[]
@@ -63,6 +55,36 @@ export function loadAll(paths: string[], cell?: string): Scenario[] {
 }
 
 /**
+ * What running needs and validating does not (the experiment engine, the targets, the execution
+ * clients, topologies: viem and the devnet come with them), loaded on the first run, so that
+ * `forkchaos validate` opens only the loader and the units' specs.
+ */
+async function runtime() {
+  const [Experiment, devnet, endpoints, fork, endpointsFile, el, spawn, topologyFile] = await Promise.all([
+    import('../experiment/experiment.js'),
+    import('../experiment/targets/devnet.js'),
+    import('../experiment/targets/endpoints.js'),
+    import('../experiment/targets/fork.js'),
+    import('../topology/endpoints.js'),
+    import('../el/index.js'),
+    import('../topology/spawn.js'),
+    import('../topology/topology.js'),
+  ])
+  return {
+    Experiment,
+    devnetTarget: devnet.devnetTarget,
+    endpointsTarget: endpoints.endpointsTarget,
+    prepareForEndpoints: endpoints.prepareForEndpoints,
+    forkTarget: fork.forkTarget,
+    loadEndpoints: endpointsFile.loadEndpoints,
+    els: el.elSpecs,
+    topology: { planDevnet: spawn.planDevnet, loadTimeStatics: spawn.loadTimeStatics, loadTopology: topologyFile.loadTopology },
+  }
+}
+
+type Topologies = Awaited<ReturnType<typeof runtime>>['topology']
+
+/**
  * The command that replays one scenario: a sweep's cell is run alone, by its file and `--cell`
  * (the run's own command otherwise, which names what it ran).
  */
@@ -80,7 +102,9 @@ function replayOf(scenario: Scenario, replay: string): string {
  * per scenario). A fork that cannot boot is an infrastructure error of the run, not a verdict.
  */
 export async function runSuite(options: SuiteOptions): Promise<RunReport> {
-  const loaded = loadAll(options.paths, options.cell).map((s) => withTopology(withEl(s, options.el, options.slotMs), options.topology))
+  const files = loadAll(options.paths, options.cell)
+  const { Experiment, devnetTarget, endpointsTarget, prepareForEndpoints, forkTarget, loadEndpoints, els, topology } = await runtime()
+  const loaded = files.map((s) => withTopology(withEl(s, options.el, options.slotMs, els), options.topology, els, topology))
   // On endpoints, what a scenario cannot run there is refused now, before anything runs (exit 2).
   const onEndpoints = options.endpoints === undefined ? undefined : loadEndpoints(options.endpoints)
   const scenarios = onEndpoints ? loaded.map((s) => prepareForEndpoints(s, onEndpoints)) : loaded
@@ -140,7 +164,7 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
  * names, Anvil when none): the shipped drills say `slot: 1s`, which ethereumjs does not hold on
  * 2 cores (3 commits in 10 s).
  */
-function withEl(s: Scenario, el: SuiteOptions['el'], slotOverride: number | undefined): Scenario {
+function withEl(s: Scenario, el: SuiteOptions['el'], slotOverride: number | undefined, elSpecs: typeof import('../el/index.js').elSpecs): Scenario {
   if (s.target.kind !== 'devnet' || (el === undefined && slotOverride === undefined)) return s
   const elSlot = (e: NonNullable<SuiteOptions['el']>) => (s.target.slotGiven && s.target.el === e ? s.target.slotMs : Math.max(s.target.slotGiven ? s.target.slotMs : 0, elSpecs[e].defaultSlotMs))
   // `--slot` wins over both; a longer slot than the file's scales its windows once, from the file's.
@@ -182,7 +206,7 @@ export function scaleWindows(s: Scenario, slotMs: number): Scenario {
  * its commands, its placeholders). A slot the file does not set is at least 2 s when a
  * validator's execution client is not Anvil.
  */
-function withTopology(s: Scenario, topology: string | undefined): Scenario {
+function withTopology(s: Scenario, topology: string | undefined, elSpecs: typeof import('../el/index.js').elSpecs, { planDevnet, loadTopology, loadTimeStatics }: Topologies): Scenario {
   const file = topology ?? s.target.topology
   if (s.target.kind !== 'devnet' || file === undefined) return s
   const plan = planDevnet(loadTopology(file), loadTimeStatics(packageRoot), s.target.validators)
