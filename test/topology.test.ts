@@ -91,6 +91,35 @@ describe('the embedded topology', () => {
   })
 })
 
+describe('the reth topology (a command template for users with the binary)', () => {
+  const file = path.join(packageRoot, 'devnet', 'topologies', 'reth.yaml')
+  it("renders each validator's execution command as src/el/reth.ts's rethCommand; without reth on PATH a devnet from it is refused at load, naming the field", async () => {
+    const { rethCommand } = await import('../src/el/reth.js')
+    const t = loadTopology(file)
+    for (const id of [0, 3]) {
+      const r = renderValidator(t, id, { node: 'node', forkchaos: '/fc', dataDir: `/d/${id}`, genesis: '/d/genesis.json', jwt: '/d/jwt.hex', rpcPort: 8545 + id, enginePort: 8551 + id })
+      expect(r.execution).toEqual({ client: 'reth', env: {}, command: rethCommand({ dataDir: `/d/${id}/el`, genesisFile: '/d/genesis.json', jwtFile: '/d/jwt.hex', rpcPort: 8545 + id, enginePort: 8551 + id }) })
+      expect(r.rpc).toEqual([`http://127.0.0.1:${8545 + id}`])
+    }
+    expect(podsOf(t)).toEqual(podsOf(loadTopology(embedded)))
+    const { findProgram } = await import('../src/topology/spawn.js')
+    const { loadDevnetTopology } = await import('../src/targets/devnet.js')
+    if (findProgram('reth', path.dirname(file))) loadDevnetTopology(file)
+    else {
+      const e = (() => {
+        try {
+          loadDevnetTopology(file)
+        } catch (error) {
+          return error
+        }
+        return null
+      })()
+      expect(e).toBeInstanceOf(InputError)
+      expect((e as InputError).shortMessage).toBe(`${file}: \`validators.template.execution.command[0]\` is \`reth\`, which is not a program on PATH.`)
+    }
+  })
+})
+
 describe('the compose topology', () => {
   it('names, for each validator, services that devnet/docker-compose.yml has; its pods export like the embedded ones', async () => {
     const { parse } = await import('yaml')
