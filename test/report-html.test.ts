@@ -7,6 +7,8 @@
 // scenarios/defi/blocked-close-trade.yaml scenarios/defi/stress.yaml --seed 7`, stress left out).
 // test/fixtures/report-html/stress.json is the report.json of a real stress drill (`npx forkchaos
 // run scenarios/defi/stress.yaml --seed 7`: 250 cycles, held).
+// test/fixtures/report-html/flood.json is the report.json of a real mempool-flood drill (`npx
+// forkchaos run scenarios/devnet/mempool-flood.yaml --seed 7`), which carries the inclusion series.
 // Screenshots go to test-output/report-html/. Run under the heavy lock (Chromium).
 import * as fs from 'node:fs'
 import * as path from 'node:path'
@@ -20,6 +22,8 @@ import { haveChromium, launch, noChromium, outputDir, watchedPage } from './repo
 
 const fixture = JSON.parse(fs.readFileSync(new URL('./fixtures/report-html/run.json', import.meta.url), 'utf8')) as RunReport
 const stressFixture = JSON.parse(fs.readFileSync(new URL('./fixtures/report-html/stress.json', import.meta.url), 'utf8')) as RunReport
+const floodFixture = JSON.parse(fs.readFileSync(new URL('./fixtures/report-html/flood.json', import.meta.url), 'utf8')) as RunReport
+const floodInclusion = (floodFixture.scenarios[0] as unknown as { devnet: { inclusion: { t: number; ms: number }[]; inclusionMs: { n: number } } }).devnet
 const out = path.join(outputDir, 'report-html')
 type StressStep = { label: string; ok: boolean; walk?: { pairBps: number; feedBps: number }; sharePrice?: string; bounty?: string }
 const stressSteps = (stressFixture.scenarios[0] as unknown as { timeline: { steps: StressStep[] } }).timeline.steps
@@ -91,6 +95,22 @@ describe('report.html model', () => {
     expect(bm?.cycles).toBe(10_000)
     expect(bm?.cycle.length).toBe(MAX_POINTS)
     expect(bm?.cycle.at(-1)).toBe(10_000)
+  })
+
+  it('a devnet drill with honest transfers: the inclusion series, in seconds, bucketed; empty when the report has none', () => {
+    const inc = runModel(floodFixture).scenarios[0]?.devnet?.inclusion
+    expect(floodInclusion.inclusion.length).toBe(floodInclusion.inclusionMs.n)
+    expect(inc?.ms).toEqual(floodInclusion.inclusion.map((p) => p.ms))
+    expect(inc?.t).toEqual(floodInclusion.inclusion.map((p) => p.t / 1000))
+    // Sent during the inject phase: inside the flood's fault window.
+    const w = (floodFixture.scenarios[0] as unknown as { devnet: { faultWindows: { tStart: number; tStop: number }[] } }).devnet.faultWindows[0]
+    expect(floodInclusion.inclusion.every((p) => p.t >= (w?.tStart ?? 0) && p.t <= (w?.tStop ?? 0))).toBe(true)
+    expect(runModel(fixture).scenarios[0]?.devnet?.inclusion).toEqual({ t: [], ms: [] })
+    const big = structuredClone(floodFixture)
+    ;(big.scenarios[0] as unknown as { devnet: { inclusion: { t: number; ms: number }[] } }).devnet.inclusion = Array.from({ length: 5_000 }, (_, i) => ({ t: i * 10, ms: i }))
+    const bi = runModel(big).scenarios[0]?.devnet?.inclusion
+    expect(bi?.t.length).toBe(MAX_POINTS)
+    expect(bi?.ms.at(-1)).toBe(4_999)
   })
 
   it('writeReports writes report.html beside report.json, self-contained (uPlot inlined, no external script or style)', () => {
@@ -190,6 +210,24 @@ describe.skipIf(!haveChromium)(`report.html in Chromium${haveChromium ? '' : ` (
     expect(await w.page.locator('.stress .u-legend .u-series').count()).toBe(5)
     expect(await w.page.textContent('#scenario-repeated-cycle-stress h3:has-text("Stress")')).toContain('250 cycles')
     await w.page.screenshot({ path: path.join(out, 'stress.png'), fullPage: true })
+    expect(w.errors).toEqual([])
+    expect(w.blocked).toEqual([])
+    expect(w.requests).toEqual([url])
+  })
+
+  it('the mempool-flood drill: the inclusion latency series under the timeline, read back from the page', async () => {
+    const dir = path.join(out, 'flood')
+    writeReports(floodFixture, dir)
+    const w = await watchedPage(browser)
+    const url = pathToFileURL(path.join(dir, 'report.html')).href
+    await w.page.goto(url)
+    await w.page.waitForFunction(() => (window as unknown as { forkchaos?: { plots: unknown[] } }).forkchaos?.plots.length === 2, null, { timeout: 10_000 })
+    const plot = JSON.parse((await w.page.getAttribute('.inclusion[data-scenario="mempool-flood"]', 'data-plot')) ?? 'null')
+    expect(plot.series).toEqual(['inclusion ms'])
+    expect(plot.points).toBe(floodInclusion.inclusion.length)
+    expect(plot.data).toEqual([floodInclusion.inclusion.map((p) => p.t / 1000), floodInclusion.inclusion.map((p) => p.ms)])
+    expect(await w.page.locator('.inclusion canvas').count()).toBe(1)
+    await w.page.screenshot({ path: path.join(out, 'flood.png'), fullPage: true })
     expect(w.errors).toEqual([])
     expect(w.blocked).toEqual([])
     expect(w.requests).toEqual([url])

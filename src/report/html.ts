@@ -31,6 +31,8 @@ export type DevnetModel = {
   commits: { t: number; height: number; proposer: number }[]
   rejections: { t: number; node: number; proposer: number; height: number; layer: string; reason: string; latencyMs: number }[]
   marks: Mark[]
+  /** Honest transfers' inclusion latency: sent at `t` (s), included after `ms` (at most MAX_POINTS, bucketed). */
+  inclusion: { t: number[]; ms: number[] }
   stats: { firstCommitMs: number | null; catchUpMs: number | null; rejectionLatencyMs: number | null; inclusionMs: { p50: number; p99: number; n: number } | null; maxRssMb: number }
   /** How many samples the report had before bucketing. */
   samples: number
@@ -101,6 +103,7 @@ type DevnetPart = {
   catchUpMs?: number | null
   rejectionLatencyMs?: number | null
   inclusionMs?: { p50: number; p99: number; n: number } | null
+  inclusion?: { t: number; ms: number }[]
   maxRssMb?: number
 }
 type TimelinePart = { steps?: TimelineStep[]; views?: Record<string, Record<string, string>> }
@@ -141,6 +144,7 @@ function devnetModel(d: DevnetPart, mttrMs: number | null): DevnetModel {
   const marks: Mark[] = []
   if (reverted >= 0 && d.catchUpMs !== null && d.catchUpMs !== undefined) marks.push({ label: `caught up (${d.catchUpMs} ms)`, t: s3(reverted + d.catchUpMs) })
   if (reverted >= 0 && mttrMs !== null) marks.push({ label: `MTTR ${mttrMs} ms`, t: s3(reverted + mttrMs) })
+  const inclusion = bucket(d.inclusion ?? [], MAX_POINTS)
   return {
     validators,
     t: kept.map((s) => s3(s.t)),
@@ -149,6 +153,7 @@ function devnetModel(d: DevnetPart, mttrMs: number | null): DevnetModel {
     commits: (d.commits ?? []).slice(-MAX_MARKS).map((c) => ({ t: s3(c.t), height: c.height, proposer: c.proposer })),
     rejections: (d.rejections ?? []).slice(-MAX_MARKS).map((r) => ({ ...r, t: s3(r.t) })),
     marks,
+    inclusion: { t: inclusion.map((p) => s3(p.t)), ms: inclusion.map((p) => p.ms) },
     stats: { firstCommitMs: d.firstCommitMs ?? null, catchUpMs: d.catchUpMs ?? null, rejectionLatencyMs: d.rejectionLatencyMs ?? null, inclusionMs: d.inclusionMs ?? null, maxRssMb: d.maxRssMb ?? 0 },
     samples: samples.length,
   }
