@@ -30,6 +30,8 @@ export type StepRecord = {
   /** The protocol's views read right before and right after a keeper cycle. */
   before?: Around
   after?: Around
+  /** A stress cycle: where the seeded walks of the pair's price and the feed's answer stood (bps from their start). */
+  walk?: { pairBps: number; feedBps: number }
   /** A keeper step's measured load (offered vs effective requests, outcomes). */
   load?: KeeperStats
 }

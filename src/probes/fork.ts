@@ -34,6 +34,8 @@ export type ForkSeries = {
 
 /** The protocol's views read right before or right after a keeper cycle. A view that reverted is absent. */
 export type Around = {
+  /** `protocol.sharePrice`, when the protocol names one. */
+  sharePrice?: bigint
   bountyCap?: bigint
   lenderBalance?: bigint
   /** `protocol.state` views by signature without `returns` (`totalAssets()`). */
@@ -90,6 +92,10 @@ export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: 
   const series: ForkSeries = { protocol, steps: [], start: {}, startByCheck: {}, ends: [] }
   const argsOf = (view: { args: readonly (string | number | boolean)[] }, field: string) => view.args.map((a, i) => toArg(a, options.resolve, `${field}.args[${i}]`))
   const views: { key: keyof Omit<Around, 'state'> | `state:${string}`; to: Address; data: Hex }[] = []
+  if (protocol.sharePrice) {
+    const price = viewOf(protocol.sharePrice)
+    views.push({ key: 'sharePrice', to: vault, data: calldata(price.fn, argsOf(price, 'protocol.sharePrice')) })
+  }
   if (protocol.bountyCap) {
     const cap = viewOf(protocol.bountyCap)
     views.push({ key: 'bountyCap', to: vault, data: calldata(cap.fn, argsOf(cap, 'protocol.bountyCap')) })
@@ -155,7 +161,7 @@ export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: 
         // A view that reverts under a fault is left out; checks that need it say so.
         if (typeof answer !== 'string' || answer.length < 66) return
         const value = BigInt(answer.slice(0, 66))
-        if (v.key === 'bountyCap' || v.key === 'lenderBalance') out[v.key] = value
+        if (v.key === 'sharePrice' || v.key === 'bountyCap' || v.key === 'lenderBalance') out[v.key] = value
         else out.state[v.key.slice(6)] = value
       })
       return { views: out, extra: answers.slice(0, extra.length) }

@@ -61,6 +61,7 @@ export const pageScript = String.raw`
     box.appendChild(el('p', null, ['Seed ', el('code', null, [String(s.seed)]), ' · replay: ', el('code', null, [s.replay])]));
     if (s.faults.length) box.appendChild(table(['fault', 'target', 'params', 'applied', 'reverted', 'seen'], s.faults.map(function (f) { return [f.type, f.target, f.params, sec(f.tStart), sec(f.tStop), f.seen || f.took]; })));
     if (s.devnet) devnet(box, s);
+    if (s.stress) stress(box, s);
     if (s.steps) steps(box, s);
     if (s.views) views(box, s.views);
     s.checks.forEach(function (g) {
@@ -115,8 +116,64 @@ export const pageScript = String.raw`
     var plotted = { scenario: s.name, series: u.series.slice(1).map(function (x) { return x.label; }), points: u.data[0].length, bands: d.bands, commits: d.commits.length, rejections: d.rejections.length, marks: d.marks };
     div.setAttribute('data-plot', JSON.stringify(plotted));
     state.plots.push(plotted);
+    if (d.inclusion && d.inclusion.t.length) inclusion(box, s, d, xmax);
     box.appendChild(el('p', { class: 'muted' }, ['green ticks: commits (' + d.commits.length + ') · red ticks: rejected proposals (' + d.rejections.length + ') · shaded: fault windows · dashed: catch-up / MTTR']));
     if (d.rejections.length) box.appendChild(table(['at', 'rejected by', 'proposer', 'height', 'layer', 'latency', 'reason'], d.rejections.slice(0, 50).map(function (r) { return [r.t.toFixed(1) + ' s', 'validator-' + r.node, 'validator-' + r.proposer, r.height, r.layer, r.latencyMs + ' ms', r.reason]; })));
+  }
+
+  // The inclusion latency of honest transfers sent while the faults ran, on the timeline's x axis,
+  // with the same fault bands.
+  function inclusion(box, s, d, xmax) {
+    var inc = d.inclusion;
+    box.appendChild(el('h3', null, ['Inclusion latency (' + inc.t.length + ' transfers plotted)']));
+    var div = el('div', { class: 'chart inclusion', 'data-scenario': s.name });
+    box.appendChild(div);
+    var opts = {
+      width: Math.max(400, Math.min(1100, window.innerWidth - 80)), height: 200,
+      scales: { x: { time: false, range: [0, Math.max(xmax, inc.t[inc.t.length - 1])] } },
+      axes: [{ label: 'seconds since the scenario started (transfer sent)' }, { label: 'ms to inclusion' }],
+      series: [{ label: 's' }, { label: 'inclusion ms', stroke: '#9467bd', width: 1.5, points: { show: true, size: 4 } }],
+      hooks: {
+        drawClear: [function (u) {
+          var c = u.ctx; c.save();
+          d.bands.forEach(function (b) {
+            var x0 = u.valToPos(b.from, 'x', true), x1 = u.valToPos(b.to === null ? xmax : b.to, 'x', true);
+            c.fillStyle = 'rgba(255,127,14,0.16)'; c.fillRect(x0, u.bbox.top, Math.max(1, x1 - x0), u.bbox.height);
+          });
+          c.restore();
+        }],
+      },
+    };
+    var u = new uPlot(opts, [inc.t, inc.ms], div);
+    var plotted = { scenario: s.name, chart: 'inclusion', series: ['inclusion ms'], points: u.data[0].length, data: [Array.prototype.slice.call(u.data[0]), Array.prototype.slice.call(u.data[1])] };
+    div.setAttribute('data-plot', JSON.stringify(plotted));
+    state.plots.push(plotted);
+  }
+
+  // A stress scenario: the walked pair price and feed (bps from their start) against the share
+  // price (bps from after the first cycle) on the left axis, the bounty per cycle on the right.
+  function stress(box, s) {
+    var d = s.stress;
+    box.appendChild(el('h3', null, ['Stress: walked price and feed against share price and bounty (' + d.cycles + ' cycles' + (d.cycle.length < d.cycles ? ', ' + d.cycle.length + ' plotted' : '') + ')']));
+    var div = el('div', { class: 'chart stress', 'data-scenario': s.name });
+    box.appendChild(div);
+    if (typeof uPlot === 'undefined') return;
+    var opts = {
+      width: Math.max(400, Math.min(1100, window.innerWidth - 80)), height: 280,
+      scales: { x: { time: false }, bps: {}, bounty: {} },
+      axes: [{ label: 'stress cycle' }, { scale: 'bps', label: 'bps from start' }, { scale: 'bounty', side: 1, label: 'bounty (wei ÷ 1e18)', grid: { show: false } }],
+      series: [
+        { label: 'cycle' },
+        { label: 'pair price', scale: 'bps', stroke: '#1f77b4', width: 1.5, points: { show: false } },
+        { label: 'feed', scale: 'bps', stroke: '#ff7f0e', width: 1.5, points: { show: false } },
+        { label: 'share price', scale: 'bps', stroke: '#2ca02c', width: 2, points: { show: false } },
+        { label: 'bounty', scale: 'bounty', stroke: '#9467bd', width: 1, dash: [4, 3], points: { show: false } },
+      ],
+    };
+    var u = new uPlot(opts, [d.cycle, d.pairBps, d.feedBps, d.sharePriceBps, d.bounty], div);
+    var plotted = { scenario: s.name, chart: 'stress', series: u.series.slice(1).map(function (x) { return x.label; }), points: u.data[0].length, data: u.data.map(function (col) { return Array.prototype.slice.call(col); }) };
+    div.setAttribute('data-plot', JSON.stringify(plotted));
+    state.plots.push(plotted);
   }
 
   function steps(box, s) {

@@ -31,12 +31,34 @@ export type DevnetModel = {
   commits: { t: number; height: number; proposer: number }[]
   rejections: { t: number; node: number; proposer: number; height: number; layer: string; reason: string; latencyMs: number }[]
   marks: Mark[]
+  /** Honest transfers' inclusion latency: sent at `t` (s), included after `ms` (at most MAX_POINTS, bucketed). */
+  inclusion: { t: number[]; ms: number[] }
   stats: { firstCommitMs: number | null; catchUpMs: number | null; rejectionLatencyMs: number | null; inclusionMs: { p50: number; p99: number; n: number } | null; maxRssMb: number }
   /** How many samples the report had before bucketing. */
   samples: number
 }
 
 export type StepRow = { i: number; phase: string; t: number; type: string; label: string; ok: boolean; reason?: string; signals?: string[] }
+/** A step as the fork report's timeline holds it: a stress cycle also has its walks, the share price after it and its bounty (wei, decimal strings). */
+type TimelineStep = StepRow & { walk?: { pairBps: number; feedBps: number }; sharePrice?: string; bounty?: string }
+
+/**
+ * A stress scenario's chart, one point per stress cycle (at most MAX_POINTS, bucketed): the
+ * walked pair price and feed answer (bps from their start), the share price after the cycle
+ * (bps from the share price after the scenario's first cycle) and the bounty paid (wei ÷ 1e18;
+ * null: the cycle reverted, or the protocol has no bounty event).
+ */
+export type StressModel = {
+  cycle: number[]
+  pairBps: number[]
+  feedBps: number[]
+  sharePriceBps: (number | null)[]
+  bounty: (number | null)[]
+  /** Stress cycles in the report before bucketing. */
+  cycles: number
+  /** The share price the bps are counted from (wei, decimal string), or null if the protocol has none. */
+  sharePriceRef: string | null
+}
 
 export type ScenarioModel = {
   name: string
@@ -54,6 +76,7 @@ export type ScenarioModel = {
   checks: { phase: string; rows: CheckResult[] }[]
   devnet: DevnetModel | null
   steps: { total: number; rows: StepRow[] } | null
+  stress: StressModel | null
   views: Record<string, Record<string, string>> | null
 }
 
@@ -80,9 +103,10 @@ type DevnetPart = {
   catchUpMs?: number | null
   rejectionLatencyMs?: number | null
   inclusionMs?: { p50: number; p99: number; n: number } | null
+  inclusion?: { t: number; ms: number }[]
   maxRssMb?: number
 }
-type TimelinePart = { steps?: StepRow[]; views?: Record<string, Record<string, string>> }
+type TimelinePart = { steps?: TimelineStep[]; views?: Record<string, Record<string, string>> }
 
 const s3 = (ms: number) => Math.round(ms) / 1000
 const phaseOrder = ['baseline', 'inject', 'recover']
@@ -105,7 +129,8 @@ export function scenarioModel(report: ScenarioReport): ScenarioModel {
     faults: report.faults.map((f) => ({ type: f.type, target: f.target ?? null, params: JSON.stringify(f.params).slice(0, 300), tStart: f.tStart, tStop: f.tStop, took: f.evidence?.took ?? null, seen: f.evidence?.seen ?? null })),
     checks: phases.map((phase) => ({ phase, rows: report.checks.filter((c) => c.phase === phase).sort((a, b) => Number(a.ok) - Number(b.ok)) })),
     devnet: extra.devnet ? devnetModel(extra.devnet, report.mttrMs) : null,
-    steps: extra.timeline?.steps ? { total: extra.timeline.steps.length, rows: stepRows(extra.timeline.steps) } : null,
+    steps: extra.timeline?.steps ? { total: extra.timeline.steps.length, rows: stepRows(extra.timeline.steps.map(plainStep)) } : null,
+    stress: extra.timeline?.steps ? stressModel(extra.timeline.steps) : null,
     views: extra.timeline?.views && Object.keys(extra.timeline.views).length ? extra.timeline.views : null,
   }
 }
@@ -119,6 +144,7 @@ function devnetModel(d: DevnetPart, mttrMs: number | null): DevnetModel {
   const marks: Mark[] = []
   if (reverted >= 0 && d.catchUpMs !== null && d.catchUpMs !== undefined) marks.push({ label: `caught up (${d.catchUpMs} ms)`, t: s3(reverted + d.catchUpMs) })
   if (reverted >= 0 && mttrMs !== null) marks.push({ label: `MTTR ${mttrMs} ms`, t: s3(reverted + mttrMs) })
+  const inclusion = bucket(d.inclusion ?? [], MAX_POINTS)
   return {
     validators,
     t: kept.map((s) => s3(s.t)),
@@ -127,6 +153,7 @@ function devnetModel(d: DevnetPart, mttrMs: number | null): DevnetModel {
     commits: (d.commits ?? []).slice(-MAX_MARKS).map((c) => ({ t: s3(c.t), height: c.height, proposer: c.proposer })),
     rejections: (d.rejections ?? []).slice(-MAX_MARKS).map((r) => ({ ...r, t: s3(r.t) })),
     marks,
+    inclusion: { t: inclusion.map((p) => s3(p.t)), ms: inclusion.map((p) => p.ms) },
     stats: { firstCommitMs: d.firstCommitMs ?? null, catchUpMs: d.catchUpMs ?? null, rejectionLatencyMs: d.rejectionLatencyMs ?? null, inclusionMs: d.inclusionMs ?? null, maxRssMb: d.maxRssMb ?? 0 },
     samples: samples.length,
   }
@@ -138,6 +165,25 @@ export function bucket<T>(items: T[], max: number): T[] {
   const out: T[] = []
   for (let b = 0; b < max; b++) out.push(items[Math.min(items.length - 1, Math.floor(((b + 1) * items.length) / max) - 1)] as T)
   return out
+}
+
+const plainStep = ({ walk: _w, sharePrice: _p, bounty: _b, ...row }: TimelineStep): StepRow => row
+
+function stressModel(steps: TimelineStep[]): StressModel | null {
+  const walked = steps.filter((s) => s.walk)
+  if (!walked.length) return null
+  const ref = steps.find((s) => s.sharePrice !== undefined)?.sharePrice
+  const refPrice = ref !== undefined ? BigInt(ref) : 0n
+  const kept = bucket(walked, MAX_POINTS)
+  return {
+    cycle: kept.map((s) => Number(/#(\d+)$/.exec(s.label)?.[1] ?? s.i)),
+    pairBps: kept.map((s) => s.walk?.pairBps ?? 0),
+    feedBps: kept.map((s) => s.walk?.feedBps ?? 0),
+    sharePriceBps: kept.map((s) => (s.sharePrice !== undefined && refPrice > 0n ? Number(((BigInt(s.sharePrice) - refPrice) * 1_000_000n) / refPrice) / 100 : null)),
+    bounty: kept.map((s) => (s.bounty !== undefined ? Number(BigInt(s.bounty) / 10n ** 9n) / 1e9 : null)),
+    cycles: walked.length,
+    sharePriceRef: ref ?? null,
+  }
 }
 
 function stepRows(steps: StepRow[]): StepRow[] {

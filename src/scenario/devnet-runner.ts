@@ -18,6 +18,8 @@ export type DevnetMetrics = {
   catchUpMs: number | null
   rejectionLatencyMs: number | null
   inclusionMs: { p50: number; p99: number; n: number } | null
+  /** Each honest transfer's inclusion latency (ms) by when it was sent (probe clock, ms), the last 2,000: report.html's inclusion series. */
+  inclusion?: { t: number; ms: number }[]
   maxRssMb: number
   /** Per validator: [ms since start, height] every ~500 ms, for plots. */
   heights: { t: number; heights: (number | null)[] }[]

@@ -95,7 +95,8 @@ export const stress = define<'stress', StressBody>({
           // latest block's time). Two batches, read then write, instead of five round trips.
           await writeFields(ctx.rpc, [feedField, updatedField], ([block]) => [answer, BigInt((block as { timestamp: Hex }).timestamp)], [{ method: 'eth_getBlockByNumber', params: ['latest', false] }])
         }
-        env.record(await keeperCall(ctx, from, undefined, `stress#${i + 1}`, env.phase))
+        // Where the walks stand for this cycle (bps from their start), for report.html's stress chart.
+        env.record({ ...(await keeperCall(ctx, from, undefined, `stress#${i + 1}`, env.phase)), walk: { pairBps: Math.round(pairBps * 10) / 10, feedBps: Math.round(feedBps * 10) / 10 } })
         if ((i + 1) % 25 === 0) {
           env.progress(i + 1, s.cycles)
           await env.stopCheck()

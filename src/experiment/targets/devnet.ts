@@ -101,6 +101,8 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emi
       : startProbe(devnet)
   const metrics: DevnetMetrics = { firstCommitMs: null, catchUpMs: null, rejectionLatencyMs: null, inclusionMs: null, maxRssMb: 0, heights: [], faultWindows: [], soak: null, commits: [], rejections: [] }
   const inclusion: number[] = []
+  // When each inclusion sample's transfer was sent (probe clock, ms), in the same order.
+  const inclusionAt: number[] = []
   let applied: readonly ActiveFault[] = []
   let recoverUntil: number | undefined
   let baselineWindow: { from: number; to: number } | undefined
@@ -157,7 +159,7 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emi
         // The inject window is the time every listed fault is in effect.
         const from = probe.now()
         applied = io.active
-        const tracker = trackInclusion(devnet, inclusion)
+        const tracker = trackInclusion(devnet, inclusion, inclusionAt, () => probe.now())
         try {
           if (scenario.inject.random) {
             const s = await soak(scenario.inject.random, scenario.inject.durationMs, io, prng.fork('soak'), probe, n, from)
@@ -210,6 +212,7 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emi
       metrics.rejections = probe.rejections.slice(-MAX_TIMELINE_ROWS).map((r) => ({ node: r.node, proposer: r.proposer, height: r.height, layer: r.layer, reason: r.reason.slice(0, 200), latencyMs: r.latencyMs, t: Math.max(0, r.at - probe.epochStartMs) }))
       if (inclusion.length) {
         const sorted = [...inclusion].sort((a, b) => a - b)
+        metrics.inclusion = inclusion.slice(-MAX_TIMELINE_ROWS).map((ms, i, kept) => ({ t: Math.round(inclusionAt[inclusion.length - kept.length + i] ?? 0), ms: Math.round(ms) }))
         metrics.inclusionMs = { p50: sorted[Math.floor(sorted.length / 2)] as number, p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] as number, n: sorted.length }
       }
       return { cycles: { baseline: { total: 0, reverted: 0 }, inject: { total: 0, reverted: 0 }, recover: { total: 0, reverted: 0 } }, load: [], proxies: {}, devnet: metrics }
@@ -233,7 +236,7 @@ class NoFirstCommit extends InfraError {}
  * Honest traffic while faults run: a transfer from a dedicated account every 500 ms through the
  * first running validator, timed from send to receipt.
  */
-function trackInclusion(devnet: Devnet, out: number[]) {
+function trackInclusion(devnet: Devnet, out: number[], sentAt: number[], clock: () => number) {
   const account = mnemonicToAccount('test test test test test test test test test test test junk', { addressIndex: 99 })
   let running = true
   let nonce = 0
@@ -245,12 +248,14 @@ function trackInclusion(devnet: Devnet, out: number[]) {
         try {
           const tx = await account.signTransaction({ chainId, type: 'eip1559', nonce, to: account.address, value: 0n, gas: 21_000n, maxFeePerGas: parseGwei('100'), maxPriorityFeePerGas: parseGwei('2') })
           const t = performance.now()
+          const at = clock()
           const hash = await node.rpc.request<Hex>('eth_sendRawTransaction', [tx])
           nonce++
           while (running) {
             const receipt = await node.rpc.request<unknown>('eth_getTransactionReceipt', [hash]).catch(() => null)
             if (receipt) {
               out.push(performance.now() - t)
+              sentAt.push(at)
               break
             }
             await new Promise((r) => setTimeout(r, 50))

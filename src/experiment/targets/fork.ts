@@ -259,7 +259,20 @@ const MAX_TIMELINE_STEPS = 2_000
 
 /** The step timeline of report.html: each step's index, phase, time (fork probe clock, ms), outcome, reason and signals. */
 function stepTimeline(steps: StepRecord[]) {
-  const rows = steps.map((s, i) => ({ i, phase: s.phase, t: Math.round(s.t), type: s.type, label: s.label.slice(0, 200), ok: s.ok, ...(s.reason ? { reason: s.reason.slice(0, 300) } : {}), ...(s.signals?.length ? { signals: s.signals.slice(0, 8) } : {}) }))
+  const rows = steps.map((s, i) => ({
+    i,
+    phase: s.phase,
+    t: Math.round(s.t),
+    type: s.type,
+    label: s.label.slice(0, 200),
+    ok: s.ok,
+    ...(s.reason ? { reason: s.reason.slice(0, 300) } : {}),
+    ...(s.signals?.length ? { signals: s.signals.slice(0, 8) } : {}),
+    // A stress cycle's walks, and the share price after it and the bounty it paid (wei, decimal strings): the stress chart.
+    ...(s.walk ? { walk: s.walk } : {}),
+    ...(s.type === 'cycle' && s.after?.sharePrice !== undefined ? { sharePrice: String(s.after.sharePrice) } : {}),
+    ...(s.type === 'cycle' && s.ok ? { bounty: String((s.bounties ?? []).reduce((a, b) => a + b, 0n)) } : {}),
+  }))
   if (rows.length <= MAX_TIMELINE_STEPS) return rows
   const failed = rows.filter((r) => !r.ok).slice(0, MAX_TIMELINE_STEPS / 2)
   const every = Math.ceil(rows.length / (MAX_TIMELINE_STEPS - failed.length))
