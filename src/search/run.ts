@@ -81,7 +81,9 @@ export async function search(options: {
       // A check that broke only because its own view reverted under the fault (explore's UNREAD)
       // is not a finding: the protocol cannot be read while that dependency fails.
       const broke = report.checks.find((c) => !c.ok && c.kind === 'safety' && !c.observed.includes('could not be evaluated'))
-      return { verdict: report.verdict, check: broke?.name, reason: report.reason }
+      // Where an `always` check first broke (the engine's text names the step): nothing after it matters.
+      const at = broke && /first broke after inject\.steps\[(\d+)\]/.exec(broke.observed)
+      return { verdict: report.verdict, check: broke?.name, reason: report.reason, brokeAt: at ? Number(at[1]) : undefined }
     }
     while (episodes < options.episodes && performance.now() - t0 < options.timeMs) {
       const items = drawSchedule(prng.fork(`episode-${episodes}`), pool, options.steps)
@@ -95,7 +97,11 @@ export async function search(options: {
       const s0 = performance.now()
       const before = runs
       const check = result.check
-      const shrunk = await shrink(items, async (c) => (await attempt(c)).check === check)
+      const fails = async (c: Item[]) => (await attempt(c)).check === check
+      // First cut: the schedule up to the step after which the check broke (one re-run confirms it).
+      const cut = result.brokeAt !== undefined && result.brokeAt + 1 < items.length ? items.slice(0, result.brokeAt + 1) : undefined
+      const start = cut && (await fails(cut)) ? cut : items
+      const shrunk = await shrink(start, fails)
       const final = await attempt(shrunk)
       const name = `search-${options.seed}-${check}`
       fs.mkdirSync(options.out, { recursive: true })
