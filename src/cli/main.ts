@@ -21,6 +21,7 @@ const commands: Record<string, () => Promise<AddCommand>> = {
   export: async () => (await import('./commands/export.js')).exportCommand,
   cleanup: async () => (await import('./commands/cleanup.js')).cleanupCommand,
   explore: async () => (await import('./commands/explore.js')).exploreCommand,
+  search: async () => (await import('./commands/search.js')).searchCommand,
 }
 
 /**

@@ -66,7 +66,7 @@ async function checkEntry(value: string): Promise<string> {
 }
 
 /** `--vault-build`: one of the compiled test builds of the reference vault (exit 2 otherwise, before anything boots). */
-async function checkVaultBuild(name: string): Promise<void> {
+export async function checkVaultBuild(name: string): Promise<void> {
   const { artifact } = await import('../../contracts.js')
   let known = name.startsWith('ReferenceVault.')
   if (known)

@@ -1,0 +1,166 @@
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import type { Address } from 'viem'
+import * as Experiment from '../experiment/experiment.js'
+import { forkTarget } from '../experiment/targets/fork.js'
+import { InfraError } from '../errors.js'
+import { traceEntry } from '../explore/trace.js'
+import { onTeardown } from '../lifecycle.js'
+import type { Verdict } from '../report/types.js'
+import { loadScenario } from '../scenario/loader.js'
+import { KEEPER_GAS } from '../steps/tx.js'
+import { devAccounts } from '../targets/embedded.js'
+import type { ForkSource } from '../targets/fork.js'
+import { createPrng } from '../util/prng.js'
+import { drawSchedule, faultPool, type Item, type PoolFault, scheduleYaml } from './schedule.js'
+
+/** Limits: episodes, wall time, and re-runs one shrink may spend. */
+export const searchLimits = { episodes: 100_000, timeMs: 3_600_000, shrinkRuns: 200 } as const
+
+export type Failure = {
+  episode: number
+  /** The first safety check that broke: the shrunk schedule must break the same one. */
+  check: string
+  reason: string
+  original: number
+  shrunk: number
+  shrinkRuns: number
+  shrinkMs: number
+  file: string
+  replay: string
+}
+
+/** `episodesPerMinute` is over the time the episodes ran (not the boot, trace or shrink). */
+export type SearchReport = { seed: number; episodes: number; durationMs: number; episodesPerMinute: number; verdict: Verdict; failure?: Failure; error?: string }
+
+/**
+ * `forkchaos search`: boots the fork once, traces the entry for explore's fault pool, then runs
+ * seeded schedules (each a scenario loaded by the normal loader, run by the engine from the
+ * fork's snapshot) until one breaks a safety check or a budget runs out. A failing schedule is
+ * shrunk (faults dropped, then steps, then parameters lowered, each candidate re-run) to the
+ * smallest that breaks the same check, and written under `out`.
+ */
+export async function search(options: {
+  source: ForkSource
+  seed: number
+  out: string
+  episodes: number
+  timeMs: number
+  steps: number
+  /** Appended to the replay command (`--vault-build …`). */
+  replayFlags: string
+  onEpisode?: (n: number, verdict: Verdict) => void
+  target?: ReturnType<typeof forkTarget>
+}): Promise<SearchReport> {
+  const t0 = performance.now()
+  const target = options.target ?? forkTarget({ source: options.source })
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-search-'))
+  const forget = onTeardown('search schedules directory', () => fs.rmSync(tmp, { recursive: true, force: true }))
+  const prng = createPrng(options.seed)
+  let episodes = 0
+  // Time spent running episodes only (not the boot, the trace or a shrink): the rate's base.
+  let episodesMs = 0
+  const done = (verdict: Verdict, extra: Partial<SearchReport> = {}): SearchReport => {
+    const durationMs = Math.round(performance.now() - t0)
+    return { seed: options.seed, episodes, durationMs, episodesPerMinute: Math.round((episodes * 60_000) / Math.max(1, episodesMs)), verdict, ...extra }
+  }
+  try {
+    await target.boot({ seed: options.seed, replay: '', emit: () => {} })
+    const fork = target.current()
+    if (!fork?.book.vault) throw new InfraError('The fork target did not boot with a `vault` in its address book.')
+    const trace = await traceEntry(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: fork.book.vault, entry: 'cycle()', book: fork.book as Record<string, Address>, gas: KEEPER_GAS })
+    await fork.reset()
+    if (!trace.ok) throw new InfraError('The healthy call of `cycle()` reverts on this fork before any fault: nothing to search.')
+    const pool = faultPool(trace.dependencies)
+    let runs = 0
+    const attempt = async (items: readonly Item[]) => {
+      const file = path.join(tmp, `s${runs++}.yaml`)
+      fs.writeFileSync(file, scheduleYaml('search-episode', items, pool, 'an episode'))
+      const report = await Experiment.run(loadScenario(file), target, { seed: options.seed, replay: '' })
+      // A check that broke only because its own view reverted under the fault (explore's UNREAD)
+      // is not a finding: the protocol cannot be read while that dependency fails.
+      const broke = report.checks.find((c) => !c.ok && c.kind === 'safety' && !c.observed.includes('could not be evaluated'))
+      // Where an `always` check first broke (the engine's text names the step): nothing after it matters.
+      const at = broke && /first broke after inject\.steps\[(\d+)\]/.exec(broke.observed)
+      return { verdict: report.verdict, check: broke?.name, reason: report.reason, brokeAt: at ? Number(at[1]) : undefined }
+    }
+    while (episodes < options.episodes && performance.now() - t0 < options.timeMs) {
+      const items = drawSchedule(prng.fork(`episode-${episodes}`), pool, options.steps)
+      const e0 = performance.now()
+      const result = await attempt(items)
+      episodesMs += performance.now() - e0
+      episodes++
+      options.onEpisode?.(episodes, result.verdict)
+      if (result.verdict === 'error') return done('error', { error: result.reason })
+      if (result.verdict === 'held' || !result.check) continue
+      const s0 = performance.now()
+      const before = runs
+      const check = result.check
+      const fails = async (c: Item[]) => (await attempt(c)).check === check
+      // First cut: the schedule up to the step after which the check broke (one re-run confirms it).
+      const cut = result.brokeAt !== undefined && result.brokeAt + 1 < items.length ? items.slice(0, result.brokeAt + 1) : undefined
+      const start = cut && (await fails(cut)) ? cut : items
+      const shrunk = await shrink(start, fails)
+      const final = await attempt(shrunk)
+      const name = `search-${options.seed}-${check}`
+      fs.mkdirSync(options.out, { recursive: true })
+      const file = path.join(options.out, `${name}.yaml`)
+      const replay = `npx forkchaos run ${file} --seed ${options.seed}${options.replayFlags}`
+      fs.writeFileSync(file, `${scheduleYaml(name, shrunk, pool, `episode ${episodes} of seed ${options.seed}, shrunk from ${items.length} items to ${shrunk.length}; it breaks \`${check}\`.`)}# replay: ${replay}\n`)
+      return done('failed', {
+        failure: { episode: episodes, check, reason: final.reason, original: items.length, shrunk: shrunk.length, shrinkRuns: runs - before, shrinkMs: Math.round(performance.now() - s0), file, replay },
+      })
+    }
+    return done('held')
+  } finally {
+    if (!options.target) await target.stop()
+    fs.rmSync(tmp, { recursive: true, force: true })
+    forget()
+  }
+}
+
+/**
+ * Shrinks a failing schedule: drops each fault (its apply with its revert), then each step, until
+ * no single drop keeps the failure; then lowers each parameter to the smallest level that still
+ * fails. Every candidate is re-run (`fails`); at most `searchLimits.shrinkRuns` of them.
+ */
+export async function shrink(items: readonly Item[], fails: (c: Item[]) => Promise<boolean>): Promise<Item[]> {
+  let best = [...items]
+  let budget: number = searchLimits.shrinkRuns
+  const tryIt = async (c: Item[]) => budget-- > 0 && (await fails(c))
+  for (let changed = true; changed && budget > 0; ) {
+    changed = false
+    const applies = best.filter((i) => i.kind === 'apply').map((i) => (i as { id: string }).id)
+    for (const id of applies) {
+      const c = best.filter((i) => !((i.kind === 'apply' || i.kind === 'revert') && i.id === id))
+      if (await tryIt(c)) {
+        best = c
+        changed = true
+      }
+    }
+    for (let k = best.length - 1; k >= 0; k--) {
+      const it = best[k] as Item
+      if (it.kind === 'apply') continue
+      const c = best.filter((_, j) => j !== k)
+      if (await tryIt(c)) {
+        best = c
+        changed = true
+      }
+    }
+  }
+  for (let k = 0; k < best.length; k++) {
+    const it = best[k] as Item
+    if (it.kind === 'revert') continue
+    for (let level = 0; level < it.level; level++) {
+      const c = best.map((x, j) => (j === k ? { ...it, level } : x)) as Item[]
+      if (await tryIt(c)) {
+        best = c
+        break
+      }
+    }
+  }
+  return best
+}
+
+export type { PoolFault }
