@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createProgress } from '../src/ui/progress.js'
 import { InputError } from '../src/errors.js'
 import { parseUiPort, startUi, type UiServer } from '../src/ui/server.js'
+import { nodeChanges } from '../src/experiment/targets/devnet.js'
 import { haveChromium, launch, noChromium, outputDir, watchedPage } from './report-html-browser.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -77,6 +78,21 @@ describe('the live view server', () => {
     expect((await missing.json()).error).toBe('no such page: GET /nope')
   })
 
+  it("a validator that stops answering the probe is down, and up when it answers again; the other nodes' heights change nothing", () => {
+    const first = nodeChanges([false, false, false, false], [5, null, 5, 4])
+    expect(first.events).toEqual([{ node: 1, state: 'down' }])
+    const same = nodeChanges(first.down, [6, null, 6, 6])
+    expect(same.events).toEqual([])
+    const back = nodeChanges(same.down, [7, 3, null, 7])
+    expect(back.events).toEqual([
+      { node: 1, state: 'up' },
+      { node: 2, state: 'down' },
+    ])
+    expect(back.down).toEqual([false, false, true, false])
+    // No sample (the probe has none yet): nobody changes.
+    expect(nodeChanges(back.down, []).events).toEqual([])
+  })
+
   it('--ui-port: an integer 0–65535, else the error names the flag and the value (the CLI exits 2 with it)', () => {
     expect(parseUiPort(undefined)).toBe(0)
     expect(parseUiPort('8123')).toBe(8123)
@@ -92,6 +108,25 @@ describe.skipIf(!haveChromium)(`the live view in Chromium${haveChromium ? '' : `
   })
   afterAll(async () => {
     await browser?.close()
+  })
+
+  it("node down/up events land in the Timeline tab as the server sends them; other events' kinds do not", async () => {
+    const ui = await startUi({ host: '127.0.0.1', port: 0, control: false, seed: 1, replay: 'x' })
+    servers.add(ui)
+    const w = await watchedPage(browser)
+    await w.page.goto(ui.url)
+    await w.page.click('nav button[data-tab="timeline"]')
+    // The page is connected once the server's first event reaches it.
+    ui.event({ type: 'phase', scenario: 'kill-one', phase: 'inject' })
+    await w.page.locator('#events li', { hasText: 'kill-one phase inject' }).waitFor({ timeout: 10_000 })
+    ui.event({ type: 'node', scenario: 'kill-one', node: 2, state: 'down' })
+    ui.event({ type: 'progress', scenario: 'kill-one', done: 1, total: 2 })
+    ui.event({ type: 'node', scenario: 'kill-one', node: 2, state: 'up' })
+    await w.page.locator('#events li', { hasText: 'kill-one validator-2 up' }).waitFor({ timeout: 10_000 })
+    const lines = (await w.page.locator('#events li').allTextContents()).map((l) => l.replace(/^\+\d+\.\d s /, ''))
+    expect(lines).toEqual(['kill-one phase inject', 'kill-one validator-2 down', 'kill-one validator-2 up'])
+    expect(w.errors).toEqual([])
+    expect(w.blocked).toEqual([])
   })
 
   it("a scenario's verdict arrives on the page while the run is going; fault events land in the Timeline tab", async () => {

@@ -10,3 +10,5 @@ export type RunEvent =
   | { type: 'scenario-start'; scenario: string; target: 'fork' | 'devnet'; plannedMs: Record<Phase, number>; steps: Record<Phase, number> }
   /** A devnet's highest height grew (seen by the probe). */
   | { type: 'commit'; scenario: string; height: number }
+  /** A devnet validator stopped answering the probe (`down`) or answers again (`up`). */
+  | { type: 'node'; scenario: string; node: number; state: 'down' | 'up' }

@@ -23,6 +23,7 @@ export type UiEvent =
   | { type: 'phase'; scenario: string; phase: string }
   | { type: 'fault'; scenario: string; fault: string; action: 'apply' | 'revert' }
   | { type: 'commit'; scenario: string; height: number }
+  | { type: 'node'; scenario: string; node: number; state: 'down' | 'up' }
   | { type: 'scenario-done'; scenario: ReturnType<typeof scenarioModel> }
   | { type: 'end'; durationMs: number }
 
@@ -94,7 +95,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
   return {
     url: `http://${host}:${address.port}/`,
     event(e) {
-      if (e.type === 'phase' || e.type === 'fault' || e.type === 'commit') send(e)
+      if (e.type === 'phase' || e.type === 'fault' || e.type === 'commit' || e.type === 'node') send(e)
       else if (e.type === 'scenario-done') send({ type: 'scenario-done', scenario: scenarioModel(e.report) })
     },
     end: (durationMs) => send({ type: 'end', durationMs }),

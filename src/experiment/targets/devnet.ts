@@ -119,11 +119,16 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emi
     throw new NoFirstCommit(`the devnet did not commit its first block within ${FIRST_COMMIT_MS / 1000} s`)
   }
 
-  // Commits as they happen, for progress lines and the live view (src/ui).
+  // Commits, and validators going down or up, as they happen, for progress lines and the live view (src/ui).
   let told = 0
+  let down: boolean[] = Array.from({ length: n }, () => false)
   const tellCommits = () => {
-    const height = Math.max(0, ...(probe.samples.at(-1)?.heights ?? []).map((h) => h ?? 0))
+    const heights = probe.samples.at(-1)?.heights ?? []
+    const height = Math.max(0, ...heights.map((h) => h ?? 0))
     if (height > told) emit({ type: 'commit', scenario: scenario.name, height: (told = height) })
+    const changed = nodeChanges(down, heights)
+    down = changed.down
+    for (const c of changed.events) emit({ type: 'node', scenario: scenario.name, ...c })
   }
   // Waits `ms`, looking at the stop conditions every poll once the window is two slots long.
   const wait = async (ms: number, from: number, io: PhaseIo<DevnetRun>) => {
@@ -227,6 +232,21 @@ function pick(measured: Record<string, number | null>): Partial<DevnetMetrics> {
   if ('catchUpMs' in measured) out.catchUpMs = measured.catchUpMs ?? null
   if ('rejectionLatencyMs' in measured) out.rejectionLatencyMs = measured.rejectionLatencyMs ?? null
   return out
+}
+
+/**
+ * Which validators went down (stopped answering the probe: a null height) or came back up since
+ * the last sample, given who was down before. A missing sample changes nothing.
+ */
+export function nodeChanges(wasDown: readonly boolean[], heights: readonly (number | null)[]): { down: boolean[]; events: { node: number; state: 'down' | 'up' }[] } {
+  const down = [...wasDown]
+  const events: { node: number; state: 'down' | 'up' }[] = []
+  heights.forEach((h, node) => {
+    const isDown = h === null
+    if (isDown !== (down[node] ?? false)) events.push({ node, state: isDown ? 'down' : 'up' })
+    down[node] = isDown
+  })
+  return { down, events }
 }
 
 /** The devnet never committed its first block: the experiment could not run (`error`). */
