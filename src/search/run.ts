@@ -162,5 +162,3 @@ export async function shrink(items: readonly Item[], fails: (c: Item[]) => Promi
   }
   return best
 }
-
-export type { PoolFault }
