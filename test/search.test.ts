@@ -10,7 +10,8 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { search } from '../src/search/run.js'
+import { search, shrink } from '../src/search/run.js'
+import type { Item } from '../src/search/schedule.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const bin = path.join(root, 'bin', 'forkchaos.js')
@@ -80,4 +81,31 @@ describe('forkchaos search', () => {
     expect(episodes.stderr).toBe('forkchaos: `--episodes` must be a whole number from 1 to 100,000. Got `0`.\n')
     expect(time.stderr).toBe('forkchaos: `--time` must be at most 1h. Got `"2h"`.\n')
   }, 60_000)
+
+  it('shrink drops faults with their reverts, then steps, then lowers levels, each candidate re-run', async () => {
+    // A stand-in for the chain: fails while fault 7 is applied at level ≥ 1 before some cycle.
+    const fails = async (c: Item[]) => {
+      const k = c.findIndex((i) => i.kind === 'apply' && i.fault === 7 && i.level >= 1)
+      return k >= 0 && c.slice(k + 1).some((i) => i.kind === 'cycle')
+    }
+    const items: Item[] = [
+      { kind: 'cycle', level: 2 },
+      { kind: 'apply', id: 'f0', fault: 3, level: 0 },
+      { kind: 'deposit', level: 1 },
+      { kind: 'apply', id: 'f1', fault: 7, level: 2 },
+      { kind: 'warp', level: 2 },
+      { kind: 'revert', id: 'f0' },
+      { kind: 'cycle', level: 2 },
+      { kind: 'revert', id: 'f1' },
+      { kind: 'withdraw', level: 0 },
+    ]
+    expect(await fails(items)).toBe(true)
+    expect(await shrink(items, fails)).toEqual([
+      { kind: 'apply', id: 'f1', fault: 7, level: 1 },
+      { kind: 'cycle', level: 0 },
+    ])
+    // A schedule that does not fail comes back as it was (nothing to drop keeps a failure).
+    const never = async () => false
+    expect(await shrink(items, never)).toEqual(items)
+  })
 })

@@ -13,7 +13,7 @@ import { KEEPER_GAS } from '../steps/tx.js'
 import { devAccounts } from '../targets/embedded.js'
 import type { ForkSource } from '../targets/fork.js'
 import { createPrng } from '../util/prng.js'
-import { drawSchedule, faultPool, type Item, type PoolFault, scheduleYaml } from './schedule.js'
+import { drawSchedule, faultPool, type Item, scheduleYaml } from './schedule.js'
 
 /** Limits: episodes, wall time, and re-runs one shrink may spend. */
 export const searchLimits = { episodes: 100_000, timeMs: 3_600_000, shrinkRuns: 200 } as const
@@ -162,5 +162,3 @@ export async function shrink(items: readonly Item[], fails: (c: Item[]) => Promi
   }
   return best
 }
-
-export type { PoolFault }
