@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import fc from 'fast-check'
@@ -94,5 +95,20 @@ describe('the CLI loads only the command it runs', () => {
     expect(commandsFor(argv('help', 'run'))).toEqual(all)
     expect(commandsFor(argv('nonsense'))).toEqual(all)
     expect(commandsFor(argv())).toEqual(all)
+  })
+
+  // Runs dist/ (bin/forkchaos.js): build with `npx tsc -p tsconfig.json` first.
+  it('validate opens neither the experiment engine nor its targets (they load on the first run)', () => {
+    const out = path.join(dir, 'opened.txt')
+    const hook = `data:text/javascript,${encodeURIComponent(`import fs from 'node:fs'; export async function load(url, context, next) { fs.appendFileSync(${JSON.stringify(out)}, url + '\\n'); return next(url, context) }`)}`
+    const register = `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(hook)})`)}`
+    const run = spawnSync(process.execPath, ['--import', register, 'bin/forkchaos.js', 'validate', 'scenarios/defi'], { cwd: packageRoot, encoding: 'utf8', timeout: 60_000 })
+    expect(run.status, run.stderr).toBe(0)
+    expect(run.stdout).toMatch(/ok {2}scenarios\/defi\/reorg\.yaml/)
+    const opened = fs.readFileSync(out, 'utf8').split('\n').filter(Boolean)
+    // The hook saw the loader, so an empty list cannot pass.
+    expect(opened.some((u) => u.endsWith('/dist/src/scenario/loader.js'))).toBe(true)
+    const runTime = opened.filter((u) => /\/dist\/src\/(experiment\/experiment|experiment\/targets\/|topology\/endpoints)[^/]*\.js$/.test(u))
+    expect(runTime).toEqual([])
   })
 })
