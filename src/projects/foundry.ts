@@ -30,7 +30,7 @@ export function loadFoundry(ref: FoundryRef, base: string): ProjectContracts {
   if (!isDir(scriptDir)) throw new ProjectError(`${scriptDir} does not exist: no broadcast of \`${script}\` (run \`forge script ${script} --broadcast\`; broadcasts there: ${listDirs(broadcast).join(', ') || 'none'}).`)
   const chainId = ref.chainId !== undefined ? String(ref.chainId) : only(scriptDir, 'chain id', 'contracts.chainId')
   const file = path.join(scriptDir, chainId, 'run-latest.json')
-  const run = readJson(file) as { transactions?: { transactionType?: string; contractName?: string | null; contractAddress?: string | null }[] }
+  const run = readProjectJson(file) as { transactions?: { transactionType?: string; contractName?: string | null; contractAddress?: string | null }[] }
   if (!Array.isArray(run.transactions)) throw new ProjectError(`${file} has no \`transactions\` list: is it a forge broadcast?`)
   const addresses: Record<string, Address> = {}
   for (const [i, tx] of run.transactions.entries()) {
@@ -49,7 +49,7 @@ export function loadFoundry(ref: FoundryRef, base: string): ProjectContracts {
       .map((d) => path.join(out, d, `${name}.json`))
       .find((f) => fs.existsSync(f))
     if (!artifact) throw new ProjectError(`No ABI for \`${name}\` under ${out} (out/<Source>.sol/${name}.json): run \`forge build\`.`)
-    const abi = (readJson(artifact) as { abi?: unknown }).abi
+    const abi = (readProjectJson(artifact) as { abi?: unknown }).abi
     if (!Array.isArray(abi)) throw new ProjectError(`${artifact} has no \`abi\` list.`)
     abis[name] = abi as Abi
   }
@@ -74,7 +74,8 @@ function listDirs(dir: string): string[] {
 
 const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true
 
-function readJson(file: string): unknown {
+/** A project file as JSON, refused over the size limit or when it does not parse. */
+export function readProjectJson(file: string): unknown {
   const size = fs.statSync(file, { throwIfNoEntry: false })?.size
   if (size === undefined) throw new ProjectError(`${file} does not exist.`)
   if (size > maxFileBytes) throw new ProjectError(`${file} is larger than ${maxFileBytes} bytes (32 MiB), the limit for a project file.`)

@@ -18,6 +18,7 @@ import type { FaultSpec, Scenario, Step } from './types.js'
 import { segmentsOf } from './values.js'
 import { substitute, sweepCells } from './sweep.js'
 import { type FoundryRef, loadFoundry, ProjectError, type ProjectContracts } from '../projects/foundry.js'
+import { type HardhatRef, loadHardhat } from '../projects/hardhat.js'
 import { scenarioValidator } from './validate-schema.js'
 
 /**
@@ -97,7 +98,7 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
     throw fail(describe(error, raw, written), { line: lineAt(doc, [...segments, ...extra], lineOf), field: fieldName(segments) || '(top level)' })
   }
   const scenario = raw as RawScenario
-  // A Foundry project's deployed contracts, by their own names (src/projects/foundry.ts).
+  // A Foundry or Hardhat project's deployed contracts, by their own names (src/projects/).
   const project = projectContracts(scenario, file, fail, (segs) => lineAt(doc, segs, lineOf))
   if (project) scenario.contracts = project.addresses
   const ms = (value: unknown, field: string, fallback: number, maxMs: number) => (value === undefined ? fallback : parseDurationMs(value, field, { maxMs }))
@@ -231,18 +232,19 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
 }
 
 /**
- * `contracts: { foundry: dir }`: the project's addresses by contract name, and every `call` step
+ * `contracts: { foundry: dir }` or `{ hardhat: dir }`: the project's addresses by contract name, and every `call` step
  * on one of them checked against its ABI (a function it lacks is exit 2 before anything boots).
  */
 function projectContracts(scenario: RawScenario, file: string, fail: Fail, lineAt: (segments: string[]) => number | undefined) {
-  const ref = scenario.contracts as unknown as FoundryRef | undefined
-  if (!ref || typeof ref.foundry !== 'string') return undefined
+  const ref = scenario.contracts as unknown as (Partial<FoundryRef> & Partial<HardhatRef>) | undefined
+  const which = typeof ref?.foundry === 'string' ? 'foundry' : typeof ref?.hardhat === 'string' ? 'hardhat' : undefined
+  if (!ref || !which) return undefined
   let project: ProjectContracts
   try {
-    project = loadFoundry(ref, path.dirname(file))
+    project = which === 'foundry' ? loadFoundry(ref as FoundryRef, path.dirname(file)) : loadHardhat(ref as HardhatRef, path.dirname(file))
   } catch (error) {
     if (!(error instanceof ProjectError)) throw error
-    throw fail(error.message, { line: lineAt(['contracts', 'foundry']), field: 'contracts.foundry' })
+    throw fail(error.message, { line: lineAt(['contracts', which]), field: `contracts.${which}` })
   }
   const phases = { baseline: scenario.baseline?.steps, inject: scenario.inject.steps, recover: scenario.recover?.steps }
   for (const [phase, steps] of Object.entries(phases))

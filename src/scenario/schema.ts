@@ -126,13 +126,20 @@ export const scenarioSchema = {
     sweep: sweepSchema,
     contracts: {
       oneOf: [
-        { type: 'object', maxProperties: limits.names, additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' }, not: { required: ['foundry'] } },
+        { type: 'object', maxProperties: limits.names, additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' }, not: { anyOf: [{ required: ['foundry'] }, { required: ['hardhat'] }] } },
         {
           type: 'object',
           additionalProperties: false,
           required: ['foundry'],
           description: 'A Foundry project (relative to this file): addresses from broadcast/<script>/<chainId>/run-latest.json, ABIs from out/.',
           properties: { foundry: { type: 'string', minLength: 1, maxLength: 4_096 }, script: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,128}$' }, chainId: { type: 'integer', minimum: 1, maximum: 4_294_967_295 } },
+        },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['hardhat'],
+          description: 'A Hardhat project (relative to this file): addresses from ignition/deployments/<deployment>/deployed_addresses.json, ABIs from artifacts/.',
+          properties: { hardhat: { type: 'string', minLength: 1, maxLength: 4_096 }, deployment: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,128}$' } },
         },
       ],
     },
