@@ -64,7 +64,8 @@ function only(dir: string, what: string, field: string): string {
   throw new ProjectError(`${dir} holds ${entries.length === 0 ? 'no' : entries.length} ${what} director${entries.length === 1 ? 'y' : 'ies'}${entries.length ? ` (${entries.join(', ')})` : ''}: name one with \`${field}\`.`)
 }
 
-function listDirs(dir: string): string[] {
+/** The sorted names of a directory's subdirectories; none when it cannot be read. */
+export function listDirs(dir: string): string[] {
   try {
     return fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort()
   } catch {
@@ -72,7 +73,7 @@ function listDirs(dir: string): string[] {
   }
 }
 
-const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true
+export const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true
 
 /** A project file as JSON, refused over the size limit or when it does not parse. */
 export function readProjectJson(file: string): unknown {

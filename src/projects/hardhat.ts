@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { type Abi, type Address, getAddress, isAddress } from 'viem'
-import { ProjectError, type ProjectContracts, readProjectJson } from './foundry.js'
+import { isDir, listDirs, ProjectError, type ProjectContracts, readProjectJson } from './foundry.js'
 
 /**
  * A Hardhat project as `contracts:` names it: `{ hardhat: "../my-protocol", deployment: "chain-1" }`.
@@ -64,12 +64,3 @@ function findArtifact(dir: string, want: string, depth: number): string | undefi
   return undefined
 }
 
-function listDirs(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort()
-  } catch {
-    return []
-  }
-}
-
-const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true
