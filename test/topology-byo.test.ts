@@ -86,6 +86,8 @@ const run = async (yaml: string, name: string, probe?: 'eth'): Promise<ScenarioR
   return report
 }
 const check = (r: ScenarioReport, name: string, phase: string) => r.checks.find((c) => c.name === name && c.phase === phase)
+/** The reason and every failed check's observation: what an assertion on a verdict prints when it fails. */
+const why = (r: ScenarioReport) => [r.reason, ...r.checks.filter((c) => !c.ok).map((c) => `${c.phase} ${c.name}: ${c.observed}`)].join('; ')
 const quick = 'baseline: { duration: 2s }\ninject:\n  faults: [FAULT]\n  duration: 3s\nrecover: { duration: 10s }\n'
 
 describe('a validator forkchaos did not write (launcher script + Anvil by template)', () => {
@@ -109,12 +111,12 @@ describe('a validator forkchaos did not write (launcher script + Anvil by templa
     const checks = 'checks:\n  - { name: progress, kind: liveness, progress: { minCommitsPerSlot: 0.5 } }\n  - { name: no-fork, kind: safety, noFork: true }\n  - { name: catch-up, kind: liveness, phases: [recover], catchUp: { node: 3, withinMs: 8000 } }\n'
     const pidBefore = devnet?.nodes[3]?.pid
     const kill = expectSeen(await run(checks + quick.replace('FAULT', '{ type: node.kill, target: 3 }'), 'byo-kill'))
-    expect([kill.verdict, kill.reason]).toEqual(['held', expect.any(String)])
+    expect(kill.verdict, why(kill)).toBe('held')
     // Killed whole: the launcher and its node (one group); started again as a new group.
     expect(inGroups([pidBefore as number])).toEqual([])
     expect(devnet?.nodes[3]?.pid).not.toBe(pidBefore)
     const restart = expectSeen(await run(checks + quick.replace('FAULT', '{ type: node.restart, target: 3 }'), 'byo-restart'))
-    expect(restart.verdict).toBe('held')
+    expect(restart.verdict, why(restart)).toBe('held')
   }, 60_000)
 
   it('node.wedge: SIGSTOP reaches the launcher and its node; net.partition on the rewritten links stalls the chain, judged over eth_* only (its progress check fails: degraded)', async () => {
@@ -124,17 +126,16 @@ describe('a validator forkchaos did not write (launcher script + Anvil by templa
     const poll = setInterval(() => {
       for (const p of inGroups([wedged])) if (stateOf(p) === 'T') stopped.add(p)
     }, 100)
-    // 6 s of inject and ≥ 0.3 commits a slot: each height validator 1 should propose waits out a
-    // round timeout, so 3 s at 0.5 (2 commits in 3 slots) ended degraded on a busy machine (CI, load 7).
+    // (This drill once ended degraded on busy machines: the probe awaited a follow-up read of the
+    // validator SIGSTOPped mid-tick, and sampled nothing for the whole wedge. test/devnet-probe.test.ts.)
     const wedge = expectSeen(
       await run(
-        'checks:\n  - { name: progress, kind: liveness, progress: { minCommitsPerSlot: 0.3 } }\n  - { name: no-fork, kind: safety, noFork: true }\n' +
-          quick.replace('FAULT', '{ type: node.wedge, target: 1 }').replace('duration: 3s', 'duration: 6s'),
+        'checks:\n  - { name: progress, kind: liveness, progress: { minCommitsPerSlot: 0.5 } }\n  - { name: no-fork, kind: safety, noFork: true }\n' + quick.replace('FAULT', '{ type: node.wedge, target: 1 }'),
         'byo-wedge',
       ),
     )
     clearInterval(poll)
-    expect([wedge.verdict, wedge.faults[0]?.evidence?.took], wedge.reason).toEqual(['held', 'validator 1 stopped with SIGSTOP'])
+    expect([wedge.verdict, wedge.faults[0]?.evidence?.took], why(wedge)).toEqual(['held', 'validator 1 stopped with SIGSTOP'])
     expect(stopped.size).toBe(2)
     expect(stopped.has(wedged)).toBe(true)
     // No must-stall here: over eth_* the height in flight at the split (committed by 2f+1 before it) cannot be told apart by its signers.
@@ -149,7 +150,7 @@ describe('a validator forkchaos did not write (launcher script + Anvil by templa
     )
     expectSeen(split)
     // The links forkchaos wrote into the peer list carry the partition: no commit while split.
-    expect([split.verdict, check(split, 'progress', 'inject')?.ok, check(split, 'progress', 'recover')?.ok, check(split, 'no-fork', 'recover')?.ok], split.reason).toEqual(['degraded', false, true, true])
+    expect([split.verdict, check(split, 'progress', 'inject')?.ok, check(split, 'progress', 'recover')?.ok, check(split, 'no-fork', 'recover')?.ok], why(split)).toEqual(['degraded', false, true, true])
     // Judged from each validator's topology `rpc` over eth_getBlockByNumber only: no signers to count.
     expect(check(split, 'progress', 'recover')?.expected).toMatch(/\(signers are not visible over eth_\* JSON-RPC: not judged\)$/)
     // A check that needs the embedded node's fc_* RPC is refused on an eth_* probe, before anything runs.
