@@ -20,6 +20,9 @@ export function engineProblem(scenario: Scenario, engine: Engine): { message: st
     const field = segments.map((s, i) => (/^\d+$/.test(s) ? `[${s}]` : `${i ? '.' : ''}${s}`)).join('')
     return { message: `\`${field}\` (${what}): ${cannot(engine, capabilityVerb[missing.capability], missing.reason)}`, segments, field }
   }
+  const flags = Object.keys(scenario.target.anvil)
+  if (engine !== 'anvil' && flags.length > 0)
+    return { message: `\`target.anvil\` (${flags.join(', ')}): engine ${engine} cannot take Anvil's own upstream flags: a Hardhat node has no retry, timeout or compute-units-per-second settings for its fork; drop them or run on anvil.`, segments: ['target', 'anvil'], field: 'target.anvil' }
   const lists: [string, { type: string }[]][] = [
     ['inject.faults', scenario.inject.faults],
     ['inject.random.faults', scenario.inject.random?.faults ?? []],

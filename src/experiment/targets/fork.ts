@@ -56,7 +56,7 @@ export function forkTarget(options: { source: ForkSource; logDir?: string }): Ta
       const fresh = scenario.target.isolation === 'fresh' || scenario.inject.faults.some((f) => faults[f.type as keyof typeof faults]?.needsFreshTarget)
       let instance: Fork = fork
       // A Hardhat engine is a node of its own per scenario, forking the same upstream at the same block.
-      if (scenario.target.engine === 'hardhat') instance = await hardhatFork(fork, options.source, logDir)
+      if (scenario.target.engine === 'hardhat') instance = await hardhatFork(fork, options.source, logDir, scenario, info.seed)
       else if (fresh) instance = await freshFork(fork, options.source, logDir, scenario, info.seed)
       else await fork.reset()
       return withProxies(instance, fork, scenario, info.seed)
@@ -383,39 +383,49 @@ async function freshFork(fork: Fork, source: ForkSource, logDir: { logDir?: stri
 
 /**
  * A Hardhat node (EDR) forking what the shared fork forks: the embedded upstream chain at its
- * head block, or the user's URL at the pinned block. Stopped with the scenario's lease, and by
- * the teardown registry on error, Ctrl-C and SIGTERM.
+ * head block, or the user's URL at the pinned block; with `target.upstreamProxy`, through a
+ * JSON-RPC fault proxy named `upstream`, as a fresh Anvil fork does. Stopped with the scenario's
+ * lease, and by the teardown registry on error, Ctrl-C and SIGTERM.
  */
-async function hardhatFork(fork: Fork, source: ForkSource, logDir: { logDir?: string }): Promise<Fork> {
-  const forkUrl = fork.upstream?.instance.url ?? (source.kind === 'url' ? source.url : undefined)
+async function hardhatFork(fork: Fork, source: ForkSource, logDir: { logDir?: string }, scenario: Scenario, seed: number): Promise<Fork> {
+  const upstreamUrl = fork.upstream?.instance.url ?? (source.kind === 'url' ? source.url : undefined)
   // The loader's and the suite's refusals make this unreachable; kept as a clear error, not a crash.
-  if (!forkUrl) throw new InputError('`target.engine: hardhat` forks an RPC URL: the embedded chain (default) or `--fork-url`, not a state dump (`--state` is Anvil\'s own format).')
+  if (!upstreamUrl) throw new InputError('`target.engine: hardhat` forks an RPC URL: the embedded chain (default) or `--fork-url`, not a state dump (`--state` is Anvil\'s own format).')
   const forkBlockNumber = fork.upstream?.headBlock ?? (source.kind === 'url' ? source.blockNumber : undefined)
   const chainId = Number(await fork.anvil.rpc.request<string>('eth_chainId'))
-  const node = await startHardhat({ label: 'fork-hardhat', forkUrl, chainId, ...(forkBlockNumber !== undefined ? { forkBlockNumber } : {}), ...logDir })
-  const unregister = onTeardown('hardhat fork', () => node.stop())
+  const proxies = new Map<string, RpcProxy>()
+  const proxy = scenario.target.upstreamProxy ? await startRpcProxy({ upstream: upstreamUrl, prng: createPrng(seed).fork(`${scenario.name}.upstream`), name: 'upstream' }) : undefined
+  if (proxy) proxies.set('upstream', proxy)
+  let node: Awaited<ReturnType<typeof startHardhat>> | undefined
+  const stopAll = async () => {
+    await node?.stop()
+    await proxy?.close()
+  }
+  const unregister = onTeardown('hardhat fork', stopAll)
   try {
-    let snap = await snapshot(node.rpc)
+    node = await startHardhat({ label: 'fork-hardhat', forkUrl: proxy?.url ?? upstreamUrl, chainId, ...(forkBlockNumber !== undefined ? { forkBlockNumber } : {}), ...logDir })
+    const started = node
+    let snap = await snapshot(started.rpc)
     return {
-      anvil: node,
+      anvil: started,
       engine: 'hardhat',
       upstream: fork.upstream,
       source: fork.source,
       book: fork.book,
       accounts: fork.accounts,
-      proxies: new Map(),
+      proxies,
       async reset() {
-        await revertTo(node.rpc, snap)
-        snap = await snapshot(node.rpc)
+        await revertTo(started.rpc, snap)
+        snap = await snapshot(started.rpc)
       },
       async stop() {
         unregister()
-        await node.stop()
+        await stopAll()
       },
     }
   } catch (error) {
     unregister()
-    await node.stop()
+    await stopAll()
     throw error
   }
 }
