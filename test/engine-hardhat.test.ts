@@ -128,6 +128,10 @@ describe('the Hardhat engine', () => {
     expect(validate.status).toBe(2)
     expect(validate.stderr).toContain('scenarios/defi/reorg.yaml: `inject.faults[0].type` (chain.reorg): engine hardhat cannot reorg:')
     expect(validate.stderr).toContain('(`--engine hardhat`)')
+    // Anvil's own upstream flags have no Hardhat equivalent.
+    const flags = spawnSync(process.execPath, [bin, 'validate', 'scenarios/rpc/upstream-degraded.yaml', '--engine', 'hardhat'], { encoding: 'utf8', env, cwd: root })
+    expect(flags.status).toBe(2)
+    expect(flags.stderr).toContain('scenarios/rpc/upstream-degraded.yaml: `target.anvil` (retries, timeoutMs, computeUnitsPerSecond): engine hardhat cannot take Anvil\'s own upstream flags')
     // Nothing booted: no process was ever recorded in that state dir.
     expect(fs.existsSync(path.join(env.FORKCHAOS_STATE_DIR, 'pids')) ? fs.readdirSync(path.join(env.FORKCHAOS_STATE_DIR, 'pids')) : []).toEqual([])
   })
