@@ -1,3 +1,4 @@
+import type { Capability } from './targets/engine.js'
 import type { Probe } from './scenario/devnet-probe.js'
 import type { ForkSeries, Read, ReadResult } from './probes/fork.js'
 import type { RunContext } from './scenario/context.js'
@@ -67,6 +68,8 @@ export type CheckDefinition<Name extends string, T extends CheckTarget, Params, 
    * will do); a function of the body when that depends on it.
    */
   needs?: Needs | ((params: Params) => Needs)
+  /** What it needs of the fork engine (a call tracer); an engine without it is refused at load. */
+  engineNeeds?: readonly Capability[]
   /** Problems of the body the schema cannot see (a view's arity and argument types), checked at load; `field` is the body's path. */
   validate?(params: Params, field: string): Problem | undefined
   /**

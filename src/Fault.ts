@@ -1,3 +1,4 @@
+import type { Capability } from './targets/engine.js'
 import type { Address } from 'viem'
 import { InputError } from './errors.js'
 import type { DevnetObservations } from './experiment/observations.js'
@@ -88,6 +89,15 @@ export type FaultDeclaration<Params, State> = {
   beforeStep?(ctx: FaultContext, state: State): Promise<void>
   /** Whether the fault needs a fresh fork instead of a snapshot (reorgs do). */
   needsFreshTarget?: boolean
+  /**
+   * Refuses, at load, params that cannot work on the target as far as the scenario tells what it
+   * is: `functions` are the target's function signatures (`latestRoundData()`) from an ABI the
+   * loader can reach (the embedded contract of that name, or a Foundry/Hardhat project's
+   * artifact), undefined when none is. Returns the param and why, or undefined.
+   */
+  targetProblem?(params: Params, target: { name: string; functions: readonly string[] | undefined }): { key: string; why: string } | undefined
+  /** What it needs of the fork engine beyond the shared cheat methods; an engine without one is refused at load. */
+  engineNeeds?: readonly Capability[]
   /**
    * Checks, before the target boots, what this machine must have for these params (a Debian
    * package for processes forkchaos did not write); throws `PrerequisiteMissingError`, which

@@ -1,3 +1,4 @@
+import type { Capability } from './targets/engine.js'
 import type { KeeperStats } from './keeper/keeper.js'
 import type { Around } from './probes/fork.js'
 import type { RunContext } from './scenario/context.js'
@@ -72,6 +73,8 @@ export type StepDefinition<Kind extends string, Body> = {
   names?(body: Body, where: string): [name: string, field: string][]
   /** What the step needs of the target beyond its kind, checked at load: a message naming `field`, or undefined. */
   requires?(body: Body, target: StepTarget, where: string): { message: string; field: string } | undefined
+  /** What it needs of the fork engine; an engine without it is refused at load. */
+  engineNeeds?: readonly Capability[]
   run(ctx: RunContext, body: Body, env: StepEnv): Promise<void>
 }
 

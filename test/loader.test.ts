@@ -43,7 +43,7 @@ describe('scenario loader', () => {
     const file = path.join(dir, 'good.yaml')
     fs.writeFileSync(file, good)
     const s = loadScenario(file)
-    expect(s.target).toEqual({ kind: 'fork', slotMs: 1000, isolation: 'snapshot', rpcProxy: false, upstreamProxy: false, anvil: {} })
+    expect(s.target).toEqual({ kind: 'fork', slotMs: 1000, isolation: 'snapshot', engine: 'anvil', rpcProxy: false, upstreamProxy: false, anvil: {} })
     expect(s.recover.attempts).toBe(3)
   })
 

@@ -40,7 +40,7 @@ export const cycleAtomic = define({
         const f = swallowed[0] as Frame
         return {
           ok: false,
-          observed: `${step.label}: call to ${f.to} (${f.input?.slice(0, 10)}) failed (${f.revertReason ?? f.error}) inside a successful cycle, and state changed: ${changed.join(', ')}`,
+          observed: `${step.label}: call to ${f.to} (${f.input?.slice(0, 10) ?? 'calldata not traced'}) failed (${f.revertReason ?? f.error}) inside a successful cycle, and state changed: ${changed.join(', ')}`,
           expected,
         }
       }

@@ -2,6 +2,8 @@ import { InputError } from '../errors.js'
 import { parseBlockNumber, type ForkSource } from '../targets/fork.js'
 import { maxValidators } from '../targets/devnet-size.js'
 
+export { parseEngine } from '../targets/engine.js'
+
 export function parseSeed(value: string | undefined): number {
   if (value === undefined) return Date.now() % 2_147_483_647
   if (!/^\d+$/.test(value) || Number(value) > 4_294_967_295) throw new InputError(`\`--seed\` must be a whole number from 0 to 4294967295. Got \`${value}\`.`)
@@ -49,3 +51,4 @@ export const devnetBuilds: Record<string, Record<number, Record<string, unknown>
   /** Every validator starts without what it signed before, so a restart can double-sign (breaks burst-kill on 7). */
   'forget-sign-state': everyValidator({ unsafe: { forgetSignState: true } }),
 }
+

@@ -9,10 +9,10 @@ import { InputError } from '../errors.js'
  * so that `forkchaos cleanup` can stop what a SIGKILL of the toolkit left behind. Processes run
  * in their own process group (spawned `detached`), and are stopped by that group — never by name.
  */
-export type ProcessKind = 'anvil' | 'execution' | 'validator' | 'keeper' | 'flooder' | 'devnet'
+export type ProcessKind = 'anvil' | 'hardhat' | 'execution' | 'validator' | 'keeper' | 'flooder' | 'devnet'
 
 /** Every kind `forkchaos cleanup` knows, in the order it reports them. */
-export const PROCESS_KINDS: readonly ProcessKind[] = ['anvil', 'execution', 'validator', 'keeper', 'flooder', 'devnet']
+export const PROCESS_KINDS: readonly ProcessKind[] = ['anvil', 'hardhat', 'execution', 'validator', 'keeper', 'flooder', 'devnet']
 
 export type TrackedProcess = {
   pid: number

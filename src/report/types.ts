@@ -1,3 +1,4 @@
+import type { Engine } from '../targets/engine.js'
 import type { KeeperStats } from '../keeper/keeper.js'
 import type { CheckKind, Phase, Scenario } from '../scenario/types.js'
 
@@ -46,6 +47,8 @@ export type ScenarioReport = {
   name: string
   file: string
   target: 'fork' | 'devnet'
+  /** Fork scenarios: the node the fork ran on (anvil or hardhat). */
+  engine?: Engine
   hypothesis: string
   verdict: Verdict
   reason: string
@@ -77,5 +80,5 @@ export type RunReport = {
 
 /** A scenario's report: its identity from the scenario, the rest from the run. */
 export function scenarioReport(scenario: Scenario, run: Omit<ScenarioReport, 'name' | 'file' | 'target' | 'hypothesis'>): ScenarioReport {
-  return { name: scenario.name, file: scenario.file, target: scenario.target.kind, hypothesis: scenario.hypothesis, ...run }
+  return { name: scenario.name, file: scenario.file, target: scenario.target.kind, ...(scenario.target.kind === 'fork' ? { engine: scenario.target.engine } : {}), hypothesis: scenario.hypothesis, ...run }
 }

@@ -13,13 +13,15 @@ import { stepKinds, stepProblem } from '../steps/registry.js'
 import { scheduleProblem } from '../steps/fault.js'
 import { limits } from './schema.js'
 import { protocolProblem, referenceProtocol } from './protocol.js'
-import { protocolAbiProblem } from './protocol-abi.js'
+import { functionSignatures, protocolAbiProblem, reachableAbi } from './protocol-abi.js'
 import type { FaultSpec, Scenario, Step } from './types.js'
 import { segmentsOf } from './values.js'
 import { substitute, sweepCells } from './sweep.js'
 import { type FoundryRef, loadFoundry, ProjectError, type ProjectContracts } from '../projects/foundry.js'
 import { type HardhatRef, loadHardhat } from '../projects/hardhat.js'
 import { scenarioValidator } from './validate-schema.js'
+import { engineProblem } from './engine.js'
+import type { Engine } from '../targets/engine.js'
 
 /**
  * Parses and validates one scenario file. Every problem becomes an `InputError` (exit code 2)
@@ -135,6 +137,14 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
         const message = error.shortMessage.replace(/^`([^`]+)`/, `\`${where}.$1\``).replace(/^`([^`]+)\.params`/, '`$1`')
         throw fail(message, { line: lineAt(doc, [...list.split('.'), String(i), ...(fault.params ? ['params', ...error.path.map(String)] : [])], lineOf), field: P.name([where, ...error.path]) })
       }
+      // Params that cannot work on the target, where its ABI tells what it is (a feed, a pair).
+      const targetProblem = (definition as { targetProblem?: (p: unknown, t: { name: string; functions: readonly string[] | undefined }) => { key: string; why: string } | undefined }).targetProblem
+      if (targetProblem && typeof fault.target === 'string') {
+        const abi = reachableAbi(fault.target, scenario.contracts ?? {}, project ? (n) => (project.abis[n] ? { abi: project.abis[n], source: project.source } : undefined) : undefined)
+        const problem = targetProblem((fault as { parsed?: unknown }).parsed, { name: fault.target, functions: abi ? functionSignatures(abi.abi) : undefined })
+        if (problem)
+          throw fail(`\`${where}.${problem.key}\` is refused: ${problem.why}.`, { line: lineAt(doc, [...list.split('.'), String(i), 'params', problem.key], lineOf), field: `${where}.${problem.key}` })
+      }
     })
   // What each step and check needs of the target: its kind (a devnet check in a fork scenario is
   // an error here, not a check that can never hold), and a step's own requirements.
@@ -185,7 +195,9 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
   if (dup >= 0)
     throw fail(`two checks are named \`${names[dup]}\`; check names must be unique.`, { line: lineAt(doc, checkList[dup]?.path ?? [], lineOf), field: fieldName(checkList[dup]?.path ?? []) })
   const soak = scenario.inject.random !== undefined
-  return {
+  if (scenario.target?.engine !== undefined && kind !== 'fork')
+    throw fail(`\`target.engine\` is the node a fork runs on; this scenario's target is a ${kind} (its execution clients are \`target.el\`).`, { line: lineAt(doc, ['target', 'engine'], lineOf), field: 'target.engine' })
+  const loaded: Scenario = {
     file,
     name: theCell.label ? `${scenario.name}[${theCell.label}]` : scenario.name,
     ...(theCell.label ? { cell: { label: theCell.label, values: theCell.values, index: cell ?? 0, of: swept.cells.length } } : {}),
@@ -201,6 +213,7 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
       ...(scenario.target?.kind === 'devnet' ? { validators: devnetSizeOf(scenario, doc, lineOf, fail) } : {}),
       ...(scenario.target?.honest ? { honest: scenario.target.honest } : {}),
       isolation: scenario.target?.upstreamProxy ? 'fresh' : (scenario.target?.isolation ?? 'snapshot'),
+      engine: scenario.target?.engine ?? 'anvil',
       rpcProxy: scenario.target?.rpcProxy ?? false,
       upstreamProxy: scenario.target?.upstreamProxy ?? false,
       anvil: scenario.target?.anvil ?? {},
@@ -229,6 +242,10 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
     },
     recover: { steps: scenario.recover?.steps ?? [], attempts: scenario.recover?.attempts ?? 3, durationMs: ms(scenario.recover?.duration, 'recover.duration', 5_000, limits.phaseMs) },
   }
+  // What the file's fork engine cannot do is refused here, at its line (`--engine` is checked by the suite, src/scenario/suite.ts).
+  const unable = engineProblem(loaded, loaded.target.engine)
+  if (unable) throw fail(unable.message, { line: lineAt(doc, unable.segments, lineOf), field: unable.field })
+  return loaded
 }
 
 /**
@@ -265,7 +282,7 @@ function projectContracts(scenario: RawScenario, file: string, fail: Fail, lineA
 /** A scenario file as the schema admits it, before defaults and parsing. */
 type RawScenario = Pick<Scenario, 'name' | 'hypothesis'> &
   Partial<Pick<Scenario, 'description' | 'contracts' | 'accounts' | 'protocol' | 'checks' | 'stop'>> & {
-    target?: { kind?: 'fork' | 'devnet'; isolation?: 'snapshot' | 'fresh'; validators?: number; slot?: string | number; el?: 'anvil' | 'ethereumjs'; topology?: string; honest?: number[]; rpcProxy?: boolean; upstreamProxy?: boolean; anvil?: Scenario['target']['anvil'] }
+    target?: { kind?: 'fork' | 'devnet'; isolation?: 'snapshot' | 'fresh'; engine?: Engine; validators?: number; slot?: string | number; el?: 'anvil' | 'ethereumjs'; topology?: string; honest?: number[]; rpcProxy?: boolean; upstreamProxy?: boolean; anvil?: Scenario['target']['anvil'] }
     baseline?: { steps?: Step[]; duration?: string | number }
     inject: {
       faults: FaultSpec[]

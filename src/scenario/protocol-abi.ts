@@ -20,6 +20,10 @@ const embeddedContracts: Record<string, string> = {
   vault: 'ReferenceVault',
 }
 
+/** The function signatures of an ABI, as `name(type,…)`. */
+export const functionSignatures = (abi: Abi): string[] =>
+  abi.filter((item): item is AbiFunction => item.type === 'function').map((f) => `${f.name}(${f.inputs.map((i) => i.type).join(',')})`)
+
 /** An ABI a scenario can reach for one of its contract names, and what it is called in messages. */
 export type ReachableAbi = { abi: Abi; source: string }
 

@@ -101,6 +101,7 @@ export const scenarioSchema = {
       properties: {
         kind: { enum: ['fork', 'devnet'] },
         isolation: { enum: ['snapshot', 'fresh'] },
+        engine: { enum: ['anvil', 'hardhat'], description: 'Fork only: the node the fork runs on: anvil (default) or hardhat (a Hardhat node, EDR, from npm `hardhat`, forking the same chain at the same block). Faults, steps and checks a Hardhat node cannot serve (reorgs, call traces, a keeper process) are refused at load. `forkchaos run --engine` overrides it.' },
         validators: { enum: [...devnetSizes], description: 'Devnet only: validators, n = 3f+1 (4: f = 1, 7: f = 2, 10: f = 3). Default 4.' },
         slot: duration(limits.slotMaxMs, 'Devnet only: slot time (default 1s; 2s with `el: ethereumjs`)', limits.slotMinMs),
         el: { enum: ['anvil', 'ethereumjs'], description: 'Devnet only: every validator\'s execution client: anvil (default) or ethereumjs (npm @ethereumjs/client, over the Engine API). `forkchaos run --el` overrides it.' },

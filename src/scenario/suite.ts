@@ -11,6 +11,8 @@ import { cellMatches, parseCellSelection } from './sweep.js'
 import type { Scenario } from './types.js'
 import type { CheckSpec } from '../checks/registry.js'
 import { packageRoot } from '../contracts.js'
+import type { Engine } from '../targets/engine.js'
+import { engineProblem } from './engine.js'
 
 export type SuiteOptions = {
   paths: string[]
@@ -30,6 +32,8 @@ export type SuiteOptions = {
   /** `--topology`: every devnet scenario's topology file (over `target.topology`). */
   topology?: string
   onEvent?: (event: RunEvent | { type: 'scenario-done'; report: ScenarioReport }) => void
+  /** `--engine`: every fork scenario's fork engine (over `target.engine`). */
+  engine?: Engine
   /** `--cell bps=300,direction=up`: only the sweep cells with these values run (scenarios without a sweep do not). */
   cell?: string
 }
@@ -38,11 +42,14 @@ export type SuiteOptions = {
 import { VERSION } from '../version.js'
 export { VERSION }
 
-/** Loads and validates every scenario first (bad input fails before anything boots). */
-export function loadAll(paths: string[], cell?: string): Scenario[] {
+/**
+ * Loads and validates every scenario first (bad input fails before anything boots). With
+ * `engine` (`--engine`), every fork scenario runs on it, and what it cannot do is refused here.
+ */
+export function loadAll(paths: string[], cell?: string, engine?: Engine): Scenario[] {
   const files = findScenarioFiles(paths)
   if (files.length === 0) throw new InputError(`No scenario files (*.yaml) under ${paths.join(', ')}.`)
-  const all = files.flatMap(loadScenarios)
+  const all = files.flatMap(loadScenarios).map((s) => (engine === undefined ? s : withEngine(s, engine)))
   if (cell === undefined) return all
   const selection = parseCellSelection(cell)
   if (!selection) throw new InputError(`\`--cell\` must be key=value pairs separated by commas, as in a swept scenario's name (\`bps=300,direction=up\`). Got \`${cell}\`.`)
@@ -52,6 +59,14 @@ export function loadAll(paths: string[], cell?: string): Scenario[] {
       hint: `Swept scenarios there: ${[...new Set(all.filter((s) => s.cell).map((s) => s.name))].slice(0, 8).join(', ') || 'none'}.`,
     })
   return chosen
+}
+
+/** A fork scenario on the engine `--engine` names; refused (exit 2) when it cannot run there. */
+function withEngine(s: Scenario, engine: Engine): Scenario {
+  if (s.target.kind !== 'fork') return s
+  const problem = engineProblem(s, engine)
+  if (problem) throw new InputError(`${s.file}: ${problem.message} (\`--engine ${engine}\`)`, { context: { File: s.file, Field: problem.field } })
+  return { ...s, target: { ...s.target, engine } }
 }
 
 /**
@@ -102,7 +117,10 @@ function replayOf(scenario: Scenario, replay: string): string {
  * per scenario). A fork that cannot boot is an infrastructure error of the run, not a verdict.
  */
 export async function runSuite(options: SuiteOptions): Promise<RunReport> {
-  const files = loadAll(options.paths, options.cell)
+  const files = loadAll(options.paths, options.cell, options.engine)
+  const onHardhat = files.find((s) => s.target.kind === 'fork' && s.target.engine === 'hardhat')
+  if (onHardhat && options.source.kind === 'state')
+    throw new InputError(`${onHardhat.file}: engine hardhat cannot fork a state dump: \`--state\` is Anvil's own format (\`anvil --dump-state\`); a Hardhat node forks an RPC URL (the embedded chain, or \`--fork-url\`).`, { context: { File: onHardhat.file, Field: 'target.engine' } })
   const { Experiment, devnetTarget, endpointsTarget, prepareForEndpoints, forkTarget, loadEndpoints, els, topology } = await runtime()
   const loaded = files.map((s) => withTopology(withEl(s, options.el, options.slotMs, els), options.topology, els, topology))
   // On endpoints, what a scenario cannot run there is refused now, before anything runs (exit 2).

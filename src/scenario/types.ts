@@ -1,3 +1,4 @@
+import type { Engine } from '../targets/engine.js'
 import type { Address } from 'viem'
 
 export type Phase = 'baseline' | 'inject' | 'recover'
@@ -86,6 +87,8 @@ export type Scenario = {
     /** Devnet: validators the safety checks judge; default all not under a byzantine fault. */
     honest?: number[]
     isolation: 'snapshot' | 'fresh'
+    /** Fork: the node the fork runs on (`target.engine`, `--engine`); default anvil (src/targets/engine.ts). */
+    engine: Engine
     rpcProxy: boolean
     upstreamProxy: boolean
     anvil: { retries?: number; timeoutMs?: number; computeUnitsPerSecond?: number }

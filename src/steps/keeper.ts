@@ -29,6 +29,7 @@ export const keeper = define<'keeper', KeeperBody>({
   kind: 'keeper',
   summary: 'a keeper process calling the entry point through the fault proxy for `duration` (`mode` naive|budgeted); its load is recorded',
   target: ['fork'],
+  engineNeeds: ['sendTransactionSync'],
   schema: {
     type: 'object',
     additionalProperties: false,

@@ -4,6 +4,7 @@ import { onTeardown } from '../lifecycle.js'
 import type { RpcProxy } from '../proxy/jsonrpc/proxy.js'
 import { type AnvilInstance, startAnvil } from './anvil.js'
 import { revertTo, snapshot } from './chain.js'
+import type { Engine } from './engine.js'
 import { type AddressBook, devAccounts, startUpstream, type Upstream } from './embedded.js'
 
 /** How a fork target is made. */
@@ -16,7 +17,10 @@ export type ForkSource =
   | { kind: 'state'; path: string }
 
 export type Fork = {
+  /** The fork's node: an Anvil process, or with `engine: hardhat` a Hardhat node of the same shape. */
   readonly anvil: AnvilInstance
+  /** Which node `anvil` is (src/targets/engine.ts). */
+  readonly engine: Engine
   readonly upstream: Upstream | undefined
   readonly source: ForkSource
   /** Contract names the target knows (the embedded chain's deployment); scenarios add theirs. */
@@ -65,6 +69,7 @@ export async function startFork(source: ForkSource, options: { logDir?: string }
     let snap: Hex = await snapshot(anvil.rpc)
     const fork: Fork = {
       anvil,
+      engine: 'anvil',
       upstream,
       source,
       book: upstream?.book ?? {},

@@ -9,9 +9,9 @@ import { regressions, runSuite } from '../../scenario/suite.js'
 import { redactUrl } from '../../util/redact.js'
 import { parseDurationMs } from '../../util/duration.js'
 import { ExitCode, setExit } from '../exit.js'
-import { devnetBuilds, parseSeed, type SourceFlags, sourceFrom } from '../options.js'
+import { devnetBuilds, parseEngine, parseSeed, type SourceFlags, sourceFrom } from '../options.js'
 
-type Flags = SourceFlags & { target?: string; el?: string; topology?: string; devnetBuild?: string; seed?: string; reportDir: string; json?: boolean; failOn: string; compare?: string; ui?: boolean; uiPort?: string; uiHost?: string; uiControl?: boolean; progress: boolean }
+type Flags = SourceFlags & { target?: string; engine?: string; el?: string; topology?: string; devnetBuild?: string; seed?: string; reportDir: string; json?: boolean; failOn: string; compare?: string; ui?: boolean; uiPort?: string; uiHost?: string; uiControl?: boolean; progress: boolean }
 
 export function runCommand(program: Command) {
   program
@@ -28,6 +28,7 @@ export function runCommand(program: Command) {
     .option('--vault-build <name>', 'embedded chain only: deploy a test build of the vault (e.g. ReferenceVault.no-oracle-guard)')
     .option('--cell <key=value,…>', 'run only the sweep cells with these values (as in a swept scenario\'s name, e.g. bps=300,direction=up); scenarios without a sweep do not run')
     .option('--devnet-build <name>', `devnet only: a test build of the validators (${Object.keys(devnetBuilds).join(', ')})`)
+    .option('--engine <engine>', 'fork scenarios only: the node the fork runs on, anvil or hardhat (a Hardhat node, EDR, from npm `hardhat`; over the files\' `target.engine`; what it cannot do, e.g. reorgs, is refused before anything boots)')
     .option('--el <client>', 'devnet scenarios only: every validator\'s execution client, anvil or ethereumjs (over the files\' `target.el`; the slot is at least the client\'s default, 1s / 2s)')
     .option('--slot <duration>', 'devnet scenarios only: every devnet\'s slot (200ms–60s), over the files\' `target.slot`; a longer slot than a file\'s scales its windows and check time bounds with it')
     .option('--topology <devnet.yaml>', 'devnet scenarios only: start every devnet\'s validators from this topology file (consensus and execution commands with placeholders; over the files\' `target.topology`)')
@@ -43,6 +44,7 @@ export function runCommand(program: Command) {
       const seed = parseSeed(flags.seed)
       const devnetBuild = flags.devnetBuild ? devnetBuilds[flags.devnetBuild] : undefined
       if (flags.devnetBuild && !devnetBuild) throw new InputError(`\`--devnet-build\` must be one of ${Object.keys(devnetBuilds).join(', ')}. Got \`${flags.devnetBuild}\`.`)
+      const engine = parseEngine(flags.engine)
       if (flags.el !== undefined && flags.el !== 'anvil' && flags.el !== 'ethereumjs') throw new InputError(`\`--el\` must be one of anvil, ethereumjs. Got \`${flags.el}\`.`)
       // On endpoints forkchaos starts nothing: a flag that says what to start is a contradiction, refused naming both.
       if (flags.target !== undefined)
@@ -65,6 +67,7 @@ export function runCommand(program: Command) {
         ...((flags as { cell?: string }).cell ? [`--cell ${(flags as { cell?: string }).cell}`] : []),
         ...(flags.devnetBuild ? [`--devnet-build ${flags.devnetBuild}`] : []),
         ...(flags.target ? [`--target ${flags.target}`] : []),
+        ...(flags.engine ? [`--engine ${flags.engine}`] : []),
         ...(flags.el ? [`--el ${flags.el}`] : []),
         ...((flags as { slot?: string }).slot ? [`--slot ${(flags as { slot?: string }).slot}`] : []),
         ...(flags.topology ? [`--topology ${flags.topology}`] : []),
@@ -97,6 +100,7 @@ export function runCommand(program: Command) {
         ...(devnetBuild ? { devnetOverrides: devnetBuild } : {}),
         ...((flags as { cell?: string }).cell ? { cell: (flags as { cell?: string }).cell } : {}),
         ...(flags.target ? { endpoints: flags.target } : {}),
+        ...(engine ? { engine } : {}),
         ...(flags.el === 'anvil' || flags.el === 'ethereumjs' ? { el: flags.el } : {}),
         ...(slotMs !== undefined ? { slotMs } : {}),
         ...(flags.topology ? { topology: flags.topology } : {}),

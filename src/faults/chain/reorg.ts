@@ -20,6 +20,7 @@ export const reorg = define<Params, State>({
   type: 'chain.reorg',
   summary: 'Reorg the last `depth` blocks; orphaned transactions are dropped, or re-included with `replay: true`.',
   needsFreshTarget: true,
+  engineNeeds: ['reorg'],
   target: 'fork',
   params: P.object({
     depth: P.integer({ min: 1, max: 64, description: 'Blocks replaced.' }),

@@ -64,6 +64,18 @@ const paramsSpec: P.Spec<Params> = {
   },
 }
 
+/** What the price source is, from the functions it has: a feed answers `latestRoundData()`, a V2 pair `getReserves()`. */
+const sourceKindOf = (functions: readonly string[]): 'feed' | 'pair' | undefined =>
+  functions.includes('latestRoundData()') ? 'feed' : functions.includes('getReserves()') ? 'pair' : undefined
+
+/** A param that has no effect on a source of this kind, and why: refused at load where the kind is known, else at apply. */
+function kindRefusal(params: Params, kind: 'feed' | 'pair'): { key: 'staleS' | 'cumulativeS'; why: string } | undefined {
+  if (params.view) return undefined
+  if (kind === 'feed' && params.cumulativeS !== undefined) return { key: 'cumulativeS', why: 'is a Chainlink-style feed (it answers `latestRoundData()`): `cumulativeS` moves a V2 pair\'s cumulative prices' }
+  if (kind === 'pair' && params.staleS !== undefined) return { key: 'staleS', why: 'is a V2-style pair, which has no `updatedAt` to age (its time is `blockTimestampLast`, which a swap sets)' }
+  return undefined
+}
+
 /**
  * Moves a price source away from the TWAP that a protocol compares it with. The target is a
  * Chainlink-style feed (its `latestRoundData` answer moves by `bps`; with `staleS` its
@@ -80,6 +92,14 @@ export const divergence = define<Params, State>({
   summary: "Move a Chainlink-style feed answer (and make it stale), a V2 pair's spot or cumulative price, or any view's returned word (`fn`, through the selector shim) away by `bps`.",
   target: 'fork',
   params: paramsSpec,
+  // Known at load when the target's ABI is reachable (the embedded `feed` and `pair`, a project's
+  // artifacts). A bare address, or a `contracts:` entry without an ABI, is only known once the
+  // chain is read: then `apply` refuses it, before anything is written.
+  targetProblem(params, target) {
+    const kind = target.functions && sourceKindOf(target.functions)
+    const refusal = kind && kindRefusal(params, kind)
+    return refusal ? { key: refusal.key, why: `the target \`${target.name}\` ${refusal.why}` } : undefined
+  },
   async apply(ctx, target, params) {
     const address = ctx.resolve(requireTarget(target, 'oracle.divergence'), 'target')
     if (params.view) {
@@ -88,7 +108,8 @@ export const divergence = define<Params, State>({
     }
     const isFeed = (await tryWord(ctx.rpc, address, 'latestRoundData() returns (uint80,int256,uint256,uint256,uint80)', [], 1)) !== undefined
     if (isFeed) {
-      if (params.cumulativeS !== undefined) throw refused('cumulativeS', address, 'is a Chainlink-style feed (it answers `latestRoundData()`): `cumulativeS` moves a V2 pair\'s cumulative prices')
+      const refusal = kindRefusal(params, 'feed')
+      if (refusal) throw refused(refusal.key, address, refusal.why)
       const view = (word: number, label: string) => ({ to: address, data: calldata('latestRoundData()'), outputWord: word, label })
       const answerField = await findStorageField(ctx.rpc, view(1, 'latestRoundData().answer'))
       const answerBefore = await readField(ctx.rpc, answerField)
@@ -106,7 +127,8 @@ export const divergence = define<Params, State>({
     }
     if (!(await isPair(ctx.rpc, address)))
       throw new InputError(`The \`oracle.divergence\` target ${address} is neither a Chainlink-style feed (\`latestRoundData()\`) nor a V2-style pair (\`getReserves()\`): name the view to move with \`fn\`.`, { context: { Target: address } })
-    if (params.staleS !== undefined) throw refused('staleS', address, 'is a V2-style pair, which has no `updatedAt` to age (its time is `blockTimestampLast`, which a swap sets)')
+    const refusal = kindRefusal(params, 'pair')
+    if (refusal) throw refused(refusal.key, address, refusal.why)
     if (params.cumulativeS !== undefined) return { kind: 'cumulative', shift: await shiftCumulative(ctx.rpc, address, params.bps ?? 0, params.direction, params.cumulativeS) }
     return { kind: 'pair', shift: await shiftPairToken1(ctx.rpc, address, params.bps ?? 0, params.direction) }
   },
