@@ -68,19 +68,53 @@ export const toEventSelector = (event: AbiEventType): Hex => AbiEvent.getSelecto
 /** The 4-byte selector of a function signature such as `transfer(address to, uint256)`. */
 export const toFunctionSelector = (signature: string): Hex => AbiFunction.getSelector(AbiFunction.from(`function ${signature}` as never))
 
-/** Calldata: the function's selector and its ABI-encoded arguments. */
-export const encodeFunctionData = (fn: AbiFunctionType, args: readonly unknown[] = []): Hex => AbiFunction.encodeData(fn as never, args as never)
+/** Calldata: the function's selector and its ABI-encoded arguments (a mixed-case address must carry a valid checksum, as in viem). */
+export const encodeFunctionData = (fn: AbiFunctionType, args: readonly unknown[] = []): Hex =>
+  args.length > 0 ? OxHex.concat(AbiFunction.getSelector(fn as never), encodeAbiParameters(fn.inputs, args)) : AbiFunction.getSelector(fn as never)
 
-/** A call's answer decoded by the function's outputs: one output as its value, several as an array. */
+/** A call's answer decoded by the function's outputs (addresses checksummed): one output as its value, several as an array. */
 export function decodeFunctionResult(fn: AbiFunctionType, data: Hex): unknown {
-  const values = AbiParameters.decode(fn.outputs, data) as unknown[]
+  const values = AbiParameters.decode(fn.outputs, data, { checksumAddress: true }) as unknown[]
   return values.length === 1 ? values[0] : values
 }
 
-/** ABI-encoded values (`abi.encode`). */
-export const encodeAbiParameters = (params: readonly AbiParameter[], values: readonly unknown[]): Hex => AbiParameters.encode(params, values as never)
+/** ABI-encoded values (`abi.encode`); a mixed-case address must carry a valid checksum, as in viem. */
+export const encodeAbiParameters = (params: readonly AbiParameter[], values: readonly unknown[]): Hex => AbiParameters.encode(params, values as never, { checksumAddress: true })
 
-/** A log decoded by its event: the event's name and its arguments (by name when every input has one). */
+/**
+ * A log decoded by its (non-anonymous) event, as viem's strict `decodeEventLog` does: the first
+ * topic must be the event's selector, every indexed input needs its topic (a string, bytes,
+ * tuple or array one is its hash, as logged), the non-indexed ones come from `data`; arguments
+ * by name, or by position when an input has none; addresses checksummed.
+ */
 export function decodeEventLog(event: AbiEventType, log: { data: Hex; topics: readonly Hex[] }): { eventName: string; args: unknown } {
-  return { eventName: event.name, args: AbiEvent.decode(event as never, { data: log.data, topics: log.topics as [Hex, ...Hex[]] }) }
+  const [selector, ...argTopics] = log.topics
+  if (selector !== toEventSelector(event)) throw new EventLogError(`the log's first topic (${selector ?? 'none'}) is not the selector of the event \`${event.name}\``)
+  const unnamed = event.inputs.some((input) => !input.name)
+  const args = (unnamed ? [] : {}) as Record<string | number, unknown>
+  const indexed = event.inputs.flatMap((input, i) => ('indexed' in input && input.indexed ? [{ input, i }] : []))
+  indexed.forEach(({ input, i }, n) => {
+    const topic = argTopics[n]
+    if (topic === undefined) throw new EventLogError(`the log has no topic for the indexed input \`${input.name ?? i}\` of \`${event.name}\``)
+    const hashed = input.type === 'string' || input.type === 'bytes' || input.type === 'tuple' || /\[\d*\]$/.test(input.type)
+    args[unnamed ? i : (input.name as string)] = hashed ? topic : (AbiParameters.decode([input], topic, { checksumAddress: true }) as readonly unknown[])[0]
+  })
+  const rest = event.inputs.flatMap((input, i) => ('indexed' in input && input.indexed ? [] : [{ input, i }]))
+  if (rest.length > 0) {
+    if (!log.data || log.data === '0x') throw new EventLogError(`the log has no data for the ${rest.length} non-indexed inputs of \`${event.name}\``)
+    const values = AbiParameters.decode(
+      rest.map((r) => r.input),
+      log.data,
+      { checksumAddress: true },
+    ) as readonly unknown[]
+    rest.forEach(({ input, i }, n) => {
+      args[unnamed ? i : (input.name as string)] = values[n]
+    })
+  }
+  return { eventName: event.name, args: Object.keys(args).length > 0 ? args : undefined }
+}
+
+/** A log that does not match the event it is decoded by. */
+export class EventLogError extends Error {
+  override name = 'EventLogError'
 }
