@@ -5,6 +5,8 @@
  * wall time but much less CPU time), the module files each opens, and the scenario validator
  * from the build (ajv standalone code) against compiling the schema at run time, in process.
  *   npx tsc -p tsconfig.json && node scripts/compile-schema.mjs && node dist/bench/startup.js
+ * `--before <dir>`: the same two commands from another checkout, built (`dist/` there), e.g. the
+ * main branch, interleaved in the same rounds so that both sides see the same load.
  */
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
@@ -15,10 +17,23 @@ import { median } from './stats.js'
 
 const ROUNDS = 5
 const bin = path.join(packageRoot, 'bin', 'forkchaos.js')
+const beforeAt = process.argv.indexOf('--before')
+const beforeDir = beforeAt >= 0 ? process.argv[beforeAt + 1] : undefined
+if (beforeAt >= 0 && (!beforeDir || !fs.existsSync(path.join(beforeDir, 'bin', 'forkchaos.js')) || !fs.existsSync(path.join(beforeDir, 'dist')))) {
+  console.error(`--before needs a checkout with bin/forkchaos.js and a built dist/; got ${JSON.stringify(beforeDir ?? '')}`)
+  process.exit(2)
+}
+const beforeBin = beforeDir ? path.resolve(beforeDir, 'bin', 'forkchaos.js') : undefined
 const commands: [string, string[]][] = [
   ['node -e 0', ['-e', '0']],
   ['forkchaos --version', [bin, '--version']],
   ['forkchaos validate scenarios/defi', [bin, 'validate', 'scenarios/defi']],
+  ...(beforeBin
+    ? ([
+        ['before: forkchaos --version', [beforeBin, '--version']],
+        ['before: forkchaos validate scenarios/defi', [beforeBin, 'validate', 'scenarios/defi']],
+      ] as [string, string[]][])
+    : []),
 ]
 const time = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined
 
@@ -54,7 +69,7 @@ for (const [name, args] of commands) {
   const rs = runs.get(name) ?? []
   const wall = median(rs.map((r) => r.wallMs))
   const cpu = rs.every((r) => r.cpuMs !== undefined) ? `  cpu ${median(rs.map((r) => r.cpuMs as number)).toFixed(0).padStart(5)} ms` : ''
-  console.log(`  ${name.padEnd(36)} wall ${wall.toFixed(0).padStart(5)} ms (+${(wall - base).toFixed(0)} over node -e 0)${cpu}  modules ${modules(args)}`)
+  console.log(`  ${name.padEnd(44)} wall ${wall.toFixed(0).padStart(5)} ms (+${(wall - base).toFixed(0)} over node -e 0)${cpu}  modules ${modules(args)}`)
 }
 
 // The validator: the generated module against compiling the schema, each in a fresh process.

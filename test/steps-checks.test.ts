@@ -51,10 +51,12 @@ describe('the registries are the one declaration', () => {
   it('the scenario schema takes its step and check forms from the registries, in their order', () => {
     expect(stepKinds).toEqual(Object.keys(steps))
     expect(stepSchema.oneOf.map((s) => s.required[0])).toEqual(stepKinds)
-    expect(scenarioSchema.properties.baseline.properties.steps.items).toBe(stepSchema)
-    expect(scenarioSchema.properties.inject.properties.steps.items).toBe(stepSchema)
-    expect(scenarioSchema.properties.checks.items).toBe(checkSchema)
-    expect(scenarioSchema.properties.stop.items).toBe(checkSchema)
+    // Every list of steps or checks references the one definition, which is the registry's.
+    expect(scenarioSchema.definitions.step).toBe(stepSchema)
+    expect(scenarioSchema.definitions.check).toBe(checkSchema)
+    for (const phase of [scenarioSchema.properties.baseline, scenarioSchema.properties.inject, scenarioSchema.properties.recover]) expect(phase.properties.steps.items).toEqual({ $ref: '#/definitions/step' })
+    expect(scenarioSchema.properties.checks.items).toEqual({ $ref: '#/definitions/check' })
+    expect(scenarioSchema.properties.stop.items).toEqual({ $ref: '#/definitions/check' })
     expect(checkSchema.oneOf.map((o) => o.required[0])).toEqual(checkNames)
     for (const name of checkNames) expect((checkSchema.properties as Record<string, unknown>)[name]).toBe(checks[name].params)
   })

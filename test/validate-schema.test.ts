@@ -8,6 +8,7 @@ import { commandsFor } from '../src/cli/main.js'
 import { packageRoot } from '../src/contracts.js'
 import { scenarioSchema } from '../src/scenario/schema.js'
 import { loadValidator, schemaHash, standaloneValidatorSource } from '../src/scenario/validate-schema.js'
+import { VERSION } from '../src/version.js'
 
 // Inside the package, so that the generated module's require('ajv/dist/runtime/…') resolves.
 const dir = fs.mkdtempSync(path.join(packageRoot, 'node_modules', '.forkchaos-validator-test-'))
@@ -97,18 +98,33 @@ describe('the CLI loads only the command it runs', () => {
     expect(commandsFor(argv())).toEqual(all)
   })
 
-  // Runs dist/ (bin/forkchaos.js): build with `npx tsc -p tsconfig.json` first.
-  it('validate opens neither the experiment engine nor its targets (they load on the first run)', () => {
-    const out = path.join(dir, 'opened.txt')
+  /** Runs bin/forkchaos.js with a load hook; the module files (URLs) it opened, in order. */
+  const openedBy = (name: string, args: string[]) => {
+    const out = path.join(dir, `${name}.txt`)
     const hook = `data:text/javascript,${encodeURIComponent(`import fs from 'node:fs'; export async function load(url, context, next) { fs.appendFileSync(${JSON.stringify(out)}, url + '\\n'); return next(url, context) }`)}`
     const register = `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(hook)})`)}`
-    const run = spawnSync(process.execPath, ['--import', register, 'bin/forkchaos.js', 'validate', 'scenarios/defi'], { cwd: packageRoot, encoding: 'utf8', timeout: 60_000 })
+    const run = spawnSync(process.execPath, ['--import', register, 'bin/forkchaos.js', ...args], { cwd: packageRoot, encoding: 'utf8', timeout: 60_000 })
     expect(run.status, run.stderr).toBe(0)
-    expect(run.stdout).toMatch(/ok {2}scenarios\/defi\/reorg\.yaml/)
-    const opened = fs.readFileSync(out, 'utf8').split('\n').filter(Boolean)
+    return { stdout: run.stdout, urls: fs.readFileSync(out, 'utf8').split('\n').filter(Boolean) }
+  }
+
+  // Runs dist/ (bin/forkchaos.js): build with `npx tsc -p tsconfig.json` first.
+  it('validate opens neither the experiment engine nor its targets (they load on the first run), nor any viem module', () => {
+    const { stdout, urls: opened } = openedBy('validate', ['validate', 'scenarios/defi'])
+    expect(stdout).toMatch(/ok {2}scenarios\/defi\/reorg\.yaml/)
     // The hook saw the loader, so an empty list cannot pass.
     expect(opened.some((u) => u.endsWith('/dist/src/scenario/loader.js'))).toBe(true)
     const runTime = opened.filter((u) => /\/dist\/src\/(experiment\/experiment|experiment\/targets\/|topology\/endpoints)[^/]*\.js$/.test(u))
     expect(runTime).toEqual([])
+     // viem's root alone is ~360 module files (a quarter of a second of CPU on an idle core):
+    // the loader's graph uses ox subpaths and abitype (src/util/evm.ts), and viem's accounts
+    // load when a devnet starts.
+    expect(opened.filter((u) => u.includes('/node_modules/viem/'))).toEqual([])
+  })
+
+  it('a bare --version opens only bin/forkchaos.js and the version module', () => {
+    const { stdout, urls } = openedBy('version', ['--version'])
+    expect(stdout).toBe(`${VERSION}\n`)
+    expect(urls.map((u) => u.replace(/^.*\/(bin|dist\/src)\//, '$1/'))).toEqual(['bin/forkchaos.js', 'dist/src/version.js'])
   })
 })

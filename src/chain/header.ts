@@ -1,4 +1,5 @@
-import { type Hex, keccak256, toRlp } from 'viem'
+import type { Hex } from 'viem'
+import { keccak256, toRlp } from '../util/evm.js'
 
 /** A JSON-RPC block (the header fields that go into its hash). */
 export type RpcBlock = Record<string, unknown> & { hash: Hex; stateRoot: Hex }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { type Hex, bytesToHex, hexToBytes, keccak256, stringToBytes, toRlp } from 'viem'
-import { privateKeyToAccount } from 'viem/accounts'
+import type { Hex } from 'viem'
+import { bytesToHex, hexToBytes, keccak256, stringToBytes, toRlp } from '../util/evm.js'
 import { InputError, PrerequisiteMissingError } from '../errors.js'
 import { headerHash, type RpcBlock } from './header.js'
 
@@ -162,6 +162,7 @@ export function flipLowestBit(root: Hex): Hex {
  * key derived from `label`): every execution client must refuse a block holding it.
  */
 export async function unexecutableTx(chainId: number, label: string): Promise<Hex> {
+  const { privateKeyToAccount } = await import('viem/accounts')
   const broke = privateKeyToAccount(keccak256(stringToBytes(`forkchaos/byzantine/${label}`)))
   return (await broke.signTransaction({
     chainId,

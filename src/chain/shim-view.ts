@@ -1,4 +1,5 @@
-import { type AbiFunction, type AbiParameter, type Address, parseAbiItem } from 'viem'
+import type { AbiFunction, AbiParameter, Address } from 'viem'
+import { parseAbiItem } from '../util/evm.js'
 import { InfraError, InputError } from '../errors.js'
 import { installRules, removeRules, type ShimHandle, type ShimRule, toSelector } from './shim.js'
 import { wordAt } from './slots.js'

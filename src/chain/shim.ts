@@ -1,15 +1,5 @@
-import {
-  type Address,
-  encodeAbiParameters,
-  getAddress,
-  type Hex,
-  isHex,
-  keccak256,
-  numberToHex,
-  pad,
-  stringToHex,
-  toFunctionSelector,
-} from 'viem'
+import type { Address, Hex } from 'viem'
+import { encodeAbiParameters, getAddress, isHex, keccak256, numberToHex, pad, stringToHex, toFunctionSelector } from '../util/evm.js'
 import { artifact } from '../contracts.js'
 import { InputError } from '../errors.js'
 import { getCode, getStorageAt, setCode, setStorageAt } from '../targets/chain.js'

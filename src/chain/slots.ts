@@ -1,4 +1,5 @@
-import { type Address, type Hex, numberToHex, pad } from 'viem'
+import type { Address, Hex } from 'viem'
+import { numberToHex, pad } from '../util/evm.js'
 import { InfraError } from '../errors.js'
 import { call, getStorageAt, setStorageAt } from '../targets/chain.js'
 import { type Rpc, RpcError } from '../targets/rpc.js'

@@ -1,4 +1,5 @@
-import { type AbiFunction, type Address, encodeFunctionData, type Hex, parseAbiItem } from 'viem'
+import type { AbiFunction, Address, Hex } from 'viem'
+import { encodeFunctionData, parseAbiItem } from '../util/evm.js'
 import { call, getBlock } from '../targets/chain.js'
 import type { Rpc } from '../targets/rpc.js'
 import { wordAt } from './slots.js'
@@ -6,7 +7,7 @@ import { wordAt } from './slots.js'
 /** Calldata for a human-readable signature such as `balanceOf(address)`. */
 export function calldata(signature: string, args: readonly unknown[] = []): Hex {
   const item = parseAbiItem(`function ${signature}`) as AbiFunction
-  return encodeFunctionData({ abi: [item], functionName: item.name, args } as unknown as Parameters<typeof encodeFunctionData>[0])
+  return encodeFunctionData(item, args)
 }
 
 /** Reads one 32-byte word of a view's answer; `undefined` when the call reverts. */

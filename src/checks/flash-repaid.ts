@@ -1,4 +1,5 @@
-import { type Address, getAddress, type Hex, keccak256, toHex } from 'viem'
+import type { Address, Hex } from 'viem'
+import { getAddress, keccak256, toHex } from '../util/evm.js'
 import { trueOrOptions } from '../scenario/schema-parts.js'
 import { define } from '../Check.js'
 import { inWindow } from '../probes/fork.js'

@@ -1,4 +1,5 @@
-import { type AbiFunction, type Address, decodeFunctionResult, type Hex, numberToHex, parseAbiItem } from 'viem'
+import type { AbiFunction, Address, Hex } from 'viem'
+import { decodeFunctionResult, numberToHex, parseAbiItem } from '../util/evm.js'
 import { calldata } from '../chain/views.js'
 import { call } from '../targets/chain.js'
 import type { Rpc } from '../targets/rpc.js'
@@ -8,7 +9,7 @@ import { RpcError } from '../targets/rpc.js'
 export async function readView(rpc: Rpc, to: Address, fn: string, args: readonly unknown[] = [], block?: bigint): Promise<unknown> {
   const item = parseAbiItem(`function ${fn}`) as AbiFunction
   const out = await call(rpc, { to, data: calldata(fn, args) }, block === undefined ? 'latest' : numberToHex(block))
-  const decoded = decodeFunctionResult({ abi: [item], data: out }) as unknown
+  const decoded = decodeFunctionResult(item, out)
   return Array.isArray(decoded) ? decoded[0] : decoded
 }
 

@@ -1,7 +1,7 @@
 import { pbkdf2Sync, randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { toHex } from 'viem'
+import { toHex } from '../util/evm.js'
 import { HDKey, privateKeyToAddress } from 'viem/accounts'
 import { packageRoot } from '../contracts.js'
 import { InputError } from '../errors.js'

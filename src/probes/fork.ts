@@ -1,4 +1,5 @@
-import { type AbiEvent, type Address, decodeEventLog, type Hex, parseAbiItem, toEventSelector } from 'viem'
+import type { AbiEvent, Address, Hex } from 'viem'
+import { decodeEventLog, parseAbiItem, toEventSelector } from '../util/evm.js'
 import { readUint, readView, revertReason } from '../checks/read.js'
 import { InputError } from '../errors.js'
 import { calldata } from '../chain/views.js'
@@ -171,7 +172,7 @@ export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: 
       const bountyCaps: bigint[] = []
       for (const log of step.receipt?.logs ?? []) {
         if (!bounty || !bountyFields || log.address.toLowerCase() !== vault.toLowerCase() || log.topics[0] !== bountyTopic) continue
-        const { args } = decodeEventLog({ abi: [bounty], data: log.data, topics: log.topics as [Hex, ...Hex[]] })
+        const { args } = decodeEventLog(bounty, { data: log.data, topics: log.topics as Hex[] })
         const fields = args as unknown as Record<string, bigint>
         bounties.push(fields[bountyFields.amount] as bigint)
         if (bountyFields.cap) bountyCaps.push(fields[bountyFields.cap] as bigint)

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { type Abi, type Address, getAddress, isAddress } from 'viem'
+import type { Abi, Address } from 'viem'
+import { getAddress, isAddress } from '../util/evm.js'
 
 /**
  * A Foundry project as `contracts:` names it: `{ foundry: "../my-protocol", script: "Deploy.s.sol",

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { type Abi, type Address, getAddress, isAddress } from 'viem'
+import type { Abi, Address } from 'viem'
+import { getAddress, isAddress } from '../util/evm.js'
 import { isDir, listDirs, ProjectError, type ProjectContracts, readProjectJson } from './foundry.js'
 
 /**

@@ -1,4 +1,5 @@
-import { type AbiEvent, type Address, decodeEventLog, getAddress, type Hex, isAddress, parseAbiItem, toEventSelector } from 'viem'
+import type { AbiEvent, Address, Hex } from 'viem'
+import { decodeEventLog, getAddress, isAddress, parseAbiItem, toEventSelector } from '../util/evm.js'
 import { InputError } from '../errors.js'
 import type { ForkProbe } from '../probes/fork.js'
 import type { StepRecord } from '../Step.js'
@@ -73,7 +74,7 @@ export function signalMatcher(signals: readonly string[]) {
       const event = byTopic.get(log.topics[0] as Hex)
       if (!event) continue
       try {
-        const decoded = decodeEventLog({ abi: [event], data: log.data, topics: log.topics as [Hex, ...Hex[]] })
+        const decoded = decodeEventLog(event, { data: log.data, topics: log.topics as Hex[] })
         const args = Object.values(decoded.args ?? {}).map((v) => (typeof v === 'string' ? JSON.stringify(v) : String(v)))
         out.push(`${event.name}(${args.join(', ')})`)
       } catch {

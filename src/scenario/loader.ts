@@ -54,29 +54,7 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
   let inCell = ''
   const fail = (message: string, at?: { line?: number | undefined; field?: string }) =>
     new InputError(`${file}${at?.line ? `:${at.line}` : ''}: ${message}${inCell}`, { context: { File: file, Field: at?.field } })
-  if (bytes.length > limits.fileBytes) throw fail(`the file is larger than ${limits.fileBytes} bytes (64 KiB), the limit for a scenario file.`)
-  const text = decodeText(bytes, fail)
-  const lineCounter = new LineCounter()
-  const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line)
-  const tokens = [...new Parser(lineCounter.addNewLine).parse(text)]
-  const deep = tooDeep(tokens)
-  if (deep !== undefined) throw fail(`the YAML is nested more than ${limits.depth} levels deep, the limit for a scenario file.`, { line: lineOf(deep) })
-  // Duplicate keys are found below in one pass; the library's own check is quadratic in a map's size.
-  const docs = [...new Composer({ lineCounter, prettyErrors: false, uniqueKeys: false }).compose(tokens, true, text.length)]
-  const doc = docs[0]
-  for (const d of docs) {
-    const error = d.errors[0]
-    if (error) {
-      const pos = lineCounter.linePos(error.pos[0])
-      throw new InputError(`${file}:${pos.line}:${pos.col}: the file is not valid YAML: ${error.message.split('\n')[0]}`, { context: { File: file } })
-    }
-  }
-  if (docs.length > 1) throw fail(`the file holds ${docs.length} YAML documents (separated by \`---\`); a scenario file holds one.`, { line: lineOf(docs[1]?.range[0]) })
-  if (!doc || doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null))
-    throw fail('the file is empty: a scenario needs at least `name`, `hypothesis` and `inject`.')
-  if (!isMap(doc.contents))
-    throw fail(`the top level must be a mapping with \`name\`, \`hypothesis\` and \`inject\`. Got ${isSeq(doc.contents) ? 'a list' : isScalar(doc.contents) ? `the value \`${preview(doc.contents.value)}\`` : 'an alias'}.`, { line: lineOf(doc.contents.range?.[0]) })
-  checkNodes(doc.contents, lineOf, fail)
+  const { text, doc, lineOf } = readDocument(bytes, file, fail)
   // A sweep's cell: its placeholders replaced before the schema sees it (src/scenario/sweep.ts).
   const parsed = doc.toJS({ maxAliasCount: -1 }) as unknown
   const swept = sweepCells(parsed)
@@ -246,6 +224,44 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
   const unable = engineProblem(loaded, loaded.target.engine)
   if (unable) throw fail(unable.message, { line: lineAt(doc, unable.segments, lineOf), field: unable.field })
   return loaded
+}
+
+
+/** A scenario file's YAML, checked (see `parseScenario`), for each cell of its sweep; parsed once per buffer. */
+type ScenarioDocument = { text: string; doc: Document; lineOf: (offset: number | undefined) => number | undefined }
+const documents = new WeakMap<Uint8Array, { file: string; copy: Buffer; document: ScenarioDocument }>()
+
+function readDocument(bytes: Uint8Array, file: string, fail: Fail): ScenarioDocument {
+  // `loadScenarios` parses each cell of a sweep from the same bytes: the YAML is read once for all of them.
+  const cached = documents.get(bytes)
+  // A buffer changed in place since is read again.
+  if (cached?.file === file && cached.copy.equals(bytes)) return cached.document
+  if (bytes.length > limits.fileBytes) throw fail(`the file is larger than ${limits.fileBytes} bytes (64 KiB), the limit for a scenario file.`)
+  const text = decodeText(bytes, fail)
+  const lineCounter = new LineCounter()
+  const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line)
+  const tokens = [...new Parser(lineCounter.addNewLine).parse(text)]
+  const deep = tooDeep(tokens)
+  if (deep !== undefined) throw fail(`the YAML is nested more than ${limits.depth} levels deep, the limit for a scenario file.`, { line: lineOf(deep) })
+  // Duplicate keys are found below in one pass; the library's own check is quadratic in a map's size.
+  const docs = [...new Composer({ lineCounter, prettyErrors: false, uniqueKeys: false }).compose(tokens, true, text.length)]
+  const doc = docs[0]
+  for (const d of docs) {
+    const error = d.errors[0]
+    if (error) {
+      const pos = lineCounter.linePos(error.pos[0])
+      throw new InputError(`${file}:${pos.line}:${pos.col}: the file is not valid YAML: ${error.message.split('\n')[0]}`, { context: { File: file } })
+    }
+  }
+  if (docs.length > 1) throw fail(`the file holds ${docs.length} YAML documents (separated by \`---\`); a scenario file holds one.`, { line: lineOf(docs[1]?.range[0]) })
+  if (!doc || doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null))
+    throw fail('the file is empty: a scenario needs at least `name`, `hypothesis` and `inject`.')
+  if (!isMap(doc.contents))
+    throw fail(`the top level must be a mapping with \`name\`, \`hypothesis\` and \`inject\`. Got ${isSeq(doc.contents) ? 'a list' : isScalar(doc.contents) ? `the value \`${preview(doc.contents.value)}\`` : 'an alias'}.`, { line: lineOf(doc.contents.range?.[0]) })
+  checkNodes(doc.contents, lineOf, fail)
+  const document = { text, doc, lineOf }
+  documents.set(bytes, { file, copy: Buffer.from(bytes), document })
+  return document
 }
 
 /**
@@ -532,34 +548,35 @@ function checkNodes(root: Node, lineOf: (offset: number | undefined) => number |
   let expanded = 0
   const at = (node: Node, path: string[]) => ({ line: lineOf(node.range?.[0]), field: fieldName(path) || '(top level)' })
   const visit = (node: Node, path: string[]): number => {
-    const field = fieldName(path) || 'the top level'
-    const inField = path.length > 0 ? `in \`${field}\`` : 'at the top level'
+    // Named only in an error: built when one is thrown, not for every node of every file.
+    const field = () => fieldName(path) || 'the top level'
+    const inField = () => (path.length > 0 ? `in \`${field()}\`` : 'at the top level')
     if (isAlias(node)) {
       const target = anchors.get(node.source)
-      if (!target) throw fail(`the alias \`*${node.source}\` (at \`${field}\`) has no anchor \`&${node.source}\` before it.`, at(node, path))
-      if (inProgress.has(target)) throw fail(`the alias \`*${node.source}\` (at \`${field}\`) is inside the value it names: a cycle.`, at(node, path))
+      if (!target) throw fail(`the alias \`*${node.source}\` (at \`${field()}\`) has no anchor \`&${node.source}\` before it.`, at(node, path))
+      if (inProgress.has(target)) throw fail(`the alias \`*${node.source}\` (at \`${field()}\`) is inside the value it names: a cycle.`, at(node, path))
       const size = sizes.get(target) ?? 1
       expanded += size
       if (expanded > limits.expandedValues)
-        throw fail(`the aliases expand the file to more than ${limits.expandedValues} values, the limit for a scenario file (an alias bomb?). The last was \`*${node.source}\` at \`${field}\`.`, at(node, path))
+        throw fail(`the aliases expand the file to more than ${limits.expandedValues} values, the limit for a scenario file (an alias bomb?). The last was \`*${node.source}\` at \`${field()}\`.`, at(node, path))
       return size
     }
-    if (node.tag !== undefined && !coreTags.has(node.tag)) throw fail(`${path.length > 0 ? `\`${field}\`` : 'the top level'} has the tag \`${node.tag.replace('tag:yaml.org,2002:', '!!')}\`; a scenario file uses plain YAML values.`, at(node, path))
+    if (node.tag !== undefined && !coreTags.has(node.tag)) throw fail(`${path.length > 0 ? `\`${field()}\`` : 'the top level'} has the tag \`${node.tag.replace('tag:yaml.org,2002:', '!!')}\`; a scenario file uses plain YAML values.`, at(node, path))
     if (node.anchor) anchors.set(node.anchor, node)
     expanded += 1
     if (expanded > limits.expandedValues) throw fail(`the file holds more than ${limits.expandedValues} values, the limit for a scenario file.`, at(node, path))
     let size = 1
     inProgress.add(node)
     if (isScalar(node)) {
-      if (typeof node.value === 'number' && !Number.isFinite(node.value)) throw fail(`\`${field}\` must be a finite number. Got \`${node.source ?? String(node.value)}\`.`, at(node, path))
+      if (typeof node.value === 'number' && !Number.isFinite(node.value)) throw fail(`\`${field()}\` must be a finite number. Got \`${node.source ?? String(node.value)}\`.`, at(node, path))
     } else if (isMap(node)) {
       const keys = new Set<string>()
       for (const pair of node.items) {
         const key = pair.key as Node | null
         if (!isScalar(key) || (key.value !== null && typeof key.value === 'object'))
-          throw fail(`a key ${inField} must be a plain name, not ${isAlias(key) ? 'an alias' : isSeq(key) ? 'a list' : 'a mapping'}.`, key ? at(key, path) : at(node, path))
+          throw fail(`a key ${inField()} must be a plain name, not ${isAlias(key) ? 'an alias' : isSeq(key) ? 'a list' : 'a mapping'}.`, key ? at(key, path) : at(node, path))
         const name = String(key.value ?? '')
-        if (keys.has(name)) throw fail(`the key \`${name}\` appears twice ${inField}.`, at(key, [...path, name]))
+        if (keys.has(name)) throw fail(`the key \`${name}\` appears twice ${inField()}.`, at(key, [...path, name]))
         keys.add(name)
         size += visit(key, [...path, name])
         if (pair.value) size += visit(pair.value as Node, [...path, name])

@@ -1,4 +1,5 @@
-import { type Abi, type AbiFunction, type AbiParameter, parseAbiItem } from 'viem'
+import type { Abi, AbiFunction, AbiParameter } from 'viem'
+import { parseAbiItem } from '../util/evm.js'
 import { artifact } from '../contracts.js'
 import { bountyEventOf } from './protocol.js'
 import type { Protocol, ProtocolView } from './types.js'

@@ -1,4 +1,5 @@
-import { type AbiEvent, parseAbiItem } from 'viem'
+import type { AbiEvent } from 'viem'
+import { parseAbiItem } from '../util/evm.js'
 import { InputError } from '../errors.js'
 import type { BountyEvent, Protocol, ProtocolView, Scalar } from './types.js'
 import { callProblem, type Problem, returnType } from './values.js'

@@ -26,6 +26,9 @@ const faultSchema = {
   })),
 }
 
+/** References to the schema's shared definitions. */
+const ref = { fault: { $ref: '#/definitions/fault' }, step: { $ref: '#/definitions/step' }, check: { $ref: '#/definitions/check' } } as const
+
 /** A protocol view: a signature, or `{ fn, args }` with at most 8 constant arguments of at most 200 characters. */
 const protocolView = {
   oneOf: [
@@ -87,8 +90,10 @@ export const scenarioSchema = {
   $id: 'https://forkchaos.dev/schema/scenario.json',
   title: 'forkchaos scenario',
   type: 'object',
-  // A value (a constant or a view read from the chain), referenced wherever a step or check takes one.
-  definitions: { value: valueDefinition },
+  // A value (a constant or a view read from the chain), referenced wherever a step or check takes
+  // one; a fault, a step and a check, each referenced from every list that holds one: the
+  // validator the build writes (ajv standalone code) then holds each once, not once a place.
+  definitions: { value: valueDefinition, fault: faultSchema, step: stepSchema, check: checkSchema },
   additionalProperties: false,
   required: ['name', 'hypothesis', 'inject'],
   properties: {
@@ -146,9 +151,9 @@ export const scenarioSchema = {
     },
     accounts: { type: 'object', maxProperties: limits.names, additionalProperties: { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } },
     protocol: protocolSchema,
-    checks: list(checkSchema, limits.checks),
-    stop: { type: 'array', items: checkSchema, maxItems: limits.checks, description: 'Checks that must keep holding; the first to break aborts the experiment.' },
-    baseline: { type: 'object', additionalProperties: false, properties: { steps: list(stepSchema, limits.steps), duration: duration(limits.phaseMs, 'How long the baseline is observed') } },
+    checks: list(ref.check, limits.checks),
+    stop: { type: 'array', items: ref.check, maxItems: limits.checks, description: 'Checks that must keep holding; the first to break aborts the experiment.' },
+    baseline: { type: 'object', additionalProperties: false, properties: { steps: list(ref.step, limits.steps), duration: duration(limits.phaseMs, 'How long the baseline is observed') } },
     inject: {
       type: 'object',
       additionalProperties: false,
@@ -157,8 +162,8 @@ export const scenarioSchema = {
       if: { required: ['random'] },
       else: { properties: { duration: duration(limits.phaseMs, 'How long the faults are held') } },
       properties: {
-        faults: list(faultSchema, limits.faults),
-        steps: list(stepSchema, limits.steps),
+        faults: list(ref.fault, limits.faults),
+        steps: list(ref.step, limits.steps),
         duration: duration(limits.soakMs, 'How long the faults are held (at most 1h without `random`)'),
         random: {
           type: 'object',
@@ -166,7 +171,7 @@ export const scenarioSchema = {
           required: ['faults', 'every'],
           description: 'Devnet soak: fire faults drawn from `faults` (seeded) every `every`, each for `hold`, never more than `budget` validators faulty at once.',
           properties: {
-            faults: list(faultSchema, limits.faults, { minItems: 1 }),
+            faults: list(ref.fault, limits.faults, { minItems: 1 }),
             every: duration(limits.phaseMs, 'Time between random faults'),
             hold: duration(limits.phaseMs, 'How long each random fault is held'),
             budget: { type: 'integer', minimum: 0, maximum: 1 },
@@ -179,7 +184,7 @@ export const scenarioSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        steps: list(stepSchema, limits.steps),
+        steps: list(ref.step, limits.steps),
         attempts: { type: 'integer', minimum: 1, maximum: 100, description: 'Times the recover steps may run until every check holds.' },
         duration: duration(limits.phaseMs, 'The recovery window'),
       },

@@ -32,7 +32,7 @@ function durationKeywords(): CodeKeywordDefinition[] {
 
 function createAjv(source: boolean): AjvInstance {
   const { Ajv } = require('ajv') as typeof import('ajv')
-  const ajv = new Ajv({ allErrors: true, strict: false, verbose: true, ...(source ? { code: { source: true, lines: true } } : {}) })
+  const ajv = new Ajv({ allErrors: true, strict: false, verbose: true, inlineRefs: false, ...(source ? { code: { source: true, lines: true } } : {}) })
   for (const keyword of durationKeywords()) ajv.addKeyword(keyword)
   return ajv
 }

@@ -1,4 +1,5 @@
-import { type AbiFunction, type AbiParameter, type Address, parseAbiItem } from 'viem'
+import type { AbiFunction, AbiParameter, Address } from 'viem'
+import { parseAbiItem } from '../util/evm.js'
 import { readView } from '../checks/read.js'
 import { InputError } from '../errors.js'
 import type { Rpc } from '../targets/rpc.js'

@@ -1,4 +1,5 @@
-import { formatGwei, type Hex, numberToHex, parseGwei } from 'viem'
+import type { Hex } from 'viem'
+import { formatGwei, numberToHex, parseGwei } from '../util/evm.js'
 import { calldata } from '../chain/views.js'
 import { callProblem } from '../scenario/values.js'
 import { addressOrName } from '../scenario/schema-parts.js'

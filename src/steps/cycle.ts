@@ -1,4 +1,4 @@
-import { parseGwei } from 'viem'
+import { parseGwei } from '../util/evm.js'
 import { define } from '../Step.js'
 import { increaseTime } from '../targets/chain.js'
 import { expectOf, keeperCall, type TxFields, txFieldsSchema } from './tx.js'

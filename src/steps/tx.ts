@@ -1,4 +1,5 @@
-import { type Address, formatGwei, type Hex } from 'viem'
+import type { Address, Hex } from 'viem'
+import { formatGwei } from '../util/evm.js'
 import { decodeReason } from '../checks/read.js'
 import { calldata } from '../chain/views.js'
 import type { RunContext } from '../scenario/context.js'

@@ -1,4 +1,4 @@
-import { numberToHex } from 'viem'
+import { numberToHex } from '../util/evm.js'
 import { latestTimestamp } from '../chain/views.js'
 import { argProblem, evaluateValue, type Value, valueNames, valueSchema } from '../scenario/values.js'
 import { define } from '../Step.js'

@@ -1,4 +1,5 @@
-import { type Address, type Hex, numberToHex } from 'viem'
+import type { Address, Hex } from 'viem'
+import { numberToHex } from '../util/evm.js'
 import type { Rpc } from './rpc.js'
 
 /**

@@ -1,6 +1,5 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { privateKeyToAccount } from 'viem/accounts'
 import { packageRoot } from '../contracts.js'
 import type { NodeStatus } from '../devnet/node/node.js'
 import { InfraError, InputError, PrerequisiteMissingError } from '../errors.js'
@@ -19,6 +18,9 @@ import { checkDevnetSize, defaultDevnetSize } from './devnet-size.js'
 import { create as createProcess, type Instance } from '../process/Instance.js'
 import { signalGroup, stateDir } from '../process/registry.js'
 import { createRpc, type Rpc } from './rpc.js'
+import { clockSkewEnv, FAKETIME_LIB, faketimeLib } from './devnet/faketime.js'
+
+export { clockSkewEnv, FAKETIME_LIB, faketimeLib }
 
 /**
  * The embedded reference devnet: N validators on this machine, each a consensus node process
@@ -161,14 +163,6 @@ export type Devnet = {
   down(): Promise<void>
 }
 
-/** Where Debian's `faketime` package puts libfaketime. */
-export const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
-
-/** The libfaketime to preload: `FORKCHAOS_FAKETIME_LIB` when set, else Debian's path. */
-export function faketimeLib(): string {
-  return process.env.FORKCHAOS_FAKETIME_LIB || FAKETIME_LIB
-}
-
 /**
  * The test-only validator keys: `devnet/keys.json` (the four the compose topology uses), then
  * the same public pattern (0x1000…0<id + 1>) for the validators past it.
@@ -236,6 +230,8 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   }
 
   const validatorKeys = keys(n)
+  // viem's accounts load here, not when a fault or the scenario loader imports this module.
+  const { privateKeyToAccount } = await import('viem/accounts')
   const validators = validatorKeys.map((k) => ({ id: k.id, address: privateKeyToAccount(k.privateKey).address }))
   const linkProxies = new Map<string, TcpProxy>()
   const processes = new Map<number, Instance<{ rpc: string; p2p: string }>>()
@@ -451,14 +447,4 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   }
 }
 
-/**
- * The environment that runs a process `offsetS` seconds off through libfaketime (LD_PRELOAD),
- * for processes forkchaos did not write. Throws `PrerequisiteMissingError` (the scenario ends
- * `skipped`) when the library is not there.
- */
-export function clockSkewEnv(offsetS: number, lib = faketimeLib()): Record<string, string> {
-  if (!fs.existsSync(lib))
-    throw new PrerequisiteMissingError(`libfaketime is not installed (${lib}).`, { install: 'apt-get install -y faketime', context: { Library: lib } })
-  return { LD_PRELOAD: lib, FAKETIME: `${offsetS >= 0 ? '+' : ''}${offsetS}s`, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_NO_CACHE: '1' }
-}
 

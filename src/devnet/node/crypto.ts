@@ -1,5 +1,5 @@
 import { secp256k1 } from '@noble/curves/secp256k1'
-import { bytesToHex, hexToBytes, keccak256, stringToBytes } from 'viem'
+import { bytesToHex, hexToBytes, keccak256, stringToBytes } from '../../util/evm.js'
 import type { Hex, Payload, Proposal, Vote, VoteType } from './types.js'
 
 /**

@@ -1,6 +1,4 @@
 import { type Evidence, type FaultContext, type Observations, devnetOf, seenIn } from '../../Fault.js'
-import { JsonRpcHttp } from '../../devnet/node/execution.js'
-import { readDevnetGenesis } from '../../el/genesis.js'
 import { seenOnDevnet } from '../../experiment/observations.js'
 import type { Devnet, DevnetNode } from '../../targets/devnet.js'
 import { validatorId } from '../../targets/devnet/validators.js'
@@ -49,6 +47,8 @@ export async function applyEngineForm(ctx: FaultContext, type: string, target: s
   const devnet = devnetOf(ctx, type)
   const id = validatorId(target, type, devnet.nodes.length)
   const side = engineSideOf(devnet.nodes[id]) as EngineSide
+  // The EL client and the genesis reader (secp256k1, viem's accounts) load when the fault applies, not with the registry.
+  const [{ JsonRpcHttp }, { readDevnetGenesis }] = await Promise.all([import('../../devnet/node/execution.js'), import('../../el/genesis.js')])
   const rpc = new JsonRpcHttp(side.elRpcUrl, 5_000)
   const lie = lieOnEngineLink(side.engine, {
     kind,
@@ -98,7 +98,8 @@ export async function detectEngineForm(ctx: FaultContext, type: string, state: E
     const side = engineSideOf(n)
     return side && n.running ? [{ node: n.id, rpcUrl: side.elRpcUrl }] : []
   })
-  const clients = new Map<string, JsonRpcHttp>()
+  const { JsonRpcHttp } = await import('../../devnet/node/execution.js')
+  const clients = new Map<string, InstanceType<typeof JsonRpcHttp>>()
   let canonical: EngineEvidence['canonical']
   try {
     canonical = await badBlocksCanonical(state.lie.tampered, els, (url, method, params) => {

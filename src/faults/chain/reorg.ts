@@ -1,4 +1,5 @@
-import { type Hex, numberToHex } from 'viem'
+import type { Hex } from 'viem'
+import { numberToHex } from '../../util/evm.js'
 import { define, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
 import { InputError } from '../../errors.js'

@@ -1,4 +1,5 @@
-import { formatGwei, type Hex, parseGwei } from 'viem'
+import type { Hex } from 'viem'
+import { formatGwei, parseGwei } from '../../util/evm.js'
 import { define, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
 import { getBlock, setNextBlockBaseFee } from '../../targets/chain.js'

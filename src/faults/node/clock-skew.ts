@@ -3,7 +3,7 @@ import { InfraError } from '../../errors.js'
 import { define, devnetOf, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
 import type { Devnet, DevnetNode, NodeStatus } from '../../targets/devnet.js'
-import { clockSkewEnv } from '../../targets/devnet.js'
+import { clockSkewEnv } from '../../targets/devnet/faketime.js'
 import { validatorId } from '../../targets/devnet/validators.js'
 import { seenOnDevnet } from '../../experiment/observations.js'
 
