@@ -1,3 +1,4 @@
+import { invert } from '@noble/curves/abstract/modular'
 import { secp256k1 } from '@noble/curves/secp256k1'
 import { bytesToHex, hexToBytes, keccak256, stringToBytes } from 'viem'
 import type { Hex, Payload, Proposal, Vote, VoteType } from './types.js'
@@ -7,6 +8,13 @@ import type { Hex, Payload, Proposal, Vote, VoteType } from './types.js'
  * bytes `r ‖ s ‖ v`, checked by recovering the signer's address and comparing it with the
  * validator's. Noble's curve is synchronous and signs in ~0.5 ms / recovers in ~1.2 ms, and
  * recoveries are cached, so a node checks a slot's ~10 messages in a few ms.
+ *
+ * A validator's messages are checked against its public key once one of them has recovered to
+ * its address (`signedBy`): the key is pinned with a table of its multiples, and a check is the
+ * recovery's equation solved the other way round — the point R' = z/s·G + r/s·P must be the
+ * signature's R, x = r with the parity `v` names — about 64 table additions instead of a
+ * square root and a variable-base multiplication. It accepts exactly the signatures recovery
+ * accepts (recovery gives P ⇔ s·R = z·G + r·P ⇔ R = R'), `v` included.
  */
 
 const valueIds = new WeakMap<Payload, Hex>()
@@ -116,12 +124,100 @@ export function signProposal(chainId: number, privateKey: Hex, p: Omit<Proposal,
 
 export function verifyVote(chainId: number, validators: ValidatorSet, v: Vote): boolean {
   const expected = validators.find((x) => x.id === v.validator)?.address
-  return expected !== undefined && recoverSigner(voteDigest(chainId, v), v.signature) === expected
+  return expected !== undefined && signedBy(voteDigest(chainId, v), v.signature, expected)
 }
 
 export function verifyProposal(chainId: number, validators: ValidatorSet, p: Proposal): boolean {
   const expected = validators.find((x) => x.id === p.proposer)?.address
-  return expected !== undefined && recoverSigner(proposalDigest(chainId, p), p.signature) === expected
+  return expected !== undefined && signedBy(proposalDigest(chainId, p), p.signature, expected)
+}
+
+type Point = InstanceType<typeof secp256k1.ProjectivePoint>
+/** Multiples of a point: `table[w][d - 1]` = d·2^(8w)·P, for 32 windows of 8 bits. */
+type Table = Point[][]
+const windowBits = 8
+const windows = 32
+
+function tableOf(p: Point): Table {
+  const table: Table = []
+  let base = p
+  for (let w = 0; w < windows; w++) {
+    const row: Point[] = [base]
+    for (let d = 1; d < 2 ** windowBits - 1; d++) row.push((row[d - 1] as Point).add(base))
+    table.push(row)
+    base = ((row[row.length - 1] as Point).add(base))
+  }
+  return table
+}
+
+/** k·P for 0 ≤ k < 2^256 from P's table: one addition per non-zero byte of k. Not constant-time (public keys only). */
+function multiply(table: Table, k: bigint): Point {
+  let acc = secp256k1.ProjectivePoint.ZERO
+  for (let w = 0; w < windows && k > 0n; w++, k >>= 8n) {
+    const d = Number(k & 0xffn)
+    if (d !== 0) acc = acc.add((table[w] as Point[])[d - 1] as Point)
+  }
+  return acc
+}
+
+let baseTable: Table | undefined
+/** Validators' public keys (by lowercase address), pinned when a signature first recovered to the address. Bounded by the validator set. */
+const pinned = new Map<Hex, Table>()
+const maxPinned = 256
+const checked = new Map<string, boolean>()
+const maxCachedChecks = 20_000
+
+/**
+ * Whether `signature` over `digest` recovers to `address` (lowercase): the same answer as
+ * `recoverSigner(digest, signature) === address`, from the pinned public key once there is one.
+ * Cached.
+ */
+export function signedBy(digest: Hex, signature: Hex, address: Hex): boolean {
+  const key = digest + signature + address
+  const hit = checked.get(key)
+  if (hit !== undefined) return hit
+  const table = pinned.get(address)
+  let ok: boolean
+  if (table) ok = checkWithKey(table, digest, signature)
+  else {
+    const signer = recoverSigner(digest, signature)
+    ok = signer === address
+    if (ok && pinned.size < maxPinned) pinned.set(address, tableOf(publicKeyOf(digest, signature)))
+  }
+  if (checked.size >= maxCachedChecks) checked.clear()
+  checked.set(key, ok)
+  return ok
+}
+
+function publicKeyOf(digest: Hex, signature: Hex): Point {
+  const bytes = hexToBytes(signature)
+  const v = bytes[64] as number
+  return secp256k1.Signature.fromCompact(bytes.subarray(0, 64))
+    .addRecoveryBit(v >= 27 ? v - 27 : v)
+    .recoverPublicKey(hexToBytes(digest))
+}
+
+/** Recovery's checks, the other way round: R' = z/s·G + r/s·P has x = r and the parity `v` names. */
+function checkWithKey(table: Table, digest: Hex, signature: Hex): boolean {
+  try {
+    const bytes = hexToBytes(signature)
+    if (bytes.length !== 65) return false
+    const v = bytes[64] as number
+    const recovery = v >= 27 ? v - 27 : v
+    if (recovery !== 0 && recovery !== 1) return false
+    // fromCompact refuses r or s outside [1, n - 1], as recovery does.
+    const { r, s } = secp256k1.Signature.fromCompact(bytes.subarray(0, 64))
+    const n = secp256k1.CURVE.n
+    const z = BigInt(digest) % n
+    const sInv = invert(s, n)
+    baseTable ??= tableOf(secp256k1.ProjectivePoint.BASE)
+    const point = multiply(baseTable, (z * sInv) % n).add(multiply(table, (r * sInv) % n))
+    if (point.equals(secp256k1.ProjectivePoint.ZERO)) return false
+    const { x, y } = point.toAffine()
+    return x === r && Number(y & 1n) === recovery
+  } catch {
+    return false
+  }
 }
 
 /** Largest number of faulty validators `n` tolerates, and the quorum sizes that follow. */
