@@ -9,7 +9,7 @@ import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { parseNodeConfig } from '../src/devnet/node/config.js'
 import { type Consensus, createConsensus, defaultTimeouts, type Input, type Output } from '../src/devnet/node/consensus.js'
-import { certificateSigners, quorums, recoverSigner, sign, signedBy, signProposal, signVote, valueIdOf, voteDigest } from '../src/devnet/node/crypto.js'
+import { certificateSigners, isPinned, quorums, recoverSigner, sign, signedBy, signProposal, signVote, valueIdOf, voteDigest } from '../src/devnet/node/crypto.js'
 import { createJwt, RethEngine } from '../src/devnet/node/engine-api.js'
 import { AnvilEngine } from '../src/devnet/node/execution.js'
 import { type NodeHandle, startNode } from '../src/devnet/node/node.js'
@@ -183,7 +183,9 @@ describe('consensus (pure state machine)', () => {
     }
     const kinds = ['honest', 'v flipped', 'high-s twin', 'high-s, v kept', 'r bit', 'v = 29', 'another key', 'another digest']
     const answers: Record<string, [boolean, boolean][]> = {}
+    const pinnedAt: boolean[] = []
     for (let i = 0; i < 24; i++) {
+      pinnedAt.push(isPinned(address))
       const digest = keccak256(stringToBytes(`pinned/${i}`))
       for (const how of kinds) {
         const sig = how === 'another key' ? sign(digest, validatorKeys[2] as Hex) : tamper(sign(digest, validatorKeys[1] as Hex), how)
@@ -192,11 +194,12 @@ describe('consensus (pure state machine)', () => {
       }
     }
     for (const how of kinds) {
-      // The first honest one recovered and pinned the key; every later one is checked with the key.
+      // The first honest ones recovered, then pinned the key; the later ones were checked with the key.
       for (const [fast, recovery] of answers[how] ?? []) expect(fast, how).toBe(recovery)
       const expected = how === 'honest' || how === 'high-s twin'
       expect(answers[how]?.map(([fast]) => fast), how).toEqual(Array(24).fill(expected))
     }
+    expect(pinnedAt.slice(-8)).toEqual(Array(8).fill(true))
   })
 
   it('prevotes nil on an invalid proposal and on a propose timeout, then moves to the next round', () => {
