@@ -12,7 +12,7 @@ import type { Hex, Payload, Proposal, Vote, VoteType } from './types.js'
  * A validator's messages are checked against its public key once one of them has recovered to
  * its address (`signedBy`): the key is pinned with a table of its multiples, and a check is the
  * recovery's equation solved the other way round — the point R' = z/s·G + r/s·P must be the
- * signature's R, x = r with the parity `v` names — about 64 table additions instead of a
+ * signature's R, x = r with the parity `v` names — about 86 table additions instead of a
  * square root and a variable-base multiplication. It accepts exactly the signatures recovery
  * accepts (recovery gives P ⇔ s·R = z·G + r·P ⇔ R = R'), `v` included.
  */
@@ -133,29 +133,42 @@ export function verifyProposal(chainId: number, validators: ValidatorSet, p: Pro
 }
 
 type Point = InstanceType<typeof secp256k1.ProjectivePoint>
-/** Multiples of a point: `table[w][d - 1]` = d·2^(8w)·P, for 32 windows of 8 bits. */
+/**
+ * Multiples of a point for signed 6-bit digits: `table[w][d - 1]` = d·2^(6w)·P for d in 1..32,
+ * 44 windows (43 for 256 bits and one for the last carry): 1,408 points, ~6 ms to build here.
+ */
 type Table = Point[][]
-const windowBits = 8
-const windows = 32
+const windowBits = 6
+const windows = Math.ceil(256 / windowBits) + 1
+const half = 2 ** (windowBits - 1)
 
 function tableOf(p: Point): Table {
   const table: Table = []
   let base = p
   for (let w = 0; w < windows; w++) {
     const row: Point[] = [base]
-    for (let d = 1; d < 2 ** windowBits - 1; d++) row.push((row[d - 1] as Point).add(base))
+    for (let d = 1; d < half; d++) row.push((row[d - 1] as Point).add(base))
     table.push(row)
-    base = ((row[row.length - 1] as Point).add(base))
+    base = (row[half - 1] as Point).double()
   }
   return table
 }
 
-/** k·P for 0 ≤ k < 2^256 from P's table: one addition per non-zero byte of k. Not constant-time (public keys only). */
+/**
+ * k·P for 0 ≤ k < 2^256 from P's table: k in signed digits of 6 bits (−31..32), one addition
+ * per non-zero digit. Not constant-time (public keys only).
+ */
 function multiply(table: Table, k: bigint): Point {
   let acc = secp256k1.ProjectivePoint.ZERO
-  for (let w = 0; w < windows && k > 0n; w++, k >>= 8n) {
-    const d = Number(k & 0xffn)
-    if (d !== 0) acc = acc.add((table[w] as Point[])[d - 1] as Point)
+  for (let w = 0; k > 0n; w++, k >>= BigInt(windowBits)) {
+    let d = Number(k & BigInt(2 * half - 1))
+    if (d > half) {
+      d -= 2 * half
+      k += BigInt(2 * half)
+    }
+    const row = table[w] as Point[]
+    if (d > 0) acc = acc.add(row[d - 1] as Point)
+    else if (d < 0) acc = acc.add((row[-d - 1] as Point).negate())
   }
   return acc
 }
@@ -185,7 +198,7 @@ export function signedBy(digest: Hex, signature: Hex, address: Hex): boolean {
   else {
     const signer = recoverSigner(digest, signature)
     ok = signer === address
-    // The table costs ~8,000 additions (~30 ms here): built after a few heights, not in the
+    // The table costs ~1,400 additions (~6 ms here): built after a few heights, not in the
     // middle of a devnet's first commit, when every node checks every validator for the first time.
     const seen = ok ? (recoveriesOf.get(address) ?? 0) + 1 : 0
     if (ok) recoveriesOf.set(address, seen)
