@@ -177,8 +177,8 @@ let baseTable: Table | undefined
 /** Validators' public keys (by lowercase address), pinned when a signature first recovered to the address. Bounded by the validator set. */
 const pinned = new Map<Hex, Table>()
 const maxPinned = 256
-/** Signatures of an address checked by recovery before its key is pinned (a validator signs ~2–3 a height). */
-const recoveriesBeforePin = 12
+/** Signatures of an address checked by recovery before its key is pinned (a validator signs 2–3 a height). */
+const recoveriesBeforePin = 4
 const recoveriesOf = new Map<Hex, number>()
 const checked = new Map<string, boolean>()
 const maxCachedChecks = 20_000
@@ -198,8 +198,8 @@ export function signedBy(digest: Hex, signature: Hex, address: Hex): boolean {
   else {
     const signer = recoverSigner(digest, signature)
     ok = signer === address
-    // The table costs ~1,400 additions (~6 ms here): built after a few heights, not in the
-    // middle of a devnet's first commit, when every node checks every validator for the first time.
+    // The table costs ~1,400 additions (~6 ms here): built a height or two in, not in the middle
+    // of a devnet's first commit, when every node checks every validator for the first time.
     const seen = ok ? (recoveriesOf.get(address) ?? 0) + 1 : 0
     if (ok) recoveriesOf.set(address, seen)
     if (ok && seen >= recoveriesBeforePin && pinned.size < maxPinned) pinned.set(address, tableOf(publicKeyOf(digest, signature)))
