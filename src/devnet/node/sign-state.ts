@@ -14,7 +14,8 @@ import type { Hex } from './types.js'
  * - a (height, round) above the last one of that kind: persisted first, then allowed: the
  *   file is created as a temp file, fsync, rename, fsync of the directory; once it exists it is
  *   overwritten in place (one write of ~250 bytes at offset 0, truncated to its length, then
- *   fdatasync: no rename, no directory fsync — 3–4 ms of event loop instead of 13–16 ms here).
+ *   fdatasync: no rename, no directory fsync — about a quarter of the blocked time here,
+ *   bench/devnet-crypto.ts).
  *   A write that fails (ENOSPC on a full disk…) means not allowed, and the state in memory is
  *   left as it was. A crash in the middle of an overwrite can at worst leave a torn file, which
  *   the checksum catches: the unreadable case below, safe;
