@@ -9,7 +9,7 @@ import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { parseNodeConfig } from '../src/devnet/node/config.js'
 import { type Consensus, createConsensus, defaultTimeouts, type Input, type Output } from '../src/devnet/node/consensus.js'
-import { certificateSigners, quorums, recoverSigner, signProposal, signVote, valueIdOf, voteDigest } from '../src/devnet/node/crypto.js'
+import { certificateSigners, isPinned, quorums, recoverSigner, sign, signedBy, signProposal, signVote, valueIdOf, voteDigest } from '../src/devnet/node/crypto.js'
 import { createJwt, RethEngine } from '../src/devnet/node/engine-api.js'
 import { AnvilEngine } from '../src/devnet/node/execution.js'
 import { type NodeHandle, startNode } from '../src/devnet/node/node.js'
@@ -164,6 +164,42 @@ describe('consensus (pure state machine)', () => {
     expect(certificateSigners(chainId, validators, 1, fakePayload(1, 'b'), decide.certificate)).toBe(0)
     const forged = { ...decide.certificate, votes: decide.certificate.votes.map((x, i) => (i === 0 ? { ...x, validator: 1 } : x)) }
     expect(certificateSigners(chainId, validators, 1, v, forged)).toBe(2)
+  })
+
+  it('checks a signature against the pinned public key exactly as recovery does: a flipped v, a high-s twin, another key or digest', () => {
+    // secp256k1's group order: (r, n - s) with v flipped is the same signature to recovery.
+    const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+    const address = validators[1]?.address as Hex
+    const tamper = (sig: Hex, how: string): Hex => {
+      const b = Buffer.from(sig.slice(2), 'hex')
+      const highS = () => b.set(Buffer.from((n - BigInt(`0x${b.subarray(32, 64).toString('hex')}`)).toString(16).padStart(64, '0'), 'hex'), 32)
+      // v is 27 + the recovery bit: 27 ↔ 28.
+      if (how === 'v flipped') b[64] = 55 - (b[64] as number)
+      if (how === 'high-s twin') (highS(), (b[64] = 55 - (b[64] as number)))
+      if (how === 'high-s, v kept') highS()
+      if (how === 'r bit') b[7] = (b[7] as number) ^ 0x20
+      if (how === 'v = 29') b[64] = 29
+      return `0x${b.toString('hex')}`
+    }
+    const kinds = ['honest', 'v flipped', 'high-s twin', 'high-s, v kept', 'r bit', 'v = 29', 'another key', 'another digest']
+    const answers: Record<string, [boolean, boolean][]> = {}
+    const pinnedAt: boolean[] = []
+    for (let i = 0; i < 24; i++) {
+      pinnedAt.push(isPinned(address))
+      const digest = keccak256(stringToBytes(`pinned/${i}`))
+      for (const how of kinds) {
+        const sig = how === 'another key' ? sign(digest, validatorKeys[2] as Hex) : tamper(sign(digest, validatorKeys[1] as Hex), how)
+        const checked = how === 'another digest' ? keccak256(stringToBytes(`other/${i}`)) : digest
+        ;(answers[how] ??= []).push([signedBy(checked, sig, address), recoverSigner(checked, sig) === address])
+      }
+    }
+    for (const how of kinds) {
+      // The first honest ones recovered, then pinned the key; the later ones were checked with the key.
+      for (const [fast, recovery] of answers[how] ?? []) expect(fast, how).toBe(recovery)
+      const expected = how === 'honest' || how === 'high-s twin'
+      expect(answers[how]?.map(([fast]) => fast), how).toEqual(Array(24).fill(expected))
+    }
+    expect(pinnedAt.slice(-8)).toEqual(Array(8).fill(true))
   })
 
   it('prevotes nil on an invalid proposal and on a propose timeout, then moves to the next round', () => {

@@ -58,6 +58,18 @@ describe('sign state rules', () => {
     expect(fs.readdirSync(dir)).toEqual([signStateFileName])
   })
 
+  it('overwrites the file in place: a shorter state (a value, then nil) leaves no tail of the longer one', () => {
+    const dir = tmpDir()
+    const s = openSignState(dir)
+    expect(s.allow('precommit', 10, 0, X)).toBe(true)
+    const file = path.join(dir, signStateFileName)
+    const { ino } = fs.statSync(file)
+    expect(s.allow('precommit', 11, 0, null)).toBe(true)
+    expect(fs.statSync(file).ino).toBe(ino)
+    expect(openSignState(dir).unknown).toBe(null)
+    expect(openSignState(dir).last.precommit).toEqual({ height: 11, round: 0, value: null })
+  })
+
   it('forget (unsafe.forgetSignState) starts empty: the conflicting vote is allowed', () => {
     const dir = tmpDir()
     expect(openSignState(dir).allow('prevote', 3, 0, X)).toBe(true)
@@ -111,16 +123,26 @@ describe('sign state rules', () => {
     const lines: string[] = []
     const s = openSignState(dir, { log: (l) => lines.push(l) })
     expect(s.allow('prevote', 2, 0, X)).toBe(true)
-    // The disk-full fault links a validator's files to /dev/full; here the temp file the next write goes to.
-    fs.symlinkSync('/dev/full', path.join(dir, `${signStateFileName}.tmp`))
+    // The disk-full fault moves a validator's files aside and links each to /dev/full (the file is overwritten in place).
+    const file = path.join(dir, signStateFileName)
+    fs.renameSync(file, `${file}.aside`)
+    fs.symlinkSync('/dev/full', file)
     expect(s.allow('prevote', 3, 0, X)).toBe(false)
     expect(s.allow('precommit', 2, 0, X)).toBe(false)
     expect(lines[0]).toMatch(/^sign-state: not signing a prevote at 3\/0: writing sign-state\.json failed \(ENOSPC: /)
     expect(s.last.prevote).toEqual({ height: 2, round: 0, value: X })
+    // The disk is back (the fault's revert): what was persisted is still there, and it signs again.
+    fs.rmSync(file)
+    fs.renameSync(`${file}.aside`, file)
     expect(openSignState(dir).last.prevote).toEqual({ height: 2, round: 0, value: X })
-    // The disk is back: signs again.
-    fs.rmSync(path.join(dir, `${signStateFileName}.tmp`))
     expect(s.allow('prevote', 3, 0, X)).toBe(true)
+    expect(openSignState(dir).last.prevote).toEqual({ height: 3, round: 0, value: X })
+    // A first write (no file yet) that hits a full disk: the temp file it is created as.
+    const fresh = openSignState(tmpDir())
+    const dir2 = dirs[dirs.length - 1] as string
+    fs.symlinkSync('/dev/full', path.join(dir2, `${signStateFileName}.tmp`))
+    expect(fresh.allow('prevote', 1, 0, X)).toBe(false)
+    expect(fs.existsSync(path.join(dir2, signStateFileName))).toBe(false)
   })
 })
 

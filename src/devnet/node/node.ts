@@ -281,7 +281,8 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
           p2p.broadcast(o.message, o.to)
           break
         case 'relay':
-          p2p.broadcast(o.message)
+          // Not back to the peer it came from: that peer has it.
+          p2p.broadcast(o.message, relayingFrom === undefined ? undefined : otherPeers(relayingFrom))
           break
         case 'schedule':
           later(o.delayMs, () => {
@@ -568,14 +569,28 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     if (heard.size >= config.peers.length) startConsensus()
   }
 
+  /** The peer whose proposal or vote is being stepped (its relays skip that peer), else undefined. */
+  let relayingFrom: number | undefined
+  const peersBut = new Map(config.peers.map((p) => [p.id, config.peers.filter((q) => q.id !== p.id).map((q) => q.id)]))
+  const otherPeers = (id: number) => peersBut.get(id)
   function onMessage(from: number, message: Message) {
     if (!heard.has(from)) firstContact(from)
     switch (message.t) {
       case 'proposal':
-        dispatch({ kind: 'proposal', proposal: message.proposal })
+        relayingFrom = from
+        try {
+          dispatch({ kind: 'proposal', proposal: message.proposal })
+        } finally {
+          relayingFrom = undefined
+        }
         return
       case 'vote':
-        dispatch({ kind: 'vote', vote: message.vote })
+        relayingFrom = from
+        try {
+          dispatch({ kind: 'vote', vote: message.vote })
+        } finally {
+          relayingFrom = undefined
+        }
         return
       case 'tx':
         admitGossip(message.txs, message.senders)

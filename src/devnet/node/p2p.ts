@@ -239,6 +239,12 @@ export async function startP2p(options: P2pOptions): Promise<P2p> {
   function flush(link: Link) {
     const socket = link.socket
     if (!socket || !link.connected) return
+    // Lines queued in one tick (a vote and the relay that completed its quorum…) leave in one
+    // write: fewer syscalls here and fewer chunks for a link proxy. Still whole lines.
+    if (link.queue.length > 0 && socket.writableCorked === 0) {
+      socket.cork()
+      process.nextTick(() => socket.uncork())
+    }
     while (link.writable && link.queue.length > 0) {
       const line = link.queue.shift() as string
       link.queueBytes -= line.length
