@@ -4,7 +4,8 @@
 // API's back), each toxic added and removed, with consecutive sequence numbers; at most
 // MAX_EVENT_SUBSCRIBERS streams at once, one more a 429. A real `forkchaos proxy` and a real
 // `forkchaos ui` as child processes: without --ui-control the page's revert is a 403 (JSON);
-// bad flags exit 2, an unreachable --control exits 3, both with one clear line and no stack.
+// bad flags exit 2, an unreachable --control exits 3, both with one clear line and no stack;
+// a proxy that stops and comes back is followed again (the page is told, the snapshot resent).
 // In Debian's Chromium (no network), a fault injected through the control API arrives on the
 // Tests tab with its state, then its verdict, and its apply/revert on the Timeline while it
 // runs; with --ui-control the page's revert button ends an experiment. The inject-to-page
@@ -229,6 +230,39 @@ describe('forkchaos ui (child processes)', () => {
     expect(text).toContain(applied)
     expect(text).toContain(`"type":"experiment","id":"${injected.id}","label":"tcp.latency","target":"echo","state":"active"`)
     await reader.cancel()
+  })
+})
+
+describe('forkchaos ui when the proxy goes away', () => {
+  it('tells the page and stderr, connects again when the proxy is back, and the new snapshot brings its rows', async () => {
+    const upstream = await echoServer()
+    const config = await configFile(upstream)
+    const first = cli(['proxy', '--listen', '127.0.0.1:0', '--seed', '3', '--config', config])
+    const control = (await waitFor(first, /control (http:\/\/127\.0\.0\.1:\d+)/))[1] as string
+    const ui = cli(['ui', '--control', control])
+    const url = (await waitFor(ui, /live view: (http:\/\/127\.0\.0\.1:\d+\/)/))[1] as string
+    process.kill(first.child.pid as number, 'SIGINT')
+    await first.done
+    await until('the notice', () => ui.out.stderr.includes(`the control server at ${control} closed the event stream`))
+    // Back on the same address, with an experiment already running: it reaches the page through the snapshot.
+    const second = cli(['proxy', '--listen', control.replace('http://', ''), '--seed', '3', '--config', config])
+    await waitFor(second, /control http/)
+    const x = (await (await post(`${control}/chaos/inject`, { type: 'tcp.latency', target: 'echo', params: { latency: 5 } })).json()) as { id: string }
+    await until('connected again', () => ui.out.stderr.includes(`connected again to ${control}`))
+    const res = await fetch(`${url}events`)
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    const decoder = new TextDecoder()
+    let text = ''
+    const row = `"type":"experiment","id":"${x.id}","label":"tcp.latency","target":"echo","state":"active"`
+    while (!text.includes(row)) {
+      const chunk = await reader.read()
+      if (chunk.done) break
+      text += decoder.decode(chunk.value, { stream: true })
+    }
+    await reader.cancel()
+    expect(text).toContain('"type":"notice","text":"the control server at')
+    expect(text).toContain(row)
+    expect(ui.out.exited).toBe(false)
   })
 })
 
