@@ -22,6 +22,7 @@ const commands: Record<string, () => Promise<AddCommand>> = {
   cleanup: async () => (await import('./commands/cleanup.js')).cleanupCommand,
   explore: async () => (await import('./commands/explore.js')).exploreCommand,
   search: async () => (await import('./commands/search.js')).searchCommand,
+  ui: async () => (await import('./commands/ui.js')).uiCommand,
 }
 
 /**

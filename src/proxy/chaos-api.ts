@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http'
 import * as net from 'node:net'
 import { ForkchaosError, InputError } from '../errors.js'
 import { type ActiveFault, applyFault, type FaultContext } from '../Fault.js'
@@ -23,6 +24,10 @@ import { show } from './toxics/toxic.js'
  *                                  `revertAnswerMs`
  *   GET  /chaos/experiments      → {limits, schedule, active, history}
  *   GET  /chaos/experiments/{id} → one experiment
+ *   GET  /chaos/events           → server-sent events (`ChaosEvent`): first a snapshot of the
+ *                                  experiments, then each change as it happens: an experiment
+ *                                  injected, reverted, judged; its fault applied and reverted
+ *                                  (once each); any toxic added to or removed from a TCP proxy
  *   GET  /metrics                → Prometheus text
  *
  * `type` is an `rpc.*` fault (target: a JSON-RPC proxy's name) or `tcp.<toxic>` (target: a TCP
@@ -38,7 +43,9 @@ import { show } from './toxics/toxic.js'
  *
  * Limits: `maxActive` active experiments (default 256; one more is a 429), `historyLimit`
  * ended ones kept with their `forkchaos_fault_window` series (default 100, oldest dropped),
- * params of at most `MAX_PARAMS_BYTES` as JSON, `durationMs` at most one day.
+ * params of at most `MAX_PARAMS_BYTES` as JSON, `durationMs` at most one day,
+ * `MAX_EVENT_SUBSCRIBERS` event streams at once (one more is a 429), and a subscriber that
+ * stops reading is dropped once `MAX_SUBSCRIBER_BUFFER_BYTES` wait unsent for it.
  */
 export type ChaosApiOptions = {
   tcp: ProxyRegistry
@@ -65,8 +72,44 @@ export const CHAOS_LIMITS = {
 } as const
 /** Largest `params` accepted, as JSON text. */
 export const MAX_PARAMS_BYTES = 4_096
+/** `GET /chaos/events` streams open at once at most; one more is a 429. */
+export const MAX_EVENT_SUBSCRIBERS = 8
+/** A subscriber with more than this many bytes unsent (it stopped reading) is disconnected. */
+export const MAX_SUBSCRIBER_BUFFER_BYTES = 1_048_576
+/** An idle event stream gets a comment line this often (a closed one is then noticed). */
+export const EVENTS_HEARTBEAT_MS = 15_000
 
-type EndedBy = 'revert' | 'schedule' | 'external' | 'shutdown'
+/** An experiment as the API lists it. */
+export type ExperimentView = {
+  id: string
+  type: string
+  target: string
+  params: Record<string, unknown>
+  tStart: number
+  tStop: number | null
+  revertAt: number | null
+  mttrMs: number | null
+  verdict: LiveExperiment['verdict']
+  reason: string | null
+  endedBy: EndedBy | null
+}
+
+/**
+ * What `GET /chaos/events` sends, one JSON object per `data:` line (its `id:` is `seq`, counted
+ * from 1 per control server; `t` is the server's clock, ms since the epoch).
+ */
+export type ChaosEvent = { seq: number; t: number } & (
+  | { type: 'snapshot'; active: ExperimentView[]; history: ExperimentView[] }
+  /** An experiment changed: injected (`active`), reverted (`recovering`), judged (`held` / `failed`). */
+  | { type: 'experiment'; experiment: ExperimentView }
+  /** An experiment's fault took effect (`apply`) or was taken out (`revert`): once each per experiment. */
+  | { type: 'fault'; id: string; fault: string; target: string; action: 'apply' | 'revert'; endedBy?: EndedBy }
+  /** A toxic was added to or removed from a TCP proxy, by the chaos API or the toxiproxy API. */
+  | { type: 'toxic'; proxy: string; toxic: string; toxicType: string; stream: string; action: 'added' | 'removed' }
+)
+type Unstamped<T> = T extends unknown ? Omit<T, 'seq' | 't'> : never
+
+export type EndedBy = 'revert' | 'schedule' | 'external' | 'shutdown'
 
 /**
  * One live experiment (src/experiment/live.ts holds its fault record, recover check, MTTR and
@@ -105,6 +148,36 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
   let counter = 0
   let starting = 0
   let closed = false
+  let seq = 0
+  const subscribers = new Set<ServerResponse>()
+  let heartbeat: NodeJS.Timeout | undefined
+  const drop = (res: ServerResponse) => {
+    subscribers.delete(res)
+    if (subscribers.size === 0) {
+      clearInterval(heartbeat)
+      heartbeat = undefined
+    }
+  }
+  const write = (res: ServerResponse, text: string) => {
+    res.write(text)
+    // A subscriber that stopped reading does not hold the server's memory.
+    if (res.writableLength > MAX_SUBSCRIBER_BUFFER_BYTES) {
+      drop(res)
+      res.destroy()
+    }
+  }
+  const frame = (event: Unstamped<ChaosEvent>) => {
+    const stamped = { seq: ++seq, t: Date.now(), ...event }
+    return `id: ${stamped.seq}\ndata: ${JSON.stringify(stamped)}\n\n`
+  }
+  const publish = (event: Unstamped<ChaosEvent>) => {
+    if (subscribers.size === 0) {
+      seq++
+      return
+    }
+    const text = frame(event)
+    for (const res of subscribers) write(res, text)
+  }
 
   const ctx: FaultContext = {
     // rpc.* faults act on proxies only; nothing here talks to a chain.
@@ -121,13 +194,15 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
     },
   }
 
-  // A toxic of ours that left its proxy by another route ends its experiment.
+  // Every toxic change, whoever made it, is an event; then a toxic of ours that left its proxy by another route ends its experiment.
+  options.tcp.onToxicAdded((proxy, toxic) => publish({ type: 'toxic', proxy, toxic: toxic.name, toxicType: toxic.type, stream: toxic.stream, action: 'added' }))
+  options.tcp.onToxicRemoved((proxy, toxic) => publish({ type: 'toxic', proxy, toxic: toxic.name, toxicType: toxic.type, stream: toxic.stream, action: 'removed' }))
   options.tcp.onToxicRemoved((proxyName, toxic) => {
     for (const e of active.values())
       if (e.toxic && e.toxic.proxy.name === proxyName && e.toxic.name === toxic.name) void end(e, 'external')
   })
 
-  const view = (e: Experiment) => ({
+  const view = (e: Experiment): ExperimentView => ({
     id: e.id,
     type: e.type,
     target: e.target,
@@ -218,6 +293,8 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
       }
       active.set(id, e)
       options.metrics.faultStarted(id, type, target)
+      publish({ type: 'fault', id, fault: type, target, action: 'apply' })
+      publish({ type: 'experiment', experiment: view(e) })
       return e
     } finally {
       starting--
@@ -244,9 +321,14 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
         e.live.record.tStop = Date.now()
         options.metrics.faultStopped(e.id, e.type, e.target)
         remember(e)
+        publish({ type: 'fault', id: e.id, fault: e.type, target: e.target, action: 'revert', endedBy: how })
+        publish({ type: 'experiment', experiment: view(e) })
       }
     })()
-    e.settled = reverted.then(() => recover(e))
+    e.settled = reverted.then(async () => {
+      await recover(e)
+      publish({ type: 'experiment', experiment: view(e) })
+    })
     return reverted
   }
 
@@ -297,6 +379,21 @@ export function createChaosApi(options: ChaosApiOptions): ChaosApi {
         const e = active.get(id) ?? history.get(id)
         if (!e) throw new HttpError(404, `no experiment ${show(id)} (active or among the last ${historyLimit} ended)`)
         return { status: 200, body: view(e) }
+      })
+      router.route('GET', '/chaos/events', () => {
+        if (subscribers.size >= MAX_EVENT_SUBSCRIBERS)
+          throw new HttpError(429, `there are already ${MAX_EVENT_SUBSCRIBERS} event streams open (the limit); close one before opening another`)
+        return {
+          status: 200,
+          stream(res) {
+            subscribers.add(res)
+            res.on('close', () => drop(res))
+            write(res, frame({ type: 'snapshot', active: [...active.values()].map(view), history: [...history.values()].map(view) }))
+            heartbeat ??= setInterval(() => {
+              for (const r of subscribers) write(r, ': keep-alive\n\n')
+            }, EVENTS_HEARTBEAT_MS).unref()
+          },
+        }
       })
       router.route('GET', '/metrics', async () => ({ status: 200, text: await options.metrics.text(), contentType: options.metrics.contentType }))
     },

@@ -3,7 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 /**
  * A tiny HTTP router for the control server (toxiproxy-compatible API, chaos API, metrics).
  * Handlers get parsed path params and the parsed JSON body; they return `{ status, body }`
- * (JSON unless `text` is set) or throw `HttpError`.
+ * (JSON unless `text` is set; `stream` hands the response to a server-sent event stream) or
+ * throw `HttpError`.
  *
  * Bad input never reaches a handler and never gets a 500: a path that is not absolute, has an
  * empty segment (`///`) or a malformed percent-escape (`%ZZ`) is a 400; unknown routes a 404
@@ -13,7 +14,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
  * was needed) gets `Connection: close` and the connection is closed after the answer, so
  * unread bytes can never be taken for the next request.
  */
-export type Reply = { status: number; body?: unknown; text?: string; contentType?: string }
+export type Reply = {
+  status: number
+  body?: unknown
+  text?: string
+  contentType?: string
+  /** A long-lived answer (server-sent events): headers are written, then `stream` owns the response. */
+  stream?: (res: ServerResponse) => void
+}
 export type Handler = (req: { params: Record<string, string>; body: unknown; query: URLSearchParams; raw: IncomingMessage }) => Promise<Reply> | Reply
 
 export class HttpError extends Error {
@@ -49,6 +57,12 @@ export function createRouter(options: RouterOptions = {}): Router {
   const routes: Route[] = []
   const errorBody = options.errorBody ?? ((status: number, message: string) => ({ error: message, status }))
   const send = (req: IncomingMessage, res: ServerResponse, reply: Reply) => {
+    if (reply.stream) {
+      res.writeHead(reply.status, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
+      res.flushHeaders()
+      reply.stream(res)
+      return
+    }
     // Serialize first: if that throws, nothing has been written and the caller answers 500.
     const payload = reply.text ?? (reply.body === undefined ? undefined : JSON.stringify(reply.body))
     const headers: Record<string, string> = {}

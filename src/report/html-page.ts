@@ -43,7 +43,18 @@ export const pageScript = String.raw`
     if (ms !== undefined) r.cells[4].textContent = sec(ms);
   }
 
+  // forkchaos ui: the chaos API's experiments by id, their latest state.
+  var experiments = {};
   function summary() {
+    if (model.proxy) {
+      var tally = {};
+      Object.keys(experiments).forEach(function (id) { var x = experiments[id]; var k = x.verdict || x.state; tally[k] = (tally[k] || 0) + 1; });
+      var list = Object.keys(tally).map(function (k) { return tally[k] + ' ' + k; });
+      var box = document.getElementById('summary');
+      box.textContent = (list.join(', ') || 'no experiments yet') + ' · watching forkchaos proxy at ' + model.proxy;
+      box.appendChild(el('div', { class: 'muted' }, ['inject through ', el('code', null, ['POST ' + model.proxy + '/chaos/inject']), '; each experiment lands here as it runs']));
+      return;
+    }
     var counts = {};
     model.scenarios.forEach(function (s) { counts[s.verdict] = (counts[s.verdict] || 0) + 1; });
     var parts = Object.keys(counts).map(function (v) { return counts[v] + ' ' + v; });
@@ -196,7 +207,7 @@ export const pageScript = String.raw`
   var eventsShown = 0;
   function event(text, cls) {
     var ol = document.getElementById('events');
-    ol.appendChild(el('li', { class: cls }, [text]));
+    ol.appendChild(el('li', { class: cls, 'data-at': String(Date.now()) }, [text]));
     if (++eventsShown > MAX_EVENTS) ol.removeChild(ol.firstChild);
     state.events++;
   }
@@ -217,6 +228,7 @@ export const pageScript = String.raw`
     });
     event(s.name + ': ' + s.verdict, 'v-' + s.verdict);
   });
+  if (model.proxy) document.querySelector('#states th').textContent = 'experiment';
   summary();
   document.body.setAttribute('data-state', state.done ? 'done' : 'running');
 
@@ -231,9 +243,30 @@ export const pageScript = String.raw`
       else if (e.type === 'commit') event(at() + e.scenario + ' commit height ' + e.height + ' (' + e.commits + ' in this phase)');
       else if (e.type === 'node') event(at() + e.scenario + ' validator-' + e.node + ' ' + e.state);
       else if (e.type === 'scenario-done') { model.scenarios.push(e.scenario); scenario(e.scenario); event(at() + e.scenario.name + ': ' + e.scenario.verdict, 'v-' + e.scenario.verdict); summary(); }
+      else if (e.type === 'experiment') experiment(e);
+      else if (e.type === 'toxic') event(at() + 'toxic ' + e.action + ' ' + e.toxic + ' (' + e.toxicType + ', ' + e.stream + ') on ' + e.proxy, 'toxic');
+      else if (e.type === 'notice') event(at() + e.text, 'notice');
       else if (e.type === 'end') { state.done = true; model.durationMs = e.durationMs; summary(); document.body.setAttribute('data-state', 'done'); event(at() + 'run finished'); source.close(); }
     };
-    if (model.control) {
+    // forkchaos ui: one row per experiment (its state, then its verdict), a revert button while it is active with --ui-control.
+    function experiment(e) {
+      var before = experiments[e.id];
+      experiments[e.id] = e;
+      var name = e.id + ' ' + e.label;
+      setState(name, e.target, e.state, e.verdict, e.ms === null ? undefined : e.ms);
+      var r = rows[name];
+      r.tr.setAttribute('data-id', e.id);
+      r.cells[2].title = e.reason || '';
+      if (model.control && e.state === 'active') {
+        var b = el('button', { class: 'revert', 'data-id': e.id }, ['revert']);
+        b.addEventListener('click', function () { b.disabled = true; fetch('control/revert/' + encodeURIComponent(e.id), { method: 'POST' }); });
+        r.cells[2].appendChild(document.createTextNode(' '));
+        r.cells[2].appendChild(b);
+      }
+      if (e.verdict && (!before || before.verdict !== e.verdict)) event(at() + name + ': ' + e.verdict + (e.mttrMs !== null ? ' (MTTR ' + e.mttrMs + ' ms)' : '') + (e.reason ? ' · ' + e.reason : ''), 'v-' + e.verdict);
+      summary();
+    }
+    if (model.control && !model.proxy) {
       var stop = el('button', { id: 'stop' }, ['Stop the run (reverts every fault)']);
       stop.addEventListener('click', function () { fetch('control/stop', { method: 'POST' }); });
       document.querySelector('nav').appendChild(stop);

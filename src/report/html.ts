@@ -89,8 +89,10 @@ export type RunModel = {
   durationMs: number
   target: string
   live: boolean
-  /** The live view was started with `--ui-control`: the page shows a stop button. */
+  /** The live view was started with `--ui-control`: the page shows a stop button (revert buttons for `forkchaos ui`). */
   control: boolean
+  /** `forkchaos ui`: the control URL of the proxy whose experiments the page shows. */
+  proxy?: string
   scenarios: ScenarioModel[]
 }
 
@@ -223,16 +225,18 @@ function uplotAssets(): { js: string; css: string } {
   return assets
 }
 
+const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string)
+
 /** JSON safe inside a <script> element. */
 export const scriptJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')
 
 /** The page: report.html, or the live view's page (`live`: it connects to /events). */
-export function toHtml(report: RunReport, options: { live?: boolean; control?: boolean } = {}): string {
+export function toHtml(report: RunReport, options: { live?: boolean; control?: boolean; proxy?: string } = {}): string {
   const { js, css } = uplotAssets()
-  const model = runModel(report, options.live ?? false, options.control ?? false)
+  const model = { ...runModel(report, options.live ?? false, options.control ?? false), ...(options.proxy ? { proxy: options.proxy } : {}) }
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>forkchaos · seed ${report.seed}</title>
+<title>${options.proxy ? `forkchaos ui · ${escapeHtml(options.proxy)}` : `forkchaos · seed ${report.seed}`}</title>
 <style>${css}
 ${pageCss}</style>
 <script>${js.replace(/<\/script/gi, '<\\/script')}</script>

@@ -12,6 +12,10 @@ import type { RunReport, ScenarioReport } from '../report/types.js'
  * and the end of the run. A page that connects late gets the events so far first (at most
  * MAX_BACKLOG; scenario results are always kept). No control action unless `control`
  * (`--ui-control`): then `POST /control/stop` stops the run as Ctrl-C does (faults reverted).
+ *
+ * `forkchaos ui` (src/ui/proxy-watch.ts) serves the same page for a running `forkchaos proxy`
+ * (`proxy`: its control URL): the Tests tab lists the chaos API's experiments, the Timeline its
+ * faults and toxics; with `control`, `POST /control/revert/{id}` reverts one through the API.
  */
 
 /** Events kept for a page that connects late (scenario results are never dropped). */
@@ -26,16 +30,35 @@ export type UiEvent =
   | { type: 'node'; scenario: string; node: number; state: 'down' | 'up' }
   | { type: 'scenario-done'; scenario: ReturnType<typeof scenarioModel> }
   | { type: 'end'; durationMs: number }
+  /** `forkchaos ui`: a chaos API experiment's row on the Tests tab (`state`: active, recovering, ended). */
+  | { type: 'experiment'; id: string; label: string; target: string; state: string; verdict: string | null; ms: number | null; mttrMs: number | null; reason: string | null }
+  /** `forkchaos ui`: a toxic added to or removed from a TCP proxy. */
+  | { type: 'toxic'; proxy: string; toxic: string; toxicType: string; stream: string; action: 'added' | 'removed' }
+  /** A line on the Timeline tab (e.g. the proxy went away). */
+  | { type: 'notice'; text: string }
 
 export type UiServer = {
   url: string
   /** Passes a run event on to every page (the ones the page does not draw are dropped). */
   event(event: RunEvent | { type: 'scenario-done'; report: ScenarioReport }): void
   end(durationMs: number): void
+  /** Sends one event to every page as it is. */
+  send(event: UiEvent): void
   close(): Promise<void>
 }
 
-export type UiOptions = { host: string; port: number; control: boolean; seed: number; replay: string; onStop?: () => void }
+export type UiOptions = {
+  host: string
+  port: number
+  control: boolean
+  seed: number
+  replay: string
+  onStop?: () => void
+  /** `forkchaos ui`: the control URL of the proxy watched (the page then shows experiments). */
+  proxy?: string
+  /** `forkchaos ui --ui-control`: reverts an experiment; answers what the chaos API answered. */
+  onRevert?: (id: string) => Promise<{ status: number; body: unknown }>
+}
 
 /** Parses `--ui-port`: an integer 0–65535 (0: the kernel picks one, printed). */
 export function parseUiPort(raw: string | undefined): number {
@@ -49,7 +72,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
   const backlog: string[] = []
   const clients = new Set<http.ServerResponse>()
   const empty: RunReport = { tool: 'forkchaos', version: '', seed: options.seed, replay: options.replay, startedAt: new Date().toISOString(), durationMs: 0, target: { kind: 'fork', source: 'live', forkBlock: null }, scenarios: [] }
-  const page = toHtml(empty, { live: true, control: options.control })
+  const page = toHtml(empty, { live: true, control: options.control, ...(options.proxy ? { proxy: options.proxy } : {}) })
   const json = (res: http.ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' })
     res.end(`${JSON.stringify(body)}\n`)
@@ -72,19 +95,32 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     if (req.method === 'GET' && url.pathname === '/events') {
       if (clients.size >= MAX_CLIENTS) return json(res, 503, { error: `at most ${MAX_CLIENTS} pages may watch at once` })
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
+      // The headers go now, not with the first event: a client sees the stream open at once.
+      res.flushHeaders()
       for (const f of backlog) res.write(f)
       clients.add(res)
       req.on('close', () => clients.delete(res))
       return
     }
-    if (url.pathname === '/control/stop') {
+    const revert = /^\/control\/revert\/([^/]+)$/.exec(url.pathname)
+    if (revert && options.proxy) {
+      if (req.method !== 'POST') return json(res, 405, { error: 'POST /control/revert/{id}' })
+      if (!options.control) return json(res, 403, { error: 'control actions are off: start forkchaos ui with --ui-control to allow them' })
+      const id = decodeURIComponent(revert[1] as string)
+      void (options.onRevert?.(id) ?? Promise.resolve({ status: 404, body: { error: 'no revert here' } })).then(
+        (answer) => json(res, answer.status, answer.body),
+        (error: Error) => json(res, 502, { error: `the proxy's control server did not answer the revert: ${error.message}` }),
+      )
+      return
+    }
+    if (url.pathname === '/control/stop' && !options.proxy) {
       if (req.method !== 'POST') return json(res, 405, { error: 'POST /control/stop' })
       if (!options.control) return json(res, 403, { error: 'control actions are off: start the run with --ui-control to allow them' })
       json(res, 202, { stopping: true })
       options.onStop?.()
       return
     }
-    json(res, 404, { error: `no such page: ${req.method} ${url.pathname}`, pages: ['GET /', 'GET /events', 'POST /control/stop (with --ui-control)'] })
+    json(res, 404, { error: `no such page: ${req.method} ${url.pathname}`, pages: ['GET /', 'GET /events', options.proxy ? 'POST /control/revert/{id} (with --ui-control)' : 'POST /control/stop (with --ui-control)'] })
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => reject(new InfraError(`The live view cannot listen on ${options.host}:${options.port}: ${e.code ?? e.message}.`, { hint: 'Pick another `--ui-port` (0: any free port).' })))
@@ -99,6 +135,7 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
       else if (e.type === 'scenario-done') send({ type: 'scenario-done', scenario: scenarioModel(e.report) })
     },
     end: (durationMs) => send({ type: 'end', durationMs }),
+    send,
     async close() {
       for (const c of clients) c.end()
       clients.clear()

@@ -167,7 +167,10 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emi
         const tracker = trackInclusion(devnet, inclusion, inclusionAt, () => probe.now())
         try {
           if (scenario.inject.random) {
-            const s = await soak(scenario.inject.random, scenario.inject.durationMs, io, prng.fork('soak'), probe, n, from)
+            const s = await soak(scenario.inject.random, scenario.inject.durationMs, io, prng.fork('soak'), probe, n, from, {
+              tell: tellCommits,
+              reverted: (type) => emit({ type: 'fault', scenario: scenario.name, fault: type, action: 'revert' }),
+            })
             metrics.soak = s.summary
             return { from, to: probe.now(), windows: s.windows }
           }
@@ -315,16 +318,28 @@ export function faultyCount(spec: FaultSpec, validators: number): number {
  * The soak: every `everyMs`, one fault drawn from the list (seeded) is applied to a validator
  * drawn from the seed, held for `holdMs`, then reverted — and only when it keeps at most
  * `budget` validators faulty at once: a draw over the budget is not applied (counted in
- * `overBudget`), and the soak waits for the next draw. Stop conditions are looked at as it goes.
+ * `overBudget`), and the soak waits for the next draw. Stop conditions are looked at as it goes;
+ * commits, node down/up and each revert are told (`tell`) as they happen.
  */
-async function soak(random: RandomFaults, durationMs: number, io: PhaseIo<DevnetRun>, prng: Prng, probe: Probe, validators: number, from: number) {
+async function soak(
+  random: RandomFaults,
+  durationMs: number,
+  io: PhaseIo<DevnetRun>,
+  prng: Prng,
+  probe: Probe,
+  validators: number,
+  from: number,
+  tell: { tell: () => void; reverted: (type: string) => void },
+) {
   const end = probe.now() + durationMs
   const windows: SoakWindow[] = []
   const summary = { budget: random.budget, draws: 0, applied: 0, overBudget: 0 }
+  // Commits and validators going down or up are told as the soak goes (progress lines, the live view), as in a scripted phase.
   const hold = async (ms: number) => {
     const until = performance.now() + ms
     while (performance.now() < until) {
       await new Promise((r) => setTimeout(r, Math.min(POLL_MS, until - performance.now())))
+      tell.tell()
       await io.guard({ from, to: probe.now() })
     }
   }
@@ -342,6 +357,7 @@ async function soak(random: RandomFaults, durationMs: number, io: PhaseIo<Devnet
     const fault = await io.apply({ ...spec, target, parsed: spec.parsed }, `inject.random.faults (#${summary.draws})`)
     summary.applied++
     await hold(random.holdMs)
+    tell.reverted(spec.type)
     await fault.revert()
     windows.push({ type: spec.type, target: String(target), from: fault.tStart, to: fault.tStop ?? probe.now() })
     await hold(Math.max(0, random.everyMs - random.holdMs))

@@ -37,6 +37,8 @@ export type TcpProxyOptions = {
   maxBufferedBytes?: number
   /** Called after a toxic left this proxy by `removeToxic` or `resetToxics`, whoever called it. */
   onToxicRemoved?: (proxy: string, toxic: Toxic) => void
+  /** Called after a toxic was added to this proxy by `addToxic`, whoever called it. */
+  onToxicAdded?: (proxy: string, toxic: Toxic) => void
 }
 
 /** Changes for `TcpProxy.update`; absent fields keep their value. */
@@ -439,6 +441,7 @@ export async function createTcpProxy(options: TcpProxyOptions): Promise<TcpProxy
       if (toxics.length >= maxToxics) throw new ProxyLimitError(`Proxy "${name}" already has ${maxToxics} toxics (the limit).`)
       toxics.push(toxic)
       for (const connection of connections) connection.links[toxic.stream].add(toxic)
+      options.onToxicAdded?.(name, copyToxic(toxic))
       return copyToxic(toxic)
     },
     updateToxic(toxicName, changes) {

@@ -33,6 +33,8 @@ export type ProxyRegistry = {
    * reset, or gone with its proxy (deleted, replaced by populate, closed). Returns the unsubscribe.
    */
   onToxicRemoved(listener: (proxy: string, toxic: Toxic) => void): () => void
+  /** Calls `listener` whenever a toxic is added to a proxy of this registry (by any route). Returns the unsubscribe. */
+  onToxicAdded(listener: (proxy: string, toxic: Toxic) => void): () => void
 }
 
 /** A proxy to create, as in toxiproxy's `POST /proxies` body. */
@@ -69,6 +71,10 @@ export function createProxyRegistry(options: ProxyRegistryOptions): ProxyRegistr
   const toxicRemoved = (proxy: string, toxic: Toxic) => {
     for (const listener of listeners) listener(proxy, toxic)
   }
+  const addedListeners = new Set<(proxy: string, toxic: Toxic) => void>()
+  const toxicAdded = (proxy: string, toxic: Toxic) => {
+    for (const listener of addedListeners) listener(proxy, toxic)
+  }
   // A proxy that leaves the registry takes its toxics with it.
   const retire = async (proxy: TcpProxy) => {
     const gone = proxy.toxics
@@ -91,6 +97,7 @@ export function createProxyRegistry(options: ProxyRegistryOptions): ProxyRegistr
         enabled: config.enabled ?? true,
         prng: options.prng,
         onToxicRemoved: toxicRemoved,
+        onToxicAdded: toxicAdded,
       })
       proxies.set(config.name, proxy)
       return proxy
@@ -165,6 +172,10 @@ export function createProxyRegistry(options: ProxyRegistryOptions): ProxyRegistr
     onToxicRemoved(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)
+    },
+    onToxicAdded(listener) {
+      addedListeners.add(listener)
+      return () => addedListeners.delete(listener)
     },
   }
   return registry
