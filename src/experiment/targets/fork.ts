@@ -357,27 +357,32 @@ async function freshFork(fork: Fork, source: ForkSource, logDir: { logDir?: stri
     })
     undo.push(() => anvil.stop())
     const unregister = onTeardown('fresh fork', undoAll)
-    let snap = await snapshot(anvil.rpc)
-    return {
-      anvil,
-      engine: 'anvil',
-      upstream: fork.upstream,
-      source: fork.source,
-      book: fork.book,
-      accounts: fork.accounts,
-      proxies,
-      async reset() {
-        await revertTo(anvil.rpc, snap)
-        snap = await snapshot(anvil.rpc)
-      },
-      async stop() {
-        unregister()
-        await undoAll()
-      },
-    }
+    return await leased(fork, anvil, 'anvil', proxies, async () => {
+      unregister()
+      await undoAll()
+    })
   } catch (error) {
     await undoAll()
     throw error
+  }
+}
+
+/** A scenario's own fork on `node`: the shared fork's book and accounts, reset to a snapshot taken now, stopped by `stop`. */
+async function leased(fork: Fork, node: Fork['anvil'], engine: Fork['engine'], proxies: Fork['proxies'], stop: () => Promise<void>): Promise<Fork> {
+  let snap = await snapshot(node.rpc)
+  return {
+    anvil: node,
+    engine,
+    upstream: fork.upstream,
+    source: fork.source,
+    book: fork.book,
+    accounts: fork.accounts,
+    proxies,
+    async reset() {
+      await revertTo(node.rpc, snap)
+      snap = await snapshot(node.rpc)
+    },
+    stop,
   }
 }
 
@@ -404,25 +409,10 @@ async function hardhatFork(fork: Fork, source: ForkSource, logDir: { logDir?: st
   const unregister = onTeardown('hardhat fork', stopAll)
   try {
     node = await startHardhat({ label: 'fork-hardhat', forkUrl: proxy?.url ?? upstreamUrl, chainId, ...(forkBlockNumber !== undefined ? { forkBlockNumber } : {}), ...logDir })
-    const started = node
-    let snap = await snapshot(started.rpc)
-    return {
-      anvil: started,
-      engine: 'hardhat',
-      upstream: fork.upstream,
-      source: fork.source,
-      book: fork.book,
-      accounts: fork.accounts,
-      proxies,
-      async reset() {
-        await revertTo(started.rpc, snap)
-        snap = await snapshot(started.rpc)
-      },
-      async stop() {
-        unregister()
-        await stopAll()
-      },
-    }
+    return await leased(fork, node, 'hardhat', proxies, async () => {
+      unregister()
+      await stopAll()
+    })
   } catch (error) {
     unregister()
     await stopAll()
