@@ -51,4 +51,40 @@ recover: { steps: [ { cycle: {} } ] }
     expect(report.verdict).toBe('failed')
     expect(report.reason).toMatch(/normal-mode/)
   }, 60_000)
+
+  it('a walk of something that is not a Chainlink-style feed is refused: at load where its ABI is reachable, else before anything moves', () => {
+    const text = (target: string) => `name: walk-a-pair
+hypothesis: refused.
+protocol: reference
+inject:
+  faults: []
+  steps:
+    - stress: { cycles: 2, walk: { feed: { target: ${target}, stepBps: 100, maxBps: 500 } } }
+`
+    // The embedded pair's ABI is reachable: no latestRoundData(), exit 2 at load naming the field.
+    expect(() => loadText(text('pair'), 'walk-a-pair.yaml')).toThrowError(
+      /walk-a-pair\.yaml.*`inject\.steps\[0\]\.stress\.walk\.feed\.target` `pair` has no `latestRoundData\(\)` in its ABI \(the embedded .*\): a stress walk moves a Chainlink-style feed's answer\. For a V2 pair use `walk\.pair`/,
+    )
+    // The feed itself loads.
+    expect(() => loadText(text('feed'), 'walk-a-feed.yaml')).not.toThrow()
+  })
+
+  it('…and a bare address that answers no latestRoundData() ends the run with that reason, the feed untouched', async () => {
+    await fork.reset()
+    const pair = fork.book.pair as string
+    const scenario = loadText(
+      `name: walk-an-address
+hypothesis: refused at run time.
+protocol: reference
+inject:
+  faults: []
+  steps:
+    - stress: { cycles: 2, walk: { feed: { target: "${pair}", stepBps: 100, maxBps: 500 } } }
+`,
+      'walk-an-address.yaml',
+    )
+    const report = await runScenario(scenario, fork, { seed: 3, replay: 'test' }).catch((e: unknown) => e)
+    const message = report instanceof Error ? (report as { shortMessage?: string }).shortMessage ?? report.message : `${(report as { verdict: string }).verdict}: ${(report as { reason: string }).reason}`
+    expect(message).toMatch(/`inject\.steps\[0\]\.stress\.walk\.feed\.target` `0x[0-9a-fA-F]{40}` \(0x[0-9a-fA-F]{40}\) does not answer `latestRoundData\(\)`/)
+  }, 60_000)
 })

@@ -132,6 +132,17 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
     (steps ?? []).forEach((step, i) => {
       const problem = stepProblem(step, { kind: targetKind, rpcProxy: scenario.target?.rpcProxy ?? false }, `${phase}.steps[${i}]`)
       if (problem) throw fail(problem.message, { line: lineAt(doc, [phase, 'steps', String(i)], lineOf), field: problem.field })
+      // A stress walk moves a Chainlink-style feed's answer: where the target's ABI is reachable, one without `latestRoundData()` is refused here.
+      const feedTarget = (step as { stress?: { walk?: { feed?: { target?: unknown } } } }).stress?.walk?.feed?.target
+      if (typeof feedTarget === 'string') {
+        const abi = reachableAbi(feedTarget, scenario.contracts ?? {}, project ? (n) => (project.abis[n] ? { abi: project.abis[n], source: project.source } : undefined) : undefined)
+        const functions = abi ? functionSignatures(abi.abi) : undefined
+        if (functions && !functions.includes('latestRoundData()'))
+          throw fail(
+            `\`${phase}.steps[${i}].stress.walk.feed.target\` \`${feedTarget}\` has no \`latestRoundData()\` in its ABI (${abi?.source}): a stress walk moves a Chainlink-style feed's answer. For a V2 pair use \`walk.pair\`; for any other price view, \`oracle.divergence\` with \`params.fn\`.`,
+            { line: lineAt(doc, [phase, 'steps', String(i), 'stress', 'walk', 'feed', 'target'], lineOf), field: `${phase}.steps[${i}].stress.walk.feed.target` },
+          )
+      }
     })
   // Faults that steps apply and revert: ids unique, each revert after its apply in the same phase, params parsed.
   const scheduled = scheduleProblem(Object.entries(phases).map(([phase, steps]) => [phase as 'baseline' | 'inject' | 'recover', steps ?? []]), validators)

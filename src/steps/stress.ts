@@ -1,7 +1,8 @@
 import type { Hex } from 'viem'
 import { type PairShift, shiftPairToken1 } from '../chain/pairs.js'
 import { findStorageField, readField, writeField, writeFields } from '../chain/slots.js'
-import { calldata } from '../chain/views.js'
+import { calldata, tryWord } from '../chain/views.js'
+import { InputError } from '../errors.js'
 import { addressOrName } from '../scenario/schema-parts.js'
 import { define } from '../Step.js'
 import { increaseTime } from '../targets/chain.js'
@@ -64,6 +65,9 @@ export const stress = define<'stress', StressBody>({
     const from = ctx.resolve(s.from ?? 'keeper', `${where}.stress.from`)
     const feed = s.walk?.feed
     const feedAddress = feed ? ctx.resolve(feed.target, `${where}.stress.walk.feed.target`) : undefined
+    // A target that answers no `latestRoundData()` (known only now when its ABI was not reachable at load): refused before anything moves.
+    if (feedAddress && (await tryWord(ctx.rpc, feedAddress, 'latestRoundData() returns (uint80,int256,uint256,uint256,uint80)', [], 1)) === undefined)
+      throw new InputError(`\`${where}.stress.walk.feed.target\` \`${feed?.target}\` (${feedAddress}) does not answer \`latestRoundData()\`: a stress walk moves a Chainlink-style feed's answer. For a V2 pair use \`walk.pair\`; for any other price view, \`oracle.divergence\` with \`params.fn\`.`)
     const feedField = feedAddress
       ? await findStorageField(ctx.rpc, { to: feedAddress, data: calldata('latestRoundData()'), outputWord: 1, label: 'latestRoundData().answer' })
       : undefined
