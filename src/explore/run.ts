@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import type { Address } from 'viem'
 import * as Experiment from '../experiment/experiment.js'
 import { forkTarget } from '../experiment/targets/fork.js'
+import { rereadPrefix, unreadPrefix } from '../checks/registry.js'
 import { InfraError } from '../errors.js'
 import { onTeardown } from '../lifecycle.js'
 import type { Verdict } from '../report/types.js'
@@ -23,8 +24,14 @@ export type CellResult = {
   reason: string
   /** Per check of the cell: held (true) or broke (false) in any phase. */
   checks: Record<string, boolean>
-  /** The checks among those that broke because their own view could not be read under the fault (e.g. sharePrice() reverts with the oracle). */
+  /** The checks among those that broke because their own view could not be read, under the fault and again once it was reverted. */
   unread: string[]
+  /**
+   * The checks whose view could not be read under the fault (sharePrice() calls the TWAP and the
+   * token balances itself) and were judged on a read right after the fault's revert, before any
+   * recover step (`Session.rereadsUnread`): `checks` holds that judgement.
+   */
+  reread: string[]
   /** The standalone scenario file of a cell that did not hold, and the command that replays it. */
   file?: string
   replay?: string
@@ -89,7 +96,8 @@ export async function explore(options: {
         verdict: report.verdict,
         reason: report.reason,
         checks,
-        unread: checkNames.filter((n) => report.checks.some((c) => c.name === n && !c.ok && c.observed.includes('could not be evaluated'))),
+        unread: checkNames.filter((n) => report.checks.some((c) => c.name === n && !c.ok && c.observed.includes(unreadPrefix))),
+        reread: checkNames.filter((n) => report.checks.some((c) => c.name === n && c.observed.startsWith(rereadPrefix))),
         durationMs: Math.round(performance.now() - started),
       }
       if (report.verdict !== 'held') {
