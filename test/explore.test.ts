@@ -34,9 +34,27 @@ describe('forkchaos explore', () => {
       expect(text).toContain('cycle() on 0xB7f8BC63BbcaD18155201308C8f3540b07f84F5e: 14 external functions')
       for (const dep of ['twap     update()', 'twap     consult()', 'feed     latestRoundData()', 'pair     getReserves()', 'perp     closeTrade(uint256)', 'perp     openTrade(uint256)', 'perp     tradeCollateral(uint256)', 'asset    transfer(address,uint256)'])
         expect(text, dep).toContain(dep)
-      expect(text).toMatch(/\n42 cells: 42 held, 0 not · [\d.]+ s · seed 7\n/)
-      const rows = text.split('\n').filter((l) => /^ {2}(revert|garbage|gas) /.test(l))
-      expect(rows).toHaveLength(42)
+      expect(text).toMatch(/\n55 cells: 55 held, 0 not · [\d.]+ s · seed 7\n/)
+      const rows = text.split('\n').filter((l) => /^ {2}(revert|garbage|gas|oracle|spike|shortfall) /.test(l))
+      // 14 external functions × 3 dependency faults, then the guard rows: the feed 150/300 bps down and up around the
+      // 200 bps guard, 82,800/90,000 s old around the 1-day heartbeat, gas at 90/150/2,000 gwei around the 100 gwei cap,
+      // a 50/90 % shortfall of the lender's and of the pool's balance under a 400k deposit.
+      expect(rows).toHaveLength(55)
+      expect(rows.slice(42).map((r) => r.replace(/\s+ok.*$|\s+-.*$/, '').replace(/\s+/g, ' ').trim())).toEqual([
+        'oracle feed down 150 bps (guard 200)',
+        'oracle feed down 300 bps (guard 200)',
+        'oracle feed up 150 bps (guard 200)',
+        'oracle feed up 300 bps (guard 200)',
+        'oracle feed 82800 s old (heartbeat 86400 s)',
+        'oracle feed 90000 s old (heartbeat 86400 s)',
+        'spike chain base fee 90 gwei (cap 100)',
+        'spike chain base fee 150 gwei (cap 100)',
+        'spike chain base fee 2000 gwei (cap 100)',
+        'shortfall lender 50 % asset cut, 400k deposit',
+        'shortfall lender 90 % asset cut, 400k deposit',
+        'shortfall pair 50 % reserves cut, 400k deposit',
+        'shortfall pair 90 % reserves cut, 400k deposit',
+      ])
       expect(rows.filter((r) => !r.endsWith(' held'))).toEqual([])
       expect(rows.filter((r) => / FAIL | UNREAD /.test(r))).toEqual([])
       // The six cells whose share price cannot be read under the fault (sharePrice() calls the TWAP and both balances): judged after the revert.
