@@ -119,6 +119,22 @@ describe('forkchaos explore', () => {
     }
   }, 180_000)
 
+  it('a guard row fails where the guard is broken: one-sided-feed-guard misses the feed moving up past 200 bps (risk-mode), and only there', async () => {
+    const source = { kind: 'embedded', vaultBuild: 'ReferenceVault.one-sided-feed-guard' } as const
+    const target = forkTarget({ source })
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'explore-guards-'))
+    try {
+      const report = await explore({ source, entry: 'cycle()', seed: 7, out, replayFlags: ' --vault-build ReferenceVault.one-sided-feed-guard', only: [], guards: true, target })
+      expect(report.cells).toHaveLength(13)
+      expect(report.cells.filter((c) => c.verdict !== 'held').map((c) => [c.name, c.verdict, c.checks['risk-mode']])).toEqual([['explore-price-feed-up-300', 'failed', false]])
+      expect(report.cells.find((c) => c.name === 'explore-price-feed-up-300')?.reason).toContain('safety check `risk-mode` broke in inject: riskMode 0')
+      expect(fs.readdirSync(out)).toEqual(['explore-price-feed-up-300.yaml'])
+    } finally {
+      await target.stop()
+      fs.rmSync(out, { recursive: true, force: true })
+    }
+  }, 120_000)
+
   it('a check whose view reverts under the fault is judged on a read after the revert; one that cannot be read then either fails', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'explore-reread-'))
     const file = path.join(dir, 'reread.yaml')
