@@ -8,7 +8,7 @@
  * each run again by the engine `forkchaos run` uses. One build at a time, so it stays within the
  * shared machine's two cores: one fork per build for explore and the file (reset by snapshot), one
  * for search (as `forkchaos search` boots it), one reference fork for the whole run.
- *   npx tsc -p tsconfig.json && node dist/bench/detection.js [--builds a,b] [--out DIR]
+ *   npm run bench:detection   (or, built: node dist/bench/detection.js [--builds a,b] [--out DIR])
  */
 import * as fs from 'node:fs'
 import * as os from 'node:os'
