@@ -33,6 +33,7 @@ interface ILenderV {
 interface IPerpV {
     function openTrade(uint256 collateral) external returns (uint256);
     function closeTrade(uint256 tradeId) external;
+    function tradeCollateral(uint256 tradeId) external view returns (uint256);
     function mintAlp(uint256 assets) external returns (uint256);
     function burnAlp(uint256 shares) external returns (uint256);
     function cooldownEnd(address account) external view returns (uint256);
@@ -189,7 +190,12 @@ contract ReferenceVault {
         uint256 collateral = _min((assets * tradeBps) / 1e4, _idle());
         if (collateral > 0) {
             asset.approve(address(perp), collateral);
-            tradeId = perp.openTrade(collateral);
+            uint256 paid = _idle();
+            uint256 id = perp.openTrade(collateral);
+            // Book only a trade that exists and holds what was paid for it: a bogus id answered by
+            // the perp would make every later close revert, and unpaid collateral would be counted twice.
+            require(id != 0 && _idle() + collateral == paid && perp.tradeCollateral(id) == collateral, "Vault: trade not opened");
+            tradeId = id;
             tradeCollateral = collateral;
         }
         uint256 alpTarget = (assets * alpBps) / 1e4;
@@ -241,8 +247,13 @@ contract ReferenceVault {
     }
 
     function _closeTrade() internal {
-        if (GUARD_CLOSE) perp.closeTrade(tradeId);
-        else _tryPerp(abi.encodeCall(IPerpV.closeTrade, (tradeId))); // the bug: a failed close is written off
+        if (GUARD_CLOSE) {
+            uint256 before = _idle();
+            perp.closeTrade(tradeId);
+            // A close is proven by the collateral coming back, not by the call returning: a perp that
+            // answers without paying has not closed, and clearing the books then would lose the collateral.
+            require(_idle() >= before + tradeCollateral, "Vault: close not paid");
+        } else _tryPerp(abi.encodeCall(IPerpV.closeTrade, (tradeId))); // the bug: a failed close is written off
         tradeId = 0;
         tradeCollateral = 0;
     }

@@ -43,6 +43,18 @@ const BUGS = {
   'withdraw-paused': ['returns (uint256 assets) {\n        require(shares > 0', 'returns (uint256 assets) {\n        require(riskMode == NORMAL, "Vault: withdrawals paused");\n        require(shares > 0'],
   // Off by one at a boundary: `>` for `>=`, so a holder cannot withdraw exactly their whole balance.
   'full-exit-off-by-one': ['balanceOf[msg.sender] >= shares, "Vault: insufficient shares"', 'balanceOf[msg.sender] > shares, "Vault: insufficient shares"'],
+  // Trusts the call's return: a close is taken for done when closeTrade returns, not when the
+  // collateral comes back (the reference vault before forkchaos explore's garbage-on-closeTrade finding).
+  'trusts-close-return': [
+    '            uint256 before = _idle();\n            perp.closeTrade(tradeId);\n            // A close is proven by the collateral coming back, not by the call returning: a perp that\n            // answers without paying has not closed, and clearing the books then would lose the collateral.\n            require(_idle() >= before + tradeCollateral, "Vault: close not paid");\n',
+    '            perp.closeTrade(tradeId);\n',
+  ],
+  // Trusts the answered id: whatever openTrade returns is booked as the trade, paid for or not
+  // (the reference vault before explore's garbage-on-openTrade finding).
+  'trusts-open-id': [
+    '            uint256 paid = _idle();\n            uint256 id = perp.openTrade(collateral);\n            // Book only a trade that exists and holds what was paid for it: a bogus id answered by\n            // the perp would make every later close revert, and unpaid collateral would be counted twice.\n            require(id != 0 && _idle() + collateral == paid && perp.tradeCollateral(id) == collateral, "Vault: trade not opened");\n',
+    '            uint256 id = perp.openTrade(collateral);\n',
+  ],
 }
 const settings = {
   evmVersion: 'cancun',

@@ -141,6 +141,12 @@ export function checkProblem(spec: CheckSpec, protocol: Protocol, field: string)
   return undefined
 }
 
+/** How a check's observation starts when its reads failed (a view that reverted): it could not be judged. */
+export const unreadPrefix = 'the check could not be evaluated'
+
+/** How a check's observation starts when it was judged on a read taken after the faults were reverted (`Session.rereadsUnread`). */
+export const rereadPrefix = 'not readable under the fault'
+
 /**
  * Judges one check over a window of its target's series. A check that cannot be judged (a view
  * that reverted, a protocol function it needs but the scenario does not name) is a failed
@@ -159,6 +165,6 @@ export function evaluateCheck(spec: CheckSpec, series: ForkSeries | DevnetSeries
     return definition.evaluate({ ...fork, reads: end.reads, startReads: fork.startByCheck[spec.name] ?? [] } satisfies ForkCheckSeries, window, end.params)
   } catch (error) {
     if (error instanceof InputError) throw error
-    return { ok: false, observed: `the check could not be evaluated: ${(error as Error).message}`, expected: spec.name }
+    return { ok: false, observed: `${unreadPrefix}: ${(error as Error).message}`, expected: spec.name }
   }
 }

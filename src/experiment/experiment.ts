@@ -1,3 +1,4 @@
+import { rereadPrefix, unreadPrefix } from '../checks/registry.js'
 import { InputError } from '../errors.js'
 import { type ActiveFault, applyFault } from '../Fault.js'
 import { faults } from '../faults/registry.js'
@@ -108,6 +109,7 @@ export async function run(scenario: Scenario, target: Target, options: RunOption
     // Recover: revert every fault, then run the recover phase until the checks hold again.
     emit({ type: 'phase', scenario: scenario.name, phase: 'revert' })
     await revertAll()
+    if (session.rereadsUnread) await reread(scenario, session, inject, injectResults)
     const revertedAt = session.now()
     emit({ type: 'phase', scenario: scenario.name, phase: 'recover' })
     let recoverResults: CheckResult[] = []
@@ -132,6 +134,23 @@ export async function run(scenario: Scenario, target: Target, options: RunOption
   }
   const { verdict, reason } = decideVerdict(results, { recovered, aborted })
   return report(verdict, reason)
+}
+
+/**
+ * The inject checks that could not be read under the faults (their view calls the faulted
+ * dependency: `sharePrice()` reads the TWAP), read again now that every fault is reverted and
+ * before any recover step, so on the state the inject phase left; each result is replaced in
+ * place by that judgement, saying so. One that still cannot be read stays failed. `always`
+ * checks are not read again: each of their step-by-step judgements stands as it was.
+ */
+async function reread(scenario: Scenario, session: Session<unknown>, run: unknown, results: CheckResult[]): Promise<void> {
+  const unread = results.filter((r) => !r.ok && r.observed.startsWith(unreadPrefix))
+  const specs = scenario.checks.filter((s) => !s.always && unread.some((r) => r.name === s.name))
+  if (specs.length === 0) return
+  for (const again of await session.check(specs, 'inject', run, 'check')) {
+    const first = unread.find((r) => r.name === again.name)
+    if (first) Object.assign(first, { ok: again.ok, observed: `${rereadPrefix} (${first.observed}); read once the faults were reverted: ${again.observed}` })
+  }
 }
 
 /** Params the loader already parsed (`parsed`), when the spec carries them. */

@@ -51,6 +51,13 @@ export type Session<Run> = {
   observe(run: Run, before: unknown): Promise<Observations>
   /** Whether the recover phase runs again after `attempt` tries with checks still broken. */
   again(attempt: number): boolean
+  /**
+   * Fork: an inject check whose own reads reverted under the faults (a view that calls the faulted
+   * dependency) is read again once the faults are reverted, before any recover step, and judged on
+   * that read: the state the inject phase left, seen through healthy dependencies. One that still
+   * cannot be read fails. Absent: such a check fails as read (the devnet's windows are time).
+   */
+  rereadsUnread?: true
   /** A target's own account of an error (the fork's Anvil died: its last words). */
   explain?(error: unknown): Promise<{ verdict: Verdict; reason: string } | undefined>
   /** The report's target-specific fields. */

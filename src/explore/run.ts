@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import type { Address } from 'viem'
 import * as Experiment from '../experiment/experiment.js'
 import { forkTarget } from '../experiment/targets/fork.js'
+import { rereadPrefix, unreadPrefix } from '../checks/registry.js'
 import { InfraError } from '../errors.js'
 import { onTeardown } from '../lifecycle.js'
 import type { Verdict } from '../report/types.js'
@@ -11,7 +12,7 @@ import { loadScenario } from '../scenario/loader.js'
 import { KEEPER_GAS } from '../steps/tx.js'
 import { devAccounts } from '../targets/embedded.js'
 import type { ForkSource } from '../targets/fork.js'
-import { buildMatrix, checkNames, type FaultKind } from './matrix.js'
+import { buildMatrix, checkNames, type FaultKind, guardCells } from './matrix.js'
 import { type Trace, traceEntry } from './trace.js'
 
 export type CellResult = {
@@ -21,10 +22,16 @@ export type CellResult = {
   signature: string
   verdict: Verdict
   reason: string
-  /** Per check of the cell: held (true) or broke (false) in any phase. */
+  /** Per check of the cell: held (true) or broke (false) in any phase; a check the cell does not have is absent. */
   checks: Record<string, boolean>
-  /** The checks among those that broke because their own view could not be read under the fault (e.g. sharePrice() reverts with the oracle). */
+  /** The checks among those that broke because their own view could not be read, under the fault and again once it was reverted. */
   unread: string[]
+  /**
+   * The checks whose view could not be read under the fault (sharePrice() calls the TWAP and the
+   * token balances itself) and were judged on a read right after the fault's revert, before any
+   * recover step (`Session.rereadsUnread`): `checks` holds that judgement.
+   */
+  reread: string[]
   /** The standalone scenario file of a cell that did not hold, and the command that replays it. */
   file?: string
   replay?: string
@@ -50,6 +57,8 @@ export async function explore(options: {
   only?: readonly string[]
   /** Only these fault kinds (all three when absent). */
   faults?: readonly FaultKind[]
+  /** The guard rows (price, feed age, gas, shortfall: `guardCells`); default: when neither `only` nor `faults` narrows the matrix. */
+  guards?: boolean
   onCell?: (cell: CellResult) => void
   /** A fork target to use (and leave running) instead of one booted and stopped here (tests, benches). */
   target?: ReturnType<typeof forkTarget>
@@ -61,6 +70,8 @@ export async function explore(options: {
   // Ctrl-C or an error before the finally: the teardown removes the cells' directory too.
   const forget = onTeardown('explore cells directory', () => fs.rmSync(tmp, { recursive: true, force: true }))
   const cells: CellResult[] = []
+  // The matrix's columns: the dependency cells' checks first, then each check a guard row adds (and a step's `expect`).
+  const columns: string[] = [...checkNames]
   const info = { seed: options.seed, replay: '', emit: () => {} }
   try {
     await target.boot(info)
@@ -73,23 +84,27 @@ export async function explore(options: {
     options.onTrace?.(trace)
     if (!trace.ok) throw new InfraError(`The healthy call of \`${options.entry}\` reverts on this fork before any fault: nothing to explore.`)
     const chosen = trace.dependencies.filter((d) => !options.only || options.only.includes(d.signature ?? d.selector))
-    for (const cell of buildMatrix(chosen, options.entry, options.faults)) {
+    const guards = options.guards ?? (!options.only && !options.faults)
+    for (const cell of [...buildMatrix(chosen, options.entry, options.faults), ...(guards ? guardCells(options.entry) : [])]) {
       const file = path.join(tmp, `${cell.name}.yaml`)
       fs.writeFileSync(file, cell.yaml)
       const scenario = loadScenario(file)
       const started = performance.now()
       const replayFor = (f: string) => `npx forkchaos run ${f} --seed ${options.seed}${options.replayFlags}`
       const report = await Experiment.run(scenario, target, { seed: options.seed, replay: replayFor(file) })
-      const checks = Object.fromEntries(checkNames.map((n) => [n, report.checks.filter((c) => c.name === n).every((c) => c.ok)]))
+      const names = [...new Set(report.checks.map((c) => c.name))]
+      for (const n of names) if (!columns.includes(n)) columns.push(n)
+      const checks = Object.fromEntries(names.map((n) => [n, report.checks.filter((c) => c.name === n).every((c) => c.ok)]))
       const result: CellResult = {
         name: cell.name,
         fault: cell.fault,
-        contract: cell.dependency.contract ?? cell.dependency.address,
-        signature: cell.dependency.signature ?? cell.dependency.selector,
+        contract: cell.contract,
+        signature: cell.signature,
         verdict: report.verdict,
         reason: report.reason,
         checks,
-        unread: checkNames.filter((n) => report.checks.some((c) => c.name === n && !c.ok && c.observed.includes('could not be evaluated'))),
+        unread: names.filter((n) => report.checks.some((c) => c.name === n && !c.ok && c.observed.includes(unreadPrefix))),
+        reread: names.filter((n) => report.checks.some((c) => c.name === n && c.observed.startsWith(rereadPrefix))),
         durationMs: Math.round(performance.now() - started),
       }
       if (report.verdict !== 'held') {
@@ -102,7 +117,7 @@ export async function explore(options: {
       cells.push(result)
       options.onCell?.(result)
     }
-    return { seed: options.seed, entry: options.entry, source: options.source.kind, trace, checks: checkNames, cells, durationMs: Math.round(performance.now() - t0) }
+    return { seed: options.seed, entry: options.entry, source: options.source.kind, trace, checks: columns, cells, durationMs: Math.round(performance.now() - t0) }
   } finally {
     if (!options.target) await target.stop()
     fs.rmSync(tmp, { recursive: true, force: true })

@@ -47,10 +47,10 @@ export function faultPool(dependencies: readonly Dependency[]): PoolFault[] {
   return pool
 }
 
-/** A seeded schedule of `steps` items: steps, and fault applies and reverts (at most 2 at once). */
+/** A seeded schedule of `steps` items: steps, and fault applies and reverts (at most 2 at once, on different contracts). */
 export function drawSchedule(prng: Prng, pool: readonly PoolFault[], steps: number): Item[] {
   const items: Item[] = []
-  const active: string[] = []
+  const active: { id: string; target: string | undefined }[] = []
   let n = 0
   for (let i = 0; i < steps; i++) {
     const r = prng.next()
@@ -61,11 +61,19 @@ export function drawSchedule(prng: Prng, pool: readonly PoolFault[], steps: numb
       const family = families[prng.int(0, families.length - 1)]
       const of = pool.flatMap((f, k) => (f.type.startsWith(`${family}.`) ? [k] : []))
       const fault = of[prng.int(0, of.length - 1)] as number
+      const level = prng.int(0, (pool[fault]?.levels.length ?? 1) - 1)
+      // One fault per contract at a time: a feed move cannot find the answer of a feed whose
+      // latestRoundData() a dependency fault already answers. A clash draws a cycle instead.
+      const target = pool[fault]?.target
+      if (target && active.some((a) => a.target === target)) {
+        items.push({ kind: 'cycle', level: 0 })
+        continue
+      }
       const id = `f${n++}`
-      active.push(id)
-      items.push({ kind: 'apply', id, fault, level: prng.int(0, (pool[fault]?.levels.length ?? 1) - 1) })
+      active.push({ id, target })
+      items.push({ kind: 'apply', id, fault, level })
     } else if (r < 0.4 && active.length > 0) {
-      const id = active.splice(prng.int(0, active.length - 1), 1)[0] as string
+      const { id } = active.splice(prng.int(0, active.length - 1), 1)[0] as { id: string }
       items.push({ kind: 'revert', id })
     } else {
       const kinds = ['cycle', 'cycle', 'cycle', 'deposit', 'withdraw', 'warp'] as const

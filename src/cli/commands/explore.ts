@@ -11,7 +11,7 @@ const maxEntryChars = 256
 export function exploreCommand(program: Command) {
   program
     .command('explore')
-    .description('Trace one healthy call of the keeper entry point, list its external calls, and run every dependency fault on each as a scenario (fault × check matrix; failing cells written as scenario files).')
+    .description('Trace one healthy call of the keeper entry point, list its external calls, and run every dependency fault on each and the guard rows of the reference vault (feed moves and ages, gas, shortfalls around each threshold) as scenarios (fault × check matrix; failing cells written as scenario files).')
     .option('--entry <signature>', 'the entry point traced and run, a function of the vault without arguments', 'cycle()')
     .option('--seed <n>', 'seed for every random choice (printed with each replay command)')
     .option('--fork-url <url>', 'fork this RPC URL instead of the embedded chain (not in this version: explore knows only the reference protocol)')

@@ -200,6 +200,7 @@ async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, sc
       }
     },
     again: (attempt) => attempt < scenario.recover.attempts,
+    rereadsUnread: true,
     async explain() {
       // A connection error may arrive before the process's exit is seen: give it a moment.
       for (let i = 0; i < 40 && !fork.anvil.exitInfo(); i++) await new Promise((r) => setTimeout(r, 50))
