@@ -116,14 +116,15 @@ describe('fault params: one declaration gives the schema and the parser', () => 
     `)
   })
 
-  it('the scenario schema publishes each fault\'s params schema as declared, in both fault lists', () => {
+  it('the scenario schema publishes each fault\'s params schema as declared, once, for both fault lists', () => {
     const inject = (scenarioSchema.properties as Record<string, Schema>).inject as { properties: Record<string, Schema> }
     const lists = [inject.properties.faults, (inject.properties.random as { properties: Record<string, Schema> }).properties.faults]
-    for (const list of lists) {
-      const clauses = ((list as { items: { allOf: { if: Schema; then: { properties: { params: unknown } } }[] } }).items.allOf)
-      expect(clauses.map((c) => (c.if.properties as { type: { const: string } }).type.const)).toEqual(Object.keys(faults))
-      for (const c of clauses) expect(c.then.properties.params).toBe(faults[(c.if.properties as { type: { const: keyof typeof faults } }).type.const].paramsSchema)
-    }
+    // Both lists take the one fault definition (the schema defines a fault once: definitions, $ref).
+    for (const list of lists) expect((list as { items: unknown }).items).toEqual({ $ref: '#/definitions/fault' })
+    const fault = (scenarioSchema as unknown as { definitions: Record<string, Schema> }).definitions.fault as { allOf: { if: Schema; then: { properties: { params: unknown } } }[] }
+    const clauses = fault.allOf
+    expect(clauses.map((c) => (c.if.properties as { type: { const: string } }).type.const)).toEqual(Object.keys(faults))
+    for (const c of clauses) expect(c.then.properties.params).toBe(faults[(c.if.properties as { type: { const: keyof typeof faults } }).type.const].paramsSchema)
   })
 
   it('every fault declares the target kind it needs, and each scenario kind takes some', () => {
