@@ -15,10 +15,11 @@ import { type ShrinkOps, shrinkSchedule } from './shrink.js'
 export const devnetShrinkRuns = 24
 
 /**
- * Runs a candidate gets before it counts as not failing. A devnet's timing is not exact (which
- * peer hears an equivocator's second proposal first, where a restart lands in a round): a schedule
- * that breaks a check once may hold the next time, so a shrink that dropped an item after one
- * held run would keep items that do not matter and drop ones that do.
+ * Runs in a row a shrink candidate must break the check in to be kept. A devnet's timing is not
+ * exact (which peer hears an equivocator's second proposal first, where a restart lands in a
+ * round): a candidate that broke the check once may hold the next time, and a shrink that kept it
+ * (a wait lowered to 2 s did, once) writes a file that does not reproduce. A candidate that holds
+ * is dropped at its first run, so a failing one costs two runs and a holding one one.
  */
 export const devnetTries = 2
 
@@ -29,9 +30,9 @@ export const devnetTries = 2
  * (no fork, no honest validator named in equivocation evidence) is judged over every sample of
  * the run (a stop condition on each ends the episode the moment one breaks); liveness and
  * catch-up after the heal. The first failing schedule is shrunk (faults
- * dropped, then waits and reverts, then levels lowered, each candidate re-run up to
- * `devnetTries` times) to the smallest that breaks the same check, confirmed once more, and
- * written under `out`.
+ * dropped, then waits and reverts, then levels lowered; a candidate kept only when
+ * `devnetTries` runs in a row break the same check) to the smallest that does, confirmed once
+ * more, and written under `out`.
  */
 export async function searchDevnet(options: {
   seed: number
@@ -71,11 +72,10 @@ export async function searchDevnet(options: {
     const report = await Experiment.run(loadScenario(file), target, { seed: options.seed, replay: '' })
     return { verdict: report.verdict, check: brokenCheck(report), reason: report.reason }
   }
-  // The first of `devnetTries` runs that breaks `check`, else the last one.
-  const retried = async (items: readonly DevnetItem[], check: string) => {
-    let last = await attempt(items)
-    for (let t = 1; t < devnetTries && last.check !== check; t++) last = await attempt(items)
-    return last
+  // Whether `devnetTries` runs in a row break `check` (stops at the first that does not).
+  const failsEveryTime = async (items: readonly DevnetItem[], check: string) => {
+    for (let t = 0; t < devnetTries; t++) if ((await attempt(items)).check !== check) return false
+    return true
   }
   try {
     while (episodes < options.episodes && performance.now() - t0 < options.timeMs) {
@@ -84,15 +84,16 @@ export async function searchDevnet(options: {
       const result = await attempt(items)
       episodesMs += performance.now() - e0
       episodes++
-      options.onEpisode?.(episodes, result.verdict, result.reason)
+      // An episode that a safety check's stop condition ended is a failure of that check.
+      options.onEpisode?.(episodes, result.verdict === 'aborted' && result.check ? 'failed' : result.verdict, result.reason)
       if (result.verdict === 'error' || result.verdict === 'skipped') return done('error', { error: result.reason })
       if ((result.verdict !== 'failed' && result.verdict !== 'aborted') || !result.check) continue
       const s0 = performance.now()
       const before = runs
       const check = result.check
-      const shrunk = await shrinkSchedule(items, async (c) => (await retried(c, check)).check === check, devnetItems(options.budget), options.shrinkRuns ?? devnetShrinkRuns)
-      // Timing on a devnet is not exact: the shrunk schedule runs once more (up to `devnetTries`), and the report says whether it failed the same way again.
-      const final = await retried(shrunk, check)
+      const shrunk = await shrinkSchedule(items, (c) => failsEveryTime(c, check), devnetItems(options.budget), options.shrinkRuns ?? devnetShrinkRuns)
+      // Timing on a devnet is not exact: the shrunk schedule runs once more, and the report says whether it failed the same way again.
+      const final = await attempt(shrunk)
       const name = `search-devnet-${options.seed}-${check}`
       fs.mkdirSync(options.out, { recursive: true })
       const file = path.join(options.out, `${name}.yaml`)
