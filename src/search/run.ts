@@ -32,6 +32,8 @@ export type Failure = {
   replay: string
   /** Devnet: whether the shrunk schedule failed the same way once more (timing on a devnet is not exact). */
   confirmed?: boolean
+  /** Devnet: the check that last run broke, when not `check` (the same schedule, another symptom). */
+  confirmedCheck?: string
 }
 
 /** `episodesPerMinute` is over the time the episodes ran (not the boot, trace or shrink). */

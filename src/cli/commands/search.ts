@@ -118,7 +118,7 @@ export function searchCommand(program: Command) {
           say(
             [
               `  failed   episode ${f.episode}: ${f.reason}`,
-              `  shrunk   ${f.original} items → ${f.shrunk} in ${f.shrinkRuns} re-runs (${(f.shrinkMs / 1000).toFixed(1)} s)${f.confirmed === false ? '; its last run did not fail the same way (devnet timing): replay it to see' : ''}`,
+              `  shrunk   ${f.original} items → ${f.shrunk} in ${f.shrinkRuns} re-runs (${(f.shrinkMs / 1000).toFixed(1)} s)${f.confirmed === false ? '; its last run held (devnet timing): replay it to see' : f.confirmedCheck ? `; its last run broke \`${f.confirmedCheck}\`` : ''}`,
               `  written: ${f.file}`,
               `  replay:  ${f.replay}`,
             ].join('\n'),
