@@ -107,7 +107,8 @@ export async function searchDevnet(options: {
         failure: {
           episode: episodes,
           check,
-          reason: final.check ? final.reason : result.reason,
+          // The episode's own account, of `check`; the confirming run's check is `confirmedCheck` when another.
+          reason: result.reason,
           original: items.length,
           shrunk: shrunk.length,
           shrinkRuns: runs - before,
