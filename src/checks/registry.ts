@@ -12,6 +12,7 @@ import { cyclesSucceed } from './cycles-succeed.js'
 import { catchUp } from './devnet/catch-up.js'
 import { driftRejected } from './devnet/drift-rejected.js'
 import { evidence } from './devnet/evidence.js'
+import { honestNotAccused } from './devnet/honest-not-accused.js'
 import { inclusion } from './devnet/inclusion.js'
 import { memory } from './devnet/memory.js'
 import { keepsCommitted } from './devnet/keeps-committed.js'
@@ -48,6 +49,7 @@ export const checks = {
   rejects,
   driftRejected,
   evidence,
+  honestNotAccused,
   memory,
   inclusion,
   keeperLoad,

@@ -144,6 +144,14 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
           )
       }
     })
+  // A devnet's baseline and recover are windows of time (waits, polls): its steps are a timed fault schedule, under inject only, and not beside a soak's.
+  if (targetKind === 'devnet') {
+    for (const phase of ['baseline', 'recover'] as const)
+      if ((phases[phase] ?? []).length > 0)
+        throw fail(`\`${phase}.steps\` are not run on a devnet: a devnet scenario's steps (\`fault\`, \`wait\`) are its inject phase's timed fault schedule, under \`inject.steps\` only.`, { line: lineAt(doc, [phase, 'steps'], lineOf), field: `${phase}.steps` })
+    if (scenario.inject.random && (scenario.inject.steps ?? []).length > 0)
+      throw fail('`inject.steps` and `inject.random` cannot be used together: the steps are a fixed fault schedule, `random` draws one.', { line: lineAt(doc, ['inject', 'steps'], lineOf), field: 'inject.steps' })
+  }
   // Faults that steps apply and revert: ids unique, each revert after its apply in the same phase, params parsed.
   const scheduled = scheduleProblem(Object.entries(phases).map(([phase, steps]) => [phase as 'baseline' | 'inject' | 'recover', steps ?? []]), validators)
   if (scheduled) throw fail(scheduled.message, { line: lineAt(doc, scheduled.segments, lineOf), field: scheduled.field })
@@ -342,6 +350,11 @@ function devnetSizeOf(scenario: RawScenario, doc: Document, lineOf: (offset: num
       const m = /^(?:validator-)?(\d+)$/.exec(String(f.target ?? ''))
       if (m) ids.push({ path: [...list.split('.'), String(i), 'target'], value: Number(m[1]) })
     })
+  ;(scenario.inject.steps ?? []).forEach((step, i) => {
+    const body = (step as { fault?: { apply?: FaultSpec } }).fault
+    const m = body?.apply ? /^(?:validator-)?(\d+)$/.exec(String(body.apply.target ?? '')) : null
+    if (m) ids.push({ path: ['inject', 'steps', String(i), 'fault', 'apply', 'target'], value: Number(m[1]) })
+  })
   for (const { path: segments, value } of ids)
     if (typeof value === 'number' && value >= n)
       throw fail(`\`${fieldName(segments)}\` must be a validator id from 0 to ${n - 1} (\`target.validators\` is ${n}). Got \`${value}\`.`, { line: lineAt(doc, segments, lineOf), field: fieldName(segments) })

@@ -14,9 +14,10 @@ import { devAccounts } from '../targets/embedded.js'
 import type { ForkSource } from '../targets/fork.js'
 import { createPrng } from '../util/prng.js'
 import { drawSchedule, faultPool, type Item, scheduleYaml } from './schedule.js'
+import { type ShrinkOps, shrinkLimits, shrinkSchedule } from './shrink.js'
 
 /** Limits: episodes, wall time, and re-runs one shrink may spend. */
-export const searchLimits = { episodes: 100_000, timeMs: 3_600_000, shrinkRuns: 200 } as const
+export const searchLimits = { episodes: 100_000, timeMs: 3_600_000, shrinkRuns: shrinkLimits.runs } as const
 
 export type Failure = {
   episode: number
@@ -29,6 +30,10 @@ export type Failure = {
   shrinkMs: number
   file: string
   replay: string
+  /** Devnet: whether the shrunk schedule failed the same way once more (timing on a devnet is not exact). */
+  confirmed?: boolean
+  /** Devnet: the check that last run broke, when not `check` (the same schedule, another symptom). */
+  confirmedCheck?: string
 }
 
 /** `episodesPerMinute` is over the time the episodes ran (not the boot, trace or shrink). */
@@ -50,6 +55,8 @@ export async function search(options: {
   steps: number
   /** Appended to the replay command (`--vault-build …`). */
   replayFlags: string
+  /** Re-runs the shrink may spend (default `searchLimits.shrinkRuns`). */
+  shrinkRuns?: number
   onEpisode?: (n: number, verdict: Verdict) => void
   target?: ReturnType<typeof forkTarget>
 }): Promise<SearchReport> {
@@ -101,7 +108,7 @@ export async function search(options: {
       // First cut: the schedule up to the step after which the check broke (one re-run confirms it).
       const cut = result.brokeAt !== undefined && result.brokeAt + 1 < items.length ? items.slice(0, result.brokeAt + 1) : undefined
       const start = cut && (await fails(cut)) ? cut : items
-      const shrunk = await shrink(start, fails)
+      const shrunk = await shrinkSchedule(start, fails, forkItems, options.shrinkRuns ?? searchLimits.shrinkRuns)
       const final = await attempt(shrunk)
       const name = `search-${options.seed}-${check}`
       fs.mkdirSync(options.out, { recursive: true })
@@ -121,44 +128,19 @@ export async function search(options: {
 }
 
 /**
- * Shrinks a failing schedule: drops each fault (its apply with its revert), then each step, until
- * no single drop keeps the failure; then lowers each parameter to the smallest level that still
- * fails. Every candidate is re-run (`fails`); at most `searchLimits.shrinkRuns` of them.
+ * Shrinks a failing fork schedule (src/search/shrink.ts): drops each fault (its apply with its
+ * revert), then each step, until no single drop keeps the failure; then lowers each parameter
+ * to the smallest level that still fails. Every candidate is re-run (`fails`); at most
+ * `searchLimits.shrinkRuns` of them.
  */
-export async function shrink(items: readonly Item[], fails: (c: Item[]) => Promise<boolean>): Promise<Item[]> {
-  let best = [...items]
-  let budget: number = searchLimits.shrinkRuns
-  const tryIt = async (c: Item[]) => budget-- > 0 && (await fails(c))
-  for (let changed = true; changed && budget > 0; ) {
-    changed = false
-    const applies = best.filter((i) => i.kind === 'apply').map((i) => (i as { id: string }).id)
-    for (const id of applies) {
-      const c = best.filter((i) => !((i.kind === 'apply' || i.kind === 'revert') && i.id === id))
-      if (await tryIt(c)) {
-        best = c
-        changed = true
-      }
-    }
-    for (let k = best.length - 1; k >= 0; k--) {
-      const it = best[k] as Item
-      if (it.kind === 'apply') continue
-      const c = best.filter((_, j) => j !== k)
-      if (await tryIt(c)) {
-        best = c
-        changed = true
-      }
-    }
-  }
-  for (let k = 0; k < best.length; k++) {
-    const it = best[k] as Item
-    if (it.kind === 'revert') continue
-    for (let level = 0; level < it.level; level++) {
-      const c = best.map((x, j) => (j === k ? { ...it, level } : x)) as Item[]
-      if (await tryIt(c)) {
-        best = c
-        break
-      }
-    }
-  }
-  return best
+export function shrink(items: readonly Item[], fails: (c: Item[]) => Promise<boolean>): Promise<Item[]> {
+  return shrinkSchedule(items, fails, forkItems, searchLimits.shrinkRuns)
+}
+
+/** A fork schedule's items as a shrink sees them: faults by id, steps and reverts dropped alone, levels on every item but a revert. */
+const forkItems: ShrinkOps<Item> = {
+  fault: (i) => (i.kind === 'apply' || i.kind === 'revert' ? i.id : undefined),
+  alone: (i) => i.kind !== 'apply',
+  level: (i) => (i.kind === 'revert' ? undefined : i.level),
+  withLevel: (i, level) => (i.kind === 'revert' ? i : { ...i, level }),
 }

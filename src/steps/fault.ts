@@ -13,9 +13,12 @@ import { define, type StepEnv, type StepRecord } from '../Step.js'
  */
 export type FaultBody = { id: string; apply: { type: string; target?: string | number; params?: Record<string, unknown> } } | { revert: string }
 
-/** Fault types a step can schedule: the fork's own faults and the JSON-RPC fault proxy's, not those needing a fresh fork (reorgs). */
+/**
+ * Fault types a step can schedule: the fork's own faults and the JSON-RPC fault proxy's, not
+ * those needing a fresh fork (reorgs); and every devnet fault (a devnet scenario's inject steps).
+ */
 const schedulable = Object.values(faults)
-  .filter((f) => acceptedFaultTargets.fork.includes(f.target) && !('needsFreshTarget' in f && f.needsFreshTarget))
+  .filter((f) => (acceptedFaultTargets.fork.includes(f.target) && !('needsFreshTarget' in f && f.needsFreshTarget)) || f.target === 'devnet')
   .map((f) => f.type)
 
 /**
@@ -28,7 +31,7 @@ const schedulable = Object.values(faults)
 export const fault = define<'fault', FaultBody>({
   kind: 'fault',
   summary: 'applies a fault at this step under an `id` (`apply: { type, target, params }`), or reverts one (`revert: <id>`); still applied at the phase end: reverted then',
-  target: ['fork'],
+  target: ['fork', 'devnet'],
   schema: {
     oneOf: [
       {
@@ -42,7 +45,7 @@ export const fault = define<'fault', FaultBody>({
             additionalProperties: false,
             required: ['type'],
             properties: {
-              type: { enum: schedulable, description: 'A fork or JSON-RPC-proxy fault (chain.reorg needs a fresh fork: only under `inject.faults`).' },
+              type: { enum: schedulable, description: 'A fork or JSON-RPC-proxy fault in a fork scenario (chain.reorg needs a fresh fork: only under `inject.faults`); a devnet fault in a devnet scenario.' },
               target: { type: ['string', 'integer'], maxLength: 256 },
               params: { type: 'object' },
             },
@@ -64,6 +67,10 @@ export const fault = define<'fault', FaultBody>({
   requires: (body, target, where) => {
     if (!('apply' in body)) return undefined
     const definition = faults[body.apply.type as keyof typeof faults]
+    if (!acceptedFaultTargets[target.kind].includes(definition.target))
+      return { message: `\`${where}.fault.apply.type\` ${body.apply.type} is a ${definition.target === 'devnet' ? 'devnet' : 'fork'} fault; this scenario's target is a ${target.kind}.`, field: `${where}.fault.apply.type` }
+    if (definition.target === 'devnet' && body.apply.target !== undefined && !/^(?:validator-)?\d+$/.test(String(body.apply.target)))
+      return { message: `\`${where}.fault.apply.target\` must be a validator id (or \`validator-<id>\`). Got \`${JSON.stringify(body.apply.target)}\`.`, field: `${where}.fault.apply.target` }
     if (definition.target === 'proxy' && String(body.apply.target ?? 'fork') !== 'fork' && String(body.apply.target) !== 'upstream')
       return { message: `\`${where}.fault.apply.target\` must name a JSON-RPC fault proxy (\`fork\` or \`upstream\`) for \`${body.apply.type}\`.`, field: `${where}.fault.apply.target` }
     if (definition.target === 'proxy' && String(body.apply.target ?? 'fork') === 'fork' && !target.rpcProxy)
@@ -72,7 +79,7 @@ export const fault = define<'fault', FaultBody>({
   },
   async run(_ctx, body, env) {
     const schedule = env.faults
-    if (!schedule) throw new Error(`\`${env.where}.fault\` runs only where the phase loop schedules faults (a fork scenario's phases).`)
+    if (!schedule) throw new Error(`\`${env.where}.fault\` runs only where the phase loop schedules faults (a fork scenario's phases, a devnet scenario's inject).`)
     if ('apply' in body) await schedule.apply(body.id, body.apply, env)
     else await schedule.revert(body.revert, env)
   },

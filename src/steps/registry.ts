@@ -9,10 +9,11 @@ import { keeper } from './keeper.js'
 import { mine } from './mine.js'
 import { module } from './module.js'
 import { stress } from './stress.js'
+import { wait } from './wait.js'
 import { warp } from './warp.js'
 
 /** Every step kind a scenario can name, by its key in the file: `bundle` lives in steps/bundle.ts. */
-export const steps = { cycle, call, bundle, mine, warp, stress, keeper, module, fault } as const satisfies Record<string, AnyStep>
+export const steps = { cycle, call, bundle, mine, warp, stress, keeper, module, fault, wait } as const satisfies Record<string, AnyStep>
 
 export type StepKind = keyof typeof steps
 export const stepKinds = Object.keys(steps) as StepKind[]

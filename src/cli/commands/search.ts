@@ -1,47 +1,116 @@
 import type { Command } from 'commander'
 import { InputError } from '../../errors.js'
+import type { SearchReport } from '../../search/run.js'
+import { defaultDevnetSize, devnetSizes, faultToleranceOf } from '../../targets/devnet-size.js'
 import { parseDurationMs } from '../../util/duration.js'
 import { ExitCode, setExit } from '../exit.js'
-import { parseSeed, type SourceFlags, sourceFrom } from '../options.js'
+import { devnetBuilds, parseSeed, type SourceFlags, sourceFrom } from '../options.js'
 import { checkVaultBuild } from './explore.js'
 
-type Flags = SourceFlags & { seed?: string; episodes: string; time: string; steps: string; out: string; json?: boolean }
+type Flags = SourceFlags & {
+  target: string
+  devnetBuild?: string
+  budget?: string
+  validators?: string
+  shrinkRuns?: string
+  seed?: string
+  episodes: string
+  time: string
+  steps?: string
+  out: string
+  json?: boolean
+}
 
 /** Limits of the budgets (the library's own, stated in the errors). */
-const bounds = { episodes: 100_000, timeMs: 3_600_000, steps: 64 } as const
+const bounds = { episodes: 100_000, timeMs: 3_600_000, steps: 64, devnetSteps: 32, shrinkRuns: 200 } as const
 
 export function searchCommand(program: Command) {
   program
     .command('search')
-    .description("Run seeded random schedules of keeper cycles, deposits, withdrawals, warps and explore's dependency, gas and oracle faults, checking the safety invariants after every transaction; shrink the first failing schedule to a minimal scenario file.")
+    .description(
+      "Run seeded random schedules and shrink the first failing one to a minimal scenario file. On the fork (default): keeper cycles, deposits, withdrawals, warps and explore's dependency, gas and oracle faults, the safety invariants checked after every transaction. On the devnet (`--target devnet`): timed node, network and byzantine faults within the fault budget f, safety checked all the time, liveness and catch-up after the heal.",
+    )
+    .option('--target <kind>', 'fork (the embedded chain) or devnet (a fresh devnet of `--validators` per episode)', 'fork')
     .option('--seed <n>', 'seed of every schedule (printed, with the replay command)')
     .option('--episodes <n>', `at most this many schedules (1–${bounds.episodes.toLocaleString('en-US')})`, '1000')
     .option('--time <duration>', 'stop drawing schedules after this long (e.g. 30s, 5m; at most 1h)', '5m')
-    .option('--steps <n>', `items per schedule: steps and fault applies/reverts (1–${bounds.steps})`, '8')
+    .option('--steps <n>', `items per schedule: steps and fault applies/reverts (fork: 1–${bounds.steps}, default 8), or fault applies/reverts and waits (devnet: 1–${bounds.devnetSteps}, default 6)`)
     .option('--fork-url <url>', 'not in this version: search knows only the reference protocol')
     .option('--fork-block <n>', 'pin the fork to this block (with --fork-url)')
     .option('--state <file>', 'not in this version')
-    .option('--vault-build <name>', 'embedded chain only: deploy a test build of the vault (e.g. ReferenceVault.spike-cap-threshold)')
+    .option('--vault-build <name>', 'fork only, embedded chain: deploy a test build of the vault (e.g. ReferenceVault.spike-cap-threshold)')
+    .option('--devnet-build <name>', `devnet only: a test build of the validators (${Object.keys(devnetBuilds).join(', ')})`)
+    .option('--validators <n>', `devnet only: validators, n = 3f + 1 (${devnetSizes.join(', ')})`, String(defaultDevnetSize))
+    .option('--budget <n>', 'devnet only: validators faulty at once, at most f (default f: 1 of 4, 2 of 7, 3 of 10)')
+    .option('--shrink-runs <n>', `candidates a shrink may re-run (1–${bounds.shrinkRuns}; fork default ${bounds.shrinkRuns}; devnet default 24: a candidate is kept when two runs in a row fail, each run boots a devnet)`)
     .option('--out <dir>', 'where the shrunk scenario file of a failing schedule is written', 'reports/search')
     .option('--json', 'print the search report as JSON on stdout')
     .action(async (flags: Flags, command: Command) => {
+      if (flags.target !== 'fork' && flags.target !== 'devnet') throw new InputError(`\`--target\` must be fork or devnet. Got \`${flags.target}\`.`)
+      const devnet = flags.target === 'devnet'
+      // A flag of the other target is refused naming both, before anything boots.
+      const others = devnet
+        ? ([['--fork-url', flags.forkUrl], ['--fork-block', flags.forkBlock], ['--state', flags.state], ['--vault-build', flags.vaultBuild]] as const)
+        : ([['--devnet-build', flags.devnetBuild], ['--budget', flags.budget], ['--validators', flags.validators === String(defaultDevnetSize) ? undefined : flags.validators]] as const)
+      for (const [flag, given] of others)
+        if (given !== undefined)
+          throw new InputError(`\`${flag}\` is ${devnet ? 'a fork' : 'a devnet'} option; this search's target is ${devnet ? 'the devnet (`--target devnet`)' : 'the fork (the default)'}.`, {
+            hint: devnet ? `Drop \`${flag}\`, or drop \`--target devnet\` to search the fork.` : `Add \`--target devnet\` to search the devnet, or drop \`${flag}\`.`,
+          })
       const seed = parseSeed(flags.seed)
-      const episodes = count(flags.episodes, '--episodes', bounds.episodes)
-      const steps = count(flags.steps, '--steps', bounds.steps)
+      const episodes = count(flags.episodes, '--episodes', 1, bounds.episodes)
+      const steps = count(flags.steps ?? (devnet ? '6' : '8'), '--steps', 1, devnet ? bounds.devnetSteps : bounds.steps)
       const timeMs = parseDurationMs(flags.time, '--time', { minMs: 1_000, maxMs: bounds.timeMs })
-      if (flags.vaultBuild !== undefined) await checkVaultBuild(flags.vaultBuild)
-      const source = sourceFrom(flags)
-      if (source.kind !== 'embedded')
-        throw new InputError(`\`${source.kind === 'url' ? '--fork-url' : '--state'}\` is not supported by \`search\` yet: its schedules are judged with the reference protocol's checks, which fit only the embedded chain.`, {
-          hint: 'Run `forkchaos search` on the embedded chain (optionally `--vault-build <name>`).',
-        })
-      const { search } = await import('../../search/run.js')
+      const shrinkRuns = flags.shrinkRuns === undefined ? undefined : count(flags.shrinkRuns, '--shrink-runs', 1, bounds.shrinkRuns)
       const say = (s: string) => {
         if (!flags.json) process.stdout.write(`${s}\n`)
       }
-      const replayFlags = flags.vaultBuild ? ` --vault-build ${flags.vaultBuild}` : ''
-      say(`forkchaos search: seed ${seed} · up to ${episodes} schedules of ${steps} items or ${flags.time} · embedded chain${flags.vaultBuild ? ` (${flags.vaultBuild})` : ''}`)
-      const report = await search({ source, seed, out: flags.out, episodes, timeMs, steps, replayFlags })
+      let report: SearchReport
+      let replayFlags: string
+      let budgetText: string
+      if (devnet) {
+        const validators = Number(flags.validators)
+        if (!(devnetSizes as readonly number[]).includes(validators) || !/^\d+$/.test(String(flags.validators)))
+          throw new InputError(`\`--validators\` must be one of ${devnetSizes.join(', ')} (n = 3f + 1). Got \`${flags.validators}\`.`)
+        const f = faultToleranceOf(validators)
+        const budget = flags.budget === undefined ? f : count(flags.budget, '--budget', 0, Number.MAX_SAFE_INTEGER)
+        if (budget > f)
+          throw new InputError(`\`--budget\` must be at most f = ${f} for ${validators} validators (n = 3f + 1 tolerates f faulty). Got \`${flags.budget}\`.`, {
+            hint: 'More faulty validators than f break safety or liveness by design: that is what the f+1 drills (burst-kill, partition-2-2) show, not something to search for.',
+          })
+        if (budget < 1) throw new InputError(`\`--budget\` must be from 1 to f = ${f}: with no faulty validator there is nothing to search. Got \`${flags.budget}\`.`)
+        const build = flags.devnetBuild === undefined ? undefined : devnetBuilds[flags.devnetBuild]
+        if (flags.devnetBuild !== undefined && !build) throw new InputError(`\`--devnet-build\` must be one of ${Object.keys(devnetBuilds).join(', ')}. Got \`${flags.devnetBuild}\`.`)
+        replayFlags = flags.devnetBuild ? ` --devnet-build ${flags.devnetBuild}` : ''
+        budgetText = ` --target devnet${validators !== defaultDevnetSize ? ` --validators ${validators}` : ''}${flags.budget !== undefined ? ` --budget ${budget}` : ''}`
+        say(`forkchaos search: seed ${seed} · up to ${episodes} schedules of ${steps} items or ${flags.time} · devnet of ${validators}, at most ${budget} faulty at once (f = ${f})${flags.devnetBuild ? ` (${flags.devnetBuild})` : ''}`)
+        const { searchDevnet } = await import('../../search/devnet.js')
+        report = await searchDevnet({
+          seed,
+          out: flags.out,
+          episodes,
+          timeMs,
+          steps,
+          validators,
+          budget,
+          replayFlags,
+          ...(build ? { overrides: build } : {}),
+          ...(shrinkRuns !== undefined ? { shrinkRuns } : {}),
+          onEpisode: (n, verdict, reason) => say(`  episode ${n}: ${verdict}${verdict === 'held' ? '' : ` — ${reason}`}`),
+        })
+      } else {
+        if (flags.vaultBuild !== undefined) await checkVaultBuild(flags.vaultBuild)
+        const source = sourceFrom(flags)
+        if (source.kind !== 'embedded')
+          throw new InputError(`\`${source.kind === 'url' ? '--fork-url' : '--state'}\` is not supported by \`search\` yet: its schedules are judged with the reference protocol's checks, which fit only the embedded chain.`, {
+            hint: 'Run `forkchaos search` on the embedded chain (optionally `--vault-build <name>`).',
+          })
+        const { search } = await import('../../search/run.js')
+        replayFlags = flags.vaultBuild ? ` --vault-build ${flags.vaultBuild}` : ''
+        budgetText = ''
+        say(`forkchaos search: seed ${seed} · up to ${episodes} schedules of ${steps} items or ${flags.time} · embedded chain${flags.vaultBuild ? ` (${flags.vaultBuild})` : ''}`)
+        report = await search({ source, seed, out: flags.out, episodes, timeMs, steps, replayFlags, ...(shrinkRuns !== undefined ? { shrinkRuns } : {}) })
+      }
       if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
       else {
         const f = report.failure
@@ -49,22 +118,22 @@ export function searchCommand(program: Command) {
           say(
             [
               `  failed   episode ${f.episode}: ${f.reason}`,
-              `  shrunk   ${f.original} items → ${f.shrunk} in ${f.shrinkRuns} re-runs (${(f.shrinkMs / 1000).toFixed(1)} s)`,
+              `  shrunk   ${f.original} items → ${f.shrunk} in ${f.shrinkRuns} re-runs (${(f.shrinkMs / 1000).toFixed(1)} s)${f.confirmed === false ? '; its last run held (devnet timing): replay it to see' : f.confirmedCheck ? `; its last run broke \`${f.confirmedCheck}\`` : ''}`,
               `  written: ${f.file}`,
               `  replay:  ${f.replay}`,
             ].join('\n'),
           )
         if (report.error) say(`  error    ${report.error}`)
         say(`${report.episodes} episodes: ${report.verdict} · ${(report.durationMs / 1000).toFixed(1)} s · ${report.episodesPerMinute} episodes/min · seed ${seed}`)
-        say(`replay: npx forkchaos search --seed ${seed} --episodes ${episodes} --steps ${steps}${replayFlags}`)
+        say(`replay: npx forkchaos search${budgetText} --seed ${seed} --episodes ${episodes} --steps ${steps}${replayFlags}`)
       }
       setExit(command, report.verdict === 'error' ? ExitCode.infrastructure : report.verdict === 'held' ? ExitCode.ok : ExitCode.failed)
     })
 }
 
-/** A whole number in 1…max, or exit 2 naming the flag and the bound. */
-function count(value: string, flag: string, max: number): number {
+/** A whole number in min…max, or exit 2 naming the flag and the bound. */
+function count(value: string, flag: string, min: number, max: number): number {
   const n = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN
-  if (!(n >= 1 && n <= max)) throw new InputError(`\`${flag}\` must be a whole number from 1 to ${max.toLocaleString('en-US')}. Got \`${value}\`.`)
+  if (!(n >= min && n <= max)) throw new InputError(`\`${flag}\` must be a whole number from ${min} to ${max.toLocaleString('en-US')}. Got \`${value}\`.`)
   return n
 }

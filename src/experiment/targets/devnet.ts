@@ -19,6 +19,10 @@ import { createPrng, type Prng } from '../../util/prng.js'
 import { devnetObservations } from '../observations.js'
 import type { RunEvent } from '../events.js'
 import { define, type PhaseIo, type Session } from '../target.js'
+import type { RunContext } from '../../scenario/context.js'
+import type { StepRecord } from '../../Step.js'
+import { type FaultBody, faultSchedule } from '../../steps/fault.js'
+import { runStep } from '../../steps/registry.js'
 
 /** A devnet phase's run: its window on the probe clock; a soak adds its fault windows. */
 export type DevnetRun = { from: number; to: number; revertedAt?: number; windows?: SoakWindow[] }
@@ -49,7 +53,7 @@ export const devnetTarget = (options: { overrides?: Record<number, Record<string
         if (f.type.startsWith('rpc.') || ['oracle.', 'liquidity.', 'dependency.', 'time.', 'gas.', 'chain.'].some((p) => f.type.startsWith(p)))
           throw new InputError(`${scenario.file}: \`inject.faults[${i}].type\` ${f.type} works on a fork, not on a devnet.`, { context: { File: scenario.file, Field: `inject.faults[${i}].type` } })
       }
-      const listed = [...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])]
+      const listed = [...scenario.inject.faults, ...(scenario.inject.random?.faults ?? []), ...scheduledFaults(scenario)]
       // What this machine lacks (a Debian package) ends the scenario `skipped` before anything boots.
       checkPrerequisites(faults, listed, scenario.file)
       // A probe over eth_* only (the topology's `probe: eth`) sees heights and hashes: checks that read more are refused before anything starts.
@@ -92,7 +96,7 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emi
   const n = devnet.nodes.length
   const slotMs = scenario.target.slotMs
   const prng = createPrng(seed).fork(scenario.name)
-  const byzantineIds = [...scenario.inject.faults, ...(scenario.inject.random?.faults ?? [])].filter((f) => byzantine(f.type)).map((f) => Number(String(f.target).replace('validator-', '')))
+  const byzantineIds = [...scenario.inject.faults, ...(scenario.inject.random?.faults ?? []), ...scheduledFaults(scenario)].filter((f) => byzantine(f.type)).map((f) => Number(String(f.target).replace('validator-', '')))
   const honest = scenario.target.honest ?? Array.from({ length: n }, (_, v) => v).filter((v) => !byzantineIds.includes(v))
   // eth_* only: each validator's topology `rpc` read with eth_getBlockByNumber (latest, safe, finalized, each block's hash), as for endpoints.
   const probe: Probe =
@@ -174,6 +178,10 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emi
             metrics.soak = s.summary
             return { from, to: probe.now(), windows: s.windows }
           }
+          if (scenario.inject.steps.length > 0) {
+            await runSchedule(scenario, io, () => probe.now(), from)
+            return { from, to: probe.now() }
+          }
           await wait(scenario.inject.durationMs, from, io)
         } finally {
           await tracker.stop()
@@ -227,6 +235,48 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emi
     },
     close: () => probe.stop(),
   }
+}
+
+/** The faults a devnet scenario's inject steps apply (`fault: { id, apply }`), as specs. */
+function scheduledFaults(scenario: Scenario): FaultSpec[] {
+  return scenario.inject.steps.flatMap((step) => {
+    const body = (step as { fault?: FaultBody }).fault
+    return body && 'apply' in body ? [body.apply] : []
+  })
+}
+
+/**
+ * A devnet's timed fault schedule (inject steps): `fault` steps apply and revert faults through
+ * the experiment's `apply` (so every way out reverts them), `wait` steps hold the time between,
+ * stop conditions looked at as they go. What is still applied at the end is reverted then
+ * (`by: "phase end"`), or after a step threw. The steps read nothing of a fork's context.
+ */
+async function runSchedule(scenario: Scenario, io: PhaseIo<DevnetRun>, now: () => number, from: number): Promise<void> {
+  const records: StepRecord[] = []
+  const schedule = faultSchedule({ phase: 'inject', apply: io.apply, now, steps: () => records, file: scenario.file })
+  let at = -1
+  try {
+    for (const [i, step] of scenario.inject.steps.entries()) {
+      at = i
+      const where = `inject.steps[${i}]`
+      await runStep({} as RunContext, step, {
+        phase: 'inject',
+        where,
+        record: (r) => records.push({ ...r, t: now() }),
+        beforeStep: async () => {},
+        // As a waiting phase does: stop conditions once the window is two slots long.
+        stopCheck: async () => {
+          if (now() - from >= 2 * scenario.target.slotMs) await io.guard({ from, to: now() })
+        },
+        progress: () => {},
+        faults: schedule,
+      })
+    }
+  } catch (error) {
+    await schedule.close('error', at).catch(() => {})
+    throw error
+  }
+  await schedule.close('phase end')
 }
 
 /** The numbers of the report a check may have measured (`catchUpMs`, `rejectionLatencyMs`). */
