@@ -28,7 +28,7 @@ const flag = (name: string) => {
   const i = process.argv.indexOf(name)
   return i >= 0 ? process.argv[i + 1] : undefined
 }
-const all = Object.keys((JSON.parse(fs.readFileSync(path.join(packageRoot, 'dist', 'contracts', 'artifacts.json'), 'utf8')) as { variants: Record<string, unknown> }).variants)
+const all = Object.keys((JSON.parse(fs.readFileSync(path.join(packageRoot, 'dist', 'contracts', 'artifacts.json'), 'utf8')) as { variants: Record<string, unknown> }).variants).filter((v) => !v.startsWith('ReferenceVault.fixture-'))
   .map((v) => v.replace(/^ReferenceVault\./, ''))
   .sort()
 const chosen = flag('--builds')?.split(',') ?? ['reference', ...all]

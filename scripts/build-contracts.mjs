@@ -22,10 +22,10 @@ const GUARDS = {
 // bugs") and test/guards.test.ts; a sweep cell (`[direction=up]`) is how a drill reaches the
 // other direction or a smaller level of its fault.
 const BUGS = {
-  // Wrong units: the bounty's price term loses its 1e18 scale, so every normal cycle reverts and
-  // even the embedded chain's set-up history cannot run (a report with verdict `error`).
-  'bounty-units': ['(bountyGas * gasPrice * twap.consult()) / 1e18', '(bountyGas * gasPrice * twap.consult())'],
-  // Wrong units: deviations in per-mille compared with a bps limit; the 2 % guard fires at 20 %.
+  // Wrong units: maxGasPrice (already wei) taken for a gwei count and scaled again, so the cap on the
+  // keeper's gas price sits at 1e9 x 100 gwei. Below 100 gwei nothing differs (set-up and calm cycles
+  // pass); a gas spike past the cap pays the keeper at the spiked price, over bountyCap().
+  'bounty-units': ['_min(tx.gasprice, maxGasPrice) : tx.gasprice', '_min(tx.gasprice, maxGasPrice * 1 gwei) : tx.gasprice'],
   'deviation-units': ['ref - value) * 1e4) / ref;', 'ref - value) * 1e3) / ref;'],
   // Stale check in the wrong units: a heartbeat already in seconds multiplied by `1 days`.
   'stale-units': ['block.timestamp > updatedAt + heartbeat)', 'block.timestamp > updatedAt + heartbeat * 1 days)'],
@@ -55,6 +55,11 @@ const BUGS = {
     '            uint256 paid = _idle();\n            uint256 id = perp.openTrade(collateral);\n            // Book only a trade that exists and holds what was paid for it: a bogus id answered by\n            // the perp would make every later close revert, and unpaid collateral would be counted twice.\n            require(id != 0 && _idle() + collateral == paid && perp.tradeCollateral(id) == collateral, "Vault: trade not opened");\n',
     '            uint256 id = perp.openTrade(collateral);\n',
   ],
+}
+// Not planted bugs (benches skip them): builds that exercise forkchaos's own paths. The bounty's price
+// term without its 1e18 scale makes every cycle() revert, so the embedded chain's set-up cannot run.
+const FIXTURES = {
+  'fixture-setup-reverts': ['(bountyGas * gasPrice * twap.consult()) / 1e18', '(bountyGas * gasPrice * twap.consult())'],
 }
 const settings = {
   evmVersion: 'cancun',
@@ -87,7 +92,7 @@ for (const [variant, guard] of Object.entries(GUARDS)) {
   sources[`variants/${variant}/ReferenceVault.sol`] = { content: vault.replace(line, line.replace('true', 'false')) }
 }
 
-for (const [variant, [from, to]] of Object.entries(BUGS)) {
+for (const [variant, [from, to]] of Object.entries({ ...BUGS, ...FIXTURES })) {
   if (vault.split(from).length !== 2) fail([`ReferenceVault.sol must contain exactly once (planted bug ${variant}): ${from}`])
   sources[`variants/${variant}/ReferenceVault.sol`] = { content: vault.replace(from, to) }
 }
@@ -106,7 +111,7 @@ const artifact = (unit, name) => {
 // One contract per file, named like the file; the small interfaces next to it are not exported.
 const contracts = Object.fromEntries(files.map((f) => [path.basename(f, '.sol'), artifact(f, path.basename(f, '.sol'))]))
 const variants = Object.fromEntries(
-  [...Object.keys(GUARDS), ...Object.keys(BUGS)].map((v) => [`ReferenceVault.${v}`, artifact(`variants/${v}/ReferenceVault.sol`, 'ReferenceVault')]),
+  [...Object.keys(GUARDS), ...Object.keys(BUGS), ...Object.keys(FIXTURES)].map((v) => [`ReferenceVault.${v}`, artifact(`variants/${v}/ReferenceVault.sol`, 'ReferenceVault')]),
 )
 
 fs.mkdirSync(path.dirname(outFile), { recursive: true })

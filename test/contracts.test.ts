@@ -189,12 +189,12 @@ describe('reference protocol on Anvil', () => {
   it('builds one guard-removed variant per guard, and one per planted bug', () => {
     const base = artifacts.contracts.ReferenceVault!.deployedBytecode
     const variants = Object.keys(artifacts.variants).sort()
-    const bugs = ['bounty-units', 'deviation-units', 'stale-units', 'impact-units', 'one-sided-feed-guard', 'spike-cap-threshold', 'bounty-rounding', 'books-not-cleared', 'withdraw-paused', 'full-exit-off-by-one']
+    const bugs = ['bounty-units', 'deviation-units', 'stale-units', 'impact-units', 'one-sided-feed-guard', 'spike-cap-threshold', 'bounty-rounding', 'books-not-cleared', 'withdraw-paused', 'full-exit-off-by-one', 'trusts-close-return', 'trusts-open-id', 'fixture-setup-reverts']
     const guards = ['bounty', 'close', 'cooldown', 'flash', 'oracle'].map((g) => `no-${g}-guard`)
     expect(variants).toEqual([...bugs, ...guards].map((v) => `ReferenceVault.${v}`).sort())
     // Every build is its own code, none the reference's.
     const codes = new Set(variants.map((v) => artifacts.variants[v]!.deployedBytecode))
-    expect(codes.size).toBe(15)
+    expect(codes.size).toBe(18)
     expect(codes.has(base)).toBe(false)
   })
 

@@ -24,6 +24,7 @@ const builds = [
   { build: 'impact-units', file: 'scenarios/defi/flash-reserve-cap.yaml', check: 'no-funds-lost', observed: /^sharePrice 0\.9[0-5]/ },
   { build: 'one-sided-feed-guard', file: oracle, cell: 'bps=300,direction=up', check: 'only-unwind-engaged', observed: /^riskMode 0$/ },
   { build: 'spike-cap-threshold', file: gas, cell: 'baseFeeGwei=300', check: 'bounty-capped', observed: /largest over cap: 183\.\d+ vs cap 62\.\d+/ },
+  { build: 'bounty-units', file: gas, cell: 'baseFeeGwei=300', check: 'bounty-capped', observed: /largest over cap: 183\.\d+ vs cap 62\.\d+/ },
   { build: 'bounty-rounding', file: gas, cell: 'baseFeeGwei=300', check: 'bounty-capped', observed: /largest over cap/ },
   { build: 'books-not-cleared', file: oracle, cell: 'bps=300,direction=down', check: 'trade-books-match', observed: /^vault\.tradeCollateral\(\) = [1-9]\d+$/ },
   { build: 'withdraw-paused', file: oracle, cell: 'bps=300,direction=down', check: 'step vault.withdraw', observed: /^reverted: Vault: withdrawals paused$/ },
@@ -93,9 +94,9 @@ describe.concurrent('DeFi drills: each guard-removed or bug-planted build fails 
 
 describe('a protocol that reverts during set-up', () => {
   it('ends each fork scenario `error` naming the step and the revert reason, with a report (not a crash)', async () => {
-    // bounty-units: the bounty's price term lost its 1e18 scale, so every cycle() of the embedded
-    // chain's history reverts; the run still reports, once per fork scenario (set up once).
-    const report = await runSuite({ paths: ['scenarios/defi/gas-spike-bounty.yaml', 'scenarios/defi/reorg.yaml'], seed: 7, source: { kind: 'embedded', vaultBuild: 'ReferenceVault.bounty-units' }, replay: 'test' })
+    // fixture-setup-reverts: the bounty's price term lost its 1e18 scale, so every cycle() of the
+    // embedded chain's history reverts; the run still reports, once per fork scenario (set up once).
+    const report = await runSuite({ paths: ['scenarios/defi/gas-spike-bounty.yaml', 'scenarios/defi/reorg.yaml'], seed: 7, source: { kind: 'embedded', vaultBuild: 'ReferenceVault.fixture-setup-reverts' }, replay: 'test' })
     expect(report.scenarios.map((s) => s.verdict)).toEqual(['error', 'error', 'error'])
     for (const s of report.scenarios) expect(s.reason).toMatch(/setup reverted at vault\.cycle\(\): ERC20: insufficient balance/)
     expect(report.scenarios[0]?.checks).toEqual([])

@@ -4,7 +4,7 @@ import { readUint, readView, revertReason } from '../checks/read.js'
 import { InputError } from '../errors.js'
 import { calldata } from '../chain/views.js'
 import type { Receipt } from '../targets/chain.js'
-import type { Rpc } from '../targets/rpc.js'
+import { coalescingCalls, type Rpc } from '../targets/rpc.js'
 import { bountyEventOf, viewOf } from '../scenario/protocol.js'
 import { evaluateValue, type Value } from '../scenario/values.js'
 import { signalMatcher, toArg } from '../scenario/context.js'
@@ -115,18 +115,31 @@ export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: 
   const bountyTopic = bounty ? toEventSelector(bounty) : undefined
   const signals = signalMatcher(protocol.signals ?? [])
 
+  const traceCache = new Map<string, Promise<Frame>>()
+  // A window end's views go out together: one JSON-RPC batch per round of reads.
+  const reader = coalescingCalls(rpc)
   const readOne = async (read: Read, window: { phase: Phase; from: number; to: number }): Promise<ReadResult> => {
     try {
-      if (read.kind === 'view') return { ok: true, value: await readView(rpc, read.to, read.fn, read.args) }
-      if (read.kind === 'value') return { ok: true, value: await evaluateValue({ rpc, resolve: options.resolve }, read.value, read.field) }
+      if (read.kind === 'view') return { ok: true, value: await readView(reader, read.to, read.fn, read.args) }
+      if (read.kind === 'value') return { ok: true, value: await evaluateValue({ rpc: reader, resolve: options.resolve }, read.value, read.field) }
       if (read.kind === 'simulate') {
-        return { ok: true, value: await revertReason(rpc, { to: read.to, data: read.data, ...(read.from ? { from: read.from } : {}) }) }
+        return { ok: true, value: await revertReason(reader, { to: read.to, data: read.data, ...(read.from ? { from: read.from } : {}) }) }
       }
       if (read.kind === 'traces') {
         const traces: CycleTrace[] = []
         for (const step of inWindow(series, window)) {
           if (step.type !== 'cycle' || !step.receipt || !step.ok) continue
-          traces.push({ label: step.label, frame: await rpc.request<Frame>('debug_traceTransaction', [step.receipt.transactionHash, { tracer: 'callTracer' }]) })
+          // A mined transaction's trace does not change: each is fetched once per run. The key holds
+          // its block, gas and logs too, so a reorg that re-mines it differently is traced again.
+          const r = step.receipt
+          const key = `${r.transactionHash}@${r.blockNumber}:${r.gasUsed}:${r.status}:${r.logs.length}`
+          let frame = traceCache.get(key)
+          if (!frame) {
+            frame = rpc.request<Frame>('debug_traceTransaction', [step.receipt.transactionHash, { tracer: 'callTracer' }])
+            traceCache.set(key, frame)
+            frame.catch(() => traceCache.delete(key))
+          }
+          traces.push({ label: step.label, frame: await frame })
         }
         return { ok: true, value: traces }
       }
@@ -184,19 +197,31 @@ export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: 
     signalsIn: (receipt) => signals(receipt, vault),
     async sampleEnd(window, asks) {
       const end: WindowEnd = { t: window.to, phase: window.phase, byCheck: {} }
+      const all: { name: string; params: unknown; reads: Read[] }[] = []
       for (const ask of asks) {
-        let prepared: { params: unknown; reads: Read[] }
         try {
-          prepared = ask.prepare()
+          all.push({ name: ask.name, ...ask.prepare() })
         } catch (error) {
           if (error instanceof InputError) throw error
           end.byCheck[ask.name] = { error: error as Error }
-          continue
         }
-        const reads: ReadResult[] = []
-        for (const read of prepared.reads) reads.push(await readOne(read, window))
-        end.byCheck[ask.name] = { params: prepared.params, reads }
       }
+      // Views, simulations and traces only read the chain: they go out together (one round trip's
+      // wait, not one per read). A user module may move the chain, so with one every read runs in turn.
+      const results = all.some((a) => a.reads.some((r) => r.kind === 'module'))
+        ? await (async () => {
+            const out: ReadResult[][] = []
+            for (const a of all) {
+              const reads: ReadResult[] = []
+              for (const read of a.reads) reads.push(await readOne(read, window))
+              out.push(reads)
+            }
+            return out
+          })()
+        : await Promise.all(all.map((a) => Promise.all(a.reads.map((read) => readOne(read, window)))))
+      all.forEach((a, i) => {
+        end.byCheck[a.name] = { params: a.params, reads: results[i] as ReadResult[] }
+      })
       // Only the latest window ends are read (a window is judged right after its end is sampled);
       // stop conditions sample after every step, so the list is bounded.
       series.ends = [...series.ends.filter((e) => e.t !== window.to), end].slice(-maxWindowEnds)

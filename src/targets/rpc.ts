@@ -96,3 +96,37 @@ export class RpcError extends Error {
     this.data = body.data
   }
 }
+
+/**
+ * An `Rpc` whose `eth_call`s made in the same tick go out as one JSON-RPC batch (answers and
+ * errors as if each were sent alone); every other method passes straight through. For readers
+ * that fire many independent views at once (a window end's checks).
+ */
+export function coalescingCalls(rpc: Rpc): Rpc {
+  let queue: { params: readonly unknown[]; resolve(v: unknown): void; reject(e: unknown): void }[] = []
+  const flush = () => {
+    const calls = queue
+    queue = []
+    if (calls.length === 1) {
+      const c = calls[0] as (typeof calls)[number]
+      rpc.request('eth_call', c.params).then(c.resolve, c.reject)
+      return
+    }
+    rpc.batch(calls.map((c) => ({ method: 'eth_call', params: c.params }))).then(
+      (answers) => calls.forEach((c, i) => (answers[i] instanceof RpcError ? c.reject(answers[i]) : c.resolve(answers[i]))),
+      (error) => calls.forEach((c) => c.reject(error)),
+    )
+  }
+  return {
+    url: rpc.url,
+    owned: rpc.owned,
+    batch: (calls) => rpc.batch(calls),
+    request<T>(method: string, params: readonly unknown[] = []): Promise<T> {
+      if (method !== 'eth_call') return rpc.request<T>(method, params)
+      return new Promise<T>((resolve, reject) => {
+        if (queue.length === 0) setImmediate(flush)
+        queue.push({ params, resolve: resolve as (v: unknown) => void, reject })
+      })
+    },
+  }
+}

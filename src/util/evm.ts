@@ -55,7 +55,17 @@ export const toRlp = (value: RecursiveArray<Hex | Uint8Array>): Hex => Rlp.from(
 export const getAddress = (value: string): Address => OxAddress.checksum(value as Address)
 
 /** Whether `value` is an address: 20 bytes of hex, and a mixed-case one must carry a valid checksum. */
-export const isAddress = (value: string): value is Address => OxAddress.validate(value)
+// The same few addresses are checked on every step of every episode, and a checksum costs a keccak.
+const validAddresses = new Map<string, boolean>()
+export const isAddress = (value: string): value is Address => {
+  let ok = validAddresses.get(value)
+  if (ok === undefined) {
+    ok = OxAddress.validate(value)
+    if (validAddresses.size >= 4096) validAddresses.clear()
+    validAddresses.set(value, ok)
+  }
+  return ok
+}
 
 /** `"1.5"` gwei → wei. */
 export const parseGwei = (gwei: string): bigint => Value.fromGwei(gwei)
