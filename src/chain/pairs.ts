@@ -1,7 +1,7 @@
 import type { Address } from 'viem'
 import { InfraError } from '../errors.js'
 import type { Rpc } from '../targets/rpc.js'
-import { findStorageField, readField, type StorageField, writeField } from './slots.js'
+import { findStorageField, readField, type StorageField, writeField, writeFields } from './slots.js'
 import { calldata, moveBps, tryWord } from './views.js'
 
 /** Where a V2-style pair keeps one reserve and the matching token balance. */
@@ -51,6 +51,38 @@ export async function shiftPairToken1(rpc: Rpc, pair: Address, bps: number, dire
       await addToField(rpc, s.balance, -delta)
     },
     describe: async () => `pair reserve1 ${before} → ${await readField(rpc, s.reserve)} (spot token0→token1 ${direction} ${bps} bps)`,
+  }
+}
+
+/**
+ * Repeated shifts of one pair's token1 price (the stress walk): the pair's storage is found once,
+ * and each shift is three round trips (one batch reads reserve1 and token1's balance, one writes
+ * both, one reads reserve1 back) instead of the ~25 of a `shiftPairToken1`. `undo` takes the sum
+ * of every shift back out, so trades between shifts survive, as with `shiftPairToken1`.
+ */
+export async function pairWalker(rpc: Rpc, pair: Address): Promise<{ shift(bps: number, direction: 'up' | 'down'): Promise<void>; undo(): Promise<void> }> {
+  const s = await side(rpc, pair, 1)
+  let net = 0n
+  return {
+    async shift(bps, direction) {
+      let expected = 0n
+      let delta = 0n
+      await writeFields(rpc, [s.reserve, s.balance], (_, [reserve, balance]) => {
+        const before = reserve as bigint
+        delta = moveBps(before, bps, direction) - before
+        expected = before + delta < 0n ? 0n : before + delta
+        const b = (balance as bigint) + delta
+        return [expected, b < 0n ? 0n : b]
+      })
+      net += delta
+      await verify(rpc, s.reserve, expected, 'getReserves()[1]')
+    },
+    async undo() {
+      if (net === 0n) return
+      await addToField(rpc, s.reserve, -net)
+      await addToField(rpc, s.balance, -net)
+      net = 0n
+    },
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Hex } from 'viem'
-import { type PairShift, shiftPairToken1 } from '../chain/pairs.js'
+import { pairWalker } from '../chain/pairs.js'
 import { findStorageField, readField, writeField, writeFields } from '../chain/slots.js'
 import { calldata, tryWord } from '../chain/views.js'
 import { InputError } from '../errors.js'
@@ -75,7 +75,8 @@ export const stress = define<'stress', StressBody>({
     const updatedField = feedAddress
       ? await findStorageField(ctx.rpc, { to: feedAddress, data: calldata('latestRoundData()'), outputWord: 3, label: 'latestRoundData().updatedAt' })
       : undefined
-    const shifts: PairShift[] = []
+    // The pair's storage is found once; each cycle's shift is then three round trips.
+    const pair = s.walk?.pair ? await pairWalker(ctx.rpc, ctx.resolve(s.walk.pair.target, `${where}.stress.walk.pair.target`)) : undefined
     let pairBps = 0
     let feedBps = 0
     const walk = (current: number, w: { stepBps: number; maxBps: number }) =>
@@ -84,11 +85,11 @@ export const stress = define<'stress', StressBody>({
       for (let i = 0; i < s.cycles; i++) {
         await env.beforeStep()
         if ((s.intervalS ?? 12) > 0) await increaseTime(ctx.rpc, s.intervalS ?? 12)
-        if (s.walk?.pair) {
+        if (s.walk?.pair && pair) {
           const next = walk(pairBps, s.walk.pair)
           const delta = next - pairBps
           if (Math.abs(delta) >= 0.5) {
-            shifts.push(await shiftPairToken1(ctx.rpc, ctx.resolve(s.walk.pair.target, `${where}.stress.walk.pair.target`), Math.abs(delta), delta > 0 ? 'up' : 'down'))
+            await pair.shift(Math.abs(delta), delta > 0 ? 'up' : 'down')
             pairBps = next
           }
         }
@@ -107,7 +108,7 @@ export const stress = define<'stress', StressBody>({
         }
       }
     } finally {
-      for (const shift of shifts.reverse()) await shift.undo()
+      await pair?.undo()
       if (feedField) await writeField(ctx.rpc, feedField, feedStart)
     }
   },
