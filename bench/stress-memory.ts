@@ -13,6 +13,7 @@ import { loadScenario } from '../src/scenario/loader.js'
 import { runScenario } from '../src/scenario/runner.js'
 import { sendTransaction } from '../src/targets/chain.js'
 import { startFork } from '../src/targets/fork.js'
+import * as rpcModule from '../src/targets/rpc.js'
 
 const DIRECT_CYCLES = 500
 
@@ -23,10 +24,14 @@ async function child(cycles: number) {
   const fork = await startFork({ kind: 'embedded' })
   let peak = 0
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100)
+  // HTTP round trips every JSON-RPC client of this process sent (absent from builds before the count existed).
+  const trips = () => (rpcModule as { rpcRoundTrips?: { count: number } }).rpcRoundTrips?.count ?? Number.NaN
   try {
+    const trips0 = trips()
     const t0 = performance.now()
     const r = await runScenario(scenario, fork, { seed: 1, replay: 'bench' })
     const runnerMs = performance.now() - t0
+    const runnerTrips = trips() - trips0
     const endRss = process.memoryUsage.rss()
     // What is still reachable (run with --expose-gc; the parent does): RSS alone also counts garbage V8 has not collected.
     ;(globalThis as { gc?: () => void }).gc?.()
@@ -38,7 +43,7 @@ async function child(cycles: number) {
       await sendTransaction(fork.anvil.rpc, { from: fork.accounts.keeper as Address, to: fork.book.vault as Address, data: calldata('cycle()') })
     const directMs = performance.now() - t1
     const total = r.cycles.inject.total
-    console.log(JSON.stringify({ cycles, total, runnerPerMin: (total / runnerMs) * 60_000, directPerMin: (DIRECT_CYCLES / directMs) * 60_000, peakMB: peak / 2 ** 20, endMB: endRss / 2 ** 20, heapMB, reportBytes: JSON.stringify(r, (_, v) => (typeof v === 'bigint' ? String(v) : v)).length }))
+    console.log(JSON.stringify({ cycles, total, tripsPerCycle: runnerTrips / total, runnerPerMin: (total / runnerMs) * 60_000, directPerMin: (DIRECT_CYCLES / directMs) * 60_000, peakMB: peak / 2 ** 20, endMB: endRss / 2 ** 20, heapMB, reportBytes: JSON.stringify(r, (_, v) => (typeof v === 'bigint' ? String(v) : v)).length }))
   } finally {
     clearInterval(sampler)
     await fork.stop()
@@ -48,7 +53,7 @@ async function child(cycles: number) {
 if (process.argv[2] === '--child') await child(Number(process.argv[3]))
 else {
   const counts = (process.argv[2] ?? '250,1000,4000').split(',').map(Number)
-  const rows: { cycles: number; runnerPerMin: number; directPerMin: number; peakMB: number; endMB: number; heapMB: number; reportBytes: number }[] = []
+  const rows: { cycles: number; tripsPerCycle: number; runnerPerMin: number; directPerMin: number; peakMB: number; endMB: number; heapMB: number; reportBytes: number }[] = []
   for (const n of counts) {
     const run = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', String(n)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
     const line = run.stdout.trim().split('\n').pop() ?? ''
@@ -57,7 +62,7 @@ else {
   }
   console.log('\nstress runner: node RSS and cycles per minute (runner = the whole scenario; direct = a bare cycle() loop on the same fork)')
   for (const r of rows)
-    console.log(`  ${String(r.cycles).padStart(5)} cycles  RSS peak ${r.peakMB.toFixed(0)} MB, end ${r.endMB.toFixed(0)} MB, heap after GC ${r.heapMB.toFixed(0)} MB  runner ${r.runnerPerMin.toFixed(0)}/min  direct ${r.directPerMin.toFixed(0)}/min  (${(r.runnerPerMin / r.directPerMin).toFixed(2)}×)  report ${(r.reportBytes / 1024).toFixed(0)} KiB`)
+    console.log(`  ${String(r.cycles).padStart(5)} cycles  RSS peak ${r.peakMB.toFixed(0)} MB, end ${r.endMB.toFixed(0)} MB, heap after GC ${r.heapMB.toFixed(0)} MB  runner ${r.runnerPerMin.toFixed(0)}/min  direct ${r.directPerMin.toFixed(0)}/min  (${(r.runnerPerMin / r.directPerMin).toFixed(2)}×)  ${r.tripsPerCycle.toFixed(1)} round trips/cycle  report ${(r.reportBytes / 1024).toFixed(0)} KiB`)
   const first = rows[0]
   const last = rows[rows.length - 1]
   if (first && last) console.log(`  RSS at ${last.cycles} / at ${first.cycles}: peak ${(last.peakMB / first.peakMB).toFixed(2)}×, end ${(last.endMB / first.endMB).toFixed(2)}×`)

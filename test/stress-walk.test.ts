@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { writeFields } from '../src/chain/slots.js'
+import { pairWalker } from '../src/chain/pairs.js'
+import { wordAt, writeFields } from '../src/chain/slots.js'
+import { calldata } from '../src/chain/views.js'
+import { call } from '../src/targets/chain.js'
 import { runScenario } from '../src/scenario/runner.js'
 import { getStorageAt } from '../src/targets/chain.js'
 import { type Fork, startFork } from '../src/targets/fork.js'
@@ -28,6 +31,26 @@ describe('stress: the feed walk written in two batches', () => {
     expect((word >> 64n) & 0xffffffffffffffffn).toBe(0xababababababababn)
     expect(word >> 192n).toBe(0xababababababababn)
     await expect(writeFields(fork.anvil.rpc, [low], () => [1n << 64n])).rejects.toThrow('does not fit the 64-bit storage field')
+  })
+
+  it('a pair walk moves getReserves()[1] and token1.balanceOf(pair) together, and undo takes the sum back out', async () => {
+    await fork.reset()
+    const pair = fork.book.pair as `0x${string}`
+    const reserve1 = async () => wordAt(await call(fork.anvil.rpc, { to: pair, data: calldata('getReserves()') }), 1)
+    const token1 = `0x${wordAt(await call(fork.anvil.rpc, { to: pair, data: calldata('token1()') }), 0).toString(16).padStart(40, '0')}` as `0x${string}`
+    const balance1 = async () => wordAt(await call(fork.anvil.rpc, { to: token1, data: calldata('balanceOf(address)', [pair]) }), 0)
+    const [r0, b0] = [await reserve1(), await balance1()]
+    const walker = await pairWalker(fork.anvil.rpc, pair)
+    await walker.shift(100, 'up')
+    expect(await reserve1()).toBe((r0 * 10_100n) / 10_000n)
+    expect((await balance1()) - b0).toBe((await reserve1()) - r0)
+    await walker.shift(250, 'down')
+    const r2 = ((r0 * 10_100n) / 10_000n * 9_750n) / 10_000n
+    expect(await reserve1()).toBe(r2)
+    expect((await balance1()) - b0).toBe(r2 - r0)
+    await walker.undo()
+    expect(await reserve1()).toBe(r0)
+    expect(await balance1()).toBe(b0)
   })
 
   it('a feed walk past the vault\'s 2 % guard takes effect: ONLY_UNWIND engages and a normal-mode check fails', async () => {

@@ -105,13 +105,13 @@ export async function writeField(rpc: Rpc, field: StorageField, value: bigint): 
 /**
  * Writes several fields in two round trips: one JSON-RPC batch reads their slots (with `extra`
  * calls beside them), one writes them; fields that share a slot become one write. `values` gets
- * the answers of `extra` and returns one value per field, in order.
+ * the answers of `extra` and the fields' current values, and returns one value per field, in order.
  */
-export async function writeFields(rpc: Rpc, fields: readonly StorageField[], values: (extra: unknown[]) => bigint[], extra: readonly { method: string; params?: unknown[] }[] = []): Promise<void> {
+export async function writeFields(rpc: Rpc, fields: readonly StorageField[], values: (extra: unknown[], current: bigint[]) => bigint[], extra: readonly { method: string; params?: unknown[] }[] = []): Promise<void> {
   const reads = await rpc.batch([...extra, ...fields.map((f) => ({ method: 'eth_getStorageAt', params: [f.address, f.slot, 'latest'] }))])
   const failed = reads.find((r) => r instanceof RpcError)
   if (failed) throw failed
-  const wanted = values(reads.slice(0, extra.length))
+  const wanted = values(reads.slice(0, extra.length), fields.map((f, i) => extract(BigInt(reads[extra.length + i] as Hex), f.offsetBits, f.widthBits)))
   const slots = new Map<string, { address: Address; slot: Hex; raw: bigint }>()
   fields.forEach((field, i) => {
     const value = wanted[i] as bigint

@@ -1,6 +1,7 @@
 import type { Hex } from 'viem'
-import { type PairShift, shiftPairToken1 } from '../chain/pairs.js'
-import { findStorageField, readField, writeField, writeFields } from '../chain/slots.js'
+import { pairWalker } from '../chain/pairs.js'
+import { findStorageField, readField, type StorageField, writeField, writeFields } from '../chain/slots.js'
+import { numberToHex } from '../util/evm.js'
 import { calldata, tryWord } from '../chain/views.js'
 import { InputError } from '../errors.js'
 import { addressOrName } from '../scenario/schema-parts.js'
@@ -75,7 +76,8 @@ export const stress = define<'stress', StressBody>({
     const updatedField = feedAddress
       ? await findStorageField(ctx.rpc, { to: feedAddress, data: calldata('latestRoundData()'), outputWord: 3, label: 'latestRoundData().updatedAt' })
       : undefined
-    const shifts: PairShift[] = []
+    // The pair's storage is found once; each cycle's shift is then three round trips.
+    const pair = s.walk?.pair ? await pairWalker(ctx.rpc, ctx.resolve(s.walk.pair.target, `${where}.stress.walk.pair.target`)) : undefined
     let pairBps = 0
     let feedBps = 0
     const walk = (current: number, w: { stepBps: number; maxBps: number }) =>
@@ -83,21 +85,41 @@ export const stress = define<'stress', StressBody>({
     try {
       for (let i = 0; i < s.cycles; i++) {
         await env.beforeStep()
-        if ((s.intervalS ?? 12) > 0) await increaseTime(ctx.rpc, s.intervalS ?? 12)
-        if (s.walk?.pair) {
+        // One batch reads what this cycle writes (beside the clock's move and the latest block), one
+        // writes it: the pair's shift and the feed's answer together.
+        const fields: StorageField[] = []
+        let pairMove: { bps: number; direction: 'up' | 'down' } | undefined
+        if (s.walk?.pair && pair) {
           const next = walk(pairBps, s.walk.pair)
           const delta = next - pairBps
           if (Math.abs(delta) >= 0.5) {
-            shifts.push(await shiftPairToken1(ctx.rpc, ctx.resolve(s.walk.pair.target, `${where}.stress.walk.pair.target`), Math.abs(delta), delta > 0 ? 'up' : 'down'))
+            pairMove = { bps: Math.abs(delta), direction: delta > 0 ? 'up' : 'down' }
+            fields.push(...pair.fields)
             pairBps = next
           }
         }
+        let answer: bigint | undefined
         if (feedField && feed && updatedField) {
           feedBps = walk(feedBps, feed)
-          const answer = (feedStart * BigInt(Math.round(10_000 + feedBps) * 100)) / 1_000_000n
-          // An oracle that keeps publishing: the answer moves and stays fresh (updatedAt = the
-          // latest block's time). Two batches, read then write, instead of five round trips.
-          await writeFields(ctx.rpc, [feedField, updatedField], ([block]) => [answer, BigInt((block as { timestamp: Hex }).timestamp)], [{ method: 'eth_getBlockByNumber', params: ['latest', false] }])
+          answer = (feedStart * BigInt(Math.round(10_000 + feedBps) * 100)) / 1_000_000n
+          fields.push(feedField, updatedField)
+        }
+        const interval = s.intervalS ?? 12
+        const clock = interval > 0 ? [{ method: 'evm_increaseTime', params: [numberToHex(interval)] }] : []
+        if (fields.length === 0) {
+          if (clock.length) await increaseTime(ctx.rpc, interval)
+        } else {
+          // An oracle that keeps publishing: the answer moves and stays fresh (updatedAt = the latest block's time).
+          await writeFields(
+            ctx.rpc,
+            fields,
+            (extra, current) => [
+              ...(pairMove && pair ? pair.plan(current, pairMove.bps, pairMove.direction) : []),
+              ...(answer !== undefined ? [answer, BigInt((extra[clock.length] as { timestamp: Hex }).timestamp)] : []),
+            ],
+            [...clock, { method: 'eth_getBlockByNumber', params: ['latest', false] }],
+          )
+          if (pairMove) await pair?.verify()
         }
         // Where the walks stand for this cycle (bps from their start), for report.html's stress chart.
         env.record({ ...(await keeperCall(ctx, from, undefined, `stress#${i + 1}`, env.phase)), walk: { pairBps: Math.round(pairBps * 10) / 10, feedBps: Math.round(feedBps * 10) / 10 } })
@@ -107,7 +129,7 @@ export const stress = define<'stress', StressBody>({
         }
       }
     } finally {
-      for (const shift of shifts.reverse()) await shift.undo()
+      await pair?.undo()
       if (feedField) await writeField(ctx.rpc, feedField, feedStart)
     }
   },

@@ -1,8 +1,69 @@
+import http from 'node:http'
+import https from 'node:https'
 import { InfraError } from '../errors.js'
 import { redactUrl } from '../util/redact.js'
 
 /**
- * A lean JSON-RPC client over HTTP (Node's fetch keeps connections alive). It refuses cheat
+ * Connections kept open per host:port, shared by every client in the process (the stress loop
+ * makes ~10 round trips a cycle; a new connection each would cost more than the call). Beyond
+ * this many calls in flight to one host, calls queue for a free connection; their timeout runs
+ * while they wait. Idle connections do not keep the process alive.
+ */
+export const RPC_MAX_SOCKETS = 32
+let agents: { http: http.Agent; https: https.Agent } | undefined
+const agentFor = (protocol: string) => {
+  agents ??= {
+    http: new http.Agent({ keepAlive: true, maxSockets: RPC_MAX_SOCKETS }),
+    https: new https.Agent({ keepAlive: true, maxSockets: RPC_MAX_SOCKETS }),
+  }
+  return protocol === 'https:' ? agents.https : agents.http
+}
+
+/** Round trips (HTTP requests) every client in this process has sent, for benches to count. */
+export const rpcRoundTrips = { count: 0 }
+
+/**
+ * One POST of a JSON body; the answer as a status and the body's text. One timer per call, which
+ * destroys the request when it fires. A kept-alive connection the server closed while idle
+ * (ECONNRESET before any answer on a reused socket) is retried once on a new one.
+ */
+function postJson(target: URL, body: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+  const payload = Buffer.from(body)
+  const attempt = (retry: boolean) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      rpcRoundTrips.count++
+      let timedOut = false
+      const req = (target.protocol === 'https:' ? https : http).request(target, {
+        method: 'POST',
+        agent: agentFor(target.protocol),
+        headers: { 'content-type': 'application/json', 'content-length': payload.length },
+      })
+      const timer = setTimeout(() => {
+        timedOut = true
+        req.destroy(new Error(`no answer within ${timeoutMs} ms (the client's timeout)`))
+      }, timeoutMs)
+      const fail = (error: Error) => {
+        clearTimeout(timer)
+        if (retry && !timedOut && req.reusedSocket && (error as NodeJS.ErrnoException).code === 'ECONNRESET') attempt(false).then(resolve, reject)
+        else reject(error)
+      }
+      req.once('error', fail)
+      req.once('response', (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.once('error', fail)
+        res.once('end', () => {
+          clearTimeout(timer)
+          resolve({ status: res.statusCode ?? 0, text: chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8') })
+        })
+      })
+      req.end(payload)
+    })
+  return attempt(true)
+}
+
+/**
+ * A lean JSON-RPC client over HTTP (node:http over kept-alive connections). It refuses cheat
  * methods (`anvil_*`, `evm_*`, `hardhat_*`) unless it was made for a process the toolkit started
  * itself (`owned`), so a user's upstream RPC never receives one.
  */
@@ -27,22 +88,20 @@ export function createRpc(url: string, options: { owned: boolean; timeoutMs?: nu
         hint: 'Cheat methods only go to Anvil processes that forkchaos started itself.',
       })
   }
+  let target: URL | undefined
   const post = async (body: unknown) => {
-    let response: Response
+    let response: { status: number; text: string }
     try {
-      response = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      })
+      target ??= new URL(url)
+      if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new Error(`unsupported protocol ${target.protocol} (expected http: or https:)`)
+      response = await postJson(target, JSON.stringify(body), timeoutMs)
     } catch (cause) {
       throw new InfraError('The JSON-RPC endpoint did not answer.', {
         context: { URL: redactUrl(url), Reason: (cause as Error).message },
         cause,
       })
     }
-    const text = await response.text()
+    const text = response.text
     try {
       return JSON.parse(text)
     } catch {

@@ -1,0 +1,79 @@
+import * as http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { InfraError } from '../src/errors.js'
+import { createRpc, RpcError } from '../src/targets/rpc.js'
+
+// A real HTTP server on 127.0.0.1 that answers JSON-RPC the way each test needs.
+let server: http.Server
+let url = ''
+const sockets = new Set<unknown>()
+let mode: 'echo' | 'hang' | 'text' | 'close-idle' = 'echo'
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    sockets.add(req.socket)
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      if (mode === 'hang') return
+      if (mode === 'text') return void res.end('<html>bad gateway</html>')
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+      const answer = (c: { id: number; method: string }) => (c.method === 'fail' ? { jsonrpc: '2.0', id: c.id, error: { code: -32000, message: 'no' } } : { jsonrpc: '2.0', id: c.id, result: c.method })
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify(Array.isArray(body) ? [...body].reverse().map(answer) : answer(body)))
+      // The server drops the kept-alive connection right after answering: the next call finds it reset.
+      if (mode === 'close-idle') res.on('finish', () => setTimeout(() => req.socket.destroy(), 20))
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+})
+afterAll(async () => {
+  server.closeAllConnections()
+  await new Promise((r) => server.close(r))
+})
+
+describe('createRpc over node:http', () => {
+  it('answers, batches in order (the server answers reversed), errors as RpcError, over one kept-alive connection', async () => {
+    mode = 'echo'
+    sockets.clear()
+    const rpc = createRpc(url, { owned: false })
+    for (let i = 0; i < 20; i++) expect(await rpc.request('eth_chainId')).toBe('eth_chainId')
+    const out = await rpc.batch([{ method: 'a' }, { method: 'fail' }, { method: 'c' }])
+    expect(out[0]).toBe('a')
+    expect(out[1]).toBeInstanceOf(RpcError)
+    expect((out[1] as RpcError).message).toBe('fail: no (code -32000)')
+    expect(out[2]).toBe('c')
+    await expect(rpc.request('fail')).rejects.toThrow('fail: no (code -32000)')
+    expect(sockets.size).toBe(1)
+  })
+
+  it('a call with no answer fails at its timeout, naming it', async () => {
+    mode = 'hang'
+    const rpc = createRpc(url, { owned: false, timeoutMs: 300 })
+    const error = await rpc.request('eth_chainId').catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(InfraError)
+    expect((error as Error).message).toMatch(/^The JSON-RPC endpoint did not answer\./)
+    expect((error as Error).message).toMatch(/no answer within 300 ms \(the client's timeout\)/)
+  })
+
+  it('an answer that is not JSON, and nobody listening: InfraError with status, body and reason', async () => {
+    mode = 'text'
+    await expect(createRpc(url, { owned: false }).request('x')).rejects.toThrow(/not JSON[\s\S]*<html>bad gateway/)
+    const error = await createRpc('http://user:secret@127.0.0.1:1/key', { owned: false }).request('x').catch((e: unknown) => e)
+    expect((error as Error).message).toMatch(/did not answer[\s\S]*ECONNREFUSED/)
+    expect((error as Error).message).not.toContain('secret')
+  })
+
+  it('a kept-alive connection the server closed while idle is not reused: the next call opens a new one', async () => {
+    mode = 'close-idle'
+    sockets.clear()
+    const rpc = createRpc(url, { owned: false })
+    for (let i = 0; i < 5; i++) {
+      expect(await rpc.request('eth_blockNumber')).toBe('eth_blockNumber')
+      await new Promise((r) => setTimeout(r, 60))
+    }
+    expect(sockets.size).toBe(5)
+  })
+})
