@@ -11,6 +11,7 @@ import { runSuite } from '../src/scenario/suite.js'
  */
 const oracle = 'scenarios/defi/oracle-divergence.yaml'
 const gas = 'scenarios/defi/gas-spike-bounty.yaml'
+const garbage = 'scenarios/defi/perp-answers-garbage.yaml'
 const builds = [
   // The guards switched off.
   { build: 'no-oracle-guard', file: oracle, cell: 'bps=300,direction=down', check: 'only-unwind-engaged', observed: /^riskMode 0$/ },
@@ -29,6 +30,9 @@ const builds = [
   { build: 'books-not-cleared', file: oracle, cell: 'bps=300,direction=down', check: 'trade-books-match', observed: /^vault\.tradeCollateral\(\) = [1-9]\d+$/ },
   { build: 'withdraw-paused', file: oracle, cell: 'bps=300,direction=down', check: 'step vault.withdraw', observed: /^reverted: Vault: withdrawals paused$/ },
   { build: 'full-exit-off-by-one', file: oracle, cell: 'bps=300,direction=down', check: 'step vault.withdraw', observed: /^reverted: Vault: insufficient shares$/ },
+  // Found by explore (a perp that answers without doing it), kept as builds; the shipped drill sweeps both calls.
+  { build: 'trusts-close-return', file: garbage, cell: 'fn=closeTrade', check: 'no-funds-lost', observed: /^sharePrice 0\.69/ },
+  { build: 'trusts-open-id', file: garbage, cell: 'fn=openTrade', check: 'trade-books-match', observed: /^vault\.tradeCollateral\(\) = [1-9]\d+ \(expected|^vault\.tradeCollateral\(\) = [1-9]\d+$/ },
 ] as const
 
 /** At most this many builds boot their embedded chains at once (each is an upstream Anvil and a fork). */
@@ -58,7 +62,8 @@ describe('DeFi drills: the reference vault holds them all', () => {
       'oracle-divergence-only-unwind[bps=2000,direction=up]',
     ])
     expect(names.filter((n) => n.startsWith('gas-spike-bounty-capped'))).toEqual(['gas-spike-bounty-capped[baseFeeGwei=300]', 'gas-spike-bounty-capped[baseFeeGwei=2000]'])
-    expect(report.scenarios.length).toBe(11)
+    expect(names.filter((n) => n.startsWith('perp-answers-garbage'))).toEqual(['perp-answers-garbage[fn=closeTrade]', 'perp-answers-garbage[fn=openTrade]'])
+    expect(report.scenarios.length).toBe(13)
     // Each cell ran its own values, and its replay runs that cell alone.
     const cell = (name: string) => report.scenarios.find((s) => s.name === name)
     expect(cell('oracle-divergence-only-unwind[bps=2000,direction=up]')?.faults[0]?.params).toEqual({ bps: 2000, direction: 'up' })
