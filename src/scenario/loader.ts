@@ -81,6 +81,8 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
   // A Foundry or Hardhat project's deployed contracts, by their own names (src/projects/).
   const project = projectContracts(scenario, file, fail, (segs) => lineAt(doc, segs, lineOf))
   if (project) scenario.contracts = project.addresses
+  /** A contract's ABI where the loader can reach it: the embedded contracts', or the project's artifacts. */
+  const abiOf = (name: string) => reachableAbi(name, scenario.contracts ?? {}, project ? (n) => (project.abis[n] ? { abi: project.abis[n], source: project.source } : undefined) : undefined)
   const ms = (value: unknown, field: string, fallback: number, maxMs: number) => (value === undefined ? fallback : parseDurationMs(value, field, { maxMs }))
   // Each fault once: its target kind against the scenario's, then its params, parsed here and
   // carried on the spec (`parsed`) so that nothing parses them again.
@@ -118,7 +120,7 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
       // Params that cannot work on the target, where its ABI tells what it is (a feed, a pair).
       const targetProblem = (definition as { targetProblem?: (p: unknown, t: { name: string; functions: readonly string[] | undefined }) => { key: string; why: string } | undefined }).targetProblem
       if (targetProblem && typeof fault.target === 'string') {
-        const abi = reachableAbi(fault.target, scenario.contracts ?? {}, project ? (n) => (project.abis[n] ? { abi: project.abis[n], source: project.source } : undefined) : undefined)
+        const abi = abiOf(fault.target)
         const problem = targetProblem((fault as { parsed?: unknown }).parsed, { name: fault.target, functions: abi ? functionSignatures(abi.abi) : undefined })
         if (problem)
           throw fail(`\`${where}.${problem.key}\` is refused: ${problem.why}.`, { line: lineAt(doc, [...list.split('.'), String(i), 'params', problem.key], lineOf), field: `${where}.${problem.key}` })
@@ -135,7 +137,7 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
       // A stress walk moves a Chainlink-style feed's answer: where the target's ABI is reachable, one without `latestRoundData()` is refused here.
       const feedTarget = (step as { stress?: { walk?: { feed?: { target?: unknown } } } }).stress?.walk?.feed?.target
       if (typeof feedTarget === 'string') {
-        const abi = reachableAbi(feedTarget, scenario.contracts ?? {}, project ? (n) => (project.abis[n] ? { abi: project.abis[n], source: project.source } : undefined) : undefined)
+        const abi = abiOf(feedTarget)
         const functions = abi ? functionSignatures(abi.abi) : undefined
         if (functions && !functions.includes('latestRoundData()'))
           throw fail(
