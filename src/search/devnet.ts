@@ -15,13 +15,18 @@ import { type ShrinkOps, shrinkSchedule } from './shrink.js'
 export const devnetShrinkRuns = 24
 
 /**
- * Runs in a row a shrink candidate must fail to be kept. A devnet's timing is not
- * exact (which peer hears an equivocator's second proposal first, where a restart lands in a
- * round): a candidate that broke the check once may hold the next time, and a shrink that kept it
- * (a wait lowered to 2 s did, once) writes a file that does not reproduce. A candidate that holds
- * is dropped at its first run, so a failing one costs two runs and a holding one one.
+ * How a shrink candidate is judged. A devnet's timing is not exact (which peer hears an
+ * equivocator's second proposal first, where a restart lands in a round, how far a busy machine
+ * lets the chain get before a fault ends): a candidate that broke a check once may hold the next
+ * time, and one that holds once may break the next. A candidate is kept when `devnetVotes.fail`
+ * of its runs fail and dropped when `devnetVotes.hold` hold, whichever comes first (at most 3
+ * runs): a candidate that fails 9 runs in 10 is kept 97 % of the time (two in a row: 81 %, which
+ * left seed 290's shrink unshrunk once in CI), one that fails 1 in 10 is kept 3 % of the time
+ * (a shrink that kept it would write a file that does not reproduce). A run that could not run
+ * (verdict `error`: a boot that timed out on a loaded machine) is no evidence either way: it is
+ * run again, at most `devnetVotes.errors` times per candidate.
  */
-export const devnetTries = 2
+export const devnetVotes = { fail: 2, hold: 2, errors: 2 } as const
 
 /**
  * `forkchaos search --target devnet`: seeded timed schedules of node, network and byzantine
@@ -30,8 +35,8 @@ export const devnetTries = 2
  * (no fork, no honest validator named in equivocation evidence) is judged over every sample of
  * the run (a stop condition on each ends the episode the moment one breaks); liveness and
  * catch-up after the heal. The first failing schedule is shrunk (faults
- * dropped, then waits and reverts, then levels lowered; a candidate kept only when
- * `devnetTries` runs in a row fail) to the smallest that does, confirmed once more, and written
+ * dropped, then waits and reverts, then levels lowered; a candidate kept when most of its
+ * runs fail: `devnetVotes`) to the smallest that does, confirmed once more, and written
  * under `out`.
  */
 export async function searchDevnet(options: {
@@ -72,13 +77,22 @@ export async function searchDevnet(options: {
     const report = await Experiment.run(loadScenario(file), target, { seed: options.seed, replay: '' })
     return { verdict: report.verdict, check: brokenCheck(report), reason: report.reason }
   }
-  // Whether `devnetTries` runs in a row fail (stops at the first that does not). Any broken check
-  // counts, not only the first one's: on a devnet one schedule shows one bug as a safety break or
-  // as a chain locked after the heal depending on timing (the double-vote build does both), and a
-  // shrink that demanded the same check would keep what it should drop.
-  const failsEveryTime = async (items: readonly DevnetItem[]) => {
-    for (let t = 0; t < devnetTries; t++) if ((await attempt(items)).check === undefined) return false
-    return true
+  // Whether the candidate fails `devnetVotes.fail` of its runs before `devnetVotes.hold` of them
+  // hold. Any broken check counts, not only the first one's: on a devnet one schedule shows one
+  // bug as a safety break or as a chain locked after the heal depending on timing (the
+  // double-vote build does both), and a shrink that demanded the same check would keep what it
+  // should drop.
+  const failsMostly = async (items: readonly DevnetItem[]) => {
+    let failed = 0
+    let held = 0
+    let errors = 0
+    while (failed < devnetVotes.fail && held < devnetVotes.hold) {
+      const r = await attempt(items)
+      if (r.verdict === 'error' && errors < devnetVotes.errors) errors++
+      else if (r.check !== undefined) failed++
+      else held++
+    }
+    return failed >= devnetVotes.fail
   }
   try {
     while (episodes < options.episodes && performance.now() - t0 < options.timeMs) {
@@ -94,7 +108,7 @@ export async function searchDevnet(options: {
       const s0 = performance.now()
       const before = runs
       const check = result.check
-      const shrunk = await shrinkSchedule(items, (c) => failsEveryTime(c), devnetItems(options.budget), options.shrinkRuns ?? devnetShrinkRuns)
+      const shrunk = await shrinkSchedule(items, (c) => failsMostly(c), devnetItems(options.budget), options.shrinkRuns ?? devnetShrinkRuns)
       // Timing on a devnet is not exact: the shrunk schedule runs once more, and the report says whether it failed the same way again.
       const final = await attempt(shrunk)
       const name = `search-devnet-${options.seed}-${check}`

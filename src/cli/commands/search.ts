@@ -42,7 +42,7 @@ export function searchCommand(program: Command) {
     .option('--devnet-build <name>', `devnet only: a test build of the validators (${Object.keys(devnetBuilds).join(', ')})`)
     .option('--validators <n>', `devnet only: validators, n = 3f + 1 (${devnetSizes.join(', ')})`, String(defaultDevnetSize))
     .option('--budget <n>', 'devnet only: validators faulty at once, at most f (default f: 1 of 4, 2 of 7, 3 of 10)')
-    .option('--shrink-runs <n>', `candidates a shrink may re-run (1–${bounds.shrinkRuns}; fork default ${bounds.shrinkRuns}; devnet default 24: a candidate is kept when two runs in a row fail, each run boots a devnet)`)
+    .option('--shrink-runs <n>', `candidates a shrink may re-run (1–${bounds.shrinkRuns}; fork default ${bounds.shrinkRuns}; devnet default 24: a candidate is kept when two of its runs fail before two hold, each run boots a devnet)`)
     .option('--out <dir>', 'where the shrunk scenario file of a failing schedule is written', 'reports/search')
     .option('--json', 'print the search report as JSON on stdout')
     .action(async (flags: Flags, command: Command) => {
