@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest'
 import { devnetBuilds } from '../src/cli/options.js'
 import { isAlive, liveProcesses } from '../src/process/registry.js'
 import { loadScenario, parseScenario } from '../src/scenario/loader.js'
-import { searchDevnet } from '../src/search/devnet.js'
+import { failsByVotes, searchDevnet } from '../src/search/devnet.js'
 import { type DevnetItem, devnetPool, devnetScheduleYaml, drawDevnetSchedule, withinBudget } from '../src/search/devnet-schedule.js'
 import { shrinkSchedule } from '../src/search/shrink.js'
 import { createPrng } from '../src/util/prng.js'
@@ -103,6 +103,25 @@ describe('devnet schedules (no devnet)', () => {
     expect(label(await shrinkSchedule(items, fails, ops))).toEqual(['+node.kill@0', '-f0', '+byzantine.equivocate@1', 'wait1'])
     expect(tried).not.toContainEqual(['+node.kill@0', '+byzantine.equivocate@1', 'wait2'])
     expect(tried.length).toBe(5)
+  })
+})
+
+describe('the shrink keeps a devnet candidate when two of its runs fail before two hold', () => {
+  const judge = async (outcomes: ('fail' | 'hold' | 'error')[]) => {
+    let runs = 0
+    const kept = await failsByVotes(async () => outcomes[runs++] ?? 'hold')
+    return { kept, runs }
+  }
+  it('keeps a candidate that held once between two failures, drops one that failed once between two holds', async () => {
+    expect(await judge(['fail', 'fail'])).toEqual({ kept: true, runs: 2 })
+    // Two in a row (the old rule) dropped this one: seed 290's equivocation in CI.
+    expect(await judge(['fail', 'hold', 'fail'])).toEqual({ kept: true, runs: 3 })
+    expect(await judge(['hold', 'fail', 'hold'])).toEqual({ kept: false, runs: 3 })
+    expect(await judge(['hold', 'hold'])).toEqual({ kept: false, runs: 2 })
+  })
+  it('does not count up to two runs that ended error; a third error counts as a hold', async () => {
+    expect(await judge(['error', 'fail', 'error', 'fail'])).toEqual({ kept: true, runs: 4 })
+    expect(await judge(['error', 'error', 'error', 'fail', 'hold'])).toEqual({ kept: false, runs: 5 })
   })
 })
 

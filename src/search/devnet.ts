@@ -20,13 +20,32 @@ export const devnetShrinkRuns = 24
  * lets the chain get before a fault ends): a candidate that broke a check once may hold the next
  * time, and one that holds once may break the next. A candidate is kept when `devnetVotes.fail`
  * of its runs fail and dropped when `devnetVotes.hold` hold, whichever comes first (at most 3
- * runs): a candidate that fails 9 runs in 10 is kept 97 % of the time (two in a row: 81 %, which
- * left seed 290's shrink unshrunk once in CI), one that fails 1 in 10 is kept 3 % of the time
+ * counted runs). Computed (p² + 2p²(1 − p)): a candidate that fails 9 runs in 10 is kept 97 % of
+ * the time (two in a row: 81 %; seed 290's true cause was dropped that way once in CI), one that
+ * fails 1 in 10 is kept 3 % of the time
  * (a shrink that kept it would write a file that does not reproduce). A run that could not run
  * (verdict `error`: a boot that timed out on a loaded machine) is no evidence either way: it is
  * run again, at most `devnetVotes.errors` times per candidate.
  */
 export const devnetVotes = { fail: 2, hold: 2, errors: 2 } as const
+
+/**
+ * Runs a candidate until `devnetVotes.fail` runs fail (kept: true) or `devnetVotes.hold` hold
+ * (false). Runs that end `error` are not counted, at most `devnetVotes.errors` of them; past
+ * that, an error counts as a hold. At most 3 counted runs, plus the errors.
+ */
+export async function failsByVotes(run: () => Promise<'fail' | 'hold' | 'error'>): Promise<boolean> {
+  let failed = 0
+  let held = 0
+  let errors = 0
+  while (failed < devnetVotes.fail && held < devnetVotes.hold) {
+    const r = await run()
+    if (r === 'error' && errors < devnetVotes.errors) errors++
+    else if (r === 'fail') failed++
+    else held++
+  }
+  return failed >= devnetVotes.fail
+}
 
 /**
  * `forkchaos search --target devnet`: seeded timed schedules of node, network and byzantine
@@ -77,23 +96,14 @@ export async function searchDevnet(options: {
     const report = await Experiment.run(loadScenario(file), target, { seed: options.seed, replay: '' })
     return { verdict: report.verdict, check: brokenCheck(report), reason: report.reason }
   }
-  // Whether the candidate fails `devnetVotes.fail` of its runs before `devnetVotes.hold` of them
-  // hold. Any broken check counts, not only the first one's: on a devnet one schedule shows one
-  // bug as a safety break or as a chain locked after the heal depending on timing (the
-  // double-vote build does both), and a shrink that demanded the same check would keep what it
-  // should drop.
-  const failsMostly = async (items: readonly DevnetItem[]) => {
-    let failed = 0
-    let held = 0
-    let errors = 0
-    while (failed < devnetVotes.fail && held < devnetVotes.hold) {
+  // Any broken check counts, not only the first one's: on a devnet one schedule shows one bug as
+  // a safety break or as a chain locked after the heal depending on timing (the double-vote build
+  // does both), and a shrink that demanded the same check would keep what it should drop.
+  const failsMostly = (items: readonly DevnetItem[]) =>
+    failsByVotes(async () => {
       const r = await attempt(items)
-      if (r.verdict === 'error' && errors < devnetVotes.errors) errors++
-      else if (r.check !== undefined) failed++
-      else held++
-    }
-    return failed >= devnetVotes.fail
-  }
+      return r.verdict === 'error' ? 'error' : r.check !== undefined ? 'fail' : 'hold'
+    })
   try {
     while (episodes < options.episodes && performance.now() - t0 < options.timeMs) {
       const items = drawDevnetSchedule(prng.fork(`episode-${episodes}`), options.steps, options.validators, options.budget)
