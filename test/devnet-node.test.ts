@@ -330,8 +330,15 @@ describe('consensus (pure state machine)', () => {
     })
     // The same vote again is not evidence; a forged one is dropped.
     expect(m.feed({ kind: 'vote', vote: p1 })).toEqual([])
-    const forged = { ...vote(3, 'prevote', 1, 0, null), validator: 0 }
+    const forged = { ...vote(3, 'prevote', 1, 0, null), validator: 1 }
     expect(m.feed({ kind: 'vote', vote: forged })).toEqual([])
+    expect(m.c.stats.badSignatures).toBe(1)
+    // The conflicting vote again (a peer relaying it back), or a third value, is dropped unread:
+    // neither relayed nor recorded again. Relayed on every arrival, one double vote went round the
+    // peers for good and kept honest nodes busy verifying it.
+    expect(m.feed({ kind: 'vote', vote: p2 })).toEqual([])
+    expect(m.feed({ kind: 'vote', vote: vote(0, 'prevote', 1, 0, valueIdOf(b.payload)) })).toEqual([])
+    expect(m.c.stats.conflictsDropped).toBe(2)
     expect(m.c.stats.badSignatures).toBe(1)
   })
 

@@ -156,7 +156,7 @@ export type Consensus = {
    */
   gossip(): Message[]
   /** Messages refused for a bad signature or from a validator outside the set. */
-  readonly stats: { badSignatures: number; stale: number }
+  readonly stats: { badSignatures: number; stale: number; conflictsDropped: number }
   proposerOf(height: number, round: number): number
 }
 
@@ -165,7 +165,7 @@ export function createConsensus(config: ConsensusConfig): Consensus {
   const { quorum, skip } = quorums(n)
   const timeouts = config.timeouts ?? defaultTimeouts(config.slotMs)
   const futureHeights = config.futureHeights ?? 2
-  const stats = { badSignatures: 0, stale: 0 }
+  const stats = { badSignatures: 0, stale: 0, conflictsDropped: 0 }
 
   let height = 0
   let round = 0
@@ -350,6 +350,15 @@ export function createConsensus(config: ConsensusConfig): Consensus {
     const m = votesAt(v.height, v.round, v.type)
     const existing = m.get(v.validator)
     if (existing && existing.value === v.value) return
+    // A conflicting vote stays out of the tally (the first one counts). Once one is verified,
+    // recorded and relayed, later ones of that validator, type, height and round are dropped
+    // unread: re-verified and relayed on every arrival, a double vote circulated among the peers
+    // for good and kept every honest node's loop busy on signature recoveries.
+    const evidenceKey = `${v.type}/${v.validator}/${v.height}/${v.round}`
+    if (existing && evidenceSeen.has(evidenceKey)) {
+      stats.conflictsDropped++
+      return
+    }
     if (!verifyVote(config.chainId, config.validators, v)) {
       stats.badSignatures++
       return
@@ -357,14 +366,11 @@ export function createConsensus(config: ConsensusConfig): Consensus {
     config.signState?.observe(v.height)
     out.push({ kind: 'relay', message: { t: 'vote', vote: v } })
     if (existing) {
-      const key = `${v.type}/${v.validator}/${v.height}/${v.round}`
-      if (!evidenceSeen.has(key)) {
-        evidenceSeen.add(key)
-        out.push({
-          kind: 'evidence',
-          evidence: { validator: v.validator, height: v.height, round: v.round, type: v.type, a: existing, b: v },
-        })
-      }
+      evidenceSeen.add(evidenceKey)
+      out.push({
+        kind: 'evidence',
+        evidence: { validator: v.validator, height: v.height, round: v.round, type: v.type, a: existing, b: v },
+      })
       return
     }
     m.set(v.validator, v)
