@@ -752,9 +752,11 @@ describe('devnet: four honest validators (500 ms slots)', () => {
     const heights = await waitFor('5 commits on every node', async () => {
       const hs = await dn.heights()
       return Math.min(...hs) >= 5 && hs
-    }, 6_000)
-    // ≥ 5 commits in about 4 s from a cold start (Anvils included).
-    expect(Date.now() - startedAtMs).toBeLessThan(6_000)
+    }, 30_000)
+    // From a cold start (Anvils included) that takes about 4 s on an idle machine; speed is
+    // bench/devnet.ts's to measure. A 6 s bound here failed at load 7 (6.8 s), so the bound only
+    // says the chain got going, with room for a busy 2-core machine.
+    expect(Date.now() - startedAtMs).toBeLessThan(40_000)
     await expectSameChain(dn.rpcs, Math.min(...heights))
     const status = await call<Record<string, unknown>>(dn.rpcs[0] as string, 'fc_status')
     expect(status).toMatchObject({ id: 0, peers: [1, 2, 3], rejections: 0, storeErrors: 0 })
