@@ -55,6 +55,7 @@ describe('the embedded topology', () => {
       anvil: anvilBinary(),
       dataDir: devnet?.nodes[id]?.dataDir as string,
       genesisTime: devnet?.genesisTimestampS as number,
+      anvilGenesis: path.join(devnet?.dir as string, 'anvil-genesis.json'),
       // The embedded devnet lets the kernel pick every port (it binds 0 and reads it back).
       enginePort: 0,
       rpcPort: new URL(devnet?.nodes[id]?.rpcUrl as string).port,
@@ -148,7 +149,7 @@ describe('bad topology files', () => {
   })
   it('a missing pod, an unknown field, a too-long name, both processes and compose', () => {
     expect(errorOf(() => loadTopology(write('nopod.yaml', 'name: x\nvalidators:\n  - name: v0\n    consensus: { command: [a] }\n    rpc: ["http://127.0.0.1:1"]\n')))).toMatch(/nopod\.yaml:3: `validators\[0\]\.pod` is required\.$/)
-    expect(errorOf(() => loadTopology(write('extra.yaml', valid.replace('    rpc: [', '    rpcs: 1\n    rpc: ['))))).toMatch(/extra\.yaml:47: `validators\.template\.rpcs` is not a known field of validators\.template\.$/)
+    expect(errorOf(() => loadTopology(write('extra.yaml', valid.replace('    rpc: [', '    rpcs: 1\n    rpc: ['))))).toMatch(/extra\.yaml:51: `validators\.template\.rpcs` is not a known field of validators\.template\.$/)
     expect(errorOf(() => loadTopology(write('long.yaml', valid.replace('name: validator-{id}', `name: ${'v'.repeat(64)}`))))).toMatch(/long\.yaml:15: `validators\.template\.name` must be at most 63 characters long\. Got 64\.$/)
     const both = write('both.yaml', 'name: x\nvalidators:\n  - name: v0\n    consensus: { command: [a] }\n    compose: { file: c.yml, consensus: v0 }\n    pod: { namespace: ns, labels: { a: b } }\n    rpc: ["http://127.0.0.1:1"]\n')
     expect(errorOf(() => loadTopology(both))).toMatch(/both\.yaml:3: `validators\[0\]` must have either `consensus` \(a command, with `execution`\) or `compose` \(services\)\. Got both\.$/)
@@ -191,7 +192,7 @@ describe('damaged topology and endpoints files (fast-check, fixed seed)', () => 
           fs.writeFileSync(file, input)
           try {
             const t = load(file)
-            if ('validators' in t) for (let id = 0; id < validatorCount(t); id++) renderValidator(t, id, { node: 'n', forkchaos: '/f', anvil: 'a', dataDir: '/d', genesisTime: 1, enginePort: 0, rpcPort: 1, genesis: 'g', jwt: 'j', p2pPort: 2, peers: '' })
+            if ('validators' in t) for (let id = 0; id < validatorCount(t); id++) renderValidator(t, id, { node: 'n', forkchaos: '/f', anvil: 'a', dataDir: '/d', genesisTime: 1, anvilGenesis: 'ag', enginePort: 0, rpcPort: 1, genesis: 'g', jwt: 'j', p2pPort: 2, peers: '' })
             loaded++
           } catch (e) {
             if (!(e instanceof InputError)) throw e

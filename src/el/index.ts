@@ -30,5 +30,4 @@ export function isElName(value: unknown): value is ElName {
 
 export { ETHEREUMJS_INSTALL, ethereumjsBin, startEthereumjs, type EthereumjsInstance, type EthereumjsParameters } from './ethereumjs.js'
 export { postMergeGenesis, readDevnetGenesis, writeJwtSecret, writePostMergeGenesis } from './genesis.js'
-export { anvilDevnetArgs, startDevnetAnvil } from './anvil.js'
 export { rethCommand } from './reth.js'

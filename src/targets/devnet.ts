@@ -10,7 +10,7 @@ import { createPrng, type Prng } from '../util/prng.js'
 import { type AnvilInstance, anvilBinary } from './anvil.js'
 import { EL_GRACE_MS, startElCommand } from '../el/command.js'
 import { ethereumjsBin, freePort } from '../el/ethereumjs.js'
-import { writeJwtSecret, writePostMergeGenesis } from '../el/genesis.js'
+import { writeAnvilGenesis, writeJwtSecret, writePostMergeGenesis } from '../el/genesis.js'
 import { type ElName, elSpecs, EL_NAMES, isElName } from '../el/index.js'
 import { type ClientKind, type DevnetPlan, planDevnet, type StaticValues } from '../topology/spawn.js'
 import { loadTopology, type Placeholder, renderValidator, type Topology } from '../topology/topology.js'
@@ -248,6 +248,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
 
   // Engine API clients (or a topology naming {genesis} / {jwt}): one post-merge genesis and one JWT secret for the whole devnet.
   const engineFiles = clients.every((c) => c === 'anvil') && !usedAnywhere('genesis') && !usedAnywhere('jwt') ? null : { genesisFile: writePostMergeGenesis(dir, g, genesisTimestampS), jwt: writeJwtSecret(dir) }
+  const anvilGenesisFile = usedAnywhere('anvilGenesis') ? writeAnvilGenesis(dir, g, genesisTimestampS) : undefined
 
   async function launch(id: number, env: Record<string, string>, overrides: Record<string, unknown>) {
     const dataDir = path.join(dir, `validator-${id}`)
@@ -262,6 +263,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
       dataDir,
       genesisTime: String(genesisTimestampS),
       ...(engineFiles ? { genesis: engineFiles.genesisFile, jwt: engineFiles.jwt.file } : {}),
+      ...(anvilGenesisFile ? { anvilGenesis: anvilGenesisFile } : {}),
       peers: validators.filter((v) => v.id !== id).map((v) => linkProxies.get(`${id}->${v.id}`)?.listen).join(','),
       enginePort: String(port.enginePort ?? 0),
       // Not picked (not in a command): the consensus node's, known from its READY line.

@@ -49,6 +49,7 @@ export const placeholders = {
   ethereumjs: "@ethereumjs/client's cli.js (run it with {node}; FORKCHAOS_ETHEREUMJS overrides)",
   dataDir: "the validator's data directory",
   genesis: 'the genesis file the execution client starts from',
+  anvilGenesis: "an Anvil `--init` genesis: the devnet's chain id, gas limit, genesis time and prefunded accounts (so Anvil need not derive them)",
   genesisTime: 'the genesis timestamp, in seconds since the epoch',
   jwt: 'the JWT secret file of the engine link (hex)',
   rpcPort: "the validator's JSON-RPC port (the one the probes read); 0: the kernel picks",
