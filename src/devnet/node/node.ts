@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { keccak256, stringToBytes } from 'viem'
+import { keccak256, stringToBytes } from '../../util/evm.js'
 import { unexecutableTx } from '../../chain/payload.js'
 import { InfraError } from '../../errors.js'
 import { createPrng } from '../../util/prng.js'
@@ -11,7 +11,7 @@ import { type Consensus, createConsensus, defaultTimeouts, type Output } from '.
 import { addressOf, quorums, valueIdOf } from './crypto.js'
 import { EngineApiEngine } from './engine-api.js'
 import { AnvilEngine, type BuiltPayload, JsonRpcHttp, toQuantity } from './execution.js'
-import { type AddResult, Mempool, TipQueue, tipOf } from './mempool.js'
+import { type AddResult, loadTxCodec, Mempool, TipQueue, tipOf } from './mempool.js'
 import { type P2p, startP2p } from './p2p.js'
 import { type RpcServer, startRpcServer } from './rpc.js'
 import { type BlockStore, openStore, type StoreOptions, storeFileName } from './store.js'
@@ -629,13 +629,16 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
   let clientTurn = true
 
   function admitGossip(txs: readonly Hex[], senders: readonly Hex[] | undefined) {
-    txs.forEach((raw, i) => {
-      if (gossipInbox.length < config.mempool.maxTotal) gossipInbox.push({ raw, sender: senders?.[i] }, tipOf(raw))
+    void loadTxCodec().then(() => {
+      txs.forEach((raw, i) => {
+        if (gossipInbox.length < config.mempool.maxTotal) gossipInbox.push({ raw, sender: senders?.[i] }, tipOf(raw))
+      })
+      startAdmitting()
     })
-    startAdmitting()
   }
 
-  function admitClient(raw: Hex): Promise<AddResult> {
+  async function admitClient(raw: Hex): Promise<AddResult> {
+    await loadTxCodec()
     const checked = mempool.ingress(raw)
     if (!checked.ok) return Promise.resolve({ ok: false, hash: null, reason: checked.reason })
     const busy = (): AddResult => ({
