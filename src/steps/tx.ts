@@ -35,11 +35,21 @@ export function expectOf(c: { expect?: StepRecord['expect']; kind?: StepRecord['
  * One call of the protocol's keeper entry point, with the probe's views read right before and
  * right after it (the gas price in the same batch as the first read).
  */
-export async function keeperCall(ctx: RunContext, from: Address, gasPrice: bigint | undefined, label: string, phase: Phase): Promise<Omit<StepRecord, 't'>> {
+export async function keeperCall(
+  ctx: RunContext,
+  from: Address,
+  gasPrice: bigint | undefined,
+  label: string,
+  phase: Phase,
+  /** A read of the caller's to take in the same batch as the views before (a stress walk's read-back); `check` throws to stop before the transaction. */
+  alsoBefore?: { call: { method: string; params: unknown[] }; check(answer: unknown): void },
+): Promise<Omit<StepRecord, 't'>> {
   const to = ctx.resolve(ctx.protocol.vault, 'protocol.vault')
-  const before = await ctx.probe.around(gasPrice === undefined ? [{ method: 'eth_gasPrice' }] : [])
+  const extra = [...(alsoBefore ? [alsoBefore.call] : []), ...(gasPrice === undefined ? [{ method: 'eth_gasPrice' }] : [])]
+  const before = await ctx.probe.around(extra)
+  if (alsoBefore) alsoBefore.check(before.extra[0])
   // A keeper pays the going price unless told otherwise; a gas spike shows up here.
-  const price = gasPrice ?? BigInt(before.extra[0] as Hex)
+  const price = gasPrice ?? BigInt(before.extra[alsoBefore ? 1 : 0] as Hex)
   const tx = { from, to, data: calldata(ctx.protocol.entry), gas: KEEPER_GAS, gasPrice: price }
   let receipt: Receipt
   try {
