@@ -2,12 +2,14 @@ import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { InfraError } from '../src/errors.js'
-import { createRpc, RpcError } from '../src/targets/rpc.js'
+import { writeAll } from '../src/targets/chain.js'
+import { coalescingCalls, createRpc, RpcError, rpcRoundTrips } from '../src/targets/rpc.js'
 
 // A real HTTP server on 127.0.0.1 that answers JSON-RPC the way each test needs.
 let server: http.Server
 let url = ''
 const sockets = new Set<unknown>()
+const bodies: string[] = []
 let mode: 'echo' | 'hang' | 'text' | 'close-idle' = 'echo'
 
 beforeAll(async () => {
@@ -16,6 +18,7 @@ beforeAll(async () => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
+      bodies.push(Buffer.concat(chunks).toString('utf8'))
       if (mode === 'hang') return
       if (mode === 'text') return void res.end('<html>bad gateway</html>')
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
@@ -75,5 +78,33 @@ describe('createRpc over node:http', () => {
       await new Promise((r) => setTimeout(r, 60))
     }
     expect(sockets.size).toBe(5)
+  })
+
+  it("coalescingCalls: the reads of one tick (eth_call, debug_traceTransaction) go in one batch, answered in order; a write goes alone, never in the reads' batch", async () => {
+    mode = 'echo'
+    const rpc = coalescingCalls(createRpc(url, { owned: true }))
+    bodies.length = 0
+    const trips = rpcRoundTrips.count
+    const answers = await Promise.all([rpc.request('eth_call', [{}]), rpc.request('debug_traceTransaction', ['0x1']), rpc.request('anvil_setStorageAt', ['0x1', '0x0', '0x0']), rpc.request('eth_call', [{}])])
+    expect(answers).toEqual(['eth_call', 'debug_traceTransaction', 'anvil_setStorageAt', 'eth_call'])
+    expect(rpcRoundTrips.count - trips).toBe(2)
+    expect(bodies.map((b) => [JSON.parse(b)].flat().map((c: { method: string }) => c.method))).toEqual([['anvil_setStorageAt'], ['eth_call', 'debug_traceTransaction', 'eth_call']])
+  })
+
+  it('writeAll: commuting writes in one batch, the first refusal thrown; two writes to one slot or one code refused before anything is sent', async () => {
+    mode = 'echo'
+    const rpc = createRpc(url, { owned: true })
+    bodies.length = 0
+    await writeAll(rpc, [
+      { method: 'anvil_setStorageAt', params: ['0xAa', '0x1', '0x5'] },
+      { method: 'anvil_setStorageAt', params: ['0xaa', '0x2', '0x5'] },
+      { method: 'anvil_setCode', params: ['0xaa', '0x00'] },
+    ])
+    expect(bodies).toHaveLength(1)
+    await expect(writeAll(rpc, [{ method: 'anvil_setCode', params: ['0x1', '0x'] }, { method: 'fail', params: [] }])).rejects.toThrow('fail: no (code -32000)')
+    bodies.length = 0
+    await expect(writeAll(rpc, [{ method: 'anvil_setStorageAt', params: ['0xAa', '0x1', '0x5'] }, { method: 'anvil_setStorageAt', params: ['0xaa', '0x1', '0x6'] }])).rejects.toThrow('do not commute')
+    await expect(writeAll(rpc, [{ method: 'anvil_setCode', params: ['0xaa', '0x'] }, { method: 'anvil_setCode', params: ['0xAA', '0x00'] }])).rejects.toThrow('do not commute')
+    expect(bodies).toHaveLength(0)
   })
 })

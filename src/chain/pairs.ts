@@ -1,7 +1,7 @@
-import type { Address } from 'viem'
+import type { Address, Hex } from 'viem'
 import { InfraError } from '../errors.js'
 import type { Rpc } from '../targets/rpc.js'
-import { findStorageField, readField, type StorageField, writeField, writeFields } from './slots.js'
+import { extract, findStorageField, readField, type StorageField, writeField, writeFields } from './slots.js'
 import { calldata, moveBps, tryWord } from './views.js'
 
 /** Where a V2-style pair keeps one reserve and the matching token balance. */
@@ -62,6 +62,12 @@ export type PairWalker = {
   plan(current: readonly bigint[], bps: number, direction: 'up' | 'down'): [bigint, bigint]
   /** Reads reserve1 back: the last planned write took. */
   verify(): Promise<void>
+  /**
+   * `verify` as a read for the caller's own batch (after the write, before anything else moves
+   * the chain): the call to send, and the check of its answer (throws as `verify` does). None
+   * when no shift is planned.
+   */
+  verifyRead(): { call: { method: string; params: unknown[] }; check(answer: unknown): void } | undefined
   shift(bps: number, direction: 'up' | 'down'): Promise<void>
   undo(): Promise<void>
 }
@@ -90,6 +96,19 @@ export async function pairWalker(rpc: Rpc, pair: Address): Promise<PairWalker> {
     async verify() {
       if (expected !== undefined) await verify(rpc, s.reserve, expected, 'getReserves()[1]')
       expected = undefined
+    },
+    verifyRead() {
+      if (expected === undefined) return undefined
+      const want = expected
+      expected = undefined
+      return {
+        call: { method: 'eth_getStorageAt', params: [s.reserve.address, s.reserve.slot, 'latest'] },
+        check(answer) {
+          if (answer instanceof Error) throw answer
+          const got = extract(BigInt(answer as Hex), s.reserve.offsetBits, s.reserve.widthBits)
+          if (got !== want) throw new InfraError('The write to getReserves()[1] did not take.', { context: { Expected: want.toString(), Got: got.toString() } })
+        },
+      }
     },
     async shift(bps, direction) {
       await writeFields(rpc, walker.fields, (_, current) => walker.plan(current, bps, direction))

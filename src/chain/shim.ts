@@ -2,7 +2,7 @@ import type { Address, Hex } from 'viem'
 import { encodeAbiParameters, getAddress, isHex, keccak256, numberToHex, pad, stringToHex, toFunctionSelector } from '../util/evm.js'
 import { artifact } from '../contracts.js'
 import { InputError } from '../errors.js'
-import { getCode, getStorageAt, setCode, setStorageAt } from '../targets/chain.js'
+import { getCode, setCodeWrite, setStorageWrite, writeAll } from '../targets/chain.js'
 import type { Rpc } from '../targets/rpc.js'
 
 /**
@@ -55,17 +55,19 @@ export type ShimHandle = { target: Address; selectors: Hex[]; rpc: Rpc }
 export async function installRules(rpc: Rpc, target: Address, rules: Map<Hex, ShimRule>): Promise<ShimHandle> {
   const key = `${rpc.url}|${getAddress(target)}`
   let entry = installed.get(key)
+  // Every write goes in one batch: each is to its own code or slot, so their order does not matter.
+  const writes: { method: string; params: unknown[] }[] = []
+  let fresh: Installed | undefined
   if (!entry) {
     const original = await getCode(rpc, target)
     if (original === '0x') throw new InputError(`The dependency target ${target} has no code.`)
     // A deterministic fresh address for the original code, derived from the target.
     const impl = getAddress(`0x${keccak256(`${target}${'f0'.repeat(4)}` as Hex).slice(26)}`)
-    await setCode(rpc, impl, original)
-    await setCode(rpc, target, artifact('SelectorShim').deployedBytecode)
-    await setStorageAt(rpc, target, IMPL_SLOT, pad(impl, { size: 32 }))
-    entry = { original, impl, selectors: new Map() }
-    installed.set(key, entry)
+    writes.push(setCodeWrite(impl, original), setCodeWrite(target, artifact('SelectorShim').deployedBytecode), setStorageWrite(target, IMPL_SLOT, pad(impl, { size: 32 })))
+    fresh = { original, impl, selectors: new Map() }
   }
+  // A selector another fault already set is written again with this rule, as before; the count says how many hold it.
+  const counts = new Map((entry ?? fresh)?.selectors)
   for (const [selector, rule] of rules) {
     const slot = ruleSlot(selector)
     const word =
@@ -76,12 +78,16 @@ export async function installRules(rpc: Rpc, target: Address, rules: Map<Hex, Sh
           : rule.mode === 'gas'
             ? 3n | (rule.gas << 8n)
             : 4n | (BigInt(rule.word) << 80n) | ({ replace: 0n, scale: 1n, 'scale-int': 2n }[rule.how] << 88n)
-    await setStorageAt(rpc, target, numberToHex(slot, { size: 32 }), numberToHex(word, { size: 32 }))
-    if (rule.mode === 'revert') await setStorageAt(rpc, target, numberToHex(slot + 1n, { size: 32 }), reasonWord(rule.reason))
-    if (rule.mode === 'garbage') await setStorageAt(rpc, target, numberToHex(slot + 2n, { size: 32 }), rule.word)
-    if (rule.mode === 'rewrite') await setStorageAt(rpc, target, numberToHex(slot + 3n, { size: 32 }), numberToHex(BigInt.asUintN(256, rule.value), { size: 32 }))
-    entry.selectors.set(selector, (entry.selectors.get(selector) ?? 0) + 1)
+    writes.push(setStorageWrite(target, numberToHex(slot, { size: 32 }), numberToHex(word, { size: 32 })))
+    if (rule.mode === 'revert') writes.push(setStorageWrite(target, numberToHex(slot + 1n, { size: 32 }), reasonWord(rule.reason)))
+    if (rule.mode === 'garbage') writes.push(setStorageWrite(target, numberToHex(slot + 2n, { size: 32 }), rule.word))
+    if (rule.mode === 'rewrite') writes.push(setStorageWrite(target, numberToHex(slot + 3n, { size: 32 }), numberToHex(BigInt.asUintN(256, rule.value), { size: 32 })))
+    counts.set(selector, (counts.get(selector) ?? 0) + 1)
   }
+  await writeAll(rpc, writes)
+  entry ??= fresh as Installed
+  installed.set(key, entry)
+  entry.selectors = counts
   return { target, selectors: [...rules.keys()], rpc }
 }
 
@@ -89,24 +95,35 @@ export async function removeRules(handle: ShimHandle): Promise<void> {
   const key = `${handle.rpc.url}|${getAddress(handle.target)}`
   const entry = installed.get(key)
   if (!entry) return
+  // Every write goes in one batch (each to its own slot or code); the bookkeeping follows once they are in.
+  const writes: { method: string; params: unknown[] }[] = []
+  const counts = new Map(entry.selectors)
   for (const selector of handle.selectors) {
-    const left = (entry.selectors.get(selector) ?? 1) - 1
-    if (left > 0) continue
-    entry.selectors.delete(selector)
+    const left = (counts.get(selector) ?? 1) - 1
+    if (left > 0) {
+      counts.set(selector, left)
+      continue
+    }
+    counts.delete(selector)
     const slot = ruleSlot(selector)
-    for (const i of [0n, 1n, 2n, 3n]) await setStorageAt(handle.rpc, handle.target, numberToHex(slot + i, { size: 32 }), ZERO)
+    for (const i of [0n, 1n, 2n, 3n]) writes.push(setStorageWrite(handle.target, numberToHex(slot + i, { size: 32 }), ZERO))
   }
-  if (entry.selectors.size > 0) return
-  await setCode(handle.rpc, handle.target, entry.original)
-  await setStorageAt(handle.rpc, handle.target, IMPL_SLOT, ZERO)
-  await setCode(handle.rpc, entry.impl, '0x')
-  installed.delete(key)
+  const last = counts.size === 0
+  if (last) writes.push(setCodeWrite(handle.target, entry.original), setStorageWrite(handle.target, IMPL_SLOT, ZERO), setCodeWrite(entry.impl, '0x'))
+  await writeAll(handle.rpc, writes)
+  entry.selectors = counts
+  if (last) installed.delete(key)
 }
 
-/** Whether the shim is in place at the target (read back after apply). */
+/** Whether the shim is in place at the target (read back after apply): its code and its impl slot, in one batch. */
 export async function shimInPlace(rpc: Rpc, target: Address): Promise<boolean> {
-  const code = await getCode(rpc, target)
-  return code === artifact('SelectorShim').deployedBytecode && BigInt(await getStorageAt(rpc, target, IMPL_SLOT)) !== 0n
+  const [code, impl] = await rpc.batch([
+    { method: 'eth_getCode', params: [target, 'latest'] },
+    { method: 'eth_getStorageAt', params: [target, IMPL_SLOT, 'latest'] },
+  ])
+  if (code instanceof Error) throw code
+  if (impl instanceof Error) throw impl
+  return code === artifact('SelectorShim').deployedBytecode && BigInt(impl as Hex) !== 0n
 }
 
 function reasonWord(reason: string): Hex {

@@ -134,7 +134,8 @@ export function wordAt(data: Hex, index: number): bigint {
   return BigInt(`0x${word}`)
 }
 
-function extract(raw: bigint, offsetBits: number, widthBits: number): bigint {
+/** The field's bits of a slot's raw value. */
+export function extract(raw: bigint, offsetBits: number, widthBits: number): bigint {
   return (raw >> BigInt(offsetBits)) & ((1n << BigInt(widthBits)) - 1n)
 }
 

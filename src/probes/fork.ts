@@ -88,7 +88,11 @@ export type ForkProbe = {
   sampleEnd(window: { phase: Phase; from: number; to: number }, asks: { name: string; prepare(): { params: unknown; reads: Read[] } }[]): Promise<void>
 }
 
-export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: Address; resolve(name: string, field: string): Address }): ForkProbe {
+/**
+ * `reader`: a `coalescingCalls` over `rpc` to read through, shared with the caller so that its
+ * reads in the same tick join the probe's batch (default: the probe's own).
+ */
+export function createForkProbe(options: { rpc: Rpc; reader?: Rpc; protocol: Protocol; vault: Address; resolve(name: string, field: string): Address }): ForkProbe {
   const { rpc, protocol, vault } = options
   const series: ForkSeries = { protocol, steps: [], start: {}, startByCheck: {}, ends: [] }
   const argsOf = (view: { args: readonly (string | number | boolean)[] }, field: string) => view.args.map((a, i) => toArg(a, options.resolve, `${field}.args[${i}]`))
@@ -117,7 +121,7 @@ export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: 
 
   const traceCache = new Map<string, Promise<Frame>>()
   // A window end's views go out together: one JSON-RPC batch per round of reads.
-  const reader = coalescingCalls(rpc)
+  const reader = options.reader ?? coalescingCalls(rpc)
   const readOne = async (read: Read, window: { phase: Phase; from: number; to: number }): Promise<ReadResult> => {
     try {
       if (read.kind === 'view') return { ok: true, value: await readView(reader, read.to, read.fn, read.args) }
@@ -126,7 +130,8 @@ export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: 
         return { ok: true, value: await revertReason(reader, { to: read.to, data: read.data, ...(read.from ? { from: read.from } : {}) }) }
       }
       if (read.kind === 'traces') {
-        const traces: CycleTrace[] = []
+        // Every trace is asked for at once (with the window end's other reads, in one batch), then awaited in order.
+        const traces: { label: string; frame: Promise<Frame> }[] = []
         for (const step of inWindow(series, window)) {
           if (step.type !== 'cycle' || !step.receipt || !step.ok) continue
           // A mined transaction's trace does not change: each is fetched once per run. The key holds
@@ -135,13 +140,15 @@ export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: 
           const key = `${r.transactionHash}@${r.blockNumber}:${r.gasUsed}:${r.status}:${r.logs.length}`
           let frame = traceCache.get(key)
           if (!frame) {
-            frame = rpc.request<Frame>('debug_traceTransaction', [step.receipt.transactionHash, { tracer: 'callTracer' }])
+            frame = reader.request<Frame>('debug_traceTransaction', [step.receipt.transactionHash, { tracer: 'callTracer' }])
             traceCache.set(key, frame)
             frame.catch(() => traceCache.delete(key))
           }
-          traces.push({ label: step.label, frame: await frame })
+          traces.push({ label: step.label, frame })
         }
-        return { ok: true, value: traces }
+        const out: CycleTrace[] = []
+        for (const t of traces) out.push({ label: t.label, frame: await t.frame })
+        return { ok: true, value: out }
       }
       return { ok: true, value: await read.run(window.phase, inWindow(series, window)) }
     } catch (error) {
@@ -155,17 +162,28 @@ export function createForkProbe(options: { rpc: Rpc; protocol: Protocol; vault: 
     now: () => performance.now(),
     async readStart(asks = []) {
       const named = [['protocol.sharePrice', protocol.sharePrice], ...(protocol.state ?? []).map((v, i) => [`protocol.state[${i}]`, v] as const)] as const
-      for (const [field, view] of named) {
-        if (!view) continue
-        const v = viewOf(view)
-        series.start[v.key] = await readUint(rpc, vault, v.fn, argsOf(v, field))
-      }
       const window = { phase: 'baseline' as const, from: 0, to: 0 }
-      for (const ask of asks) {
-        const results: ReadResult[] = []
-        for (const read of ask.reads) results.push(await readOne(read, window))
-        series.startByCheck[ask.name] = results
-      }
+      // The start views and the checks' start reads only read the chain: one batch (through
+      // `reader`, with whatever else reads in this tick). A user module may move the chain, so
+      // with one the checks' reads run in turn after the views.
+      const modules = asks.some((a) => a.reads.some((r) => r.kind === 'module'))
+      const start = Promise.all(
+        named.flatMap(([field, view]) => {
+          if (!view) return []
+          const v = viewOf(view)
+          return [readUint(reader, vault, v.fn, argsOf(v, field)).then((value) => [v.key, value] as const)]
+        }),
+      )
+      const checks = modules ? undefined : Promise.all(asks.map((ask) => Promise.all(ask.reads.map((read) => readOne(read, window)))))
+      checks?.catch(() => {})
+      for (const [key, value] of await start) series.start[key] = value
+      if (checks) (await checks).forEach((results, i) => (series.startByCheck[(asks[i] as (typeof asks)[number]).name] = results))
+      else
+        for (const ask of asks) {
+          const results: ReadResult[] = []
+          for (const read of ask.reads) results.push(await readOne(read, window))
+          series.startByCheck[ask.name] = results
+        }
     },
     async around(extra = []) {
       const answers = await rpc.batch([...extra, ...views.map((v) => ({ method: 'eth_call', params: [{ to: v.to, data: v.data }, 'latest'] }))])

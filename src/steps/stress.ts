@@ -119,10 +119,10 @@ export const stress = define<'stress', StressBody>({
             ],
             [...clock, { method: 'eth_getBlockByNumber', params: ['latest', false] }],
           )
-          if (pairMove) await pair?.verify()
         }
         // Where the walks stand for this cycle (bps from their start), for report.html's stress chart.
-        env.record({ ...(await keeperCall(ctx, from, undefined, `stress#${i + 1}`, env.phase)), walk: { pairBps: Math.round(pairBps * 10) / 10, feedBps: Math.round(feedBps * 10) / 10 } })
+        // The pair's read-back goes in the batch of the views before the cycle (reads both, after the write).
+        env.record({ ...(await keeperCall(ctx, from, undefined, `stress#${i + 1}`, env.phase, pair?.verifyRead())), walk: { pairBps: Math.round(pairBps * 10) / 10, feedBps: Math.round(feedBps * 10) / 10 } })
         if ((i + 1) % 25 === 0) {
           env.progress(i + 1, s.cycles)
           await env.stopCheck()

@@ -35,11 +35,21 @@ export function expectOf(c: { expect?: StepRecord['expect']; kind?: StepRecord['
  * One call of the protocol's keeper entry point, with the probe's views read right before and
  * right after it (the gas price in the same batch as the first read).
  */
-export async function keeperCall(ctx: RunContext, from: Address, gasPrice: bigint | undefined, label: string, phase: Phase): Promise<Omit<StepRecord, 't'>> {
+export async function keeperCall(
+  ctx: RunContext,
+  from: Address,
+  gasPrice: bigint | undefined,
+  label: string,
+  phase: Phase,
+  /** A read of the caller's to take in the same batch as the views before (a stress walk's read-back); `check` throws to stop before the transaction. */
+  alsoBefore?: { call: { method: string; params: unknown[] }; check(answer: unknown): void },
+): Promise<Omit<StepRecord, 't'>> {
   const to = ctx.resolve(ctx.protocol.vault, 'protocol.vault')
-  const before = await ctx.probe.around(gasPrice === undefined ? [{ method: 'eth_gasPrice' }] : [])
+  const extra = [...(alsoBefore ? [alsoBefore.call] : []), ...(gasPrice === undefined ? [{ method: 'eth_gasPrice' }] : [])]
+  const before = await ctx.probe.around(extra)
+  if (alsoBefore) alsoBefore.check(before.extra[0])
   // A keeper pays the going price unless told otherwise; a gas spike shows up here.
-  const price = gasPrice ?? BigInt(before.extra[0] as Hex)
+  const price = gasPrice ?? BigInt(before.extra[alsoBefore ? 1 : 0] as Hex)
   const tx = { from, to, data: calldata(ctx.protocol.entry), gas: KEEPER_GAS, gasPrice: price }
   let receipt: Receipt
   try {
@@ -50,8 +60,9 @@ export async function keeperCall(ctx: RunContext, from: Address, gasPrice: bigin
     if (!(error instanceof RpcError)) throw error
     return { label, phase, type: 'cycle', ok: false, reason: `node refused the transaction: ${error.message.slice(0, 300)}`, before: before.views }
   }
-  const after = await ctx.probe.around()
   const ok = receipt.status === '0x1'
+  // A reverted cycle's replay reads the same state as the views after it: one batch.
+  const after = await ctx.probe.around(ok ? [] : [{ method: 'eth_call', params: [replayCall(tx), 'latest'] }])
   const signals = ctx.probe.signalsIn(receipt)
   return {
     label,
@@ -62,7 +73,7 @@ export async function keeperCall(ctx: RunContext, from: Address, gasPrice: bigin
     before: before.views,
     after: after.views,
     ...(signals.length ? { signals } : {}),
-    ...(ok ? {} : { reason: await replayReason(ctx, tx, receipt) }),
+    ...(ok ? {} : { reason: replayText(after.extra[0], receipt) }),
   }
 }
 
@@ -71,10 +82,21 @@ export async function keeperCall(ctx: RunContext, from: Address, gasPrice: bigin
  * transaction changed nothing but the sender's nonce and balance, so that is its pre-state.
  */
 export async function replayReason(ctx: RunContext, tx: { from: Address; to: Address; data: Hex; gasPrice?: bigint }, receipt: Receipt) {
+  let answer: unknown
   try {
-    await ctx.rpc.request('eth_call', [{ from: tx.from, to: tx.to, data: tx.data, gas: `0x${KEEPER_GAS.toString(16)}` }, 'latest'])
-    return `reverted at gas ${BigInt(receipt.gasUsed)} (no reason on replay; out of gas?) at ${formatGwei(BigInt(receipt.effectiveGasPrice))} gwei`
+    answer = await ctx.rpc.request('eth_call', [replayCall(tx), 'latest'])
   } catch (error) {
-    return error instanceof RpcError ? decodeReason(error) : (error as Error).message
+    answer = error
   }
+  return replayText(answer, receipt)
+}
+
+/** The `eth_call` that replays a transaction (its gas limit the keeper's). */
+const replayCall = (tx: { from: Address; to: Address; data: Hex }) => ({ from: tx.from, to: tx.to, data: tx.data, gas: `0x${KEEPER_GAS.toString(16)}` })
+
+/** A replay's answer (a result, or the error it threw) as the reason text of a reverted transaction. */
+function replayText(answer: unknown, receipt: Receipt): string {
+  if (answer instanceof RpcError) return decodeReason(answer)
+  if (answer instanceof Error) return answer.message
+  return `reverted at gas ${BigInt(receipt.gasUsed)} (no reason on replay; out of gas?) at ${formatGwei(BigInt(receipt.effectiveGasPrice))} gwei`
 }

@@ -1,6 +1,6 @@
 import type { Address, Hex } from 'viem'
 import { numberToHex } from '../util/evm.js'
-import type { Rpc } from './rpc.js'
+import { type Rpc, RpcError } from './rpc.js'
 
 /**
  * Chain operations as free functions `(rpc, params)`. All of them are cheat methods or plain
@@ -28,6 +28,22 @@ export const getStorageAt = (rpc: Rpc, address: Address, slot: Hex) =>
 export const setCode = (rpc: Rpc, address: Address, code: Hex) => rpc.request('anvil_setCode', [address, code])
 
 export const getCode = (rpc: Rpc, address: Address) => rpc.request<Hex>('eth_getCode', [address, 'latest'])
+
+/**
+ * Sends writes that commute (each to a different slot, code or account field) in one JSON-RPC
+ * batch, and throws the first refusal. Never mix in reads, nor two writes to one place: a batch's
+ * calls carry no order.
+ */
+export async function writeAll(rpc: Rpc, writes: readonly { method: string; params: readonly unknown[] }[]): Promise<void> {
+  const keys = new Set(writes.map((w) => `${w.method === 'anvil_setCode' ? 'code' : w.method}:${JSON.stringify(w.params.slice(0, w.method === 'anvil_setStorageAt' ? 2 : 1)).toLowerCase()}`))
+  if (keys.size !== writes.length) throw new Error('writeAll: two writes to the same place do not commute; send them in turn')
+  const answers = await rpc.batch(writes)
+  const refused = answers.find((a) => a instanceof RpcError)
+  if (refused) throw refused
+}
+
+export const setStorageWrite = (address: Address, slot: Hex, value: Hex) => ({ method: 'anvil_setStorageAt', params: [address, slot, value] })
+export const setCodeWrite = (address: Address, code: Hex) => ({ method: 'anvil_setCode', params: [address, code] })
 
 export const setBalance = (rpc: Rpc, address: Address, wei: bigint) =>
   rpc.request('anvil_setBalance', [address, numberToHex(wei)])

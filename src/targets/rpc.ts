@@ -157,21 +157,28 @@ export class RpcError extends Error {
 }
 
 /**
- * An `Rpc` whose `eth_call`s made in the same tick go out as one JSON-RPC batch (answers and
- * errors as if each were sent alone); every other method passes straight through. For readers
- * that fire many independent views at once (a window end's checks).
+ * Methods that only read the chain and may therefore share a JSON-RPC batch in any order:
+ * a call simulated on the latest state, and the call trace of a mined transaction.
+ */
+const coalescedMethods: ReadonlySet<string> = new Set(['eth_call', 'debug_traceTransaction'])
+
+/**
+ * An `Rpc` whose reads (`eth_call`, `debug_traceTransaction`) made in the same tick go out as one
+ * JSON-RPC batch (answers and errors as if each were sent alone); every other method passes
+ * straight through. For readers that fire many independent reads at once (a window end's checks).
+ * Only reads are held back: a write is never batched with them, so nothing is reordered.
  */
 export function coalescingCalls(rpc: Rpc): Rpc {
-  let queue: { params: readonly unknown[]; resolve(v: unknown): void; reject(e: unknown): void }[] = []
+  let queue: { method: string; params: readonly unknown[]; resolve(v: unknown): void; reject(e: unknown): void }[] = []
   const flush = () => {
     const calls = queue
     queue = []
     if (calls.length === 1) {
       const c = calls[0] as (typeof calls)[number]
-      rpc.request('eth_call', c.params).then(c.resolve, c.reject)
+      rpc.request(c.method, c.params).then(c.resolve, c.reject)
       return
     }
-    rpc.batch(calls.map((c) => ({ method: 'eth_call', params: c.params }))).then(
+    rpc.batch(calls.map((c) => ({ method: c.method, params: c.params }))).then(
       (answers) => calls.forEach((c, i) => (answers[i] instanceof RpcError ? c.reject(answers[i]) : c.resolve(answers[i]))),
       (error) => calls.forEach((c) => c.reject(error)),
     )
@@ -181,10 +188,10 @@ export function coalescingCalls(rpc: Rpc): Rpc {
     owned: rpc.owned,
     batch: (calls) => rpc.batch(calls),
     request<T>(method: string, params: readonly unknown[] = []): Promise<T> {
-      if (method !== 'eth_call') return rpc.request<T>(method, params)
+      if (!coalescedMethods.has(method)) return rpc.request<T>(method, params)
       return new Promise<T>((resolve, reject) => {
         if (queue.length === 0) setImmediate(flush)
-        queue.push({ params, resolve: resolve as (v: unknown) => void, reject })
+        queue.push({ method, params, resolve: resolve as (v: unknown) => void, reject })
       })
     },
   }

@@ -8,6 +8,7 @@ import { faults } from '../../faults/registry.js'
 import { onTeardown } from '../../lifecycle.js'
 import { createForkProbe, inWindow } from '../../probes/fork.js'
 import { type RpcProxy, startRpcProxy } from '../../proxy/jsonrpc/proxy.js'
+import { coalescingCalls, type Rpc } from '../../targets/rpc.js'
 import type { CheckResult } from '../../report/types.js'
 import { createResolver, type RunContext, type StepRecord } from '../../scenario/context.js'
 import { resolveProtocol, viewOf } from '../../scenario/protocol.js'
@@ -107,7 +108,9 @@ async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, sc
   const resolve = createResolver(scenario, fork)
   preflight(scenario, resolve)
   const vault = resolve(protocol.vault, 'protocol.vault')
-  const probe = createForkProbe({ rpc: fork.anvil.rpc, protocol, vault, resolve })
+  // Reads made in the same tick (the probe's, the views of report.html) share one JSON-RPC batch.
+  const reader = coalescingCalls(fork.anvil.rpc)
+  const probe = createForkProbe({ rpc: fork.anvil.rpc, reader, protocol, vault, resolve })
   const ctx: RunContext = { scenario, protocol, fork, rpc: fork.anvil.rpc, prng, now, resolve, steps: probe.series.steps, probe, proxies }
   const faultCtx: FaultContext = {
     rpc: ctx.rpc,
@@ -124,7 +127,10 @@ async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, sc
       return proxy
     },
   }
-  await probe.readStart(startReads(ctx, [...scenario.checks, ...scenario.stop]))
+  // For report.html: the protocol's views at each phase boundary. Those before the baseline are
+  // read now, beside the start reads (nothing runs on the chain between here and the baseline).
+  const views: Record<string, Record<string, string>> = {}
+  const [, beforeBaseline] = await Promise.all([probe.readStart(startReads(ctx, [...scenario.checks, ...scenario.stop])), readState(ctx, reader, vault)])
   const window = (run: ForkRun) => ({ phase: run.phase, from: run.from, to: probe.now() })
   // `always` checks are judged after every step too; the first step after which one broke, by phase and check.
   const brokeAt = new Map<string, { where: string; label: string | undefined; observed: string }>()
@@ -140,14 +146,12 @@ async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, sc
     }
   }
 
-  // For report.html: the protocol's views at each phase boundary.
-  const views: Record<string, Record<string, string>> = {}
   return {
     faults: faultCtx,
     now,
     async act(phase, io) {
       const steps = phase === 'baseline' ? scenario.baseline.steps : phase === 'inject' ? scenario.inject.steps : scenario.recover.steps
-      if (phase === 'baseline') views['before baseline'] = await readState(ctx, vault)
+      if (phase === 'baseline') views['before baseline'] = beforeBaseline
       const run: ForkRun = { phase, from: probe.now() }
       // Faults the phase's `fault` steps apply: reverted by the phase's end on every way out of it.
       const schedule = faultSchedule({ phase, apply: io.apply, now, steps: () => ctx.steps, file: scenario.file })
@@ -175,7 +179,7 @@ async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, sc
         throw error
       }
       await schedule.close('phase end')
-      if (phase === 'recover') views['after recover'] = await readState(ctx, vault)
+      if (phase === 'recover') views['after recover'] = await readState(ctx, reader, vault)
       return run
     },
     async check(specs, phase, run) {
@@ -190,9 +194,9 @@ async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, sc
       })
     },
     extras: (phase, run) => expectations(inWindow(probe.series, window(run)), phase),
-    beforeInject: async () => (views['before inject'] = await readState(ctx, vault)),
+    beforeInject: async () => (views['before inject'] = await readState(ctx, reader, vault)),
     async observe(run, before) {
-      views['after inject'] = await readState(ctx, vault)
+      views['after inject'] = await readState(ctx, reader, vault)
       return {
         steps: inWindow(probe.series, window(run)).map((s) => ({ label: s.label, ok: s.ok, ...(s.reason ? { reason: s.reason } : {}), ...(s.signals ? { signals: s.signals } : {}) })),
         viewsBefore: before as Record<string, string>,
@@ -244,18 +248,18 @@ function expectations(steps: StepRecord[], phase: Phase): CheckResult[] {
     })
 }
 
-async function readState(ctx: RunContext, vault: Address): Promise<Record<string, string>> {
-  const out: Record<string, string> = {}
-  for (const [i, view] of (ctx.protocol.state ?? []).entries()) {
+/** The protocol's state views (`protocol.state`), read together through `reader` (one batch); a view that reverts reads `reverts`. */
+async function readState(ctx: RunContext, reader: Rpc, vault: Address): Promise<Record<string, string>> {
+  const read = (ctx.protocol.state ?? []).map(async (view, i) => {
     const v = viewOf(view)
     try {
-      out[v.key] = String(await readUint(ctx.rpc, vault, v.fn, v.args.map((a, j) => toArg(a, ctx.resolve, `protocol.state[${i}].args[${j}]`))))
+      return [v.key, String(await readUint(reader, vault, v.fn, v.args.map((a, j) => toArg(a, ctx.resolve, `protocol.state[${i}].args[${j}]`))))] as const
     } catch {
       // A view that reverts under a fault is itself an observation, not an error.
-      out[v.key] = 'reverts'
+      return [v.key, 'reverts'] as const
     }
-  }
-  return out
+  })
+  return Object.fromEntries(await Promise.all(read))
 }
 
 /** At most this many steps go into a report's step timeline: every failed one first, the rest evenly spaced. */
