@@ -133,7 +133,7 @@ export async function discoverGuards(
   const price = feed && answer ? await priceOf(rpc, feed, twap?.address) : undefined
   for (const direction of ['down', 'up'] as const)
     await axis(`price-${direction}`, 'bps', [0, priceMax], 1, async () => {
-      if (!feed || !answer || !price) return { threshold: undefined, outcome: 'no dependency answers latestRoundData(): no price source to move' }
+      if (!feed || !answer || !price) return { threshold: undefined, outcome: 'no guard found: the entry reads no price feed (no dependency answers latestRoundData())' }
       const raw = BigInt(await getStorageAt(rpc, answer.address, answer.slot))
       const at = async (bps: bigint) => {
         // Rounded away from the reference, so the feed is at least `bps` from it.
@@ -149,7 +149,7 @@ export async function discoverGuards(
   // The feed's age: the block time moved past its updatedAt.
   const ageMax = Math.max(discoveryLimits.ageMaxS, 2 * (declared?.heartbeatS ?? 0))
   await axis('feed-age', 's', [0, ageMax], 1, async () => {
-    if (!feed) return { threshold: undefined, outcome: 'no dependency answers latestRoundData(): no feed age to move' }
+    if (!feed) return { threshold: undefined, outcome: 'no guard found: the entry reads no price feed (no dependency answers latestRoundData())' }
     const updatedAt = wordAt(await call(rpc, { to: feed, data: calldata('latestRoundData()') }), 3)
     const now = BigInt((await getBlock(rpc)).timestamp)
     const baseAgeS = Number(now > updatedAt ? now - updatedAt : 0n)

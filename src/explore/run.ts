@@ -175,7 +175,7 @@ function comparisonRows(discovery: Discovery, declared: Guards, replay: string):
     const found = g.threshold === undefined ? `none found within [${g.range[0]}, ${g.range[1]}] ${g.unit}` : `found ${g.threshold} ${g.unit}`
     const reason = ok
       ? `${g.axis}: ${found}, declared ${d} ${g.unit} (within ±${tolerance} ${g.unit})`
-      : `guard \`${g.axis}\` is not as declared: ${found}, declared ${d} ${g.unit} (tolerance ±${tolerance} ${g.unit}; ${g.calls} calls)`
+      : `guard \`${g.axis}\` is not as declared: ${found}, declared ${d} ${g.unit} (tolerance ±${tolerance} ${g.unit}; ${g.calls} call${g.calls === 1 ? "" : "s"})`
     rows.push({
       name: `explore-guard-${g.axis}`,
       fault: 'guard.discovery',
