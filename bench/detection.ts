@@ -68,7 +68,7 @@ try {
         const ex = await explore({ source, entry: 'cycle()', seed: budget.seed, out: path.join(out, build, 'explore'), replayFlags: flags, target })
         const bad = ex.cells.filter((c) => c.verdict !== 'held')
         row.explore = bad.length === 0 ? `no (${ex.cells.length} held, ${(ex.durationMs / 1000).toFixed(1)} s)` : `yes: ${bad.length}/${ex.cells.length} (${short(bad.map((c) => (c.fault.startsWith('dependency.') ? `${c.fault.replace('dependency.', '')} ${c.contract}.${c.signature.split('(')[0]}` : c.name.replace(/^explore-/, ''))).join(', '), 60)})`
-        written = bad.find((c) => c.verdict === 'failed')?.file
+        written = bad.find((c) => c.verdict === 'failed' && c.file)?.file
       } catch (error) {
         row.explore = `error: ${short((error as Error).message, 80)}`
       }

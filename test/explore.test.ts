@@ -34,26 +34,37 @@ describe('forkchaos explore', () => {
       expect(text).toContain('cycle() on 0xB7f8BC63BbcaD18155201308C8f3540b07f84F5e: 14 external functions')
       for (const dep of ['twap     update()', 'twap     consult()', 'feed     latestRoundData()', 'pair     getReserves()', 'perp     closeTrade(uint256)', 'perp     openTrade(uint256)', 'perp     tradeCollateral(uint256)', 'asset    transfer(address,uint256)'])
         expect(text, dep).toContain(dep)
-      expect(text).toMatch(/\n55 cells: 55 held, 0 not · [\d.]+ s · seed 7\n/)
-      const rows = text.split('\n').filter((l) => /^ {2}(revert|garbage|gas|oracle|spike|shortfall) /.test(l))
-      // 14 external functions × 3 dependency faults, then the guard rows: the feed 150/300 bps down and up around the
-      // 200 bps guard, 82,800/90,000 s old around the 1-day heartbeat, gas at 90/150/2,000 gwei around the 100 gwei cap,
-      // a 50/90 % shortfall of the lender's and of the pool's balance under a 400k deposit.
-      expect(rows).toHaveLength(55)
-      expect(rows.slice(42).map((r) => r.replace(/\s+ok.*$|\s+-.*$/, '').replace(/\s+/g, ' ').trim())).toEqual([
-        'oracle feed down 150 bps (guard 200)',
-        'oracle feed down 300 bps (guard 200)',
-        'oracle feed up 150 bps (guard 200)',
-        'oracle feed up 300 bps (guard 200)',
-        'oracle feed 82800 s old (heartbeat 86400 s)',
-        'oracle feed 90000 s old (heartbeat 86400 s)',
-        'spike chain base fee 90 gwei (cap 100)',
-        'spike chain base fee 150 gwei (cap 100)',
-        'spike chain base fee 2000 gwei (cap 100)',
+      // The guards found by perturbing the entry's inputs, beside the dependency list: the vault's own defaults, each as declared.
+      expect(text).toMatch(/\n {2}guards found by perturbing 4 inputs: \d+ calls \(budget 200\), [\d.]+ s\n/)
+      for (const g of ['price-down 200 bps', 'price-up   200 bps', 'feed-age   86400 s', 'gas-price  100 gwei']) expect(text, g).toMatch(new RegExp(`\\n {4}${g}\\s+declared`))
+      expect(text).toMatch(/\n62 cells: 62 held, 0 not · [\d.]+ s · seed 7\n/)
+      const rows = text.split('\n').filter((l) => /^ {2}(revert|garbage|gas|oracle|spike|shortfall|found) /.test(l))
+      // 14 external functions × 3 dependency faults, then the guard rows around each threshold found (which is the one declared):
+      // the feed 180/220/2,000 bps under and over the TWAP (its answer sits 48.6 bps under it, so the moves differ), 77,760/95,040/864,000 s
+      // old, gas at 90/110/2,000 gwei; a 50/90 % shortfall of the lender's and of the pool's balance under a 400k deposit; and the four
+      // comparisons of found with declared.
+      expect(rows).toHaveLength(62)
+      expect(rows.slice(42).map((r) => r.replace(/\s+(ok|-)\s.*$/, '').replace(/\s+/g, ' ').trim())).toEqual([
+        'oracle feed down 132 bps, 180 under TWAP (guard 200 bps)',
+        'oracle feed down 172 bps, 220 under TWAP (guard 200 bps)',
+        'oracle feed down 1961 bps, 2000 under TWAP (guard 200 bps)',
+        'oracle feed up 230 bps, 180 over TWAP (guard 200 bps)',
+        'oracle feed up 270 bps, 220 over TWAP (guard 200 bps)',
+        'oracle feed up 2059 bps, 2000 over TWAP (guard 200 bps)',
+        'oracle feed 77760 s old (guard 86400 s)',
+        'oracle feed 95040 s old (guard 86400 s)',
+        'oracle feed 864000 s old (guard 86400 s)',
+        'spike chain base fee 90 gwei (guard 100 gwei)',
+        'spike chain base fee 110 gwei (guard 100 gwei)',
+        'spike chain base fee 2000 gwei (guard 100 gwei)',
         'shortfall lender 50 % asset cut, 400k deposit',
         'shortfall lender 90 % asset cut, 400k deposit',
         'shortfall pair 50 % reserves cut, 400k deposit',
         'shortfall pair 90 % reserves cut, 400k deposit',
+        'found vault price-down found 200 bps, declared 200 bps',
+        'found vault price-up found 200 bps, declared 200 bps',
+        'found vault feed-age found 86400 s, declared 86400 s',
+        'found vault gas-price found 100 gwei, declared 100 gwei',
       ])
       expect(rows.filter((r) => !r.endsWith(' held'))).toEqual([])
       expect(rows.filter((r) => / FAIL | UNREAD /.test(r))).toEqual([])
@@ -125,10 +136,18 @@ describe('forkchaos explore', () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'explore-guards-'))
     try {
       const report = await explore({ source, entry: 'cycle()', seed: 7, out, replayFlags: ' --vault-build ReferenceVault.one-sided-feed-guard', only: [], guards: true, target })
-      expect(report.cells).toHaveLength(13)
-      expect(report.cells.filter((c) => c.verdict !== 'held').map((c) => [c.name, c.verdict, c.checks['risk-mode']])).toEqual([['explore-price-feed-up-300', 'failed', false]])
-      expect(report.cells.find((c) => c.name === 'explore-price-feed-up-300')?.reason).toContain('safety check `risk-mode` broke in inject: riskMode 0')
-      expect(fs.readdirSync(out)).toEqual(['explore-price-feed-up-300.yaml'])
+      // Nothing flips with the feed up to 5,000 bps over the TWAP: rows at the declared 180/220/2,000 and at the range's top, 5,000.
+      expect(report.guards.guards.find((g) => g.axis === 'price-up')?.threshold).toBeUndefined()
+      expect(report.cells).toHaveLength(21)
+      expect(report.cells.filter((c) => c.verdict !== 'held').map((c) => [c.name, c.verdict, c.checks['risk-mode'] ?? c.checks['guard-as-declared']])).toEqual([
+        ['explore-price-feed-up-220', 'failed', false],
+        ['explore-price-feed-up-2000', 'failed', false],
+        ['explore-price-feed-up-5000', 'failed', false],
+        ['explore-guard-price-up', 'failed', false],
+      ])
+      expect(report.cells.find((c) => c.name === 'explore-price-feed-up-220')?.reason).toContain('safety check `risk-mode` broke in inject: riskMode 0')
+      expect(report.cells.find((c) => c.name === 'explore-guard-price-up')?.reason).toBe('guard `price-up` is not as declared: none found within [0, 5000] bps, declared 200 bps (tolerance ±10 bps; 1 call)')
+      expect(fs.readdirSync(out).sort()).toEqual(['explore-price-feed-up-2000.yaml', 'explore-price-feed-up-220.yaml', 'explore-price-feed-up-5000.yaml'])
     } finally {
       await target.stop()
       fs.rmSync(out, { recursive: true, force: true })

@@ -139,7 +139,7 @@ export function extract(raw: bigint, offsetBits: number, widthBits: number): big
   return (raw >> BigInt(offsetBits)) & ((1n << BigInt(widthBits)) - 1n)
 }
 
-function insert(raw: bigint, offsetBits: number, widthBits: number, value: bigint): bigint {
+export function insert(raw: bigint, offsetBits: number, widthBits: number, value: bigint): bigint {
   const mask = ((1n << BigInt(widthBits)) - 1n) << BigInt(offsetBits)
   return (raw & ~mask & ((1n << 256n) - 1n)) | (value << BigInt(offsetBits))
 }

@@ -14,11 +14,13 @@ export function formatDependencies(trace: Trace): string {
 
 /** The matrix: one row per cell (fault × selector), one column per check, and the verdict. */
 export function formatMatrix(report: ExploreReport): string {
-  const short: Record<string, string> = { 'dependency.revert': 'revert', 'dependency.garbage': 'garbage', 'dependency.gas': 'gas', 'oracle.divergence': 'oracle', 'gas.spike': 'spike', 'liquidity.shortfall': 'shortfall' }
-  const head = `  ${pad('fault', 9)} ${pad('dependency', 44)} ${report.checks.map((c) => pad(c, c.length)).join(' ')}  verdict`
+  const short: Record<string, string> = { 'guard.discovery': 'found', 'dependency.revert': 'revert', 'dependency.garbage': 'garbage', 'dependency.gas': 'gas', 'oracle.divergence': 'oracle', 'gas.spike': 'spike', 'liquidity.shortfall': 'shortfall' }
+  const label = (c: ExploreReport['cells'][number]) => `${c.contract}${c.fault.startsWith('dependency.') ? '.' : ' '}${c.signature}`
+  const width = Math.max(44, ...report.cells.map((c) => label(c).length))
+  const head = `  ${pad('fault', 9)} ${pad('dependency', width)} ${report.checks.map((c) => pad(c, c.length)).join(' ')}  verdict`
   const rows = report.cells.map((c) => {
     const marks = report.checks.map((n) => pad(c.checks[n] === undefined ? '-' : c.checks[n] ? (c.reread.includes(n) ? 'ok*' : 'ok') : c.unread.includes(n) ? 'UNREAD' : 'FAIL', n.length)).join(' ')
-    const row = `  ${pad(short[c.fault] ?? c.fault, 9)} ${pad(`${c.contract}${c.fault.startsWith('dependency.') ? '.' : ' '}${c.signature}`, 44)} ${marks}  ${c.verdict}`
+    const row = `  ${pad(short[c.fault] ?? c.fault, 9)} ${pad(label(c), width)} ${marks}  ${c.verdict}`
     return c.file ? `${row}\n      ${c.reason}\n      written: ${c.file}\n      replay: ${c.replay}` : row
   })
   const held = report.cells.filter((c) => c.verdict === 'held').length
@@ -27,4 +29,16 @@ export function formatMatrix(report: ExploreReport): string {
     "  fault's revert, before any recover step · UNREAD: its view could not be read under the fault nor after its revert: a failure",
   ].join('\n')
   return [head, ...rows, legend, `${report.cells.length} cells: ${held} held, ${report.cells.length - held} not · ${(report.durationMs / 1000).toFixed(1)} s · seed ${report.seed}`].join('\n')
+}
+
+/** The guards found: one line per axis (threshold or none, the range searched, calls), the declared value beside it. */
+export function formatGuards(guards: ExploreReport['guards']): string {
+  const declared = (axis: string) => (axis === 'feed-age' ? guards.declared.heartbeatS : axis === 'gas-price' ? guards.declared.maxGasPriceGwei : guards.declared.deviationBps)
+  const lines = [`  guards found by perturbing ${guards.guards.length} inputs: ${guards.calls} calls (budget ${guards.budget}), ${(guards.durationMs / 1000).toFixed(2)} s`]
+  for (const g of guards.guards) {
+    const d = declared(g.axis)
+    const found = g.threshold === undefined ? 'none' : `${g.threshold} ${g.unit}`
+    lines.push(`    ${pad(g.axis, 10)} ${pad(found, 13)} ${pad(d === undefined ? 'not declared' : `declared ${d} ${g.unit}`, 22)} ${pad(`[${g.range[0]}, ${g.range[1]}] ${g.unit}`, 24)} ${pad(`${g.calls} calls`, 9)} ${g.outcome}`)
+  }
+  return lines.join('\n')
 }

@@ -1,4 +1,6 @@
 import { referenceProtocol } from '../scenario/protocol.js'
+import type { Guards } from '../scenario/types.js'
+import type { Axis, Discovery, FoundGuard } from './guards.js'
 import type { Dependency } from './trace.js'
 
 /** The dependency faults each external selector gets, with the params each cell uses. */
@@ -85,17 +87,52 @@ export function buildMatrix(dependencies: readonly Dependency[], entry: string, 
 const protocolLine = (entry: string) => `protocol: ${entry === referenceProtocol.entry ? 'reference' : JSON.stringify({ ...referenceProtocol, entry })}`
 
 /**
- * The reference vault's guards and the levels each guard row tries, just under and just over the
- * threshold (and one far over): `maxDeviationBps` 200 between the feed and the TWAP, `heartbeat`
- * 1 day of feed age, `maxGasPrice` 100 gwei for the bounty, and the flash loan sized to what the
- * lender and the pool can bear. The values are the vault's own defaults (contracts/ReferenceVault.sol).
+ * The levels each guard row tries around a threshold: 10 % under and 10 % over it (at least one
+ * unit: 180 and 220 bps around 200), and one far over it (10×; the gas cap 20×, so 2,000 gwei
+ * around 100). A feed move is at most 9,999 bps. The liquidity shortfalls are not a threshold the
+ * entry's inputs cross, so they stay at 50 % and 90 % of the lender's and the pool's balance.
  */
-export const guardLevels = {
-  deviationBps: { guard: 200, levels: [150, 300] },
-  staleS: { guard: 86_400, levels: [82_800, 90_000] },
-  gasGwei: { guard: 100, levels: [90, 150, 2000] },
-  shortfallBps: { levels: [5000, 9000] },
-} as const
+export const guardMargins = { under: 0.9, over: 1.1, far: { price: 10, age: 10, gas: 20 }, priceMaxBps: 9_999, shortfallBps: [5000, 9000] } as const
+
+/** How far a found threshold may sit from the declared one before the row fails: 5 % of the declared value (at least the search's resolution). */
+export const guardTolerance = 0.05
+
+/** The declared guard each axis is compared with. */
+export const declaredOf = (axis: Axis, declared: Guards | undefined) =>
+  axis === 'feed-age' ? declared?.heartbeatS : axis === 'gas-price' ? declared?.maxGasPriceGwei : declared?.deviationBps
+
+/** One level a guard row tries, and where it comes from. */
+export type GuardLevel = { level: number; from: 'found' | 'declared' | 'bound'; over: boolean }
+
+/**
+ * The levels of one axis: just under, just over and far over the threshold found; the same around
+ * the declared one; and, where nothing was found, the search range's top (a missing guard must
+ * fail there). Whether a level is over the guard is judged against the declared value when there
+ * is one (it is the intended guard), else against the one found; the range's top is over.
+ */
+export function levelsOf(found: FoundGuard, declared: Guards | undefined): GuardLevel[] {
+  const intended = declaredOf(found.axis, declared)
+  const far = found.axis === 'gas-price' ? guardMargins.far.gas : found.axis === 'feed-age' ? guardMargins.far.age : guardMargins.far.price
+  const round = (x: number) => (found.unit === 'gwei' ? Number(x.toFixed(9)) : Math.round(x))
+  const cap = (x: number) => (found.unit === 'bps' ? Math.min(x, guardMargins.priceMaxBps) : x)
+  const around = (t: number, from: GuardLevel['from']) => {
+    const step = Math.max(1, t * (guardMargins.over - 1))
+    return [
+      { level: round(Math.max(0, t - step)), from },
+      { level: round(cap(t + step)), from },
+      { level: round(cap(t * far)), from },
+    ]
+  }
+  const raw: Omit<GuardLevel, 'over'>[] = [
+    ...(found.threshold !== undefined ? around(found.threshold, 'found') : [{ level: found.range[1], from: 'bound' as const }]),
+    ...(intended !== undefined ? around(intended, 'declared') : []),
+  ]
+  const guard = intended ?? found.threshold
+  const out: GuardLevel[] = []
+  for (const l of raw.sort((x, y) => x.level - y.level))
+    if (!out.some((o) => o.level === l.level)) out.push({ ...l, over: l.from === 'bound' || (guard !== undefined && l.level > guard) })
+  return out
+}
 
 /** A holder deposits in the baseline and must be able to exit in full under the fault (exits stay open in ONLY_UNWIND). */
 const exitSteps = {
@@ -107,13 +144,15 @@ const tradeBooks =
   '  - { name: trade-books-match, kind: safety, view: { to: vault, fn: "tradeCollateral() returns (uint256)", equalsView: { to: perp, fn: "tradeCollateral(uint256) returns (uint256)", args: [{ view: "tradeId() returns (uint256)", on: vault }] } } }'
 
 /**
- * The guard rows: a feed move up and down around the deviation guard, feed ages around the
- * heartbeat, gas prices around the bounty's gas cap, and a liquidity shortfall of the lender's and
- * the pool's balance under a large rebalance. Over a risk guard the vault must switch to
- * ONLY_UNWIND during the fault (`risk-mode` equals 1, safety); under it, stay NORMAL (equals 0,
- * liveness: a needless unwind is not a loss). Every row is judged by the dependency cells' checks too.
+ * The guard rows, from what discovery found (and the protocol declared): the feed moved under and
+ * over the TWAP around the deviation guard, feed ages around the heartbeat, gas prices around the
+ * bounty's gas cap (`levelsOf`), and a liquidity shortfall of the lender's and the pool's balance
+ * under a large rebalance. Over a risk guard the vault must switch to ONLY_UNWIND during the fault
+ * (`risk-mode` equals 1, safety); under it, stay NORMAL (equals 0, liveness: a needless unwind is
+ * not a loss). Every row is judged by the dependency cells' checks too. `feed` is the price source's
+ * name in the address book (no price or age rows without one).
  */
-export function guardCells(entry: string): Cell[] {
+export function guardCells(entry: string, discovery: Discovery, declared: Guards | undefined, feed: string | undefined): Cell[] {
   const cells: Cell[] = []
   const add = (name: string, fault: string, contract: string, signature: string, spec: string, o: { checks: string[]; baseline?: string[]; inject: string[] }) => {
     const yaml = [
@@ -144,28 +183,44 @@ export function guardCells(entry: string): Cell[] {
     cells.push({ name, fault, contract, signature, yaml })
   }
   const riskMode = (over: boolean) => (over ? '  - { name: risk-mode, kind: safety, phases: [inject], riskMode: { equals: 1 } }' : '  - { name: risk-mode, kind: liveness, phases: [inject], riskMode: { equals: 0 } }')
-  const { deviationBps, staleS, gasGwei, shortfallBps } = guardLevels
-  for (const direction of ['down', 'up'] as const)
-    for (const bps of deviationBps.levels) {
-      const over = bps > deviationBps.guard
-      add(`explore-price-feed-${direction}-${bps}`, 'oracle.divergence', 'feed', `${direction} ${bps} bps (guard ${deviationBps.guard})`, `{ type: oracle.divergence, target: feed, params: { bps: ${bps}, direction: ${direction} } }`, {
+  const of = (axis: Axis) => discovery.guards.find((g) => g.axis === axis)
+  /** `guard 200 bps` (found and declared agree), `found 2009 bps, declared 200 bps`, `none found within 5000 bps`. */
+  const guardText = (g: FoundGuard) => {
+    const d = declaredOf(g.axis, declared)
+    const f = g.threshold === undefined ? `none found up to ${g.range[1]}` : `found ${g.threshold}`
+    return d === undefined ? `${f} ${g.unit}` : d === g.threshold ? `guard ${d} ${g.unit}` : `${f}, declared ${d} ${g.unit}`
+  }
+  for (const direction of ['down', 'up'] as const) {
+    const g = of(`price-${direction}`)
+    if (!g || !feed) continue
+    const offset = (g.offsetBps ?? 0) / 10_000
+    for (const { level, over } of levelsOf(g, declared)) {
+      // The fault moves the feed from its own answer; the level is from the TWAP, where the answer sits `offsetBps` away.
+      const d = level / 10_000
+      const move = Math.min(guardMargins.priceMaxBps, Math.max(0, Math.round((direction === 'up' ? (1 + d) / (1 + offset) - 1 : 1 - (1 - d) / (1 + offset)) * 10_000)))
+      add(`explore-price-feed-${direction}-${level}`, 'oracle.divergence', feed, `${direction} ${move} bps, ${level} ${direction === 'up' ? 'over' : 'under'} TWAP (${guardText(g)})`, `{ type: oracle.divergence, target: ${feed}, params: { bps: ${move}, direction: ${direction} } }`, {
         checks: [riskMode(over), tradeBooks],
         baseline: [exitSteps.baseline],
         inject: ['    - cycle: {}', exitSteps.inject],
       })
     }
-  for (const age of staleS.levels) {
-    const over = age > staleS.guard
-    add(`explore-stale-feed-${age}`, 'oracle.divergence', 'feed', `${age} s old (heartbeat ${staleS.guard} s)`, `{ type: oracle.divergence, target: feed, params: { bps: 0, staleS: ${age} } }`, {
-      checks: [riskMode(over), tradeBooks],
-      baseline: [exitSteps.baseline],
-      inject: ['    - cycle: {}', exitSteps.inject],
-    })
   }
-  for (const gwei of gasGwei.levels)
-    add(`explore-gas-${gwei}`, 'gas.spike', 'chain', `base fee ${gwei} gwei (cap ${gasGwei.guard})`, `{ type: gas.spike, params: { baseFeeGwei: ${gwei} } }`, { checks: [], inject: ['    - cycle: { count: 2 }'] })
+  const age = of('feed-age')
+  if (age && feed)
+    for (const { level, over } of levelsOf(age, declared)) {
+      const staleS = Math.max(0, level - (age.baseAgeS ?? 0))
+      add(`explore-stale-feed-${level}`, 'oracle.divergence', feed, `${level} s old (${guardText(age)})`, `{ type: oracle.divergence, target: ${feed}, params: { bps: 0, staleS: ${staleS} } }`, {
+        checks: [riskMode(over), tradeBooks],
+        baseline: [exitSteps.baseline],
+        inject: ['    - cycle: {}', exitSteps.inject],
+      })
+    }
+  const gas = of('gas-price')
+  if (gas)
+    for (const { level } of levelsOf(gas, declared))
+      add(`explore-gas-${String(level).replace('.', '-')}`, 'gas.spike', 'chain', `base fee ${level} gwei (${guardText(gas)})`, `{ type: gas.spike, params: { baseFeeGwei: ${level} } }`, { checks: [], inject: ['    - cycle: { count: 2 }'] })
   for (const [who, token] of [['lender', ', token: asset'], ['pair', '']] as const)
-    for (const cut of shortfallBps.levels)
+    for (const cut of guardMargins.shortfallBps)
       add(`explore-shortfall-${who}-${cut}`, 'liquidity.shortfall', who, `${cut / 100} % ${who === 'pair' ? 'reserves' : 'asset'} cut, 400k deposit`, `{ type: liquidity.shortfall, target: ${who}, params: { cutBps: ${cut}${token} } }`, {
         checks: ['  - { name: flash-repaid, kind: safety, flashRepaid: true }'],
         inject: ['    - call: { to: vault, fn: "deposit(uint256)", args: ["400000e18"], from: depositor }', '    - cycle: {}'],

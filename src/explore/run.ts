@@ -12,7 +12,10 @@ import { loadScenario } from '../scenario/loader.js'
 import { KEEPER_GAS } from '../steps/tx.js'
 import { devAccounts } from '../targets/embedded.js'
 import type { ForkSource } from '../targets/fork.js'
-import { buildMatrix, checkNames, type FaultKind, guardCells } from './matrix.js'
+import { referenceProtocol } from '../scenario/protocol.js'
+import type { Guards } from '../scenario/types.js'
+import { type Discovery, discoverGuards } from './guards.js'
+import { buildMatrix, checkNames, declaredOf, type FaultKind, guardCells, guardTolerance } from './matrix.js'
 import { type Trace, traceEntry } from './trace.js'
 
 export type CellResult = {
@@ -38,7 +41,17 @@ export type CellResult = {
   durationMs: number
 }
 
-export type ExploreReport = { seed: number; entry: string; source: string; trace: Trace; checks: readonly string[]; cells: CellResult[]; durationMs: number }
+export type ExploreReport = {
+  seed: number
+  entry: string
+  source: string
+  trace: Trace
+  /** The guards found by perturbing the entry's inputs (src/explore/guards.ts), with the declared ones they were compared with. */
+  guards: Discovery & { declared: Guards }
+  checks: readonly string[]
+  cells: CellResult[]
+  durationMs: number
+}
 
 /**
  * `forkchaos explore`: boots the fork target once, traces one healthy call of the entry, builds
@@ -59,10 +72,16 @@ export async function explore(options: {
   faults?: readonly FaultKind[]
   /** The guard rows (price, feed age, gas, shortfall: `guardCells`); default: when neither `only` nor `faults` narrows the matrix. */
   guards?: boolean
+  /**
+   * The guards the protocol declares (default: the reference protocol's, the vault's own
+   * defaults); `{}` declares none, so the rows are around what was found only.
+   */
+  declared?: Guards
   onCell?: (cell: CellResult) => void
   /** A fork target to use (and leave running) instead of one booted and stopped here (tests, benches). */
   target?: ReturnType<typeof forkTarget>
   onTrace?: (trace: Trace) => void
+  onGuards?: (guards: ExploreReport['guards']) => void
 }): Promise<ExploreReport> {
   const t0 = performance.now()
   const target = options.target ?? forkTarget({ source: options.source })
@@ -80,12 +99,19 @@ export async function explore(options: {
     const vault = fork.book.vault
     if (!vault) throw new InfraError('The fork has no `vault` in its address book.')
     const trace = await traceEntry(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: vault, entry: options.entry, book: fork.book as Record<string, Address>, gas: KEEPER_GAS })
-    await fork.reset()
     options.onTrace?.(trace)
     if (!trace.ok) throw new InfraError(`The healthy call of \`${options.entry}\` reverts on this fork before any fault: nothing to explore.`)
-    const chosen = trace.dependencies.filter((d) => !options.only || options.only.includes(d.signature ?? d.selector))
     const guards = options.guards ?? (!options.only && !options.faults)
-    for (const cell of [...buildMatrix(chosen, options.entry, options.faults), ...(guards ? guardCells(options.entry) : [])]) {
+    const declared = options.declared ?? referenceProtocol.guards ?? {}
+    // On the healthy state, before any cell: every probe is a debug_traceCall, nothing is written.
+    const discovery = { ...(guards ? await discoverGuards(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: vault, entry: options.entry, gas: KEEPER_GAS, dependencies: trace.dependencies, bountyEvent: referenceProtocol.bountyEvent, declared }) : { guards: [], calls: 0, durationMs: 0, budget: 0 }), declared }
+    await fork.reset()
+    if (guards) options.onGuards?.(discovery)
+    const chosen = trace.dependencies.filter((d) => !options.only || options.only.includes(d.signature ?? d.selector))
+    // The price source's name in the address book: the dependency that answers latestRoundData(), else the book's `feed` (an entry that reads no feed still gets its rows at the range's top).
+    const feedDep = trace.dependencies.find((d) => d.signature === 'latestRoundData()')
+    const feed = feedDep ? (feedDep.contract ?? `"${feedDep.address}"`) : fork.book.feed ? 'feed' : undefined
+    for (const cell of [...buildMatrix(chosen, options.entry, options.faults), ...(guards ? guardCells(options.entry, discovery, declared, feed) : [])]) {
       const file = path.join(tmp, `${cell.name}.yaml`)
       fs.writeFileSync(file, cell.yaml)
       const scenario = loadScenario(file)
@@ -117,10 +143,52 @@ export async function explore(options: {
       cells.push(result)
       options.onCell?.(result)
     }
-    return { seed: options.seed, entry: options.entry, source: options.source.kind, trace, checks: columns, cells, durationMs: Math.round(performance.now() - t0) }
+    if (guards)
+      for (const result of comparisonRows(discovery, declared, `npx forkchaos explore --seed ${options.seed}${options.replayFlags}`)) {
+        if (!columns.includes(comparisonCheck)) columns.push(comparisonCheck)
+        cells.push(result)
+        options.onCell?.(result)
+      }
+    return { seed: options.seed, entry: options.entry, source: options.source.kind, trace, guards: discovery, checks: columns, cells, durationMs: Math.round(performance.now() - t0) }
   } finally {
     if (!options.target) await target.stop()
     fs.rmSync(tmp, { recursive: true, force: true })
     forget()
   }
+}
+
+/** The check of a comparison row: the guard found is the one declared. */
+export const comparisonCheck = 'guard-as-declared'
+
+/**
+ * One row per declared guard and axis: held when the threshold found is within `guardTolerance`
+ * of the declared one, failed otherwise (naming both), or when none was found within the range.
+ * Not a scenario: its replay is the explore run itself.
+ */
+function comparisonRows(discovery: Discovery, declared: Guards, replay: string): CellResult[] {
+  const rows: CellResult[] = []
+  for (const g of discovery.guards) {
+    const d = declaredOf(g.axis, declared)
+    if (d === undefined) continue
+    const tolerance = Math.max(g.resolution, d * guardTolerance)
+    const ok = g.threshold !== undefined && Math.abs(g.threshold - d) <= tolerance
+    const found = g.threshold === undefined ? `none found within [${g.range[0]}, ${g.range[1]}] ${g.unit}` : `found ${g.threshold} ${g.unit}`
+    const reason = ok
+      ? `${g.axis}: ${found}, declared ${d} ${g.unit} (within ±${tolerance} ${g.unit})`
+      : `guard \`${g.axis}\` is not as declared: ${found}, declared ${d} ${g.unit} (tolerance ±${tolerance} ${g.unit}; ${g.calls} call${g.calls === 1 ? "" : "s"})`
+    rows.push({
+      name: `explore-guard-${g.axis}`,
+      fault: 'guard.discovery',
+      contract: 'vault',
+      signature: `${g.axis} ${found}, declared ${d} ${g.unit}`,
+      verdict: ok ? 'held' : 'failed',
+      reason,
+      checks: { [comparisonCheck]: ok },
+      unread: [],
+      reread: [],
+      ...(ok ? {} : { replay }),
+      durationMs: 0,
+    })
+  }
+  return rows
 }

@@ -23,6 +23,8 @@ export const referenceProtocol: Protocol = {
     'alpShares() returns (uint256)',
   ],
   signals: ['RiskModeChanged(uint8 from, uint8 to, string why)', 'UnwindDeferred(string reason)'],
+  // The vault's own defaults (contracts/ReferenceVault.sol: maxDeviationBps, heartbeat, maxGasPrice).
+  guards: { deviationBps: 200, heartbeatS: 86_400, maxGasPriceGwei: 100 },
 }
 
 export function resolveProtocol(protocol: Protocol | 'reference', embedded: boolean, file: string): Protocol {

@@ -75,6 +75,16 @@ const protocolSchema = {
         },
         state: list(protocolView, limits.signatures),
         signals: list({ type: 'string', maxLength: 1_000 }, limits.signatures),
+        guards: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'The guards the protocol means to have. `forkchaos explore` tests around each, and a threshold it finds more than 5 % away from one declared is a failing row naming both.',
+          properties: {
+            deviationBps: { type: 'integer', minimum: 1, maximum: 9_999, description: 'Most the price feed may sit from the TWAP before the vault stops trading (ONLY_UNWIND), in basis points.' },
+            heartbeatS: { type: 'integer', minimum: 1, maximum: 31_536_000, description: 'Oldest feed answer the vault still trades on, in seconds (at most a year).' },
+            maxGasPriceGwei: { type: 'number', minimum: 0.000_000_001, maximum: 1_000_000, description: "Gas price above which the keeper's bounty is capped, in gwei." },
+          },
+        },
       },
     },
   ],

@@ -59,7 +59,16 @@ export type Protocol = {
   state?: ProtocolView[]
   /** Events that count as "the system noticed" (e.g. a risk-mode change). */
   signals?: string[]
+  /** The guards the protocol means to have; `forkchaos explore` tests around them and against what it finds. */
+  guards?: Guards
 }
+
+/**
+ * Intended guard thresholds: the most the price source may deviate from the TWAP before the
+ * vault stops trading (bps), the oldest feed answer it trades on (s), the gas price above which
+ * the keeper's bounty is capped (gwei). Each optional.
+ */
+export type Guards = { deviationBps?: number; heartbeatS?: number; maxGasPriceGwei?: number }
 
 export type Scenario = {
   /** The file it came from (as given, for messages and reports). */

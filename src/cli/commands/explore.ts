@@ -11,7 +11,7 @@ const maxEntryChars = 256
 export function exploreCommand(program: Command) {
   program
     .command('explore')
-    .description('Trace one healthy call of the keeper entry point, list its external calls, and run every dependency fault on each and the guard rows of the reference vault (feed moves and ages, gas, shortfalls around each threshold) as scenarios (fault × check matrix; failing cells written as scenario files).')
+    .description('Trace one healthy call of the keeper entry point, list its external calls, and run every dependency fault on each and the guard rows (feed moves and ages, gas prices around each guard threshold found by perturbing them and each one the protocol declares; shortfalls) as scenarios (fault × check matrix; failing cells written as scenario files).')
     .option('--entry <signature>', 'the entry point traced and run, a function of the vault without arguments', 'cycle()')
     .option('--seed <n>', 'seed for every random choice (printed with each replay command)')
     .option('--fork-url <url>', 'fork this RPC URL instead of the embedded chain (not in this version: explore knows only the reference protocol)')
@@ -30,7 +30,7 @@ export function exploreCommand(program: Command) {
           hint: 'Run `forkchaos explore` on the embedded chain (optionally `--vault-build <name>`).',
         })
       const { explore } = await import('../../explore/run.js')
-      const { formatDependencies, formatMatrix } = await import('../../explore/format.js')
+      const { formatDependencies, formatGuards, formatMatrix } = await import('../../explore/format.js')
       const say = (s: string) => {
         if (!flags.json) process.stdout.write(`${s}\n`)
       }
@@ -43,6 +43,7 @@ export function exploreCommand(program: Command) {
         out: flags.out,
         replayFlags,
         onTrace: (trace) => say(formatDependencies(trace)),
+        onGuards: (guards) => say(formatGuards(guards)),
       })
       if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
       else say(formatMatrix(report))
