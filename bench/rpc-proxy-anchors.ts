@@ -6,6 +6,9 @@
  * Anvil. Every hop runs in its own process; its CPU time per request is read from /proc. Rounds
  * rotate the order; medians over rounds. A missing anchor is skipped with the install line.
  *   npx tsc -p tsconfig.json && node dist/bench/rpc-proxy-anchors.js     (BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_CONNECTIONS=64)
+ * BENCH_BEFORE=/path/to/other/checkout/dist/src/proxy/jsonrpc/proxy.js (comma-separated for several)
+ * adds a row for each of those builds' proxy (an earlier commit built in a second worktree),
+ * measured in the same rounds.
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import * as http from 'node:http'
@@ -23,13 +26,16 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3))
 const CONNECTIONS = Math.max(1, Number(process.env.BENCH_CONNECTIONS ?? 64))
 const BODY = '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}'
 const ANSWER = '{"jsonrpc":"2.0","id":1,"result":"0x7a69"}'
+const BEFORE = (process.env.BENCH_BEFORE ?? '').split(',').filter(Boolean)
 
 /** A hop in its own process: `forkchaos` (the proxy, no rule), `http-proxy` (node-http-proxy with a keep-alive agent) or `fixed` (the tiny upstream). */
 async function child(which: string, upstream: string) {
   let server: http.Server
   let close: () => Promise<void>
-  if (which === 'forkchaos') {
-    const proxy = await startRpcProxy({ upstream, prng: createPrng(1), name: 'bench' })
+  if (which === 'forkchaos' || which.startsWith('forkchaos-before-')) {
+    const other = BEFORE[Number(which.slice('forkchaos-before-'.length))] as string
+    const start = which === 'forkchaos' ? startRpcProxy : ((await import(other)) as { startRpcProxy: typeof startRpcProxy }).startRpcProxy
+    const proxy = await start({ upstream, prng: createPrng(1), name: 'bench' })
     process.send?.({ url: proxy.url })
     close = () => proxy.close()
   } else {
@@ -109,6 +115,8 @@ async function main() {
       const port = Number(new URL(up.url).port)
       const hops: Hop[] = [{ name: 'direct', url: up.url, pid: undefined, stop: async () => {} }]
       hops.push(await forked('forkchaos', up.url, 'forkchaos JSON-RPC proxy'))
+      for (const i of BEFORE.keys()) hops.push(await forked(`forkchaos-before-${i}`, up.url, `forkchaos, build ${i + 1}`))
+      if (BEFORE.length > 0) console.log(BEFORE.map((b, i) => `  build ${i + 1}: ${b}`).join('\n'))
       hops.push(await forked('http-proxy', up.url, 'node-http-proxy (keep-alive)'))
       if (hasNginx) hops.push(nativeHop('nginx reverse proxy', await nginxProxy(dir, port)))
       if (hasHaproxy) hops.push(nativeHop('haproxy, http mode', await haproxy(dir, 'http', port)))
@@ -141,6 +149,7 @@ async function main() {
       const ours = median((rows.get('forkchaos JSON-RPC proxy') ?? []).map((x) => x.rps))
       const nhp = median((rows.get('node-http-proxy (keep-alive)') ?? []).map((x) => x.rps))
       console.log(`  forkchaos / node-http-proxy: ${(ours / nhp).toFixed(2)}×`)
+      for (const i of BEFORE.keys()) console.log(`  forkchaos / build ${i + 1}: ${(ours / median((rows.get(`forkchaos, build ${i + 1}`) ?? []).map((x) => x.rps))).toFixed(2)}×`)
       for (const h of hops.slice(1)) {
         await h.stop()
         started.splice(started.indexOf(h), 1)

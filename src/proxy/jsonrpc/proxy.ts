@@ -1,5 +1,6 @@
 import * as http from 'node:http'
 import * as https from 'node:https'
+import * as net from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
 import { InfraError, InputError } from '../../errors.js'
 import type { Prng } from '../../util/prng.js'
@@ -33,6 +34,7 @@ import {
   tagIds,
   type TruncateAction,
 } from './rules.js'
+import { createFastPath } from './fast-path.js'
 import { attachWebSocket, clientOf } from './ws.js'
 
 /**
@@ -495,13 +497,54 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
   wsUpstream.protocol = upstream.protocol === 'https:' ? 'wss:' : 'ws:'
   const bridge = attachWebSocket({ server, core, upstreamUrl: wsUpstream, maxConnections: maxWebSockets })
 
+  // Rule-free HTTP/1.1 calls take the fast path (bytes over pooled upstream connections); it hands
+  // a connection to Node's server above at the first request it does not handle simply.
+  const fast =
+    upstream.protocol === 'http:'
+      ? createFastPath({
+          upstream,
+          installed: () => installed,
+          handOff: (socket) => {
+            server.emit('connection', socket)
+            socket.resume()
+          },
+          maxBodyBytes,
+          upstreamTimeoutMs,
+          maxSockets,
+          metrics: {
+            arrive(method) {
+              counters.requests++
+              methodEntry(method).requests++
+            },
+            forwarded(n) {
+              counters.forwarded += n
+            },
+            answered(method, outcome, client, t0, bytesIn, bytesOut) {
+              if (outcome !== 'ok') methodEntry(method).errors++
+              if (!options.onRequest) return
+              try {
+                options.onRequest({ method, client: client(), latencyMs: performance.now() - t0, outcome, ruleIds: [], bytesIn, bytesOut })
+              } catch {
+                // A metrics callback must never take the proxy down.
+              }
+            },
+          },
+        })
+      : undefined
+  const listener = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    if (fast) fast.accept(socket)
+    else server.emit('connection', socket)
+  })
+
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (cause) =>
+    listener.once('error', (cause) =>
       reject(new InfraError('The JSON-RPC proxy could not listen.', { context: { Proxy: name, Listen: `${host}:${port}`, Reason: cause.message }, cause })),
     )
-    server.listen(port, host, () => resolve())
+    listener.listen(port, host, () => resolve())
   })
-  const address = server.address() as AddressInfo
+  const address = listener.address() as AddressInfo
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address
 
   let closing: Promise<void> | undefined
@@ -540,8 +583,8 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
         for (const t of timers) clearTimeout(t)
         timers.clear()
         bridge.close()
-        const done = new Promise<void>((resolve) => server.close(() => resolve()))
-        server.closeAllConnections()
+        const done = new Promise<void>((resolve) => listener.close(() => resolve()))
+        fast?.close()
         for (const socket of sockets) socket.destroy()
         agent.destroy()
         await done
