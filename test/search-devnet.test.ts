@@ -224,6 +224,22 @@ describe('a fault the pool gained, on the real devnet', () => {
   }, 180_000)
 })
 
+describe('a check judged over its fault window (`during`) fails on the build that breaks it', () => {
+  it("byzantine.state-root-flip on no-state-root-check: validator 1's flipped blocks commit while it runs, rejected-f0 breaks", async () => {
+    const items: DevnetItem[] = [
+      { kind: 'apply', id: 'f0', fault: devnetPool.findIndex((f) => f.type === 'byzantine.state-root-flip'), validator: 1, level: 0 },
+      { kind: 'wait', level: 2 },
+    ]
+    const s = parseScenario(new TextEncoder().encode(devnetScheduleYaml('flip-episode', items, { validators: 4, budget: 1, note: 'test' })), 'episode.yaml')
+    const r = await runDevnetScenario(s, { seed: 1, replay: 'test', overrides: devnetBuilds['no-state-root-check'] as Record<number, Record<string, unknown>> })
+    const check = r.checks.find((c) => c.name === 'rejected-f0')
+    expect(r.verdict, r.reason).toBe('failed')
+    expect(check?.ok).toBe(false)
+    expect(check?.observed).toMatch(/^while `f0` was applied \(\d+–\d+ ms\): 0 rejections of validator 1's proposals .*; [1-9]\d* blocks by validator 1 committed by honest validators \(heights [\d, ]+\)$/)
+    expect(liveProcesses()).toEqual([])
+  }, 180_000)
+})
+
 describe('forkchaos search --target devnet', () => {
   it('seed 14049 on double-vote: finds the double vote (honest-not-accused, or a lock-up after the heal), shrinks it to the equivocation, the written file fails there and holds on the reference (forkchaos run); no process left', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'search-devnet-'))
