@@ -1,5 +1,5 @@
 // `forkchaos search --target devnet` on the real 4-validator devnet: against the double-vote build
-// (validator 2 prevotes and precommits every valid proposal of a round) seed 290 draws, in its
+// (validator 2 prevotes and precommits every valid proposal of a round) seed 14049 draws, in its
 // first episode, a kill and restart of validator 0 then an equivocating validator 1 held 12 s;
 // validator 2 votes for both of its proposals and honest validators record evidence against it:
 // `honest-not-accused` breaks (in some runs the chain instead locks up after the heal before the
@@ -7,7 +7,11 @@
 // alone still fails, two runs in a row),
 // and the written file, run by `forkchaos run`, fails on that build and holds on the reference
 // devnet. Bad input exits 2 before anything boots. The CLI runs from dist/ (`npm run build` first).
-// Heavy: run it alone, under `flock /tmp/s19/heavy.lock`.
+// (Seed 290 drew it from the pool of 7 faults; with the 13 of the shipped drills, seed 14049
+// draws the same schedule.) A fault the pool gained, byzantine.invalid-tx, is judged over its own
+// window (`during`): held on the reference (its proposals rejected); on accept-invalid-tx
+// nothing is rejected and the chain locks: `progress-after-heal` breaks.
+// Heavy: run it alone, under `flock /tmp/s21/heavy.lock`.
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
@@ -18,7 +22,8 @@ import { devnetBuilds } from '../src/cli/options.js'
 import { isAlive, liveProcesses } from '../src/process/registry.js'
 import { loadScenario, parseScenario } from '../src/scenario/loader.js'
 import { failsByVotes, searchDevnet } from '../src/search/devnet.js'
-import { type DevnetItem, devnetPool, devnetScheduleYaml, drawDevnetSchedule, withinBudget } from '../src/search/devnet-schedule.js'
+import { runDevnetScenario } from '../src/scenario/devnet-runner.js'
+import { type DevnetItem, devnetPool, devnetScheduleYaml, devnetSearchChecks, drawDevnetSchedule, withinBudget } from '../src/search/devnet-schedule.js'
 import { shrinkSchedule } from '../src/search/shrink.js'
 import { createPrng } from '../src/util/prng.js'
 
@@ -72,25 +77,56 @@ describe('devnet schedules (no devnet)', () => {
       if (seed < 20) {
         const s = parseScenario(new TextEncoder().encode(devnetScheduleYaml('t', items, { validators: 7, budget: 2, note: 'test', stopOnSafety: true })), 'episode.yaml')
         expect(s.inject.steps.length).toBe(Math.max(1, items.length))
-        expect(s.stop.map((c) => c.name)).toEqual(['no-fork-now', 'honest-not-accused-now'])
+        // A corrupted store drops its damaged tail by design: no `keeps-committed` then.
+        const corrupts = items.some((i) => i.kind === 'apply' && devnetPool[i.fault]?.type === 'node.disk-corrupt')
+        expect(s.stop.map((c) => c.name)).toEqual(['no-fork-now', 'honest-not-accused-now', ...(corrupts ? [] : ['keeps-committed-now'])])
+        expect(s.checks.map((c) => c.name)).toEqual(devnetSearchChecks(7, items))
       }
     }
-    // Seed 290's first episode, the one the search below runs.
-    expect(label(drawDevnetSchedule(createPrng(290).fork('episode-0'), 4, 4, 1))).toEqual(['+node.kill@0', '-f0', '+byzantine.equivocate@1', 'wait2'])
+    // Seed 14049's first episode, the one the search below runs.
+    expect(label(drawDevnetSchedule(createPrng(14049).fork('episode-0'), 4, 4, 1))).toEqual(['+node.kill@0', '-f0', '+byzantine.equivocate@1', 'wait2'])
+  })
+
+  it("a byzantine or skewed validator's fault brings a check judged over that fault's window; `during` names an applied fault of inject.steps", () => {
+    const at = (type: string) => devnetPool.findIndex((f) => f.type === type)
+    const items: DevnetItem[] = [
+      { kind: 'apply', id: 'f0', fault: at('byzantine.invalid-tx'), validator: 1, level: 0 },
+      { kind: 'wait', level: 0 },
+      { kind: 'revert', id: 'f0' },
+      { kind: 'apply', id: 'f1', fault: at('node.clock-skew'), validator: 2, level: 0 },
+    ]
+    const yaml = devnetScheduleYaml('t', items, { validators: 4, budget: 1, note: 'test' })
+    const s = parseScenario(new TextEncoder().encode(yaml), 'episode.yaml')
+    expect(s.checks.slice(-3)).toEqual([
+      { name: 'rejected-f0', kind: 'safety', during: 'f0', rejects: { proposer: 1, minRejections: 0 }, phases: ['inject'] },
+      { name: 'skew-refused-f1', kind: 'safety', during: 'f1', driftRejected: { proposer: 2, minRefusals: 0 }, phases: ['inject'] },
+      { name: 'keeps-committed', kind: 'safety', keepsCommitted: true },
+    ])
+    const errorOf = (text: string) => {
+      try {
+        parseScenario(new TextEncoder().encode(text), 'e.yaml')
+        return 'loaded'
+      } catch (error) {
+        return (error as Error).message.split('\n')[0]
+      }
+    }
+    expect(errorOf(yaml.replace('during: f0', 'during: f9'))).toMatch(/^e\.yaml:\d+: `checks\[7\]\.during` must be the id of a fault an `inject\.steps` step applies \(`f0`, `f1`\)\. Got `f9`\.$/)
+    expect(errorOf(yaml.replace('during: f0,', 'during: f0, phases: [recover],'))).toMatch(/`checks\[7\]\.phases` must be `\[inject\]` \(or absent\) with `during`/)
   })
 
   it('the generic shrink never tries a candidate over the fault budget (a dropped revert would hold two at once)', async () => {
+    const equivocate = devnetPool.findIndex((f) => f.type === 'byzantine.equivocate')
     const items: DevnetItem[] = [
       { kind: 'apply', id: 'f0', fault: 0, validator: 0, level: 0 },
       { kind: 'revert', id: 'f0' },
-      { kind: 'apply', id: 'f1', fault: 5, validator: 1, level: 0 },
+      { kind: 'apply', id: 'f1', fault: equivocate, validator: 1, level: 0 },
       { kind: 'wait', level: 2 },
     ]
     const tried: string[][] = []
     const fails = async (c: DevnetItem[]) => {
       tried.push(label(c))
       const has = (fault: number) => c.some((i) => i.kind === 'apply' && i.fault === fault)
-      return has(0) && has(5) && c.some((i) => i.kind === 'wait' && i.level >= 1)
+      return has(0) && has(equivocate) && c.some((i) => i.kind === 'wait' && i.level >= 1)
     }
     const ops = {
       fault: (i: DevnetItem) => (i.kind === 'wait' ? undefined : i.id),
@@ -159,8 +195,53 @@ describe('bad input exits 2 before anything boots', () => {
   })
 })
 
+describe('a fault the pool gained, on the real devnet', () => {
+  // byzantine.invalid-tx on validator 1 for 12 s (three or so of its turns as proposer), as a search episode writes it.
+  const episode = () => {
+    const items: DevnetItem[] = [
+      { kind: 'apply', id: 'f0', fault: devnetPool.findIndex((f) => f.type === 'byzantine.invalid-tx'), validator: 1, level: 0 },
+      { kind: 'wait', level: 2 },
+    ]
+    return parseScenario(new TextEncoder().encode(devnetScheduleYaml('invalid-tx-episode', items, { validators: 4, budget: 1, note: 'test' })), 'episode.yaml')
+  }
+  const rejected = (r: Awaited<ReturnType<typeof runDevnetScenario>>) => r.checks.find((c) => c.name === 'rejected-f0')
+
+  it("byzantine.invalid-tx takes effect (its proposals are rejected while it runs) and the reference holds", async () => {
+    const r = await runDevnetScenario(episode(), { seed: 1, replay: 'test' })
+    expect(r.verdict, `${r.reason} ${JSON.stringify(r.checks.filter((c) => !c.ok))}`).toBe('held')
+    expect(rejected(r)?.observed).toMatch(/^while `f0` was applied \(\d+–\d+ ms\): [1-9]\d* rejections of validator 1's proposals \(execution\/transactions\)/)
+    expect(liveProcesses()).toEqual([])
+  }, 180_000)
+
+  it('…and on accept-invalid-tx nothing is rejected: its certified block does not re-execute, the chain locks and stays locked after the heal', async () => {
+    const r = await runDevnetScenario(episode(), { seed: 1, replay: 'test', overrides: devnetBuilds['accept-invalid-tx'] as Record<number, Record<string, unknown>> })
+    const broken = r.checks.filter((c) => !c.ok).map((c) => `${c.name}@${c.phase}: ${c.observed}`)
+    expect(r.verdict, JSON.stringify(broken)).toBe('failed')
+    // The honest validators vote the block through (no rejection) but cannot commit it: no block of its commits either.
+    expect(rejected(r)?.observed).toMatch(/: 0 rejections of validator 1's proposals \(none\).*; 0 blocks by validator 1 committed by honest validators$/)
+    expect(broken).toContainEqual(expect.stringMatching(/^progress-after-heal@recover: 0 commits in \d+ ms \(heights (\d+) → \1\)$/))
+    expect(liveProcesses()).toEqual([])
+  }, 180_000)
+})
+
+describe('a check judged over its fault window (`during`) fails on the build that breaks it', () => {
+  it("byzantine.state-root-flip on no-state-root-check: validator 1's flipped blocks commit while it runs, rejected-f0 breaks", async () => {
+    const items: DevnetItem[] = [
+      { kind: 'apply', id: 'f0', fault: devnetPool.findIndex((f) => f.type === 'byzantine.state-root-flip'), validator: 1, level: 0 },
+      { kind: 'wait', level: 2 },
+    ]
+    const s = parseScenario(new TextEncoder().encode(devnetScheduleYaml('flip-episode', items, { validators: 4, budget: 1, note: 'test' })), 'episode.yaml')
+    const r = await runDevnetScenario(s, { seed: 1, replay: 'test', overrides: devnetBuilds['no-state-root-check'] as Record<number, Record<string, unknown>> })
+    const check = r.checks.find((c) => c.name === 'rejected-f0')
+    expect(r.verdict, r.reason).toBe('failed')
+    expect(check?.ok).toBe(false)
+    expect(check?.observed).toMatch(/^while `f0` was applied \(\d+–\d+ ms\): 0 rejections of validator 1's proposals .*; [1-9]\d* blocks by validator 1 committed by honest validators \(heights [\d, ]+\)$/)
+    expect(liveProcesses()).toEqual([])
+  }, 180_000)
+})
+
 describe('forkchaos search --target devnet', () => {
-  it('seed 290 on double-vote: finds the double vote (honest-not-accused, or a lock-up after the heal), shrinks it to the equivocation, the written file fails there and holds on the reference (forkchaos run); no process left', async () => {
+  it('seed 14049 on double-vote: finds the double vote (honest-not-accused, or a lock-up after the heal), shrinks it to the equivocation, the written file fails there and holds on the reference (forkchaos run); no process left', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'search-devnet-'))
     // Every process the search starts, by pid, sampled while it runs.
     const seen = new Set<number>()
@@ -168,7 +249,7 @@ describe('forkchaos search --target devnet', () => {
       for (const p of liveProcesses()) seen.add(p.pid)
     }, 200)
     try {
-      const report = await searchDevnet({ seed: 290, out, episodes: 1, timeMs: 600_000, steps: 4, validators: 4, budget: 1, overrides: devnetBuilds['double-vote'] as Record<number, Record<string, unknown>>, replayFlags: ' --devnet-build double-vote', shrinkRuns: 2 })
+      const report = await searchDevnet({ seed: 14049, out, episodes: 1, timeMs: 600_000, steps: 4, validators: 4, budget: 1, overrides: devnetBuilds['double-vote'] as Record<number, Record<string, unknown>>, replayFlags: ' --devnet-build double-vote', shrinkRuns: 2 })
       clearInterval(sample)
       expect(report.verdict, report.error ?? '').toBe('failed')
       const f = report.failure
@@ -182,16 +263,16 @@ describe('forkchaos search --target devnet', () => {
       const applied = written.inject.steps.flatMap((s) => ('fault' in s && 'apply' in s.fault ? [`${s.fault.apply.type}@${s.fault.apply.target}`] : []))
       expect(applied).toContain('byzantine.equivocate@1')
       expect(applied).not.toContain('node.kill@0')
-      expect(f.replay).toBe(`npx forkchaos run ${f.file} --seed 290 --devnet-build double-vote`)
+      expect(f.replay).toBe(`npx forkchaos run ${f.file} --seed 14049 --devnet-build double-vote`)
       // Nothing the search started is left: every devnet process it ran, by pid.
       expect(seen.size).toBeGreaterThanOrEqual(8)
       expect([...seen].filter(isAlive)).toEqual([])
       expect(liveProcesses()).toEqual([])
 
-      const broken = await cli(['run', f.file, '--seed', '290', '--devnet-build', 'double-vote', '--report-dir', path.join(out, 'broken')])
+      const broken = await cli(['run', f.file, '--seed', '14049', '--devnet-build', 'double-vote', '--report-dir', path.join(out, 'broken')])
       expect(broken.status, broken.stdout + broken.stderr).toBe(1)
-      expect(broken.stdout).toMatch(/failed\s+search-devnet-290-/)
-      const reference = await cli(['run', f.file, '--seed', '290', '--report-dir', path.join(out, 'reference')])
+      expect(broken.stdout).toMatch(/failed\s+search-devnet-14049-/)
+      const reference = await cli(['run', f.file, '--seed', '14049', '--report-dir', path.join(out, 'reference')])
       expect(reference.status, reference.stdout + reference.stderr).toBe(0)
       for (const r of [broken, reference]) {
         expect(r.pids.length).toBeGreaterThanOrEqual(8)

@@ -72,6 +72,11 @@ export type CheckSpec = {
   phases?: Phase[]
   /** Fork checks: judged after every step as well as at the phase's end; the first step that broke it is named. */
   always?: boolean
+  /**
+   * Devnet checks: judged over one scheduled fault's window only, from its `fault` step's apply
+   * to its revert (the id of an `inject.steps` fault); its phases are then `[inject]`.
+   */
+  during?: string
 } & { [K in CheckName]?: ParamsOf<(typeof checks)[K]> }
 
 /** The JSON Schema of one check, published in the scenario schema: exactly one kind of the registry. */
@@ -83,6 +88,7 @@ export const checkSchema = {
     kind,
     phases: { type: 'array', items: phases, minItems: 1, maxItems: 3 },
     always: { type: 'boolean', description: "Fork checks: judged after every step too, not only at the phase's end; the report names the first step after which it broke." },
+    during: { type: 'string', minLength: 1, maxLength: 64, description: "Devnet checks: judged over one scheduled fault's window, from the apply of the `inject.steps` fault with this id to its revert (phases then `[inject]`)." },
     ...Object.fromEntries(checkNames.map((n) => [n, checks[n].params])) },
   additionalProperties: false,
   oneOf: checkNames.map((key) => ({ required: [key] })),

@@ -166,6 +166,19 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
           line: lineAt(doc, [list, String(i), kind], lineOf),
           field: `${list}[${i}].${kind}`,
         })
+      if (spec.during !== undefined) {
+        // A scheduled fault's own window: only a devnet's inject steps schedule faults with ids.
+        const applied = (scenario.inject.steps ?? []).flatMap((step) => {
+          const body = (step as { fault?: { id?: string; apply?: unknown } }).fault
+          return body?.apply && body.id !== undefined ? [body.id] : []
+        })
+        const at = { line: lineAt(doc, [list, String(i), 'during'], lineOf), field: `${list}[${i}].during` }
+        if (target !== 'devnet' || list === 'stop') throw fail(`\`${list}[${i}].during\` is for devnet checks under \`checks\`${list === 'stop' ? '' : `; \`${kind}\` is a ${target} check`}.`, at)
+        if (!applied.includes(spec.during))
+          throw fail(`\`${list}[${i}].during\` must be the id of a fault an \`inject.steps\` step applies (${applied.length ? applied.map((a) => `\`${a}\``).join(', ') : 'none here'}). Got \`${spec.during}\`.`, at)
+        if (spec.phases && (spec.phases.length !== 1 || spec.phases[0] !== 'inject'))
+          throw fail(`\`${list}[${i}].phases\` must be \`[inject]\` (or absent) with \`during\`: the fault's window is in inject. Got \`${JSON.stringify(spec.phases)}\`.`, { line: lineAt(doc, [list, String(i), 'phases'], lineOf), field: `${list}[${i}].phases` })
+      }
       if (spec.always && (target !== 'fork' || list === 'stop'))
         throw fail(`\`${list}[${i}].always\` is for fork checks under \`checks\`${list === 'stop' ? ' (a stop condition is already looked at after every step)' : `; \`${kind}\` is a ${target} check`}.`, {
           line: lineAt(doc, [list, String(i), 'always'], lineOf),
@@ -220,7 +233,8 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number): S
     contracts: scenario.contracts ?? {},
     accounts: scenario.accounts ?? {},
     protocol: scenario.protocol ?? 'reference',
-    checks: scenario.checks ?? [],
+    // A check over one scheduled fault's window is judged in inject only.
+    checks: (scenario.checks ?? []).map((c) => (c.during !== undefined && !c.phases ? { ...c, phases: ['inject' as const] } : c)),
     stop: scenario.stop ?? [],
     baseline: { steps: scenario.baseline?.steps ?? [], durationMs: ms(scenario.baseline?.duration, 'baseline.duration', 3_000, limits.phaseMs) },
     inject: {

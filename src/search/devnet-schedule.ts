@@ -24,19 +24,51 @@ export const devnetLimits = { steps: 32 } as const
 export const waitLadder = ['2s', '5s', '12s'] as const
 
 /**
- * The pool, by family: node (kill, wedge), network (the validator cut off, latency, loss on its
- * links) and byzantine (equivocation, a flipped state root). Every fault makes exactly the one
+ * The pool, by family: node (kill, wedge, a crash-restart, a full disk, a corrupted store, the
+ * node's own clock 30 s ahead), network (the validator cut off, latency, loss on its links) and
+ * byzantine (equivocation, a flipped state root, an unexecutable transaction, a stale parent):
+ * every fault of the shipped drills that acts on one validator. Every fault makes exactly the one
  * validator it targets faulty, so the budget is a count of validators.
  */
 export const devnetPool: readonly DevnetPoolFault[] = [
   { type: 'node.kill', levels: ['{}'] },
   { type: 'node.wedge', levels: ['{}'] },
+  { type: 'node.restart', levels: ['{}'] },
+  { type: 'node.disk-full', levels: ['{}'] },
+  { type: 'node.disk-corrupt', levels: ['{ bytes: 8 }'] },
+  { type: 'node.clock-skew', levels: ['{ offsetS: 30 }'] },
   { type: 'net.partition', levels: ['{}'] },
   { type: 'net.latency', levels: ['{ latencyMs: 100 }', '{ latencyMs: 300, jitterMs: 100 }', '{ latencyMs: 1000 }'] },
   { type: 'net.loss', levels: ['{ probability: 0.3 }', '{ probability: 0.8 }'] },
   { type: 'byzantine.equivocate', levels: ['{}'] },
   { type: 'byzantine.state-root-flip', levels: ['{}'] },
+  { type: 'byzantine.invalid-tx', levels: ['{}'] },
+  { type: 'byzantine.stale-parent', levels: ['{}'] },
 ]
+
+/** Faults whose proposals honest validators must reject, judged over the fault's own window (`rejects`). */
+const rejected = new Set(['byzantine.state-root-flip', 'byzantine.invalid-tx', 'byzantine.stale-parent'])
+
+/**
+ * The safety checks a schedule's own faults call for, judged over each fault's window
+ * (`during`): a byzantine proposer's bad blocks rejected and never committed, a skewed
+ * validator's proposals refused and never committed (at least 0 of either: a short window may
+ * hold none of its turns as proposer); and, unless the schedule corrupts a store (which drops its
+ * damaged tail by design), no validator ever comes back lower than it was (`keepsCommitted`).
+ */
+export function faultChecks(items: readonly DevnetItem[]): { name: string; yaml: string }[] {
+  const out: { name: string; yaml: string }[] = []
+  let corrupt = false
+  for (const it of items) {
+    if (it.kind !== 'apply') continue
+    const type = devnetPool[it.fault]?.type ?? ''
+    if (type === 'node.disk-corrupt') corrupt = true
+    if (rejected.has(type)) out.push({ name: `rejected-${it.id}`, yaml: `kind: safety, during: ${it.id}, rejects: { proposer: ${it.validator}, minRejections: 0 }` })
+    if (type === 'node.clock-skew') out.push({ name: `skew-refused-${it.id}`, yaml: `kind: safety, during: ${it.id}, driftRejected: { proposer: ${it.validator}, minRefusals: 0 }` })
+  }
+  if (!corrupt) out.push({ name: 'keeps-committed', yaml: 'kind: safety, keepsCommitted: true' })
+  return out
+}
 
 /**
  * Whether a schedule keeps at most `budget` validators faulty at once, each fault on a validator
@@ -85,8 +117,18 @@ export function drawDevnetSchedule(prng: Prng, steps: number, validators: number
   return items
 }
 
-/** The checks every devnet episode is judged by: safety at all times, liveness and catch-up after the heal. */
-export const devnetSearchChecks = (validators: number) => ['no-fork', 'honest-not-accused', 'progress-after-heal', ...Array.from({ length: validators }, (_, v) => `catch-up-${v}`)]
+/**
+ * The checks every devnet episode is judged by: safety at all times, liveness and catch-up after
+ * the heal; then those its faults call for (`faultChecks`: `keeps-committed`, `rejected-<id>`,
+ * `skew-refused-<id>`).
+ */
+export const devnetSearchChecks = (validators: number, items: readonly DevnetItem[] = []) => [
+  'no-fork',
+  'honest-not-accused',
+  'progress-after-heal',
+  ...Array.from({ length: validators }, (_, v) => `catch-up-${v}`),
+  ...faultChecks(items).map((c) => c.name),
+]
 
 /** The suffix of an episode's stop conditions: one per safety check, same predicate (`honest-not-accused-now`). */
 export const stopSuffix = '-now'
@@ -104,21 +146,30 @@ export function devnetScheduleYaml(name: string, items: readonly DevnetItem[], o
     const f = devnetPool[it.fault] as DevnetPoolFault
     return `    - fault: { id: ${it.id}, apply: { type: ${f.type}, target: ${it.validator}, params: ${f.levels[it.level]} } }`
   })
+  const extra = faultChecks(items)
   return [
     `# Written by \`forkchaos search --target devnet\`: ${o.note}`,
     `name: ${name}`,
     'hypothesis: >',
     `  Under any timed schedule of node, network and byzantine faults with at most ${o.budget} of ${o.validators} validators`,
     '  faulty at once: at all times no two honest validators commit different blocks and no honest validator',
-    '  is named in equivocation evidence; after the heal the chain commits again and every validator catches up.',
+    '  is named in equivocation evidence, no validator comes back lower than it was (unless its store is corrupted),',
+    "  and no bad or skewed validator's block is committed while its fault runs; after the heal the chain commits",
+    '  again and every validator catches up.',
     `target: { kind: devnet, slot: 1s, validators: ${o.validators} }`,
     'checks:',
     '  - { name: no-fork, kind: safety, noFork: true }',
     '  - { name: honest-not-accused, kind: safety, honestNotAccused: true }',
     '  - { name: progress-after-heal, kind: liveness, phases: [recover], progress: { minCommitsPerSlot: 0.3 } }',
     ...Array.from({ length: o.validators }, (_, v) => `  - { name: catch-up-${v}, kind: liveness, phases: [recover], catchUp: { node: ${v}, withinMs: 10000 } }`),
+    ...extra.map((c) => `  - { name: ${c.name}, ${c.yaml} }`),
     ...(o.stopOnSafety
-      ? ['stop:', `  - { name: no-fork${stopSuffix}, kind: safety, noFork: true }`, `  - { name: honest-not-accused${stopSuffix}, kind: safety, honestNotAccused: true }`]
+      ? [
+          'stop:',
+          `  - { name: no-fork${stopSuffix}, kind: safety, noFork: true }`,
+          `  - { name: honest-not-accused${stopSuffix}, kind: safety, honestNotAccused: true }`,
+          ...(extra.some((c) => c.name === 'keeps-committed') ? [`  - { name: keeps-committed${stopSuffix}, kind: safety, keepsCommitted: true }`] : []),
+        ]
       : []),
     'baseline: { duration: 2s }',
     'inject:',

@@ -4,14 +4,16 @@ import { validatorId } from './series.js'
 /**
  * Safety: the byzantine proposer's bad blocks are rejected within one slot: honest validators
  * record the rejection (naming the proposer and the layer), none of them commits a block that
- * proposer built during the window, and the height still commits within one slot.
+ * proposer built during the window, and the height still commits within one slot. At least
+ * `minRejections` rejections (default 1: the drill saw the fault; 0 for a window that may hold
+ * none of the proposer's turns, as a search's short fault windows do).
  */
 export const rejects = define({
   name: 'rejects',
   target: 'devnet',
   summary: "the proposer's bad blocks are rejected within one slot, none committed, the height still commits",
-  params: { type: 'object', additionalProperties: false, required: ['proposer'], properties: { proposer: validatorId } },
-  evaluate(series, window, body: { proposer: number }) {
+  params: { type: 'object', additionalProperties: false, required: ['proposer'], properties: { proposer: validatorId, minRejections: { type: 'integer', minimum: 0, maximum: 1000, description: 'Rejections needed (default 1); 0 where the window may hold none of its turns.' } } },
+  evaluate(series, window, body: { proposer: number; minRejections?: number }) {
     const rejections = series.probe.rejections.filter((r) => series.honest.includes(r.node) && r.proposer === body.proposer)
     // A block it built (its fee recipient) and proposed: not an honest block it re-proposed from
     // another's lock, nor its own block from before the fault that another re-proposed (under
@@ -50,12 +52,12 @@ export const rejects = define({
     for (const r of rejections) if (r.engine) elStatuses.set(r.engine.status, (elStatuses.get(r.engine.status) ?? 0) + 1)
     const elAnswers = elStatuses.size ? `; their ELs answered ${[...elStatuses].map(([st, k]) => `${st} ×${k}`).join(', ')}` : ''
     return {
-      ok: rejections.length > 0 && committedBad.length === 0 && latency !== null && latency <= series.slotMs && !late,
+      ok: rejections.length >= (body.minRejections ?? 1) && committedBad.length === 0 && (latency === null || latency <= series.slotMs) && !late,
       observed:
         `${rejections.length} rejections of validator ${body.proposer}'s proposals (${layers || 'none'}${elAnswers}), worst latency ${latency ?? '—'} ms, ` +
         `height committed ${Number.isFinite(worstCommitDelay) ? `${Math.round(worstCommitDelay)} ms` : 'never'} after the rejection at worst; ` +
         `${committedBad.length} blocks by validator ${body.proposer} committed by honest validators${committedBad.length ? ` (heights ${committedBad.sort((a, b) => a - b).join(', ')})` : ''}`,
-      expected: `every bad proposal rejected within ${series.slotMs} ms, none committed, the height committed within one slot (plus the rejection's own re-execution time)`,
+      expected: `${body.minRejections === 0 ? '' : `at least ${body.minRejections ?? 1} rejection(s); `}every bad proposal rejected within ${series.slotMs} ms, none committed, the height committed within one slot (plus the rejection's own re-execution time)`,
       metrics: { rejectionLatencyMs: latency },
     }
   },

@@ -5,7 +5,7 @@ import { evaluateCheck } from '../../checks/registry.js'
 import { InfraError, InputError } from '../../errors.js'
 import { type ActiveFault, checkPrerequisites, type FaultContext } from '../../Fault.js'
 import { faults } from '../../faults/registry.js'
-import type { CheckResult } from '../../report/types.js'
+import type { CheckResult, FaultWindow } from '../../report/types.js'
 import type { DevnetMetrics } from '../../scenario/devnet-runner.js'
 import { type Probe, startProbe } from '../../scenario/devnet-probe.js'
 import { checkKindOf } from '../../checks/registry.js'
@@ -108,6 +108,8 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emi
   // When each inclusion sample's transfer was sent (probe clock, ms), in the same order.
   const inclusionAt: number[] = []
   let applied: readonly ActiveFault[] = []
+  // The inject steps' faults by id, for checks judged over one fault's window (`during`).
+  const scheduledWindows = new Map<string, FaultWindow>()
   let recoverUntil: number | undefined
   let baselineWindow: { from: number; to: number } | undefined
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -179,7 +181,7 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emi
             return { from, to: probe.now(), windows: s.windows }
           }
           if (scenario.inject.steps.length > 0) {
-            await runSchedule(scenario, io, () => probe.now(), from)
+            await runSchedule(scenario, io, () => probe.now(), from, scheduledWindows)
             return { from, to: probe.now() }
           }
           await wait(scenario.inject.durationMs, from, io)
@@ -200,6 +202,13 @@ async function openSession(devnet: Devnet, scenario: Scenario, seed: number, emi
     async check(specs, phase, run, purpose) {
       const window = { phase, from: run.from, to: run.to, ...(run.revertedAt !== undefined ? { revertedAt: run.revertedAt } : {}) }
       return specs.map((spec) => {
+        if (spec.during !== undefined) {
+          // Judged over the fault's own window; one never applied (the run stopped before its step) is not judged.
+          const w = scheduledWindows.get(spec.during)
+          if (!w) return { name: spec.name, kind: spec.kind, phase, ok: true, observed: `fault \`${spec.during}\` was never applied: not judged`, expected: `judged while \`${spec.during}\` is applied` }
+          const { metrics: _m, ...outcome } = evaluateCheck(spec, series, { ...window, from: w.applied.t, to: w.reverted?.t ?? run.to })
+          return { name: spec.name, kind: spec.kind, phase, ...outcome, observed: `while \`${spec.during}\` was applied (${Math.round(w.applied.t)}–${Math.round(w.reverted?.t ?? run.to)} ms): ${outcome.observed}` }
+        }
         // Over eth_* no block shows its signers: progress is judged on heights alone, and says so.
         const unsigned = via === 'eth' && checkKindOf(spec).kind === 'progress'
         const { metrics: measured, ...outcome } = evaluateCheck(spec, unsigned ? { ...series, probe: { ...probe, blocks: [] } } : series, window)
@@ -251,9 +260,13 @@ function scheduledFaults(scenario: Scenario): FaultSpec[] {
  * stop conditions looked at as they go. What is still applied at the end is reverted then
  * (`by: "phase end"`), or after a step threw. The steps read nothing of a fork's context.
  */
-async function runSchedule(scenario: Scenario, io: PhaseIo<DevnetRun>, now: () => number, from: number): Promise<void> {
+async function runSchedule(scenario: Scenario, io: PhaseIo<DevnetRun>, now: () => number, from: number, windows: Map<string, FaultWindow>): Promise<void> {
   const records: StepRecord[] = []
-  const schedule = faultSchedule({ phase: 'inject', apply: io.apply, now, steps: () => records, file: scenario.file })
+  const apply: typeof io.apply = (spec, where, window) => {
+    if (window) windows.set(window.id, window)
+    return io.apply(spec, where, window)
+  }
+  const schedule = faultSchedule({ phase: 'inject', apply, now, steps: () => records, file: scenario.file })
   let at = -1
   try {
     for (const [i, step] of scenario.inject.steps.entries()) {
