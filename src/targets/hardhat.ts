@@ -195,9 +195,23 @@ export function hardhatDialect(rpc: Rpc): Rpc {
     url: rpc.url,
     owned: rpc.owned,
     request,
+    // A call the dialect answers itself (a send, an access list, a callTracer trace) goes through
+    // `request`, each on its own, since the node would refuse it as sent; the rest stay one batch.
     async batch(calls) {
-      const out = await rpc.batch(calls.map((c) => ({ method: name(c.method), ...(c.params ? { params: c.params } : {}) })))
-      return out.map((r) => (r instanceof RpcError ? flatten(r) : r))
+      const own = (c: { method: string; params?: readonly unknown[] }) =>
+        c.method === 'eth_sendTransactionSync' || c.method === 'eth_sendTransaction' || c.method === 'eth_createAccessList' || (c.method === 'debug_traceTransaction' && (c.params?.[1] as { tracer?: string } | undefined)?.tracer === 'callTracer')
+      const plain = calls.filter((c) => !own(c))
+      const [batched, answered] = await Promise.all([
+        plain.length > 0 ? rpc.batch(plain.map((c) => ({ method: name(c.method), ...(c.params ? { params: c.params } : {}) }))) : Promise.resolve([]),
+        Promise.all(calls.filter(own).map((c) => request(c.method, c.params ?? []).catch((error: unknown) => error))),
+      ])
+      let b = 0
+      let a = 0
+      return calls.map((c) => {
+        if (own(c)) return answered[a++]
+        const r = batched[b++]
+        return r instanceof RpcError ? flatten(r) : r
+      })
     },
   }
 }
