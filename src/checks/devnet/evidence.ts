@@ -10,10 +10,10 @@ export const evidence = define({
   evaluate(series, window, body: { validator: number }) {
     const honestEvidence = series.probe.evidence.filter((e) => series.honest.includes(e.node))
     const named = new Set(honestEvidence.map((e) => e.validator))
-    const others = [...named].filter((v) => v !== body.validator)
+    const others = [...named].sort((a, b) => a - b).filter((v) => v !== body.validator)
     return {
       ok: named.has(body.validator) && others.length === 0,
-      observed: `evidence names validator(s) ${[...named].join(', ') || 'none'} (${honestEvidence.length} records)`,
+      observed: `evidence names validator(s) ${[...named].sort((a, b) => a - b).join(', ') || 'none'} (${honestEvidence.length} records)`,
       expected: `evidence against validator ${body.validator} only`,
     }
   },

@@ -418,11 +418,15 @@ async function soak(
     }
     // `parsed` (the loader's, not enumerable) does not survive a spread: carried on by name, so a draw is not parsed again.
     const fault = await io.apply({ ...spec, target, parsed: spec.parsed }, `inject.random.faults (#${summary.draws})`)
+    // The window is the span in which the fault was whole: from the end of its apply (the
+    // validators are down) to the start of its revert (before they come back and can commit).
+    const activeFrom = probe.now()
     summary.applied++
     await hold(random.holdMs)
     tell.reverted(spec.type)
+    const activeTo = probe.now()
     await fault.revert()
-    windows.push({ type: spec.type, target: String(target), from: fault.tStart, to: fault.tStop ?? probe.now() })
+    windows.push({ type: spec.type, target: String(target), from: activeFrom, to: activeTo })
     await hold(Math.max(0, random.everyMs - random.holdMs))
   }
   return { windows, summary }
@@ -434,8 +438,14 @@ async function soak(
  * than `budget` of them break liveness.
  */
 function flakeBudget(windows: SoakWindow[], budget: number, probe: Probe, honest: number[]): CheckResult {
-  const heightAt = (t: number) => Math.max(0, ...probe.samples.filter((x) => x.t <= t).flatMap((x) => honest.map((h) => x.heights[h] ?? 0)))
-  const flakes = windows.filter((w) => heightAt(w.to) <= heightAt(w.from))
+  const top = (x: Probe['samples'][number]) => Math.max(0, ...honest.map((h) => x.heights[h] ?? 0))
+  // Heights seen inside the window: from its first sample (a commit that landed between the
+  // last sample before the fault and its apply is not the window's) to its last.
+  const inside = (w: SoakWindow) => probe.samples.filter((x) => x.t >= w.from && x.t <= w.to).map(top)
+  const flakes = windows.filter((w) => {
+    const seen = inside(w)
+    return seen.length < 2 || Math.max(...seen) <= (seen[0] as number)
+  })
   return {
     name: 'soak-flake-budget',
     kind: 'liveness',
