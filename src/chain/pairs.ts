@@ -32,9 +32,13 @@ async function addToField(rpc: Rpc, field: StorageField, delta: bigint) {
   await writeField(rpc, field, now + delta < 0n ? 0n : now + delta)
 }
 
-async function verify(rpc: Rpc, field: StorageField, expected: bigint, label: string) {
-  const got = await readField(rpc, field)
+/** Throws when a field read back after a write is not what was written. */
+function expectWritten(got: bigint, expected: bigint, label: string) {
   if (got !== expected) throw new InfraError(`The write to ${label} did not take.`, { context: { Expected: expected.toString(), Got: got.toString() } })
+}
+
+async function verify(rpc: Rpc, field: StorageField, expected: bigint, label: string) {
+  expectWritten(await readField(rpc, field), expected, label)
 }
 
 /** Moves the pair's token0 price by `bps` by changing reserve1 and token1's balance together. */
@@ -105,8 +109,7 @@ export async function pairWalker(rpc: Rpc, pair: Address): Promise<PairWalker> {
         call: { method: 'eth_getStorageAt', params: [s.reserve.address, s.reserve.slot, 'latest'] },
         check(answer) {
           if (answer instanceof Error) throw answer
-          const got = extract(BigInt(answer as Hex), s.reserve.offsetBits, s.reserve.widthBits)
-          if (got !== want) throw new InfraError('The write to getReserves()[1] did not take.', { context: { Expected: want.toString(), Got: got.toString() } })
+          expectWritten(extract(BigInt(answer as Hex), s.reserve.offsetBits, s.reserve.widthBits), want, 'getReserves()[1]')
         },
       }
     },

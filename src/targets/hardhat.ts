@@ -185,7 +185,7 @@ export function hardhatDialect(rpc: Rpc): Rpc {
         return (await receiptOf(rpc, hash)) as T
       }
       if (method === 'eth_createAccessList') return (await accessList(rpc, params)) as T
-      if (method === 'debug_traceTransaction' && (params[1] as { tracer?: string } | undefined)?.tracer === 'callTracer') return (await callFrames(rpc, String(params[0]))) as T
+      if (isCallTrace(method, params)) return (await callFrames(rpc, String(params[0]))) as T
       return await rpc.request<T>(name(method), params)
     } catch (error) {
       throw flatten(error)
@@ -198,8 +198,7 @@ export function hardhatDialect(rpc: Rpc): Rpc {
     // A call the dialect answers itself (a send, an access list, a callTracer trace) goes through
     // `request`, each on its own, since the node would refuse it as sent; the rest stay one batch.
     async batch(calls) {
-      const own = (c: { method: string; params?: readonly unknown[] }) =>
-        c.method === 'eth_sendTransactionSync' || c.method === 'eth_sendTransaction' || c.method === 'eth_createAccessList' || (c.method === 'debug_traceTransaction' && (c.params?.[1] as { tracer?: string } | undefined)?.tracer === 'callTracer')
+      const own = (c: { method: string; params?: readonly unknown[] }) => answeredByDialect(c.method, c.params)
       const plain = calls.filter((c) => !own(c))
       const [batched, answered] = await Promise.all([
         plain.length > 0 ? rpc.batch(plain.map((c) => ({ method: name(c.method), ...(c.params ? { params: c.params } : {}) }))) : Promise.resolve([]),
@@ -214,6 +213,16 @@ export function hardhatDialect(rpc: Rpc): Rpc {
       })
     },
   }
+}
+
+/** A `debug_traceTransaction` with `callTracer`, which the dialect builds from struct logs. */
+function isCallTrace(method: string, params: readonly unknown[] | undefined): boolean {
+  return method === 'debug_traceTransaction' && (params?.[1] as { tracer?: string } | undefined)?.tracer === 'callTracer'
+}
+
+/** The calls `hardhatDialect`'s `request` answers itself instead of passing them on (renamed or not). */
+function answeredByDialect(method: string, params: readonly unknown[] | undefined): boolean {
+  return method === 'eth_sendTransactionSync' || method === 'eth_sendTransaction' || method === 'eth_createAccessList' || isCallTrace(method, params)
 }
 
 /** At most this many receipt polls, 20 ms apart, after a send (automine mines in the send's own call). */

@@ -481,17 +481,17 @@ function parseRequest(buf: Buffer, start: number, maxBodyBytes: number): ParsedR
     if (buf.length < bodyStart + n) return bodyStart + n - start
     return { t0, target, headers, body: buf.subarray(bodyStart, bodyStart + n), end: bodyStart + n, close, client: client || undefined }
   }
-  const chunks = readChunks(buf, bodyStart, maxBodyBytes, true)
+  const chunks = readChunks(buf, bodyStart, maxBodyBytes)
   if (chunks === 'bad') return 'handoff'
   if (chunks === undefined) return 0
-  return { t0, target, headers, body: chunks.body as Buffer, end: chunks.end, close, client: client || undefined }
+  return { t0, target, headers, body: chunks.body, end: chunks.end, close, client: client || undefined }
 }
 
 /**
- * Chunked framing from `at`: where it ends (after the trailers) and, when `collect`, the data.
+ * Chunked framing from `at`: where it ends (after the trailers) and the data.
  * Undefined while incomplete; `bad` for framing Node would refuse or data past `limit`.
  */
-function readChunks(buf: Buffer, at: number, limit: number, collect: boolean): { end: number; body: Buffer | undefined } | undefined | 'bad' {
+function readChunks(buf: Buffer, at: number, limit: number): { end: number; body: Buffer } | undefined | 'bad' {
   const parts: Buffer[] = []
   let total = 0
   let i = at
@@ -512,13 +512,13 @@ function readChunks(buf: Buffer, at: number, limit: number, collect: boolean): {
       for (;;) {
         const e = buf.indexOf('\r\n', j, 'latin1')
         if (e < 0) return buf.length - j > MAX_HEAD_BYTES ? 'bad' : undefined
-        if (e === j) return { end: e + 2, body: collect ? Buffer.concat(parts, total) : undefined }
+        if (e === j) return { end: e + 2, body: Buffer.concat(parts, total) }
         j = e + 2
       }
     }
     if (buf.length < dataStart + n + 2) return undefined
     if (buf[dataStart + n] !== 0x0d || buf[dataStart + n + 1] !== 0x0a) return 'bad'
-    if (collect) parts.push(buf.subarray(dataStart, dataStart + n))
+    parts.push(buf.subarray(dataStart, dataStart + n))
     i = dataStart + n + 2
   }
 }
@@ -561,10 +561,10 @@ function parseResponse(buf: Buffer, ended: boolean): ParsedResponse | number | u
     }
     if (status === 204 || status === 304) return { status, end: bodyStart, close, body: Buffer.alloc(0) }
     if (chunked) {
-      const c = readChunks(buf, bodyStart, MAX_ANSWER_BYTES, true)
+      const c = readChunks(buf, bodyStart, MAX_ANSWER_BYTES)
       if (c === 'bad') return undefined
       if (c === undefined) return 0
-      return { status, end: c.end, close, body: c.body && c.body.length <= MAX_CLASSIFIED_BYTES ? c.body : undefined }
+      return { status, end: c.end, close, body: c.body.length <= MAX_CLASSIFIED_BYTES ? c.body : undefined }
     }
     if (length >= 0) {
       if (!Number.isSafeInteger(length)) return undefined
