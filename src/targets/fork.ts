@@ -102,8 +102,11 @@ export async function startFork(source: ForkSource, options: { logDir?: string; 
  * cache of upstream state, before the snapshot that `reset` reverts to. Anvil's snapshot holds
  * that cache too, so without this every reset drops what the last scenario fetched and the next
  * one fetches it again, one upstream round trip per account and slot (the first reads and the
- * first transaction after a reset took ~5 and ~8 ms instead of ~1 and ~2.5). The values are the
- * upstream's at the fork block, fetched sooner: nothing the fork answers changes. Costs one
+ * first transaction after a reset took ~5 and ~8 ms instead of ~2 and ~3). The values are the
+ * upstream's at the fork block, fetched sooner: nothing the fork answers changes. What the dump
+ * does not hold still goes upstream after a reset: slots that are zero there, and Anvil's own
+ * look-ups (a block by hash, a new transaction's receipt; 4 fetches in a reset fork's first cycle
+ * here). Costs one
  * `anvil_dumpState` of the upstream and a few batches of reads (~0.1–0.3 s), so only callers that
  * reset many times ask for it (`search`).
  */
