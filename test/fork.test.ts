@@ -7,6 +7,9 @@ import { runSuite } from '../src/scenario/suite.js'
 import { startAnvil } from '../src/targets/anvil.js'
 import { startFork } from '../src/targets/fork.js'
 import { startUpstream } from '../src/targets/embedded.js'
+import { calldata } from '../src/chain/views.js'
+import { sendTransaction } from '../src/targets/chain.js'
+import { RpcError } from '../src/targets/rpc.js'
 
 const stops: (() => Promise<void>)[] = []
 afterAll(async () => {
@@ -27,6 +30,33 @@ describe('fork targets', () => {
     expect(BigInt(heights[0] as Hex)).toBe(upstream.headBlock + 5n)
     expect(BigInt(heights[1] as Hex)).toBe(upstream.headBlock)
   })
+
+  it('warm: the fork holds the upstream state before its snapshot, so after a reset its reads need no upstream; unwarmed they do', async () => {
+    const fns = ['sharePrice()', 'totalAssets()', 'alpShares()', 'bountyCap()']
+    const views = async (fork: Awaited<ReturnType<typeof startFork>>) => {
+      await fork.reset()
+      return fork.anvil.rpc.batch(fns.map((fn) => ({ method: 'eth_call', params: [{ to: fork.book.vault, data: calldata(fn) }, 'latest'] })))
+    }
+    const warm = await startFork({ kind: 'embedded' }, { warm: true })
+    stops.push(() => warm.stop())
+    const cold = await startFork({ kind: 'embedded' })
+    stops.push(() => cold.stop())
+    // A cycle after the snapshot: what it fetched goes with the reset.
+    const cycle = (fork: typeof warm) => sendTransaction(fork.anvil.rpc, { from: fork.accounts.keeper as Hex, to: fork.book.vault as Hex, data: calldata('cycle()') })
+    expect((await cycle(warm)).status).toBe('0x1')
+    expect((await cycle(cold)).status).toBe('0x1')
+    const before = await views(warm)
+    expect(before.every((v) => typeof v === 'string' && v.length === 66)).toBe(true)
+    // (Each fork has an upstream of its own, deployed at another second: other values.)
+    const coldBefore = await views(cold)
+    expect(coldBefore.every((v) => typeof v === 'string' && v.length === 66)).toBe(true)
+    // Each fork's upstream gone: what a reset fork must still fetch now fails.
+    await warm.upstream?.instance.stop()
+    await cold.upstream?.instance.stop()
+    expect(await views(warm)).toEqual(before)
+    const unwarmed = await views(cold)
+    expect(unwarmed.some((v) => v instanceof RpcError && /Fork Error|connect/i.test(v.message))).toBe(true)
+  }, 60_000)
 
   it('forks a state dump: the reference vault is there with its code and storage', async () => {
     const upstream = await startUpstream()

@@ -6,6 +6,7 @@ import { call } from '../src/targets/chain.js'
 import { runScenario } from '../src/scenario/runner.js'
 import { getStorageAt } from '../src/targets/chain.js'
 import { type Fork, startFork } from '../src/targets/fork.js'
+import { rpcRoundTrips } from '../src/targets/rpc.js'
 import { loadText } from './scenario-text.js'
 
 let fork: Fork
@@ -74,6 +75,42 @@ recover: { steps: [ { cycle: {} } ] }
     expect(report.verdict).toBe('failed')
     expect(report.reason).toMatch(/normal-mode/)
   }, 60_000)
+
+  it('a cycle of both walks costs 4 round trips and a few (the walk reads ride the views after the previous cycle), and both walks end where they started', async () => {
+    await fork.reset()
+    const rpc = fork.anvil.rpc
+    const feed = fork.book.feed as `0x${string}`
+    const pair = fork.book.pair as `0x${string}`
+    const read = async () => [wordAt(await call(rpc, { to: feed, data: calldata('latestRoundData()') }), 1), wordAt(await call(rpc, { to: pair, data: calldata('getReserves()') }), 1)]
+    const start = await read()
+    const cycles = 100
+    const scenario = loadText(
+      `name: both-walks
+hypothesis: every cycle succeeds while the pair and the feed walk.
+protocol: reference
+checks:
+  - { name: cycles-run, kind: liveness, cyclesSucceed: true }
+baseline: { steps: [ { cycle: {} } ] }
+inject:
+  faults: []
+  steps:
+    - stress: { cycles: ${cycles}, walk: { pair: { target: pair, stepBps: 15, maxBps: 60 }, feed: { target: feed, stepBps: 15, maxBps: 60 } } }
+recover: { steps: [ { cycle: {} } ] }
+`,
+      'both-walks.yaml',
+    )
+    const trips0 = rpcRoundTrips.count
+    const report = await runScenario(scenario, fork, { seed: 1, replay: 'test' })
+    const perCycle = (rpcRoundTrips.count - trips0) / cycles
+    expect(`${report.verdict}: ${report.reason}`).toMatch(/^held/)
+    expect(report.cycles.inject.total).toBe(cycles)
+    // Per cycle: the walk's writes with the clock, the views before with the read-back, the
+    // transaction, the views after with the next walk's reads; plus a batch of its own on the first
+    // cycle and after each stop check, and the scenario's own reads. One batch more a cycle was 5.3.
+    expect(perCycle).toBeGreaterThanOrEqual(4)
+    expect(perCycle).toBeLessThan(4.8)
+    expect(await read()).toEqual(start)
+  }, 120_000)
 
   it('a walk of something that is not a Chainlink-style feed is refused: at load where its ABI is reachable, else before anything moves', () => {
     const text = (target: string) => `name: walk-a-pair

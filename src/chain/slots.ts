@@ -111,20 +111,30 @@ export async function writeFields(rpc: Rpc, fields: readonly StorageField[], val
   const reads = await rpc.batch([...extra, ...fields.map((f) => ({ method: 'eth_getStorageAt', params: [f.address, f.slot, 'latest'] }))])
   const failed = reads.find((r) => r instanceof RpcError)
   if (failed) throw failed
-  const wanted = values(reads.slice(0, extra.length), fields.map((f, i) => extract(BigInt(reads[extra.length + i] as Hex), f.offsetBits, f.widthBits)))
+  const raws = fields.map((_, i) => BigInt(reads[extra.length + i] as Hex))
+  const wanted = values(reads.slice(0, extra.length), fields.map((f, i) => extract(raws[i] as bigint, f.offsetBits, f.widthBits)))
+  const writes = await rpc.batch(fieldWrites(fields, raws, wanted))
+  const refused = writes.find((r) => r instanceof RpcError)
+  if (refused) throw refused
+}
+
+/**
+ * The `anvil_setStorageAt` calls that put `values` into `fields`, given each field's slot as
+ * read (`raws`, in the fields' order): the slot's other bits kept, fields that share a slot one
+ * write. Throws when a value does not fit its field.
+ */
+export function fieldWrites(fields: readonly StorageField[], raws: readonly bigint[], values: readonly bigint[]): { method: string; params: unknown[] }[] {
   const slots = new Map<string, { address: Address; slot: Hex; raw: bigint }>()
   fields.forEach((field, i) => {
-    const value = wanted[i] as bigint
+    const value = values[i] as bigint
     if (value < 0n || value >= 1n << BigInt(field.widthBits))
       throw new InfraError(`The value ${value} does not fit the ${field.widthBits}-bit storage field.`, { context: { Contract: field.address, Slot: field.slot } })
     const key = `${field.address.toLowerCase()}/${field.slot}`
-    const at = slots.get(key) ?? { address: field.address, slot: field.slot, raw: BigInt(reads[extra.length + i] as Hex) }
+    const at = slots.get(key) ?? { address: field.address, slot: field.slot, raw: raws[i] as bigint }
     at.raw = insert(at.raw, field.offsetBits, field.widthBits, value)
     slots.set(key, at)
   })
-  const writes = await rpc.batch([...slots.values()].map((w) => ({ method: 'anvil_setStorageAt', params: [w.address, w.slot, numberToHex(w.raw, { size: 32 })] })))
-  const refused = writes.find((r) => r instanceof RpcError)
-  if (refused) throw refused
+  return [...slots.values()].map((w) => ({ method: 'anvil_setStorageAt', params: [w.address, w.slot, numberToHex(w.raw, { size: 32 })] }))
 }
 
 export function wordAt(data: Hex, index: number): bigint {

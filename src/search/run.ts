@@ -61,7 +61,8 @@ export async function search(options: {
   target?: ReturnType<typeof forkTarget>
 }): Promise<SearchReport> {
   const t0 = performance.now()
-  const target = options.target ?? forkTarget({ source: options.source })
+  // Every episode resets the fork: its cache of upstream state is filled once, before the snapshot.
+  const target = options.target ?? forkTarget({ source: options.source, warm: true })
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-search-'))
   const forget = onTeardown('search schedules directory', () => fs.rmSync(tmp, { recursive: true, force: true }))
   const prng = createPrng(options.seed)

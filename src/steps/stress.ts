@@ -1,12 +1,13 @@
 import type { Hex } from 'viem'
 import { pairWalker } from '../chain/pairs.js'
-import { findStorageField, readField, type StorageField, writeField, writeFields } from '../chain/slots.js'
+import { extract, fieldWrites, findStorageField, readField, type StorageField, writeField } from '../chain/slots.js'
 import { numberToHex } from '../util/evm.js'
 import { calldata, tryWord } from '../chain/views.js'
 import { InputError } from '../errors.js'
 import { addressOrName } from '../scenario/schema-parts.js'
 import { define } from '../Step.js'
 import { increaseTime } from '../targets/chain.js'
+import { RpcError } from '../targets/rpc.js'
 import { keeperCall } from './tx.js'
 
 /** A seeded random walk: each cycle moves by up to ±`stepBps`, never beyond ±`maxBps` of the start. */
@@ -82,19 +83,27 @@ export const stress = define<'stress', StressBody>({
     let feedBps = 0
     const walk = (current: number, w: { stepBps: number; maxBps: number }) =>
       Math.max(-w.maxBps, Math.min(w.maxBps, current + (prng.next() * 2 - 1) * w.stepBps))
+    // What a cycle's walk reads before it writes: the latest block (an answer's `updatedAt` is its
+    // time) and every field a walk may write. The answers come from the batch of the previous
+    // cycle's views after its transaction (reads of the same state: nothing writes between but
+    // the faults' `beforeStep`, which holds the base fee) or, on the first cycle and after a stop
+    // check, from a batch of their own.
+    const walkFields: StorageField[] = [...(pair ? pair.fields : []), ...(feedField && updatedField ? [feedField, updatedField] : [])]
+    const walkReads = walkFields.length ? [{ method: 'eth_getBlockByNumber', params: ['latest', false] }, ...walkFields.map((f) => ({ method: 'eth_getStorageAt', params: [f.address, f.slot, 'latest'] }))] : []
+    let prefetched: unknown[] | undefined
     try {
       for (let i = 0; i < s.cycles; i++) {
         await env.beforeStep()
-        // One batch reads what this cycle writes (beside the clock's move and the latest block), one
-        // writes it: the pair's shift and the feed's answer together.
+        // One batch reads what this cycle writes, one writes it with the clock's move: the pair's
+        // shift and the feed's answer together.
         const fields: StorageField[] = []
+        const values: bigint[] = []
         let pairMove: { bps: number; direction: 'up' | 'down' } | undefined
         if (s.walk?.pair && pair) {
           const next = walk(pairBps, s.walk.pair)
           const delta = next - pairBps
           if (Math.abs(delta) >= 0.5) {
             pairMove = { bps: Math.abs(delta), direction: delta > 0 ? 'up' : 'down' }
-            fields.push(...pair.fields)
             pairBps = next
           }
         }
@@ -102,28 +111,43 @@ export const stress = define<'stress', StressBody>({
         if (feedField && feed && updatedField) {
           feedBps = walk(feedBps, feed)
           answer = (feedStart * BigInt(Math.round(10_000 + feedBps) * 100)) / 1_000_000n
-          fields.push(feedField, updatedField)
         }
         const interval = s.intervalS ?? 12
         const clock = interval > 0 ? [{ method: 'evm_increaseTime', params: [numberToHex(interval)] }] : []
-        if (fields.length === 0) {
+        const reads = prefetched
+        prefetched = undefined
+        if (!pairMove && answer === undefined) {
           if (clock.length) await increaseTime(ctx.rpc, interval)
         } else {
-          // An oracle that keeps publishing: the answer moves and stays fresh (updatedAt = the latest block's time).
-          await writeFields(
-            ctx.rpc,
-            fields,
-            (extra, current) => [
-              ...(pairMove && pair ? pair.plan(current, pairMove.bps, pairMove.direction) : []),
-              ...(answer !== undefined ? [answer, BigInt((extra[clock.length] as { timestamp: Hex }).timestamp)] : []),
-            ],
-            [...clock, { method: 'eth_getBlockByNumber', params: ['latest', false] }],
-          )
+          const got = reads ?? (await ctx.rpc.batch(walkReads))
+          const failed = got.find((r) => r instanceof RpcError)
+          if (failed) throw failed
+          const raws = walkFields.map((_, j) => BigInt(got[1 + j] as Hex))
+          const current = walkFields.map((f, j) => extract(raws[j] as bigint, f.offsetBits, f.widthBits))
+          const at = (f: StorageField) => walkFields.indexOf(f)
+          if (pairMove && pair) {
+            fields.push(...pair.fields)
+            values.push(...pair.plan(pair.fields.map((f) => current[at(f)] as bigint), pairMove.bps, pairMove.direction))
+          }
+          if (answer !== undefined && feedField && updatedField) {
+            // An oracle that keeps publishing: the answer moves and stays fresh (updatedAt = the latest block's time).
+            fields.push(feedField, updatedField)
+            values.push(answer, BigInt((got[0] as { timestamp: Hex }).timestamp))
+          }
+          // The clock's move and the storage writes touch different things: their order cannot matter.
+          const written = await ctx.rpc.batch([...clock, ...fieldWrites(fields, fields.map((f) => raws[at(f)] as bigint), values)])
+          const refused = written.find((r) => r instanceof RpcError)
+          if (refused) throw refused
         }
         // Where the walks stand for this cycle (bps from their start), for report.html's stress chart.
-        // The pair's read-back goes in the batch of the views before the cycle (reads both, after the write).
-        env.record({ ...(await keeperCall(ctx, from, undefined, `stress#${i + 1}`, env.phase, pair?.verifyRead())), walk: { pairBps: Math.round(pairBps * 10) / 10, feedBps: Math.round(feedBps * 10) / 10 } })
-        if ((i + 1) % 25 === 0) {
+        // The pair's read-back goes in the batch of the views before the cycle (reads both, after the
+        // write); the next cycle's walk reads in the batch of the views after it, unless a stop check
+        // (which may run a user module that moves the chain) comes between.
+        const stopsAfter = (i + 1) % 25 === 0
+        const next = walkReads.length && i + 1 < s.cycles && !stopsAfter ? { calls: walkReads } : undefined
+        env.record({ ...(await keeperCall(ctx, from, undefined, `stress#${i + 1}`, env.phase, pair?.verifyRead(), next)), walk: { pairBps: Math.round(pairBps * 10) / 10, feedBps: Math.round(feedBps * 10) / 10 } })
+        prefetched = (next as { answers?: unknown[] } | undefined)?.answers
+        if (stopsAfter) {
           env.progress(i + 1, s.cycles)
           await env.stopCheck()
         }

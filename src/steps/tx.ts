@@ -43,6 +43,12 @@ export async function keeperCall(
   phase: Phase,
   /** A read of the caller's to take in the same batch as the views before (a stress walk's read-back); `check` throws to stop before the transaction. */
   alsoBefore?: { call: { method: string; params: unknown[] }; check(answer: unknown): void },
+  /**
+   * Reads of the caller's to take in the batch of the views after (the next stress cycle's): their
+   * answers are put in `answers` (errors as `RpcError`), which stays unset when no views were read
+   * after (the node refused the transaction).
+   */
+  alsoAfter?: { calls: readonly { method: string; params: unknown[] }[]; answers?: unknown[] },
 ): Promise<Omit<StepRecord, 't'>> {
   const to = ctx.resolve(ctx.protocol.vault, 'protocol.vault')
   const extra = [...(alsoBefore ? [alsoBefore.call] : []), ...(gasPrice === undefined ? [{ method: 'eth_gasPrice' }] : [])]
@@ -62,7 +68,9 @@ export async function keeperCall(
   }
   const ok = receipt.status === '0x1'
   // A reverted cycle's replay reads the same state as the views after it: one batch.
-  const after = await ctx.probe.around(ok ? [] : [{ method: 'eth_call', params: [replayCall(tx), 'latest'] }])
+  const replay = ok ? [] : [{ method: 'eth_call', params: [replayCall(tx), 'latest'] }]
+  const after = await ctx.probe.around([...replay, ...(alsoAfter?.calls ?? [])])
+  if (alsoAfter) alsoAfter.answers = after.extra.slice(replay.length)
   const signals = ctx.probe.signalsIn(receipt)
   return {
     label,

@@ -42,14 +42,14 @@ export type ForkInstance = { fork: Fork; proxies: Map<string, RpcProxy>; prng: P
  * Phases run the scenario's steps (the step registry, src/steps/); the stop conditions are
  * looked at after every step; checks judge the fork probe's series (src/probes/fork.ts).
  */
-export function forkTarget(options: { source: ForkSource; logDir?: string }): Target & { current(): Fork | undefined } {
+export function forkTarget(options: { source: ForkSource; logDir?: string; warm?: boolean }): Target & { current(): Fork | undefined } {
   const logDir = options.logDir ? { logDir: options.logDir } : {}
   let current: Fork | undefined
   const target = define<Fork, ForkInstance, ForkRun>({
     kind: 'fork',
     async boot(info) {
       const t = performance.now()
-      current = await startFork(options.source, logDir)
+      current = await startFork(options.source, { ...logDir, ...(options.warm ? { warm: true } : {}) })
       info.emit({ type: 'booted', url: current.anvil.url, ms: Math.round(performance.now() - t) })
       return current
     },
