@@ -1,3 +1,4 @@
+import * as fs from 'node:fs'
 import type { Command } from 'commander'
 import { InputError } from '../../errors.js'
 import { ExitCode, setExit } from '../exit.js'
@@ -37,7 +38,13 @@ export function exploreCommand(program: Command) {
       const { loadProtocolFile } = await import('../../scenario/loader.js')
       const user = flags.protocol !== undefined ? { ...loadProtocolFile(flags.protocol, '--protocol'), file: flags.protocol } : undefined
       const entry = user ? checkUserEntry(flags.entry, user.protocol.entry) : await checkEntry(flags.entry ?? 'cycle()')
-      const { explore } = await import('../../explore/run.js')
+      const { explore, resolveUserName } = await import('../../explore/run.js')
+      // The names the protocol gives resolve in its own address book, and a state dump is there, before anything prints or boots.
+      if (user) {
+        resolveUserName(user, user.protocol.vault, 'protocol.vault')
+        if (user.protocol.lender) for (const f of ['address', 'token'] as const) resolveUserName(user, user.protocol.lender[f], `protocol.lender.${f}`)
+      }
+      if (source.kind === 'state' && !fs.existsSync(source.path)) throw new InputError(`\`--state\` names ${source.path}, which does not exist: it takes a state dump written by \`anvil --dump-state\`.`)
       const { formatDependencies, formatGuards, formatMatrix, formatOmitted } = await import('../../explore/format.js')
       const { redactUrl } = await import('../../util/redact.js')
       const say = (s: string) => {
