@@ -24,47 +24,13 @@ export function exploreCommand(program: Command) {
     .option('--json', 'print the dependency list and the matrix as JSON on stdout')
     .action(async (flags: Flags, command: Command) => {
       const seed = parseSeed(flags.seed)
-      const source = sourceFrom(flags)
-      const flag = source.kind === 'url' ? '--fork-url' : '--state'
-      if (flags.vaultBuild !== undefined && source.kind !== 'embedded')
-        throw new InputError(`\`--vault-build\` and \`${flag}\` cannot be used together: \`--vault-build\` deploys a test build of forkchaos's own vault on the embedded chain; on \`${flag}\` the vault is the one at the address your \`--protocol\` file names.`, {
-          hint: `Drop \`--vault-build\`, or drop \`${flag}\` to explore the embedded chain.`,
-        })
-      if (flags.vaultBuild !== undefined) await checkVaultBuild(flags.vaultBuild)
-      if (source.kind !== 'embedded' && flags.protocol === undefined)
-        throw new InputError(`\`${flag}\` needs \`--protocol <file>\`: on a fork explore judges your system by what a protocol file says it is (the reference protocol's checks fit only the embedded chain).`, {
-          hint: 'Write a YAML file with a `protocol:` block (vault, entry, sharePrice, riskMode, bountyCap, bountyEvent, lender, state, signals, guards) and its `contracts:` (README: "Your own protocol on a public-chain fork"), then `forkchaos explore --fork-url URL --protocol FILE`.',
-        })
-      const { loadProtocolFile } = await import('../../scenario/loader.js')
-      const user = flags.protocol !== undefined ? { ...loadProtocolFile(flags.protocol, '--protocol'), file: flags.protocol } : undefined
+      const { source, user, replayFlags, where } = await forkSystem(flags, 'explore')
       const entry = user ? checkUserEntry(flags.entry, user.protocol.entry) : await checkEntry(flags.entry ?? 'cycle()')
-      const { explore, resolveUserName } = await import('../../explore/run.js')
-      // The names the protocol gives resolve in its own address book, and a state dump is there, before anything prints or boots.
-      if (user) {
-        resolveUserName(user, user.protocol.vault, 'protocol.vault')
-        if (user.protocol.lender) for (const f of ['address', 'token'] as const) resolveUserName(user, user.protocol.lender[f], `protocol.lender.${f}`)
-      }
-      if (source.kind === 'state' && !fs.existsSync(source.path)) throw new InputError(`\`--state\` names ${source.path}, which does not exist: it takes a state dump written by \`anvil --dump-state\`.`)
+      const { explore } = await import('../../explore/run.js')
       const { formatDependencies, formatGuards, formatMatrix, formatOmitted } = await import('../../explore/format.js')
-      const { redactUrl } = await import('../../util/redact.js')
       const say = (s: string) => {
         if (!flags.json && s) process.stdout.write(`${s}\n`)
       }
-      // The target flags every replay command repeats: the written files carry the protocol and its contracts themselves.
-      const replayFlags =
-        source.kind === 'url'
-          ? ` --fork-url '${redactUrl(source.url)}'${flags.forkBlock !== undefined ? ` --fork-block ${flags.forkBlock}` : ''}`
-          : source.kind === 'state'
-            ? ` --state ${source.path}`
-            : flags.vaultBuild
-              ? ` --vault-build ${flags.vaultBuild}`
-              : ''
-      const where =
-        source.kind === 'url'
-          ? `a fork of ${redactUrl(source.url)}${flags.forkBlock !== undefined ? ` at block ${flags.forkBlock}` : ' (latest block)'}`
-          : source.kind === 'state'
-            ? `a fork of the state dump ${source.path}`
-            : `the embedded chain${flags.vaultBuild ? ` (${flags.vaultBuild})` : ''}`
       say(`forkchaos explore: seed ${seed} · ${entry} on ${where}${user ? ` · protocol ${user.file}` : ''}`)
       const report = await explore({
         source,
@@ -96,6 +62,52 @@ async function checkEntry(value: string): Promise<string> {
   if (!entries.includes(given))
     throw new InputError(`\`--entry\` must be a state-changing function of the reference vault without arguments: ${entries.join(', ')}. Got \`${value}\`.`)
   return given
+}
+
+/**
+ * The fork and the system on it, from the target flags, before anything boots (exit 2 otherwise):
+ * the embedded chain (optionally `--vault-build`), or `--fork-url` / `--state` with the user's
+ * `--protocol` file (read by the scenario loader; its vault and lender names resolved in its own
+ * address book). Also the flags every replay repeats and the words for where it runs.
+ */
+export async function forkSystem(flags: SourceFlags & { protocol?: string }, command: 'explore' | 'search') {
+  const source = sourceFrom(flags)
+  const flag = source.kind === 'url' ? '--fork-url' : '--state'
+  if (flags.vaultBuild !== undefined && source.kind !== 'embedded')
+    throw new InputError(`\`--vault-build\` and \`${flag}\` cannot be used together: \`--vault-build\` deploys a test build of forkchaos's own vault on the embedded chain; on \`${flag}\` the vault is the one at the address your \`--protocol\` file names.`, {
+      hint: `Drop \`--vault-build\`, or drop \`${flag}\` to ${command} the embedded chain.`,
+    })
+  if (flags.vaultBuild !== undefined) await checkVaultBuild(flags.vaultBuild)
+  if (source.kind !== 'embedded' && flags.protocol === undefined)
+    throw new InputError(`\`${flag}\` needs \`--protocol <file>\`: on a fork ${command} judges your system by what a protocol file says it is (the reference protocol's checks fit only the embedded chain).`, {
+      hint: `Write a YAML file with a \`protocol:\` block (vault, entry, sharePrice, riskMode, bountyCap, bountyEvent, lender, state, signals, guards) and its \`contracts:\` (README: "Your own protocol on a public-chain fork"), then \`forkchaos ${command} --fork-url URL --protocol FILE\`.`,
+    })
+  const { loadProtocolFile } = await import('../../scenario/loader.js')
+  const user = flags.protocol !== undefined ? { ...loadProtocolFile(flags.protocol, '--protocol'), file: flags.protocol } : undefined
+  // The names the protocol gives resolve in its own address book, and a state dump is there, before anything prints or boots.
+  if (user) {
+    const { resolveUserName } = await import('../../explore/run.js')
+    resolveUserName(user, user.protocol.vault, 'protocol.vault')
+    if (user.protocol.lender) for (const f of ['address', 'token'] as const) resolveUserName(user, user.protocol.lender[f], `protocol.lender.${f}`)
+  }
+  if (source.kind === 'state' && !fs.existsSync(source.path)) throw new InputError(`\`--state\` names ${source.path}, which does not exist: it takes a state dump written by \`anvil --dump-state\`.`)
+  const { redactUrl } = await import('../../util/redact.js')
+  // The target flags every replay command repeats: the written files carry the protocol and its contracts themselves.
+  const replayFlags =
+    source.kind === 'url'
+      ? ` --fork-url '${redactUrl(source.url)}'${flags.forkBlock !== undefined ? ` --fork-block ${flags.forkBlock}` : ''}`
+      : source.kind === 'state'
+        ? ` --state ${source.path}`
+        : flags.vaultBuild
+          ? ` --vault-build ${flags.vaultBuild}`
+          : ''
+  const where =
+    source.kind === 'url'
+      ? `a fork of ${redactUrl(source.url)}${flags.forkBlock !== undefined ? ` at block ${flags.forkBlock}` : ' (latest block)'}`
+      : source.kind === 'state'
+        ? `a fork of the state dump ${source.path}`
+        : `the embedded chain${flags.vaultBuild ? ` (${flags.vaultBuild})` : ''}`
+  return { source, user, replayFlags, where }
 }
 
 /** `--entry` on a user's protocol: a function signature without arguments (default: the protocol's own `entry`). */
