@@ -5,7 +5,8 @@
 // On the reference build every cell holds and the dependency list names the file's contracts;
 // on an upstream with ReferenceVault.no-close-guard deployed the closeTrade cells fail and the
 // file written replays as failed through `forkchaos run --fork-url` (and holds on the reference).
-// The same through `--state` (anvil's dump of the upstream). Bad input exits 2 naming the flag,
+// The same through `--state` (anvil's dump of the upstream), and `forkchaos search` on the fork
+// (held on the reference, a shrunk bounty-capped failure on no-bounty-guard). Bad input exits 2 naming the flag,
 // the file or the field, before anything boots. The CLI from dist/ (`npx tsc -p tsconfig.json` first).
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
@@ -73,15 +74,18 @@ type Report = { checks: string[]; omitted: { check: string; why: string }[]; cel
 describe('forkchaos explore on a user fork (--fork-url / --state with --protocol)', () => {
   let reference: Upstream
   let broken: Upstream
+  let uncapped: Upstream
   let dir: string
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'explore-byo-'))
     reference = await startUpstream()
     broken = await startUpstream({ vaultBuild: 'ReferenceVault.no-close-guard' })
+    uncapped = await startUpstream({ vaultBuild: 'ReferenceVault.no-bounty-guard' })
   }, 120_000)
   afterAll(async () => {
     await reference?.instance.stop()
     await broken?.instance.stop()
+    await uncapped?.instance.stop()
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
@@ -167,6 +171,32 @@ describe('forkchaos explore on a user fork (--fork-url / --state with --protocol
     expect(again.stdout).toContain('failed   explore-garbage-perpdex-closetrade')
   }, 180_000)
 
+  it('search on the user fork: holds on the reference build; on no-bounty-guard it fails, shrinks, and the file replays as failed with `run --fork-url`', async () => {
+    const file = protocolFile(dir, reference)
+    const held = await cli(['search', '--fork-url', reference.instance.url, '--protocol', file, '--seed', '1', '--episodes', '6', '--steps', '8', '--out', path.join(dir, 'search-ref')])
+    expect(held.status, held.stderr + held.stdout.slice(-2000)).toBe(0)
+    expect(held.stdout).toContain(`· a fork of ${reference.instance.url} (latest block) · protocol ${file}`)
+    expect(held.stdout).toMatch(/\n {4}books-match-perp +it compares the reference vault's alpShares\(\)/)
+    expect(held.stdout).toMatch(/\n6 episodes: held · /)
+    const out = path.join(dir, 'search-uncapped')
+    const run = await cli(['search', '--fork-url', uncapped.instance.url, '--protocol', protocolFile(dir, uncapped), '--seed', '1', '--episodes', '6', '--steps', '8', '--out', out, '--json'])
+    expect(run.status, run.stderr + run.stdout.slice(-2000)).toBe(1)
+    const report = JSON.parse(run.stdout) as { verdict: string; omitted: { check: string }[]; failure: { check: string; file: string; replay: string; shrunk: number } }
+    expect(report.verdict).toBe('failed')
+    expect(report.omitted.map((o) => o.check)).toEqual(['books-match-perp'])
+    expect(report.failure.check).toBe('bounty-capped')
+    expect(report.failure.replay).toBe(`npx forkchaos run ${report.failure.file} --seed 1 --fork-url '${uncapped.instance.url}'`)
+    const yaml = fs.readFileSync(report.failure.file, 'utf8')
+    expect(yaml).toContain('protocol: {"vault":"strategy"')
+    expect(yaml).not.toContain('books-match-perp')
+    const again = await cli(['run', report.failure.file, '--seed', '1', '--fork-url', uncapped.instance.url, '--report-dir', path.join(dir, 'rep-search'), '--no-progress'])
+    expect(again.status, again.stderr + again.stdout).toBe(1)
+    expect(again.stdout).toContain('safety check `bounty-capped` broke in inject')
+    // The same file on the reference build holds (its bounty is capped).
+    const ok = await cli(['run', report.failure.file, '--seed', '1', '--fork-url', reference.instance.url, '--report-dir', path.join(dir, 'rep-search-ref'), '--no-progress'])
+    expect(ok.status, ok.stderr + ok.stdout).toBe(0)
+  }, 240_000)
+
   it('bad input exits 2 naming the flag, the file or the field, before anything boots', async () => {
     // Nothing listens on port 1: a case that booted would fail otherwise (exit 3), not with exit 2 and its message.
     const url = 'http://127.0.0.1:1'
@@ -190,8 +220,16 @@ describe('forkchaos explore on a user fork (--fork-url / --state with --protocol
       [['--fork-url', url, '--protocol', mine, '--entry', 'cycle(uint256)'], ['`--entry` must be a function of your vault without arguments, like `cycle()`']],
       [['--state', path.join(dir, 'no-dump.json'), '--protocol', mine], ['`--state` names', 'no-dump.json, which does not exist']],
     ]
-    for (const [args, messages] of cases) {
-      const run = await cli(['explore', ...args])
+    // search takes the same target flags, with the same refusals.
+    cases.push(
+      [['search', '--fork-url', url], ['`--fork-url` needs `--protocol <file>`: on a fork search judges']],
+      [['search', '--fork-url', url, '--protocol', path.join(dir, 'ref.yaml')], ['ref.yaml: `protocol: reference` only fits the embedded chain']],
+      [['search', '--fork-url', url, '--protocol', mine, '--vault-build', 'ReferenceVault.no-close-guard'], ['`--vault-build` and `--fork-url` cannot be used together']],
+      [['search', '--target', 'devnet', '--protocol', mine], ['`--protocol` is a fork option']],
+    )
+    for (const [given, messages] of cases) {
+      const args = given[0] === 'search' ? given : ['explore', ...given]
+      const run = await cli(args)
       expect(run.status, `${args.join(' ')}\n${run.stderr}`).toBe(2)
       for (const m of messages) expect(run.stderr, args.join(' ')).toContain(m)
       expect(run.stderr, args.join(' ')).not.toMatch(/\n\s+at /)
