@@ -82,8 +82,7 @@ export async function forkSystem(flags: SourceFlags & { protocol?: string }, com
     throw new InputError(`\`${flag}\` needs \`--protocol <file>\`: on a fork ${command} judges your system by what a protocol file says it is (the reference protocol's checks fit only the embedded chain).`, {
       hint: `Write a YAML file with a \`protocol:\` block (vault, entry, sharePrice, riskMode, bountyCap, bountyEvent, lender, state, signals, guards) and its \`contracts:\` (README: "Your own protocol on a public-chain fork"), then \`forkchaos ${command} --fork-url URL --protocol FILE\`.`,
     })
-  const { loadProtocolFile } = await import('../../scenario/loader.js')
-  const user = flags.protocol !== undefined ? { ...loadProtocolFile(flags.protocol, '--protocol'), file: flags.protocol } : undefined
+  const user = flags.protocol !== undefined ? { ...(await import('../../scenario/loader.js')).loadProtocolFile(flags.protocol, '--protocol'), file: flags.protocol } : undefined
   // The names the protocol gives resolve in its own address book, and a state dump is there, before anything prints or boots.
   if (user) {
     const { resolveUserName } = await import('../../explore/run.js')
