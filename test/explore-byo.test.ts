@@ -152,6 +152,54 @@ describe('forkchaos explore on a user fork (--fork-url / --state with --protocol
     expect(held.stdout).toContain('held     explore-revert-perpdex-closetrade')
   }, 240_000)
 
+  it('a protocol file that gives fewer fields: the checks it cannot judge are left out and named, unknown addresses shown as addresses; no-partial-state still catches no-close-guard (--fork-block in the replay)', async () => {
+    // No sharePrice, no riskMode, no lender, a bounty event without a cap, no guards declared; only the vault and the perp named.
+    const file = path.join(dir, 'thin.yaml')
+    fs.writeFileSync(
+      file,
+      `protocol:
+  vault: strategy
+  entry: cycle()
+  bountyEvent: "BountyPaid(address indexed keeper, uint256 amount, uint256 cap)"
+  state: ["totalAssets() returns (uint256)", "tradeId() returns (uint256)", "tradeCollateral() returns (uint256)"]
+contracts:
+  strategy: "${broken.book.vault}"
+  perpDex: "${broken.book.perp}"
+`,
+    )
+    const out = path.join(dir, 'out-thin')
+    const block = String(broken.headBlock)
+    const run = await cli(['explore', '--fork-url', broken.instance.url, '--fork-block', block, '--protocol', file, '--seed', '7', '--out', out])
+    expect(run.status, run.stderr + run.stdout.slice(-3000)).toBe(1)
+    const text = run.stdout
+    expect(text).toContain(`on a fork of ${broken.instance.url} at block ${block} · protocol ${file}`)
+    // Contracts the file does not name are shown by address; the ones it names by its names.
+    expect(text).toContain(`    ${broken.book.feed} latestRoundData()`)
+    expect(text).toMatch(/\n {4}perpDex +closeTrade\(uint256\) +0xa39cea84 ×1 +call +revert caught\n/)
+    expect(text).toContain('  checks left out (7): nothing in the protocol for them to judge')
+    for (const [check, why] of [
+      ['no-funds-lost', 'needs `protocol.sharePrice`, which the protocol file does not give.'],
+      ['bounty-capped', 'needs a `cap` field in `protocol.bountyEvent`'],
+      ['risk-mode', 'needs `protocol.riskMode`'],
+      ['flash-repaid', 'needs `protocol.lender`'],
+      ['books-match-perp', "it compares the reference vault's alpShares()"],
+    ])
+      expect(text, check).toContain(`\n    ${check.padEnd(18)} ${why}`)
+    const head = text.split('\n').find((l) => l.startsWith('  fault     dependency'))
+    expect(head?.split(/\s+/).slice(3, -1)).toEqual(['no-partial-state', 'cycles-run'])
+    const rows = text.split('\n').filter((l) => /^ {2}(revert|garbage|gas|oracle|spike|shortfall|found) /.test(l))
+    // 42 dependency cells, 9 feed rows and 3 gas rows around what was found, the pool's 2 shortfall rows; no lender rows, no comparison rows (nothing declared).
+    expect(rows).toHaveLength(56)
+    expect(rows.some((r) => / (found|shortfall) +(strategy|lender)/.test(r))).toBe(false)
+    expect(rows.filter((r) => !r.endsWith(' held')).map((r) => r.split(/\s+/).slice(1, 3).join(' '))).toEqual(['revert perpDex.closeTrade(uint256)'])
+    expect(text).toContain('safety check `no-partial-state` broke in inject: inject cycle#1: call to 0x610178da211fef7d417bc0e6fed39f05609ad788 (0xa39cea84) failed (forkchaos explore) inside a successful cycle, and state changed')
+    const written = path.join(out, 'explore-revert-perpdex-closetrade.yaml')
+    expect(text).toContain(`replay: npx forkchaos run ${written} --seed 7 --fork-url '${broken.instance.url}' --fork-block ${block}`)
+    const again = await cli(['run', written, '--seed', '7', '--fork-url', broken.instance.url, '--fork-block', block, '--report-dir', path.join(dir, 'rep-thin'), '--no-progress'])
+    expect(again.status, again.stderr + again.stdout).toBe(1)
+    expect(again.stdout).toContain('safety check `no-partial-state` broke in inject')
+  }, 180_000)
+
   it('--state: a dump of the broken upstream gives the same failing cells, and the file written replays as failed with `run --state`', async () => {
     const dump = await broken.instance.rpc.request<Hex>('anvil_dumpState')
     const state = path.join(dir, 'state.json')

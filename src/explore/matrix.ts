@@ -234,7 +234,9 @@ const tradeBooks =
  */
 export function guardCells(entry: string, discovery: Discovery, declared: Guards | undefined, feed: string | undefined, frame: CellFrame = referenceFrame(entry)): Cell[] {
   const cells: Cell[] = []
-  const add = (name: string, fault: string, contract: string, signature: string, spec: string, o: { checks: string[]; baseline?: string[]; inject: string[] }) => {
+  const add = (name: string, fault: string, target: string, signature: string, spec: string, o: { checks: string[]; baseline?: string[]; inject: string[] }) => {
+    // A contract the address book does not name is targeted by its quoted address, and shown without the quotes.
+    const contract = target.replace(/^"(.*)"$/, '$1')
     const yaml = [
       '# Written by `forkchaos explore`: one guard row of its matrix, a scenario like any other.',
       `name: ${name}`,
