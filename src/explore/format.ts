@@ -6,8 +6,10 @@ const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.
 /** The dependency list: one line per external selector, then the storage read per contract. */
 export function formatDependencies(trace: Trace): string {
   const lines = [`  ${trace.entry} on ${trace.to}: ${trace.dependencies.length} external functions`]
+  // The contract column as wide as the longest name in the list (8 at least: the reference's names).
+  const width = Math.max(8, ...trace.dependencies.map((d) => (d.contract ?? d.address).length))
   for (const d of trace.dependencies)
-    lines.push(`    ${pad(d.contract ?? d.address, 8)} ${pad(d.signature ?? d.selector, 40)} ${d.selector} ×${pad(String(d.calls), 3)} ${d.view ? 'view' : 'call'}  revert ${d.failure}`)
+    lines.push(`    ${pad(d.contract ?? d.address, width)} ${pad(d.signature ?? d.selector, 40)} ${d.selector} ×${pad(String(d.calls), 3)} ${d.view ? 'view' : 'call'}  revert ${d.failure}`)
   lines.push(`  read: ${trace.reads.map((r) => `${r.contract ?? r.address} ${r.slots} slot${r.slots === 1 ? '' : 's'}`).join(', ')}`)
   return lines.join('\n')
 }
@@ -40,5 +42,13 @@ export function formatGuards(guards: ExploreReport['guards']): string {
     const found = g.threshold === undefined ? 'none' : `${g.threshold} ${g.unit}`
     lines.push(`    ${pad(g.axis, 10)} ${pad(found, 13)} ${pad(d === undefined ? 'not declared' : `declared ${d} ${g.unit}`, 22)} ${pad(`[${g.range[0]}, ${g.range[1]}] ${g.unit}`, 24)} ${pad(`${g.calls} calls`, 9)} ${g.outcome}`)
   }
+  return lines.join('\n')
+}
+
+/** The checks left out of the matrix (a user's protocol that gives nothing they could judge), one line each with why. */
+export function formatOmitted(omitted: ExploreReport['omitted']): string {
+  if (omitted.length === 0) return ''
+  const lines = [`  checks left out (${omitted.length}): nothing in the protocol for them to judge`]
+  for (const o of omitted) lines.push(`    ${pad(o.check, 18)} ${o.why}`)
   return lines.join('\n')
 }

@@ -65,7 +65,7 @@ type Frame = { error?: string; revertReason?: string; output?: string; logs?: { 
  */
 export async function discoverGuards(
   rpc: Rpc,
-  options: { from: Address; to: Address; entry: string; gas: bigint; dependencies: readonly Dependency[]; bountyEvent: BountyEvent | undefined; declared: Guards | undefined },
+  options: { from: Address; to: Address; entry: string; gas: bigint; dependencies: readonly Dependency[]; bountyEvent: BountyEvent | undefined; declared: Guards | undefined; signals?: readonly string[] },
 ): Promise<Discovery> {
   const t0 = performance.now()
   const budget = discoveryLimits.calls
@@ -87,7 +87,7 @@ export async function discoverGuards(
     ])
   }
   const vault = getAddress(options.to)
-  const names = eventNames()
+  const names = eventNames([...(options.signals ?? []), ...(options.bountyEvent ? [bountyEventOf(options.bountyEvent).event] : [])])
   const fingerprint = (f: Frame) =>
     f.error ? `reverts: ${f.revertReason ?? f.error}` : (f.logs ?? []).filter((l) => getAddress(l.address) === vault).map((l) => names.get(l.topics[0] ?? '0x') ?? l.topics[0]).join(',')
   const healthy = fingerprint(await trace())
@@ -205,10 +205,14 @@ async function priceOf(rpc: Rpc, feed: Address, twap: Address | undefined): Prom
 
 const ceilDiv = (a: bigint, b: bigint) => (a + b - 1n) / b
 
-/** topic0 → event name, from the reference contracts' ABIs (a topic not known is printed raw). */
-function eventNames(): Map<string, string> {
+/** topic0 → event name, from the reference contracts' ABIs and the protocol's own events (its signals, its bounty event; a topic not known is printed raw). */
+function eventNames(own: readonly string[]): Map<string, string> {
   const out = new Map<string, string>()
   for (const item of artifact('ReferenceVault').abi) if (item.type === 'event') out.set(toEventSelector(item as AbiEvent), (item as AbiEvent).name)
+  for (const signature of own) {
+    const item = parseAbiItem(`event ${signature}`) as AbiEvent
+    out.set(toEventSelector(item), item.name)
+  }
   return out
 }
 

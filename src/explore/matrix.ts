@@ -1,5 +1,8 @@
+import type { Address } from 'viem'
+import { parse } from 'yaml'
+import { checkProblem } from '../checks/registry.js'
 import { referenceProtocol } from '../scenario/protocol.js'
-import type { Guards } from '../scenario/types.js'
+import type { CheckSpec, Guards, Protocol } from '../scenario/types.js'
 import type { Axis, Discovery, FoundGuard } from './guards.js'
 import type { Dependency } from './trace.js'
 
@@ -26,6 +29,82 @@ export const cellChecks = [
 ]
 export const checkNames = ['no-funds-lost', 'no-partial-state', 'books-match-perp', 'bounty-capped', 'cycles-run'] as const
 
+/**
+ * The checks of the reference vault itself, not of a protocol block: they read functions of
+ * forkchaos's own contracts (the vault's `alpShares()` and `tradeCollateral()`, the perp beside
+ * it), so on a user's protocol they are left out.
+ */
+const referenceOnly: Record<string, string> = {
+  'books-match-perp': "it compares the reference vault's alpShares() with its perp's alpBalanceOf(vault): a check of forkchaos's own vault, which a protocol block does not describe",
+  'trade-books-match': "it compares the reference vault's tradeCollateral() with its perp's: a check of forkchaos's own vault, which a protocol block does not describe",
+  'holder-exits': "it deposits and withdraws through the reference vault's deposit(uint256)/withdraw(uint256): functions a protocol block does not describe",
+}
+
+/**
+ * What every cell is judged with, and the lines naming the system that each cell's scenario
+ * carries (so a written file stands alone): on the embedded chain `protocol: reference` and all
+ * the checks; on a user's fork their protocol block and address book inline, and only the checks
+ * that block provides for (`omitted` says which were left out and why).
+ */
+export type CellFrame = {
+  /** `protocol: …` (and `contracts:`, `accounts:`), after the hypothesis. */
+  header: string[]
+  /** The dependency cells' checks, as YAML list items. */
+  checks: string[]
+  names: string[]
+  omitted: { check: string; why: string }[]
+  /** The reference vault's own guard-row checks and steps (trade books, a holder's exit, the 400k deposit). */
+  reference: boolean
+  /** `protocol.riskMode` is given: the risk-mode check of the feed rows. */
+  riskMode: boolean
+  /** `protocol.lender`: the lender's name and its token's, for the lender shortfall rows and flash-repaid. */
+  lender: { address: string; token: string } | undefined
+  /** The V2 pool a shortfall row cuts (`pair` on the reference; on a fork the dependency that answers getReserves()). */
+  pair: string | undefined
+}
+
+/** The reference protocol's frame (the embedded chain), with another entry than its own when asked. */
+export function referenceFrame(entry: string): CellFrame {
+  return { header: [protocolLine(entry)], checks: cellChecks, names: [...checkNames], omitted: [], reference: true, riskMode: true, lender: { address: 'lender', token: 'asset' }, pair: 'pair' }
+}
+
+/**
+ * A user's protocol's frame: its block (with `entry`) and address book inline, the checks whose
+ * protocol fields it gives (the loader's own `checkProblem` decides: a check it would refuse in a
+ * scenario file is left out, with its message), none of the reference vault's own.
+ */
+export function protocolFrame(protocol: Protocol, contracts: Record<string, Address>, accounts: Record<string, Address>, entry: string, pair: string | undefined): CellFrame {
+  const own = { ...protocol, entry }
+  const header = [`protocol: ${JSON.stringify(own)}`, `contracts: ${JSON.stringify(contracts)}`, ...(Object.keys(accounts).length > 0 ? [`accounts: ${JSON.stringify(accounts)}`] : [])]
+  const items = splitItems(cellChecks)
+  const checks: string[] = []
+  const names: string[] = []
+  const omitted: CellFrame['omitted'] = []
+  for (const item of items) {
+    const spec = (parse(`${item.join('\n')}\n`) as CheckSpec[])[0] as CheckSpec
+    // cycleAtomic compares the state fingerprint around each cycle: without `protocol.state` there is none, and it would hold whatever happened.
+    const noState = spec.cycleAtomic !== undefined && (protocol.state ?? []).length === 0 ? 'needs `protocol.state` (the views whose values make the state fingerprint), which the protocol file does not give: without it a partial state change cannot be seen' : undefined
+    const why = referenceOnly[spec.name] ?? noState ?? checkProblem(spec, own, 'checks')?.message.replace(/^`checks\.\w+` \(check `[^`]+`\) /, '').replace("this scenario's `protocol` block", 'the protocol file')
+    if (why) omitted.push({ check: spec.name, why })
+    else {
+      checks.push(...item)
+      names.push(spec.name)
+    }
+  }
+  if (!protocol.riskMode) omitted.push({ check: 'risk-mode', why: 'needs `protocol.riskMode`, which the protocol file does not give (the feed rows then keep the other checks)' })
+  for (const c of ['trade-books-match', 'holder-exits']) omitted.push({ check: c, why: referenceOnly[c] ?? '' })
+  if (!protocol.lender) omitted.push({ check: 'flash-repaid', why: 'needs `protocol.lender`, which the protocol file does not give (no lender shortfall rows)' })
+  return { header, checks, names, omitted, reference: false, riskMode: protocol.riskMode !== undefined, lender: protocol.lender, pair }
+}
+
+/** The list items of YAML lines (`  - …` starts one; deeper lines continue it). */
+function splitItems(lines: readonly string[]): string[][] {
+  const out: string[][] = []
+  for (const line of lines) if (line.startsWith('  - ') || out.length === 0) out.push([line])
+  else out.at(-1)?.push(line)
+  return out
+}
+
 /** One cell of the matrix: a scenario as YAML, with what it faults (`contract` and `signature`: the column the matrix prints). */
 export type Cell = { name: string; fault: string; contract: string; signature: string; yaml: string }
 
@@ -46,7 +125,7 @@ function faultParams(fault: FaultKind, fn: string): string {
  * a healthy cycle, the fault on that selector alone with one cycle under it (expected to do
  * anything but break a check), the fault reverted and two cycles that must succeed.
  */
-export function buildMatrix(dependencies: readonly Dependency[], entry: string, kinds: readonly FaultKind[] = faultKinds): Cell[] {
+export function buildMatrix(dependencies: readonly Dependency[], entry: string, kinds: readonly FaultKind[] = faultKinds, frame: CellFrame = referenceFrame(entry)): Cell[] {
   const cells: Cell[] = []
   for (const dep of dependencies)
     for (const fault of kinds) {
@@ -59,12 +138,13 @@ export function buildMatrix(dependencies: readonly Dependency[], entry: string, 
         `name: ${name}`,
         `description: ${fault} on ${who} ${fn}, which ${entry} calls ${dep.calls} time${dep.calls === 1 ? '' : 's'} (its revert ${dep.failure === 'caught' ? 'is caught' : 'propagates'}).`,
         'hypothesis: >',
-        `  While ${who}'s ${fn} is faulted (${fault}), ${entry} either reverts whole or runs correctly: no funds`,
-        '  lost, no partial state, books match the perp, the bounty within its cap; cycles succeed once it is reverted.',
-        // Another entry than the reference's: the reference protocol block with that entry.
-        protocolLine(entry),
+        ...(frame.reference
+          ? [`  While ${who}'s ${fn} is faulted (${fault}), ${entry} either reverts whole or runs correctly: no funds`, '  lost, no partial state, books match the perp, the bounty within its cap; cycles succeed once it is reverted.']
+          : [`  While ${who}'s ${fn} is faulted (${fault}), ${entry} either reverts whole or runs correctly (${frame.names.join(', ')}).`]),
+        // The system: `protocol: reference` (another entry than its own: the block with that entry), or the user's block and address book.
+        ...frame.header,
         'checks:',
-        ...cellChecks,
+        ...frame.checks,
         'baseline:',
         '  steps:',
         '    - cycle: {}',
@@ -152,19 +232,22 @@ const tradeBooks =
  * not a loss). Every row is judged by the dependency cells' checks too. `feed` is the price source's
  * name in the address book (no price or age rows without one).
  */
-export function guardCells(entry: string, discovery: Discovery, declared: Guards | undefined, feed: string | undefined): Cell[] {
+export function guardCells(entry: string, discovery: Discovery, declared: Guards | undefined, feed: string | undefined, frame: CellFrame = referenceFrame(entry)): Cell[] {
   const cells: Cell[] = []
-  const add = (name: string, fault: string, contract: string, signature: string, spec: string, o: { checks: string[]; baseline?: string[]; inject: string[] }) => {
+  const add = (name: string, fault: string, target: string, signature: string, spec: string, o: { checks: string[]; baseline?: string[]; inject: string[] }) => {
+    // A contract the address book does not name is targeted by its quoted address, and shown without the quotes.
+    const contract = target.replace(/^"(.*)"$/, '$1')
     const yaml = [
       '# Written by `forkchaos explore`: one guard row of its matrix, a scenario like any other.',
       `name: ${name}`,
       `description: ${JSON.stringify(`${fault} on ${contract}: ${signature}.`)}`,
       'hypothesis: >',
-      `  With ${contract} at ${signature}, ${entry} keeps the vault's guards: no funds lost, no partial state, books match`,
-      '  the perp, the bounty within its cap, ONLY_UNWIND exactly past a risk guard; cycles succeed once it is reverted.',
-      protocolLine(entry),
+      ...(frame.reference
+        ? [`  With ${contract} at ${signature}, ${entry} keeps the vault's guards: no funds lost, no partial state, books match`, '  the perp, the bounty within its cap, ONLY_UNWIND exactly past a risk guard; cycles succeed once it is reverted.']
+        : [`  With ${contract} at ${signature}, ${entry} keeps the vault's guards (${[...frame.names, ...o.checks.map((c) => /name: ([\w-]+)/.exec(c)?.[1])].join(', ')}); cycles succeed once it is reverted.`]),
+      ...frame.header,
       'checks:',
-      ...cellChecks,
+      ...frame.checks,
       ...o.checks,
       'baseline:',
       '  steps:',
@@ -182,6 +265,11 @@ export function guardCells(entry: string, discovery: Discovery, declared: Guards
     ].join('\n')
     cells.push({ name, fault, contract, signature, yaml })
   }
+  // A feed row: ONLY_UNWIND past the guard (protocol.riskMode), and on the reference vault its trade books and a holder's exit under the fault.
+  const feedRow = (over: boolean) =>
+    frame.reference
+      ? { checks: [riskMode(over), tradeBooks], baseline: [exitSteps.baseline], inject: ['    - cycle: {}', exitSteps.inject] }
+      : { checks: frame.riskMode ? [riskMode(over)] : [], inject: ['    - cycle: {}'] }
   const riskMode = (over: boolean) => (over ? '  - { name: risk-mode, kind: safety, phases: [inject], riskMode: { equals: 1 } }' : '  - { name: risk-mode, kind: liveness, phases: [inject], riskMode: { equals: 0 } }')
   const of = (axis: Axis) => discovery.guards.find((g) => g.axis === axis)
   /** `guard 200 bps` (found and declared agree), `found 2009 bps, declared 200 bps`, `none found within 5000 bps`. */
@@ -199,9 +287,7 @@ export function guardCells(entry: string, discovery: Discovery, declared: Guards
       const d = level / 10_000
       const move = Math.min(guardMargins.priceMaxBps, Math.max(0, Math.round((direction === 'up' ? (1 + d) / (1 + offset) - 1 : 1 - (1 - d) / (1 + offset)) * 10_000)))
       add(`explore-price-feed-${direction}-${level}`, 'oracle.divergence', feed, `${direction} ${move} bps, ${level} ${direction === 'up' ? 'over' : 'under'} TWAP (${guardText(g)})`, `{ type: oracle.divergence, target: ${feed}, params: { bps: ${move}, direction: ${direction} } }`, {
-        checks: [riskMode(over), tradeBooks],
-        baseline: [exitSteps.baseline],
-        inject: ['    - cycle: {}', exitSteps.inject],
+        ...feedRow(over),
       })
     }
   }
@@ -210,20 +296,23 @@ export function guardCells(entry: string, discovery: Discovery, declared: Guards
     for (const { level, over } of levelsOf(age, declared)) {
       const staleS = Math.max(0, level - (age.baseAgeS ?? 0))
       add(`explore-stale-feed-${level}`, 'oracle.divergence', feed, `${level} s old (${guardText(age)})`, `{ type: oracle.divergence, target: ${feed}, params: { bps: 0, staleS: ${staleS} } }`, {
-        checks: [riskMode(over), tradeBooks],
-        baseline: [exitSteps.baseline],
-        inject: ['    - cycle: {}', exitSteps.inject],
+        ...feedRow(over),
       })
     }
   const gas = of('gas-price')
   if (gas)
     for (const { level } of levelsOf(gas, declared))
       add(`explore-gas-${String(level).replace('.', '-')}`, 'gas.spike', 'chain', `base fee ${level} gwei (${guardText(gas)})`, `{ type: gas.spike, params: { baseFeeGwei: ${level} } }`, { checks: [], inject: ['    - cycle: { count: 2 }'] })
-  for (const [who, token] of [['lender', ', token: asset'], ['pair', '']] as const)
+  // The lender's token and the pool's reserves cut; on the reference vault under a 400k deposit (its rebalance then borrows), elsewhere under a cycle as it comes.
+  const pools: [string, string, string][] = [
+    ...(frame.lender ? [['lender', frame.lender.address, `, token: ${frame.lender.token}`] as [string, string, string]] : []),
+    ...(frame.pair ? [['pair', frame.pair, ''] as [string, string, string]] : []),
+  ]
+  for (const [role, who, token] of pools)
     for (const cut of guardMargins.shortfallBps)
-      add(`explore-shortfall-${who}-${cut}`, 'liquidity.shortfall', who, `${cut / 100} % ${who === 'pair' ? 'reserves' : 'asset'} cut, 400k deposit`, `{ type: liquidity.shortfall, target: ${who}, params: { cutBps: ${cut}${token} } }`, {
-        checks: ['  - { name: flash-repaid, kind: safety, flashRepaid: true }'],
-        inject: ['    - call: { to: vault, fn: "deposit(uint256)", args: ["400000e18"], from: depositor }', '    - cycle: {}'],
+      add(`explore-shortfall-${role}-${cut}`, 'liquidity.shortfall', who, `${cut / 100} % ${role === 'pair' ? 'reserves' : frame.reference ? 'asset' : (frame.lender?.token ?? 'token')} cut${frame.reference ? ', 400k deposit' : ''}`, `{ type: liquidity.shortfall, target: ${who}, params: { cutBps: ${cut}${token} } }`, {
+        checks: frame.lender ? ['  - { name: flash-repaid, kind: safety, flashRepaid: true }'] : [],
+        inject: [...(frame.reference ? ['    - call: { to: vault, fn: "deposit(uint256)", args: ["400000e18"], from: depositor }'] : []), '    - cycle: {}'],
       })
   return cells
 }

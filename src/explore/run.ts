@@ -1,11 +1,11 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import type { Address } from 'viem'
+import { type Address, getAddress, isAddress } from 'viem'
 import * as Experiment from '../experiment/experiment.js'
 import { forkTarget } from '../experiment/targets/fork.js'
 import { rereadPrefix, unreadPrefix } from '../checks/registry.js'
-import { InfraError } from '../errors.js'
+import { InfraError, InputError } from '../errors.js'
 import { onTeardown } from '../lifecycle.js'
 import type { Verdict } from '../report/types.js'
 import { loadScenario } from '../scenario/loader.js'
@@ -13,9 +13,9 @@ import { KEEPER_GAS } from '../steps/tx.js'
 import { devAccounts } from '../targets/embedded.js'
 import type { ForkSource } from '../targets/fork.js'
 import { referenceProtocol } from '../scenario/protocol.js'
-import type { Guards } from '../scenario/types.js'
+import type { Guards, Protocol } from '../scenario/types.js'
 import { type Discovery, discoverGuards } from './guards.js'
-import { buildMatrix, checkNames, declaredOf, type FaultKind, guardCells, guardTolerance } from './matrix.js'
+import { buildMatrix, type CellFrame, declaredOf, type FaultKind, guardCells, guardTolerance, protocolFrame, referenceFrame } from './matrix.js'
 import { type Trace, traceEntry } from './trace.js'
 
 export type CellResult = {
@@ -49,8 +49,27 @@ export type ExploreReport = {
   /** The guards found by perturbing the entry's inputs (src/explore/guards.ts), with the declared ones they were compared with. */
   guards: Discovery & { declared: Guards }
   checks: readonly string[]
+  /** The checks left out of the matrix because the protocol gives nothing they could judge (a user's protocol), and why. */
+  omitted: CellFrame['omitted']
   cells: CellResult[]
   durationMs: number
+}
+
+/** A user's system on a fork (`--protocol FILE`): its protocol block, address book and accounts, as the loader read them. */
+export type UserSystem = { file: string; protocol: Protocol; contracts: Record<string, Address>; accounts: Record<string, Address> }
+
+/**
+ * A name of the user's system as an address: an address itself, or a name under `contracts:` or
+ * `accounts:` of the protocol file (exit 2 naming the field otherwise, before anything boots).
+ */
+export function resolveUserName(user: UserSystem, name: string, field: string): Address {
+  if (isAddress(name)) return getAddress(name)
+  const found = user.contracts[name] ?? user.accounts[name]
+  if (found) return getAddress(found)
+  throw new InputError(`${user.file}: \`${field}\` names \`${name}\`, which is neither an address nor a contract under \`contracts:\` of this file.`, {
+    context: { File: user.file, Field: field, Known: Object.keys(user.contracts).join(', ') || 'none' },
+    hint: 'Name the address under `contracts:` (e.g. `contracts: { vault: "0x…" }`).',
+  })
 }
 
 /**
@@ -82,36 +101,67 @@ export async function explore(options: {
   target?: ReturnType<typeof forkTarget>
   onTrace?: (trace: Trace) => void
   onGuards?: (guards: ExploreReport['guards']) => void
+  /** After the trace: the checks the matrix left out (a user's protocol). */
+  onOmitted?: (omitted: CellFrame['omitted']) => void
+  /** The user's system on a fork (`--protocol`); absent: the reference protocol of the embedded chain. */
+  user?: UserSystem
+  /** Appended to the comparison rows' replay (`forkchaos explore …`): `--protocol FILE`. */
+  exploreFlags?: string
 }): Promise<ExploreReport> {
   const t0 = performance.now()
+  const user = options.user
+  const protocol: Protocol = user ? { ...user.protocol, entry: options.entry } : referenceProtocol
+  // The user's names resolve before anything boots.
+  const userVault = user ? resolveUserName(user, user.protocol.vault, 'protocol.vault') : undefined
+  if (user?.protocol.lender) {
+    resolveUserName(user, user.protocol.lender.address, 'protocol.lender.address')
+    resolveUserName(user, user.protocol.lender.token, 'protocol.lender.token')
+  }
   const target = options.target ?? forkTarget({ source: options.source })
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-explore-'))
   // Ctrl-C or an error before the finally: the teardown removes the cells' directory too.
   const forget = onTeardown('explore cells directory', () => fs.rmSync(tmp, { recursive: true, force: true }))
   const cells: CellResult[] = []
   // The matrix's columns: the dependency cells' checks first, then each check a guard row adds (and a step's `expect`).
-  const columns: string[] = [...checkNames]
+  const columns: string[] = []
   const info = { seed: options.seed, replay: '', emit: () => {} }
   try {
     await target.boot(info)
     const fork = target.current()
     if (!fork) throw new InfraError('The fork target did not boot.')
-    const vault = fork.book.vault
+    // The address book: the embedded chain's deployment, or the user's `contracts:` (their names in the list and the matrix).
+    const book: Record<string, Address> = user ? { ...user.contracts } : (fork.book as Record<string, Address>)
+    const vault = userVault ?? fork.book.vault
     if (!vault) throw new InfraError('The fork has no `vault` in its address book.')
-    const trace = await traceEntry(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: vault, entry: options.entry, book: fork.book as Record<string, Address>, gas: KEEPER_GAS })
+    if (user && (await fork.anvil.rpc.request<string>('eth_getCode', [vault, 'latest'])).length <= 2)
+      throw new InputError(`${user.file}: \`protocol.vault\` (\`${user.protocol.vault}\`, ${vault}) has no code on this fork: the address is not a contract at the forked block.`, {
+        context: { File: user.file, Field: 'protocol.vault' },
+        hint: 'Check the address under `contracts:` and the fork (`--fork-url`, `--fork-block`, `--state`).',
+      })
+    const trace = await traceEntry(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: vault, entry: options.entry, book, gas: KEEPER_GAS })
     options.onTrace?.(trace)
     if (!trace.ok) throw new InfraError(`The healthy call of \`${options.entry}\` reverts on this fork before any fault: nothing to explore.`)
+    const quoted = (d: { contract: string | undefined; address: Address }) => d.contract ?? `"${d.address}"`
+    const pairDep = trace.dependencies.find((d) => d.signature === 'getReserves()')
+    const frame = user ? protocolFrame(user.protocol, user.contracts, user.accounts, options.entry, pairDep ? quoted(pairDep) : undefined) : referenceFrame(options.entry)
+    columns.push(...frame.names)
+    options.onOmitted?.(frame.omitted)
     const guards = options.guards ?? (!options.only && !options.faults)
-    const declared = options.declared ?? referenceProtocol.guards ?? {}
+    const declared = options.declared ?? protocol.guards ?? {}
     // On the healthy state, before any cell: every probe is a debug_traceCall, nothing is written.
-    const discovery = { ...(guards ? await discoverGuards(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: vault, entry: options.entry, gas: KEEPER_GAS, dependencies: trace.dependencies, bountyEvent: referenceProtocol.bountyEvent, declared }) : { guards: [], calls: 0, durationMs: 0, budget: 0 }), declared }
+    const discovery = {
+      ...(guards
+        ? await discoverGuards(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: vault, entry: options.entry, gas: KEEPER_GAS, dependencies: trace.dependencies, bountyEvent: protocol.bountyEvent, declared, signals: protocol.signals ?? [] })
+        : { guards: [], calls: 0, durationMs: 0, budget: 0 }),
+      declared,
+    }
     await fork.reset()
     if (guards) options.onGuards?.(discovery)
     const chosen = trace.dependencies.filter((d) => !options.only || options.only.includes(d.signature ?? d.selector))
     // The price source's name in the address book: the dependency that answers latestRoundData(), else the book's `feed` (an entry that reads no feed still gets its rows at the range's top).
     const feedDep = trace.dependencies.find((d) => d.signature === 'latestRoundData()')
-    const feed = feedDep ? (feedDep.contract ?? `"${feedDep.address}"`) : fork.book.feed ? 'feed' : undefined
-    for (const cell of [...buildMatrix(chosen, options.entry, options.faults), ...(guards ? guardCells(options.entry, discovery, declared, feed) : [])]) {
+    const feed = feedDep ? quoted(feedDep) : book.feed ? 'feed' : undefined
+    for (const cell of [...buildMatrix(chosen, options.entry, options.faults, frame), ...(guards ? guardCells(options.entry, discovery, declared, feed, frame) : [])]) {
       const file = path.join(tmp, `${cell.name}.yaml`)
       fs.writeFileSync(file, cell.yaml)
       const scenario = loadScenario(file)
@@ -144,12 +194,12 @@ export async function explore(options: {
       options.onCell?.(result)
     }
     if (guards)
-      for (const result of comparisonRows(discovery, declared, `npx forkchaos explore --seed ${options.seed}${options.replayFlags}`)) {
+      for (const result of comparisonRows(discovery, declared, user?.protocol.vault ?? 'vault', `npx forkchaos explore --seed ${options.seed}${options.replayFlags}${options.exploreFlags ?? ''}`)) {
         if (!columns.includes(comparisonCheck)) columns.push(comparisonCheck)
         cells.push(result)
         options.onCell?.(result)
       }
-    return { seed: options.seed, entry: options.entry, source: options.source.kind, trace, guards: discovery, checks: columns, cells, durationMs: Math.round(performance.now() - t0) }
+    return { seed: options.seed, entry: options.entry, source: options.source.kind, trace, guards: discovery, checks: columns, omitted: frame.omitted, cells, durationMs: Math.round(performance.now() - t0) }
   } finally {
     if (!options.target) await target.stop()
     fs.rmSync(tmp, { recursive: true, force: true })
@@ -165,7 +215,7 @@ export const comparisonCheck = 'guard-as-declared'
  * of the declared one, failed otherwise (naming both), or when none was found within the range.
  * Not a scenario: its replay is the explore run itself.
  */
-function comparisonRows(discovery: Discovery, declared: Guards, replay: string): CellResult[] {
+function comparisonRows(discovery: Discovery, declared: Guards, vault: string, replay: string): CellResult[] {
   const rows: CellResult[] = []
   for (const g of discovery.guards) {
     const d = declaredOf(g.axis, declared)
@@ -179,7 +229,7 @@ function comparisonRows(discovery: Discovery, declared: Guards, replay: string):
     rows.push({
       name: `explore-guard-${g.axis}`,
       fault: 'guard.discovery',
-      contract: 'vault',
+      contract: vault,
       signature: `${g.axis} ${found}, declared ${d} ${g.unit}`,
       verdict: ok ? 'held' : 'failed',
       reason,

@@ -49,14 +49,15 @@ export function loadScenarios(file: string): Scenario[] {
  * aliases (resolved, acyclic, expanded size), keys (plain, unique), tags, finite numbers; then
  * the schema (types and every bound) and the faults' own params.
  */
-export function parseScenario(bytes: Uint8Array, file: string, cell?: number): Scenario {
+export function parseScenario(bytes: Uint8Array, file: string, cell?: number, protocolFile?: { flag: string }): Scenario {
   // Once the sweep's cell is known, every error names it.
   let inCell = ''
   const fail = (message: string, at?: { line?: number | undefined; field?: string }) =>
     new InputError(`${file}${at?.line ? `:${at.line}` : ''}: ${message}${inCell}`, { context: { File: file, Field: at?.field } })
   const { text, doc, lineOf } = readDocument(bytes, file, fail)
   // A sweep's cell: its placeholders replaced before the schema sees it (src/scenario/sweep.ts).
-  const parsed = doc.toJS({ maxAliasCount: -1 }) as unknown
+  let parsed = doc.toJS({ maxAliasCount: -1 }) as unknown
+  if (protocolFile) parsed = asProtocolFile(parsed, file, protocolFile.flag, fail)
   const swept = sweepCells(parsed)
   if ('problem' in swept) throw fail(swept.problem.message, { line: lineAt(doc, swept.problem.segments, lineOf), field: swept.problem.field })
   // Without a cell named, every cell is validated and the first one returned.
@@ -328,6 +329,38 @@ function projectContracts(scenario: RawScenario, file: string, fail: Fail, lineA
       }
     })
   return project
+}
+
+/**
+ * A protocol file (`--protocol`): a scenario file, or a YAML file of the blocks that describe the
+ * system only (`protocol:`, `contracts:`, optionally `accounts:`). It is read by the scenario
+ * loader like any scenario, so every field has the same checks and messages as in `run`: the
+ * blocks a scenario needs besides (`name`, `hypothesis`, `inject`) are filled in when none of
+ * them is given. The protocol block itself must be there, as a block (`reference` fits only the
+ * embedded chain).
+ */
+export function loadProtocolFile(file: string, flag: string): Pick<Scenario, 'file' | 'protocol' | 'contracts' | 'accounts'> & { protocol: Exclude<Scenario['protocol'], 'reference'> } {
+  let bytes: Uint8Array
+  try {
+    bytes = readScenarioFile(file)
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error
+    throw new InputError(`\`${flag}\` names ${file}, which cannot be read.`, { context: { File: file }, hint: `\`${flag}\` takes a YAML file with a \`protocol:\` block (vault, entry, sharePrice, …) and the contracts it names under \`contracts:\` (README: "Your own protocol on a public-chain fork").` })
+  }
+  const scenario = parseScenario(bytes, file, 0, { flag })
+  return { file, protocol: scenario.protocol as Exclude<Scenario['protocol'], 'reference'>, contracts: scenario.contracts, accounts: scenario.accounts }
+}
+
+/** The protocol file's document made a scenario the schema reads (see `loadProtocolFile`); a missing or `reference` protocol is refused. */
+function asProtocolFile(parsed: unknown, file: string, flag: string, fail: Fail): unknown {
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return parsed
+  const raw = parsed as Record<string, unknown>
+  const hint = `a \`${flag}\` file holds a \`protocol:\` block (vault, entry, sharePrice, riskMode, bountyCap, bountyEvent, lender, state, signals, guards) and names its contracts under \`contracts:\`.`
+  if (raw.protocol === undefined) throw fail(`\`protocol\` is missing: ${hint}`, { field: 'protocol' })
+  if (raw.protocol === 'reference')
+    throw fail(`\`protocol: reference\` only fits the embedded chain (forkchaos's own vault); on \`--fork-url\` or \`--state\` ${hint}`, { field: 'protocol' })
+  const scenario = ['name', 'hypothesis', 'inject'].some((k) => k in raw)
+  return scenario ? raw : { name: 'protocol-file', hypothesis: `the protocol described in ${file}`, inject: { faults: [] }, ...raw }
 }
 
 /** A scenario file as the schema admits it, before defaults and parsing. */

@@ -4,7 +4,9 @@ import * as path from 'node:path'
 import type { Address } from 'viem'
 import * as Experiment from '../experiment/experiment.js'
 import { forkTarget } from '../experiment/targets/fork.js'
-import { InfraError } from '../errors.js'
+import { InfraError, InputError } from '../errors.js'
+import { protocolFrame } from '../explore/matrix.js'
+import { resolveUserName, type UserSystem } from '../explore/run.js'
 import { traceEntry } from '../explore/trace.js'
 import { onTeardown } from '../lifecycle.js'
 import type { Verdict } from '../report/types.js'
@@ -13,7 +15,7 @@ import { KEEPER_GAS } from '../steps/tx.js'
 import { devAccounts } from '../targets/embedded.js'
 import type { ForkSource } from '../targets/fork.js'
 import { createPrng } from '../util/prng.js'
-import { drawSchedule, faultPool, type Item, scheduleYaml } from './schedule.js'
+import { drawSchedule, faultPool, type Item, protocolSteps, referenceSchedule, referenceSteps, type ScheduleFrame, scheduleYaml, searchChecks } from './schedule.js'
 import { type ShrinkOps, shrinkLimits, shrinkSchedule } from './shrink.js'
 
 /** Limits: episodes, wall time, and re-runs one shrink may spend. */
@@ -37,7 +39,17 @@ export type Failure = {
 }
 
 /** `episodesPerMinute` is over the time the episodes ran (not the boot, trace or shrink). */
-export type SearchReport = { seed: number; episodes: number; durationMs: number; episodesPerMinute: number; verdict: Verdict; failure?: Failure; error?: string }
+export type SearchReport = {
+  seed: number
+  episodes: number
+  durationMs: number
+  episodesPerMinute: number
+  verdict: Verdict
+  failure?: Failure
+  error?: string
+  /** On a user's protocol: the search checks it gives nothing for, and why (left out of every schedule). */
+  omitted?: { check: string; why: string }[]
+}
 
 /**
  * `forkchaos search`: boots the fork once, traces the entry for explore's fault pool, then runs
@@ -59,9 +71,24 @@ export async function search(options: {
   shrinkRuns?: number
   onEpisode?: (n: number, verdict: Verdict) => void
   target?: ReturnType<typeof forkTarget>
+  /** The user's system on a fork (`--protocol`); absent: the reference protocol of the embedded chain. */
+  user?: UserSystem
+  /** After the trace: the checks left out (a user's protocol). */
+  onOmitted?: (omitted: { check: string; why: string }[]) => void
 }): Promise<SearchReport> {
   const t0 = performance.now()
-  // Every episode resets the fork: its cache of upstream state is filled once, before the snapshot.
+  const user = options.user
+  const entry = user?.protocol.entry.replace(/\s+/g, '') ?? 'cycle()'
+  const userVault = user ? resolveUserName(user, user.protocol.vault, 'protocol.vault') : undefined
+  // The search checks the user's protocol provides for (explore's choice: a field it lacks leaves its check out).
+  const judged = user ? protocolFrame(user.protocol, user.contracts, user.accounts, entry, undefined) : undefined
+  const omitted = judged?.omitted.filter((o) => (searchChecks as readonly string[]).includes(o.check))
+  const checks = judged ? searchChecks.filter((c) => judged.names.includes(c)) : [...searchChecks]
+  if (user && checks.length === 0)
+    throw new InputError(`${user.file}: the protocol block gives none of the fields search judges a schedule by (\`sharePrice\`: no-funds-lost; \`state\`: no-partial-state; \`bountyEvent\` with a cap: bounty-capped).`, { context: { File: user.file, Field: 'protocol' } })
+  const frame: ScheduleFrame = judged ? { header: judged.header, checks } : referenceSchedule
+  // Every episode resets the fork: its cache of upstream state is filled once, before the snapshot
+  // (a fork of the embedded chain only: warming needs the upstream's dump).
   const target = options.target ?? forkTarget({ source: options.source, warm: true })
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-search-'))
   const forget = onTeardown('search schedules directory', () => fs.rmSync(tmp, { recursive: true, force: true }))
@@ -71,20 +98,26 @@ export async function search(options: {
   let episodesMs = 0
   const done = (verdict: Verdict, extra: Partial<SearchReport> = {}): SearchReport => {
     const durationMs = Math.round(performance.now() - t0)
-    return { seed: options.seed, episodes, durationMs, episodesPerMinute: Math.round((episodes * 60_000) / Math.max(1, episodesMs)), verdict, ...extra }
+    return { seed: options.seed, episodes, durationMs, episodesPerMinute: Math.round((episodes * 60_000) / Math.max(1, episodesMs)), verdict, ...(omitted ? { omitted } : {}), ...extra }
   }
   try {
     await target.boot({ seed: options.seed, replay: '', emit: () => {} })
     const fork = target.current()
-    if (!fork?.book.vault) throw new InfraError('The fork target did not boot with a `vault` in its address book.')
-    const trace = await traceEntry(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: fork.book.vault, entry: 'cycle()', book: fork.book as Record<string, Address>, gas: KEEPER_GAS })
+    const vault = userVault ?? fork?.book.vault
+    if (!fork || !vault) throw new InfraError('The fork target did not boot with a `vault` in its address book.')
+    const book = user ? user.contracts : (fork.book as Record<string, Address>)
+    const trace = await traceEntry(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: vault, entry, book, gas: KEEPER_GAS })
     await fork.reset()
-    if (!trace.ok) throw new InfraError('The healthy call of `cycle()` reverts on this fork before any fault: nothing to search.')
-    const pool = faultPool(trace.dependencies)
+    if (!trace.ok) throw new InfraError(`The healthy call of \`${entry}\` reverts on this fork before any fault: nothing to search.`)
+    if (omitted) options.onOmitted?.(omitted)
+    // The feed the oracle faults move: the reference's `feed`, or on a user's fork the dependency that answers latestRoundData() (none: no feed moves).
+    const feedDep = trace.dependencies.find((d) => d.signature === 'latestRoundData()')
+    const pool = faultPool(trace.dependencies, user ? (feedDep ? (feedDep.contract ?? `"${feedDep.address}"`) : undefined) : 'feed')
+    const kinds = user ? protocolSteps : referenceSteps
     let runs = 0
     const attempt = async (items: readonly Item[]) => {
       const file = path.join(tmp, `s${runs++}.yaml`)
-      fs.writeFileSync(file, scheduleYaml('search-episode', items, pool, 'an episode'))
+      fs.writeFileSync(file, scheduleYaml('search-episode', items, pool, 'an episode', frame))
       const report = await Experiment.run(loadScenario(file), target, { seed: options.seed, replay: '' })
       // A check that broke only because its own view reverted under the fault (explore's UNREAD)
       // is not a finding: the protocol cannot be read while that dependency fails.
@@ -94,7 +127,7 @@ export async function search(options: {
       return { verdict: report.verdict, check: broke?.name, reason: report.reason, brokeAt: at ? Number(at[1]) : undefined }
     }
     while (episodes < options.episodes && performance.now() - t0 < options.timeMs) {
-      const items = drawSchedule(prng.fork(`episode-${episodes}`), pool, options.steps)
+      const items = drawSchedule(prng.fork(`episode-${episodes}`), pool, options.steps, kinds)
       const e0 = performance.now()
       const result = await attempt(items)
       episodesMs += performance.now() - e0
@@ -115,7 +148,7 @@ export async function search(options: {
       fs.mkdirSync(options.out, { recursive: true })
       const file = path.join(options.out, `${name}.yaml`)
       const replay = `npx forkchaos run ${file} --seed ${options.seed}${options.replayFlags}`
-      fs.writeFileSync(file, `${scheduleYaml(name, shrunk, pool, `episode ${episodes} of seed ${options.seed}, shrunk from ${items.length} items to ${shrunk.length}; it breaks \`${check}\`.`)}# replay: ${replay}\n`)
+      fs.writeFileSync(file, `${scheduleYaml(name, shrunk, pool, `episode ${episodes} of seed ${options.seed}, shrunk from ${items.length} items to ${shrunk.length}; it breaks \`${check}\`.`, frame)}# replay: ${replay}\n`)
       return done('failed', {
         failure: { episode: episodes, check, reason: final.reason, original: items.length, shrunk: shrunk.length, shrinkRuns: runs - before, shrinkMs: Math.round(performance.now() - s0), file, replay },
       })

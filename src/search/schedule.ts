@@ -32,7 +32,7 @@ export const ladders = {
  * selector the entry calls), gas spikes either side of the vault's 100 gwei cap and far beyond
  * it, and feed moves up and down around the 2 % deviation guard.
  */
-export function faultPool(dependencies: readonly Dependency[]): PoolFault[] {
+export function faultPool(dependencies: readonly Dependency[], feed: string | undefined = 'feed'): PoolFault[] {
   const pool: PoolFault[] = []
   for (const dep of dependencies) {
     const fn = dep.signature ?? dep.selector
@@ -42,13 +42,20 @@ export function faultPool(dependencies: readonly Dependency[]): PoolFault[] {
     pool.push({ type: 'dependency.gas', target, levels: [50_000, 200_000].map((g) => `{ selectors: ["${fn}"], gas: ${g} }`) })
   }
   pool.push({ type: 'gas.spike', target: '', levels: [150, 300, 2000].map((g) => `{ baseFeeGwei: ${g} }`) })
-  for (const direction of ['up', 'down'])
-    pool.push({ type: 'oracle.divergence', target: 'feed', levels: [100, 190, 210, 500, 1000].map((b) => `{ bps: ${b}, direction: ${direction} }`) })
+  // The price feed by its name in the address book (on a user's fork: the dependency that answers latestRoundData(); none, no feed moves).
+  if (feed)
+    for (const direction of ['up', 'down'])
+      pool.push({ type: 'oracle.divergence', target: feed, levels: [100, 190, 210, 500, 1000].map((b) => `{ bps: ${b}, direction: ${direction} }`) })
   return pool
 }
 
+/** The steps a schedule draws from (a cycle three times as often): the reference vault's deposits and withdrawals besides cycles and warps. */
+export const referenceSteps = ['cycle', 'cycle', 'cycle', 'deposit', 'withdraw', 'warp'] as const
+/** On a user's protocol: keeper cycles and warps only (a protocol block does not describe its deposit or withdraw functions). */
+export const protocolSteps = ['cycle', 'cycle', 'cycle', 'warp'] as const
+
 /** A seeded schedule of `steps` items: steps, and fault applies and reverts (at most 2 at once, on different contracts). */
-export function drawSchedule(prng: Prng, pool: readonly PoolFault[], steps: number): Item[] {
+export function drawSchedule(prng: Prng, pool: readonly PoolFault[], steps: number, kinds: readonly ('cycle' | 'deposit' | 'withdraw' | 'warp')[] = referenceSteps): Item[] {
   const items: Item[] = []
   const active: { id: string; target: string | undefined }[] = []
   let n = 0
@@ -76,7 +83,6 @@ export function drawSchedule(prng: Prng, pool: readonly PoolFault[], steps: numb
       const { id } = active.splice(prng.int(0, active.length - 1), 1)[0] as { id: string }
       items.push({ kind: 'revert', id })
     } else {
-      const kinds = ['cycle', 'cycle', 'cycle', 'deposit', 'withdraw', 'warp'] as const
       const kind = kinds[prng.int(0, kinds.length - 1)] as (typeof kinds)[number]
       items.push({ kind, level: prng.int(0, ladders[kind].length - 1) })
     }
@@ -87,8 +93,29 @@ export function drawSchedule(prng: Prng, pool: readonly PoolFault[], steps: numb
 /** The safety checks every episode is judged by, after every step (`always: true`). */
 export const searchChecks = ['no-funds-lost', 'no-partial-state', 'books-match-perp', 'bounty-capped'] as const
 
+/** Each search check as YAML list lines, by name. */
+const checkLines: Record<(typeof searchChecks)[number], string[]> = {
+  'no-funds-lost': ['  - { name: no-funds-lost, kind: safety, always: true, sharePriceFloor: { minBps: 9950 } }'],
+  'no-partial-state': ['  - { name: no-partial-state, kind: safety, always: true, cycleAtomic: true }'],
+  'books-match-perp': [
+    '  - name: books-match-perp',
+    '    kind: safety',
+    '    always: true',
+    '    view: { to: vault, fn: "alpShares() returns (uint256)", equalsView: { to: perp, fn: "alpBalanceOf(address) returns (uint256)", args: [vault] } }',
+  ],
+  'bounty-capped': ['  - { name: bounty-capped, kind: safety, always: true, bountyCapped: true }'],
+}
+
+/**
+ * The system a schedule runs on: `protocol: reference` and every search check, or a user's
+ * protocol block and address book inline (`header`) with the checks it provides for (`checks`,
+ * names of `searchChecks`).
+ */
+export type ScheduleFrame = { header: string[]; checks: readonly string[] }
+export const referenceSchedule: ScheduleFrame = { header: ['protocol: reference'], checks: searchChecks }
+
 /** The schedule as a standalone scenario file the normal loader reads. */
-export function scheduleYaml(name: string, items: readonly Item[], pool: readonly PoolFault[], note: string): string {
+export function scheduleYaml(name: string, items: readonly Item[], pool: readonly PoolFault[], note: string, frame: ScheduleFrame = referenceSchedule): string {
   const steps = items.map((it) => {
     if (it.kind === 'cycle') return `    - cycle: { count: ${ladders.cycle[it.level]}, expect: any }`
     if (it.kind === 'deposit') return `    - call: { to: vault, fn: "deposit(uint256)", args: ["${ladders.deposit[it.level]}"], from: depositor, expect: any }`
@@ -102,17 +129,13 @@ export function scheduleYaml(name: string, items: readonly Item[], pool: readonl
     `# Written by \`forkchaos search\`: ${note}`,
     `name: ${name}`,
     'hypothesis: >',
-    '  Under any schedule of keeper cycles, deposits, withdrawals, warps and dependency, gas and oracle',
-    '  faults, after every transaction: no funds lost, no partial state, books match the perp, the bounty within its cap.',
-    'protocol: reference',
+    frame === referenceSchedule ? '  Under any schedule of keeper cycles, deposits, withdrawals, warps and dependency, gas and oracle' : '  Under any schedule of keeper cycles, warps and dependency, gas and oracle',
+    frame === referenceSchedule
+      ? '  faults, after every transaction: no funds lost, no partial state, books match the perp, the bounty within its cap.'
+      : `  faults, after every transaction: ${frame.checks.join(', ')}.`,
+    ...frame.header,
     'checks:',
-    '  - { name: no-funds-lost, kind: safety, always: true, sharePriceFloor: { minBps: 9950 } }',
-    '  - { name: no-partial-state, kind: safety, always: true, cycleAtomic: true }',
-    '  - name: books-match-perp',
-    '    kind: safety',
-    '    always: true',
-    '    view: { to: vault, fn: "alpShares() returns (uint256)", equalsView: { to: perp, fn: "alpBalanceOf(address) returns (uint256)", args: [vault] } }',
-    '  - { name: bounty-capped, kind: safety, always: true, bountyCapped: true }',
+    ...searchChecks.filter((c) => frame.checks.includes(c)).flatMap((c) => checkLines[c]),
     'baseline:',
     '  steps:',
     '    - cycle: {}',

@@ -5,7 +5,7 @@ import { defaultDevnetSize, devnetSizes, faultToleranceOf } from '../../targets/
 import { parseDurationMs } from '../../util/duration.js'
 import { ExitCode, setExit } from '../exit.js'
 import { devnetBuilds, parseSeed, type SourceFlags, sourceFrom } from '../options.js'
-import { checkVaultBuild } from './explore.js'
+import { forkSystem } from './explore.js'
 
 type Flags = SourceFlags & {
   target: string
@@ -19,6 +19,7 @@ type Flags = SourceFlags & {
   steps?: string
   out: string
   json?: boolean
+  protocol?: string
 }
 
 /** Limits of the budgets (the library's own, stated in the errors). */
@@ -35,9 +36,10 @@ export function searchCommand(program: Command) {
     .option('--episodes <n>', `at most this many schedules (1–${bounds.episodes.toLocaleString('en-US')})`, '1000')
     .option('--time <duration>', 'stop drawing schedules after this long (e.g. 30s, 5m; at most 1h)', '5m')
     .option('--steps <n>', `items per schedule: steps and fault applies/reverts (fork: 1–${bounds.steps}, default 8), or fault applies/reverts and waits (devnet: 1–${bounds.devnetSteps}, default 6)`)
-    .option('--fork-url <url>', 'not in this version: search knows only the reference protocol')
+    .option('--fork-url <url>', 'fork only: fork this RPC URL instead of the embedded chain (with --protocol)')
     .option('--fork-block <n>', 'pin the fork to this block (with --fork-url)')
-    .option('--state <file>', 'not in this version')
+    .option('--state <file>', 'fork only: fork a state dump written by anvil --dump-state (with --protocol)')
+    .option('--protocol <file>', 'fork only: your system, a YAML file (or a scenario file) with a `protocol:` block and its `contracts:`, as `run` reads them; needed with --fork-url / --state')
     .option('--vault-build <name>', 'fork only, embedded chain: deploy a test build of the vault (e.g. ReferenceVault.spike-cap-threshold)')
     .option('--devnet-build <name>', `devnet only: a test build of the validators (${Object.keys(devnetBuilds).join(', ')})`)
     .option('--validators <n>', `devnet only: validators, n = 3f + 1 (${devnetSizes.join(', ')})`, String(defaultDevnetSize))
@@ -50,7 +52,7 @@ export function searchCommand(program: Command) {
       const devnet = flags.target === 'devnet'
       // A flag of the other target is refused naming both, before anything boots.
       const others = devnet
-        ? ([['--fork-url', flags.forkUrl], ['--fork-block', flags.forkBlock], ['--state', flags.state], ['--vault-build', flags.vaultBuild]] as const)
+        ? ([['--fork-url', flags.forkUrl], ['--fork-block', flags.forkBlock], ['--state', flags.state], ['--vault-build', flags.vaultBuild], ['--protocol', flags.protocol]] as const)
         : ([['--devnet-build', flags.devnetBuild], ['--budget', flags.budget], ['--validators', flags.validators === String(defaultDevnetSize) ? undefined : flags.validators]] as const)
       for (const [flag, given] of others)
         if (given !== undefined)
@@ -99,17 +101,27 @@ export function searchCommand(program: Command) {
           onEpisode: (n, verdict, reason) => say(`  episode ${n}: ${verdict}${verdict === 'held' ? '' : ` — ${reason}`}`),
         })
       } else {
-        if (flags.vaultBuild !== undefined) await checkVaultBuild(flags.vaultBuild)
-        const source = sourceFrom(flags)
-        if (source.kind !== 'embedded')
-          throw new InputError(`\`${source.kind === 'url' ? '--fork-url' : '--state'}\` is not supported by \`search\` yet: its schedules are judged with the reference protocol's checks, which fit only the embedded chain.`, {
-            hint: 'Run `forkchaos search` on the embedded chain (optionally `--vault-build <name>`).',
-          })
+        const system = await forkSystem(flags, 'search')
+        const { source, user } = system
         const { search } = await import('../../search/run.js')
-        replayFlags = flags.vaultBuild ? ` --vault-build ${flags.vaultBuild}` : ''
-        budgetText = ''
-        say(`forkchaos search: seed ${seed} · up to ${episodes} schedules of ${steps} items or ${flags.time} · embedded chain${flags.vaultBuild ? ` (${flags.vaultBuild})` : ''}`)
-        report = await search({ source, seed, out: flags.out, episodes, timeMs, steps, replayFlags, ...(shrinkRuns !== undefined ? { shrinkRuns } : {}) })
+        replayFlags = system.replayFlags
+        // The search's own replay repeats `--protocol`; the written file carries the protocol itself, so `run` needs only the fork flags.
+        budgetText = user ? ` --protocol ${user.file}` : ''
+        say(`forkchaos search: seed ${seed} · up to ${episodes} schedules of ${steps} items or ${flags.time} · ${system.where.replace(/^the embedded chain/, 'embedded chain')}${user ? ` · protocol ${user.file}` : ''}`)
+        report = await search({
+          source,
+          seed,
+          out: flags.out,
+          episodes,
+          timeMs,
+          steps,
+          replayFlags,
+          ...(shrinkRuns !== undefined ? { shrinkRuns } : {}),
+          ...(user ? { user } : {}),
+          onOmitted: (omitted) => {
+            if (omitted.length > 0) say([`  checks left out (${omitted.length}): nothing in the protocol for them to judge`, ...omitted.map((o) => `    ${o.check.padEnd(18)} ${o.why}`)].join('\n'))
+          },
+        })
       }
       if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
       else {
