@@ -134,7 +134,8 @@ describe('forkchaos explore on a user fork (--fork-url / --state with --protocol
     expect(cell?.reason).toContain('safety check `no-funds-lost` broke in inject: sharePrice 0.69')
     const written = path.join(out, 'explore-revert-perpdex-closetrade.yaml')
     expect(cell?.file).toBe(written)
-    expect(cell?.replay).toBe(`npx forkchaos run ${written} --seed 7 --fork-url '${broken.instance.url}'`)
+    // Explore forked the upstream's latest block: the replay pins it, so it forks the same state later.
+    expect(cell?.replay).toBe(`npx forkchaos run ${written} --seed 7 --fork-url '${broken.instance.url}' --fork-block ${broken.headBlock}`)
     const yaml = fs.readFileSync(written, 'utf8')
     // Standalone: the user's protocol block and address book inline, not `protocol: reference`.
     expect(yaml).toContain('protocol: {"vault":"strategy","entry":"cycle()"')
@@ -233,7 +234,7 @@ contracts:
     expect(report.verdict).toBe('failed')
     expect(report.omitted.map((o) => o.check)).toEqual(['books-match-perp'])
     expect(report.failure.check).toBe('bounty-capped')
-    expect(report.failure.replay).toBe(`npx forkchaos run ${report.failure.file} --seed 1 --fork-url '${uncapped.instance.url}'`)
+    expect(report.failure.replay).toBe(`npx forkchaos run ${report.failure.file} --seed 1 --fork-url '${uncapped.instance.url}' --fork-block ${uncapped.headBlock}`)
     const yaml = fs.readFileSync(report.failure.file, 'utf8')
     expect(yaml).toContain('protocol: {"vault":"strategy"')
     expect(yaml).not.toContain('books-match-perp')

@@ -11,7 +11,7 @@ import type { Verdict } from '../report/types.js'
 import { loadScenario } from '../scenario/loader.js'
 import { KEEPER_GAS } from '../steps/tx.js'
 import { devAccounts } from '../targets/embedded.js'
-import type { ForkSource } from '../targets/fork.js'
+import { type ForkSource, pinForkBlock } from '../targets/fork.js'
 import { referenceProtocol } from '../scenario/protocol.js'
 import type { Guards, Protocol } from '../scenario/types.js'
 import { type Discovery, discoverGuards } from './guards.js'
@@ -129,6 +129,7 @@ export async function explore(options: {
     await target.boot(info)
     const fork = target.current()
     if (!fork) throw new InfraError('The fork target did not boot.')
+    const replayFlags = await pinForkBlock(options.replayFlags, fork)
     // The address book: the embedded chain's deployment, or the user's `contracts:` (their names in the list and the matrix).
     const book: Record<string, Address> = user ? { ...user.contracts } : (fork.book as Record<string, Address>)
     const vault = userVault ?? fork.book.vault
@@ -166,7 +167,7 @@ export async function explore(options: {
       fs.writeFileSync(file, cell.yaml)
       const scenario = loadScenario(file)
       const started = performance.now()
-      const replayFor = (f: string) => `npx forkchaos run ${f} --seed ${options.seed}${options.replayFlags}`
+      const replayFor = (f: string) => `npx forkchaos run ${f} --seed ${options.seed}${replayFlags}`
       const report = await Experiment.run(scenario, target, { seed: options.seed, replay: replayFor(file) })
       const names = [...new Set(report.checks.map((c) => c.name))]
       for (const n of names) if (!columns.includes(n)) columns.push(n)
@@ -194,7 +195,7 @@ export async function explore(options: {
       options.onCell?.(result)
     }
     if (guards)
-      for (const result of comparisonRows(discovery, declared, user?.protocol.vault ?? 'vault', `npx forkchaos explore --seed ${options.seed}${options.replayFlags}${options.exploreFlags ?? ''}`)) {
+      for (const result of comparisonRows(discovery, declared, user?.protocol.vault ?? 'vault', `npx forkchaos explore --seed ${options.seed}${replayFlags}${options.exploreFlags ?? ''}`)) {
         if (!columns.includes(comparisonCheck)) columns.push(comparisonCheck)
         cells.push(result)
         options.onCell?.(result)

@@ -88,6 +88,7 @@ export async function searchDevnet(options: {
     durationMs: Math.round(performance.now() - t0),
     episodesPerMinute: Math.round(((episodes * 60_000) / Math.max(1, episodesMs)) * 10) / 10,
     verdict,
+    replayFlags: options.replayFlags,
     ...extra,
   })
   const attempt = async (items: readonly DevnetItem[]) => {

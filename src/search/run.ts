@@ -13,7 +13,7 @@ import type { Verdict } from '../report/types.js'
 import { loadScenario } from '../scenario/loader.js'
 import { KEEPER_GAS } from '../steps/tx.js'
 import { devAccounts } from '../targets/embedded.js'
-import type { ForkSource } from '../targets/fork.js'
+import { type ForkSource, pinForkBlock } from '../targets/fork.js'
 import { createPrng } from '../util/prng.js'
 import { drawSchedule, faultPool, type Item, protocolSteps, referenceSchedule, referenceSteps, type ScheduleFrame, scheduleYaml, searchChecks } from './schedule.js'
 import { type ShrinkOps, shrinkLimits, shrinkSchedule } from './shrink.js'
@@ -47,6 +47,8 @@ export type SearchReport = {
   verdict: Verdict
   failure?: Failure
   error?: string
+  /** The target flags a replay repeats (`--fork-url` with the block the fork was made at). */
+  replayFlags: string
   /** On a user's protocol: the search checks it gives nothing for, and why (left out of every schedule). */
   omitted?: { check: string; why: string }[]
 }
@@ -96,15 +98,18 @@ export async function search(options: {
   let episodes = 0
   // Time spent running episodes only (not the boot, the trace or a shrink): the rate's base.
   let episodesMs = 0
+  // The flags every replay repeats, the fork's block pinned once it is known (after boot).
+  let replayFlags = options.replayFlags
   const done = (verdict: Verdict, extra: Partial<SearchReport> = {}): SearchReport => {
     const durationMs = Math.round(performance.now() - t0)
-    return { seed: options.seed, episodes, durationMs, episodesPerMinute: Math.round((episodes * 60_000) / Math.max(1, episodesMs)), verdict, ...(omitted ? { omitted } : {}), ...extra }
+    return { seed: options.seed, episodes, durationMs, episodesPerMinute: Math.round((episodes * 60_000) / Math.max(1, episodesMs)), verdict, replayFlags, ...(omitted ? { omitted } : {}), ...extra }
   }
   try {
     await target.boot({ seed: options.seed, replay: '', emit: () => {} })
     const fork = target.current()
     const vault = userVault ?? fork?.book.vault
     if (!fork || !vault) throw new InfraError('The fork target did not boot with a `vault` in its address book.')
+    replayFlags = await pinForkBlock(options.replayFlags, fork)
     const book = user ? user.contracts : (fork.book as Record<string, Address>)
     const trace = await traceEntry(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: vault, entry, book, gas: KEEPER_GAS })
     await fork.reset()
@@ -147,7 +152,7 @@ export async function search(options: {
       const name = `search-${options.seed}-${check}`
       fs.mkdirSync(options.out, { recursive: true })
       const file = path.join(options.out, `${name}.yaml`)
-      const replay = `npx forkchaos run ${file} --seed ${options.seed}${options.replayFlags}`
+      const replay = `npx forkchaos run ${file} --seed ${options.seed}${replayFlags}`
       fs.writeFileSync(file, `${scheduleYaml(name, shrunk, pool, `episode ${episodes} of seed ${options.seed}, shrunk from ${items.length} items to ${shrunk.length}; it breaks \`${check}\`.`, frame)}# replay: ${replay}\n`)
       return done('failed', {
         failure: { episode: episodes, check, reason: final.reason, original: items.length, shrunk: shrunk.length, shrinkRuns: runs - before, shrinkMs: Math.round(performance.now() - s0), file, replay },

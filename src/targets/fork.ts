@@ -134,6 +134,17 @@ export async function warmFromUpstream(fork: Rpc, upstream: Rpc): Promise<{ acco
   return { accounts: Object.keys(state.accounts ?? {}).length, slots }
 }
 
+/**
+ * The replay flags with the fork's block pinned: `--fork-url` without `--fork-block` forks the
+ * upstream's latest block, which moves on, so a replay names the block this fork was made at
+ * (an Anvil fork's own block number before anything is sent to it: call this right after boot).
+ */
+export async function pinForkBlock(replayFlags: string, fork: Fork): Promise<string> {
+  if (fork.source.kind !== 'url' || fork.source.blockNumber !== undefined) return replayFlags
+  const block = BigInt(await fork.anvil.rpc.request<string>('eth_blockNumber'))
+  return `${replayFlags} --fork-block ${block}`
+}
+
 /** Parses `--fork-block` (a decimal block number). */
 export function parseBlockNumber(value: string, flag: string): bigint {
   if (!/^\d+$/.test(value)) throw new InputError(`\`${flag}\` must be a block number (decimal digits). Got \`${value}\`.`)

@@ -137,7 +137,7 @@ export function searchCommand(program: Command) {
           )
         if (report.error) say(`  error    ${report.error}`)
         say(`${report.episodes} episodes: ${report.verdict} · ${(report.durationMs / 1000).toFixed(1)} s · ${report.episodesPerMinute} episodes/min · seed ${seed}`)
-        say(`replay: npx forkchaos search${budgetText} --seed ${seed} --episodes ${episodes} --steps ${steps}${replayFlags}`)
+        say(`replay: npx forkchaos search${budgetText} --seed ${seed} --episodes ${episodes} --steps ${steps}${report.replayFlags}`)
       }
       setExit(command, report.verdict === 'error' ? ExitCode.infrastructure : report.verdict === 'held' ? ExitCode.ok : ExitCode.failed)
     })
