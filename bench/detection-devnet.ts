@@ -51,7 +51,7 @@ const budget = {
   searchTimeMs: int('--search-time-s', 300) * 1_000,
 } as const
 /** The drills whose check needs a turn of one validator as proposer (evidence, refusals, rejections): 5 s could hold none. */
-const needsTurns = new Set(['clock-skew.yaml', 'equivocation.yaml', 'invalid-tx.yaml', 'stale-parent.yaml', 'state-root-flip.yaml'])
+const needsTurns = new Set(['clock-skew.yaml', 'equivocation.yaml', 'invalid-tx.yaml', 'restart-mid-round.yaml', 'stale-parent.yaml', 'state-root-flip.yaml'])
 
 const all = Object.keys(devnetBuilds).sort()
 const out = flag('--out') ?? path.join('reports', 'detection-devnet')

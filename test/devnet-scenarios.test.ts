@@ -65,6 +65,26 @@ describe('devnet drills', () => {
     expect(liveProcesses()).toEqual([])
   })
 
+  // The shipped windows (the fault itself waits for validator 2's turn as proposer, then for its
+  // restart); only the baseline is shorter. ~25 s held, ~35 s failed.
+  const midRound = () => shorter('scenarios/devnet/restart-mid-round.yaml', loadScenario('scenarios/devnet/restart-mid-round.yaml').inject.durationMs)
+
+  it('a crash-restart in the middle of a round it signed in: the validator signs nothing twice', async () => {
+    const r = await run(midRound())
+    expect(failedChecks(r)).toEqual([])
+    expect(r.verdict).toBe('held')
+    // The fault did line the restart up with the open round (not the fallback plain restart).
+    expect(r.faults[0]?.evidence?.took).toMatch(/^validator 2 proposed and prevoted at \d+\/0 with validators 1, 3 down \(no quorum\), then was crash-restarted in that round/)
+    expect(r.checks.filter((c) => c.name === 'no-double-sign').map((c) => c.observed)).toEqual(Array(3).fill(expect.stringMatching(/^0 evidence records, none against an honest validator/)))
+  })
+
+  it('…and a validator that forgets what it signed signs a second proposal there: failed, named in the evidence', async () => {
+    const r = await run(midRound(), devnetBuilds['forget-sign-state'])
+    expect(r.verdict).toBe('failed')
+    expect(r.reason).toMatch(/^safety check `no-double-sign` broke in inject: \d+ evidence records against honest validator\(s\) 2; first: validator 2 at height \d+ round 0 \(proposal\)/)
+    expect(liveProcesses()).toEqual([])
+  })
+
   it('kill + restart: three keep committing, the restarted one catches up from its store and peers', async () => {
     const r = await run(shorter('scenarios/devnet/kill-restart.yaml', 4_000))
     expect(failedChecks(r)).toEqual([])

@@ -74,7 +74,7 @@ function objectsOf(workflow: Record<string, unknown>): Record<string, unknown>[]
 }
 
 const drills = fs.readdirSync(path.join(packageRoot, 'scenarios', 'devnet')).filter((f) => f.endsWith('.yaml')).sort()
-const noEquivalent = ['equivocation.yaml', 'invalid-tx.yaml', 'mempool-flood.yaml', 'stale-parent.yaml', 'state-root-flip.yaml']
+const noEquivalent = ['equivocation.yaml', 'invalid-tx.yaml', 'mempool-flood.yaml', 'restart-mid-round.yaml', 'stale-parent.yaml', 'state-root-flip.yaml']
 
 describe('every shipped devnet drill', () => {
   it.each(drills.filter((d) => !noEquivalent.includes(d)))('%s exports objects valid against the Chaos Mesh CRDs', (drill) => {

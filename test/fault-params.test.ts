@@ -22,7 +22,7 @@ import { scenarioSchema } from '../src/scenario/schema.js'
 /** The oracle (Ajv over each fault's published schema) and the values it draws live in fuzz/fault-params.ts. */
 describe('fault params: one declaration gives the schema and the parser', () => {
   it('for every fault, values the schema accepts parse and values the parser refuses the schema refuses (refinements aside)', () => {
-    expect(Object.keys(faults)).toHaveLength(32)
+    expect(Object.keys(faults)).toHaveLength(33)
     const disagreements = Object.values(faults).flatMap((fault) => {
       const result = agreement(fault, 400)
       return result.failed ? [`${fault.type}: ${JSON.stringify(result.counterexample)}`] : []
@@ -131,7 +131,7 @@ describe('fault params: one declaration gives the schema and the parser', () => 
     const byTarget = (t: string) => Object.values(faults).filter((f) => f.target === t).map((f) => f.type)
     expect(byTarget('proxy')).toEqual(['rpc.latency', 'rpc.timeout', 'rpc.error', 'rpc.stale', 'rpc.partial', 'rpc.rewrite'])
     expect(byTarget('fork')).toEqual(['oracle.divergence', 'liquidity.shortfall', 'dependency.revert', 'dependency.garbage', 'dependency.gas', 'dependency.cooldown', 'time.warp', 'gas.spike', 'chain.reorg'])
-    expect(byTarget('devnet')).toHaveLength(17)
+    expect(byTarget('devnet')).toHaveLength(18)
     expect(acceptedFaultTargets).toEqual({ fork: ['fork', 'proxy'], devnet: ['devnet'] })
   })
 

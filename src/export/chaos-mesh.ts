@@ -37,6 +37,7 @@ const noEquivalent: Record<string, string> = {
   mempool: 'a mempool flood is signed transactions forkchaos sends; Chaos Mesh has no equivalent',
   'net.flap': 'a link cut and healed every `periodMs` has no NetworkChaos form (a Schedule would not keep the period within the inject window)',
   'node.wedge': 'SIGSTOP (alive but silent) has no Chaos Mesh form: PodChaos pod-failure stops the container, which is `node.kill`',
+  'node.restart-mid-round': "a restart timed to a validator's own round (killing others at its turn as proposer, restarting it once it signed) has no Chaos Mesh form: a Workflow's pod-kill runs at a fixed time, not at a consensus step",
 }
 
 /**

@@ -15,6 +15,7 @@ import { diskCorrupt } from './node/disk-corrupt.js'
 import { diskFull } from './node/disk-full.js'
 import { kill } from './node/kill.js'
 import { restart } from './node/restart.js'
+import { restartMidRound } from './node/restart-mid-round.js'
 import { wedge } from './node/wedge.js'
 import { reorg } from './chain/reorg.js'
 import { cooldown } from './dependency/cooldown.js'
@@ -51,6 +52,7 @@ export const faults = {
   'rpc.rewrite': rewrite,
   'node.kill': kill,
   'node.restart': restart,
+  'node.restart-mid-round': restartMidRound,
   'node.burst-kill': burstKill,
   'node.wedge': wedge,
   'node.clock-skew': clockSkew,

@@ -70,6 +70,8 @@ export function startProbe(devnet: Devnet, intervalMs = 100): Probe {
   const seenRejections = new Map<number, number>()
   const seenEvidence = new Map<number, number>()
   const rejectionsReadAt = new Map<number, number>() // node → tick its rejections were last read
+  // A restarted validator's lists start empty: the counts above are of the process (pid) they were read from.
+  const seenPid = new Map<number, number>()
   // A node's follow-up reads (its later blocks, its rejections) run beside the sampling, never in
   // its way: a validator stopped between its status and its follow-up (a wedge, SIGSTOP) stalls
   // only its own follow-up, which times out, while every other validator is still sampled each tick.
@@ -104,7 +106,14 @@ export function startProbe(devnet: Devnet, intervalMs = 100): Probe {
     }
     if (!readRejections) return
     rejectionsReadAt.set(node.id, tick)
+    const pid = node.pid
     const [rej, ev] = await rpc.batch([{ method: 'fc_rejections' }, { method: 'fc_evidence' }]).catch(() => [])
+    if (pid !== node.pid) return
+    if (seenPid.get(node.id) !== pid) {
+      seenPid.set(node.id, pid)
+      seenRejections.delete(node.id)
+      seenEvidence.delete(node.id)
+    }
     if (Array.isArray(rej)) {
       for (const r of (rej as Omit<Rejection, 'node'>[]).slice(seenRejections.get(node.id) ?? 0)) probe.rejections.push({ ...r, node: node.id })
       seenRejections.set(node.id, rej.length)
@@ -137,11 +146,14 @@ export function startProbe(devnet: Devnet, intervalMs = 100): Probe {
       for (const a of answers) {
         if (!a || a.busy) continue
         const { node, from, status, first } = a
-        if (first instanceof RpcError || !first) continue
-        record(node, from, first as Block, t)
+        // Rejections and evidence are read every 5th tick whether or not a block came: during a
+        // stall (no quorum) they were not read until the chain moved again, so an equivocation
+        // while it stood still showed up only in the next phase.
+        const block = first instanceof RpcError || !first ? undefined : (first as Block)
+        if (block) record(node, from, block, t)
         const readRejections = tick - (rejectionsReadAt.get(node.id) ?? -Infinity) >= 5
-        if (status.height <= from && !readRejections) continue
-        const p = followUp(node, from, status, t, readRejections).finally(() => followUps.delete(node.id))
+        if ((!block || status.height <= from) && !readRejections) continue
+        const p = followUp(node, block ? from : from - 1, status, t, readRejections).finally(() => followUps.delete(node.id))
         followUps.set(node.id, p)
       }
       tick++

@@ -364,10 +364,12 @@ function trackInclusion(devnet: Devnet, out: number[], sentAt: number[], clock: 
 /**
  * How many validators a fault makes faulty: those it lists (`validators`) or counts (`count`,
  * e.g. "f+1"), those outside the largest group of a partition (`groups`, or `sizes` with the
- * rest as one more group), else the one it targets.
+ * rest as one more group), the target and the f + 1 it kills (`node.restart-mid-round`), else
+ * the one it targets.
  */
 export function faultyCount(spec: FaultSpec, validators: number): number {
   const p = spec.params ?? {}
+  if (spec.type === 'node.restart-mid-round') return Math.floor((validators - 1) / 3) + 2
   const size = (raw: unknown, field: string) => sizeOf(parseSizeExpr(raw, field), validators)
   if (Array.isArray(p.validators)) return p.validators.length
   if (p.count !== undefined) return size(p.count, 'count')
