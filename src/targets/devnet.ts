@@ -112,6 +112,11 @@ function directExec(id: number): RpcProxy {
 }
 
 export type { NodeStatus }
+
+/** A validator's `fc_status`, on a short timeout: a wedged (SIGSTOPped) validator must not stall its caller. */
+export function nodeStatus(node: { rpcUrl: string }): Promise<NodeStatus> {
+  return createRpc(node.rpcUrl, { owned: true, timeoutMs: 400 }).request<NodeStatus>('fc_status')
+}
 export { checkDevnetSize, defaultDevnetSize, devnetSizes, faultToleranceOf, maxValidators } from './devnet-size.js'
 
 export type DevnetNode = {
@@ -423,8 +428,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
         nodes.map(async (node) => {
           if (!node.running) return { id: node.id, down: true as const, error: 'stopped' }
           try {
-            // A short timeout: a wedged (SIGSTOPped) validator must not stall the sampling of the others.
-            return await createRpc(node.rpcUrl, { owned: true, timeoutMs: 400 }).request<NodeStatus>('fc_status')
+            return await nodeStatus(node)
           } catch (error) {
             return { id: node.id, down: true as const, error: (error as Error).message.split('\n')[0] as string }
           }

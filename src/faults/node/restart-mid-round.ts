@@ -1,9 +1,8 @@
 import type { NodeStatus } from '../../devnet/node/node.js'
 import { define, devnetOf, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
-import type { Devnet } from '../../targets/devnet.js'
+import { type Devnet, nodeStatus } from '../../targets/devnet.js'
 import { validatorId } from '../../targets/devnet/validators.js'
-import { createRpc } from '../../targets/rpc.js'
 import { seenOnDevnet } from '../../experiment/observations.js'
 
 type State = { id: number; killed: number[]; took: string }
@@ -92,11 +91,7 @@ export const restartMidRound = define<Record<string, never>, State>({
 async function statusOf(devnet: Devnet, id: number): Promise<NodeStatus | null> {
   const node = devnet.nodes[id]
   if (!node?.running) return null
-  try {
-    return await createRpc(node.rpcUrl, { owned: true, timeoutMs: 400 }).request<NodeStatus>('fc_status')
-  } catch {
-    return null
-  }
+  return nodeStatus(node).catch(() => null)
 }
 
 /** Polls the validator's `fc_status` every 20 ms until `ok`; null after `timeoutMs`. */
