@@ -19,6 +19,7 @@ import { create as createProcess, type Instance } from '../process/Instance.js'
 import { signalGroup, stateDir } from '../process/registry.js'
 import { createRpc, type Rpc } from './rpc.js'
 import { clockSkewEnv, FAKETIME_LIB, faketimeLib } from './devnet/faketime.js'
+import { nodeStatus } from './devnet/status.js'
 
 export { clockSkewEnv, FAKETIME_LIB, faketimeLib }
 
@@ -112,11 +113,6 @@ function directExec(id: number): RpcProxy {
 }
 
 export type { NodeStatus }
-
-/** A validator's `fc_status`, on a short timeout: a wedged (SIGSTOPped) validator must not stall its caller. */
-export function nodeStatus(node: { rpcUrl: string }): Promise<NodeStatus> {
-  return createRpc(node.rpcUrl, { owned: true, timeoutMs: 400 }).request<NodeStatus>('fc_status')
-}
 export { checkDevnetSize, defaultDevnetSize, devnetSizes, faultToleranceOf, maxValidators } from './devnet-size.js'
 
 export type DevnetNode = {

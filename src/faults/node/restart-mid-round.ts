@@ -1,7 +1,8 @@
 import type { NodeStatus } from '../../devnet/node/node.js'
 import { define, devnetOf, seenIn } from '../../Fault.js'
 import * as P from '../../Params.js'
-import { type Devnet, nodeStatus } from '../../targets/devnet.js'
+import type { Devnet } from '../../targets/devnet.js'
+import { nodeStatus } from '../../targets/devnet/status.js'
 import { validatorId } from '../../targets/devnet/validators.js'
 import { seenOnDevnet } from '../../experiment/observations.js'
 
