@@ -58,6 +58,38 @@ describe('fork targets', () => {
     expect(unwarmed.some((v) => v instanceof RpcError && /Fork Error|connect/i.test(v.message))).toBe(true)
   }, 60_000)
 
+  it("reset puts back the next block's base fee: a gas spike and the blocks after it do not carry into the next scenario", async () => {
+    const fork = await startFork({ kind: 'embedded' })
+    stops.push(() => fork.stop())
+    const rpc = fork.anvil.rpc
+    const nextFee = async () => {
+      await rpc.request('anvil_mine', ['0x1'])
+      return BigInt((await rpc.request<{ baseFeePerGas: Hex }>('eth_getBlockByNumber', ['latest', false])).baseFeePerGas)
+    }
+    const clean = await nextFee()
+    await fork.reset()
+    expect(await nextFee()).toBe(clean)
+    await fork.reset()
+    // A 300 gwei spike, mined three times: Anvil's own revert leaves the fee near 200 gwei.
+    await rpc.request('anvil_setNextBlockBaseFeePerGas', [`0x${(300n * 10n ** 9n).toString(16)}`])
+    await rpc.request('anvil_mine', ['0x3'])
+    await fork.reset()
+    expect(clean).toBeLessThan(10n ** 9n)
+    expect(await nextFee()).toBe(clean)
+  }, 60_000)
+
+  it('a fork of a running upstream (search --workers) leaves it running when stopped', async () => {
+    const first = await startFork({ kind: 'embedded' })
+    stops.push(() => first.stop())
+    const second = await startFork({ kind: 'embedded' }, { upstream: first.upstream })
+    expect(second.upstream).toBe(first.upstream)
+    expect(second.book.vault).toBe(first.book.vault)
+    await second.stop()
+    expect(second.anvil.exitInfo()).not.toBeNull()
+    expect(first.upstream?.instance.exitInfo()).toBeNull()
+    expect(BigInt(await first.anvil.rpc.request<Hex>('eth_blockNumber'))).toBe(first.upstream?.headBlock)
+  }, 60_000)
+
   it('forks a state dump: the reference vault is there with its code and storage', async () => {
     const upstream = await startUpstream()
     stops.push(() => upstream.instance.stop())
