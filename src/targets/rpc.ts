@@ -196,3 +196,127 @@ export function coalescingCalls(rpc: Rpc): Rpc {
     },
   }
 }
+
+/**
+ * Methods after which a read at `latest` answers as before, so a read cache's answers stay valid
+ * across them: reads, and Anvil's moves of the next block's time (they change nothing until a
+ * block is mined: a call's `block.timestamp` is the last mined block's). Every other method (a
+ * transaction, a mine, a base fee, a cheat write, a snapshot or revert) may change what a read answers.
+ */
+const readOnlyMethods: ReadonlySet<string> = new Set([
+  'evm_increaseTime',
+  'evm_setNextBlockTimestamp',
+  'eth_call',
+  'eth_getStorageAt',
+  'eth_getCode',
+  'eth_getBalance',
+  'eth_getTransactionCount',
+  'eth_gasPrice',
+  'eth_blockNumber',
+  'eth_chainId',
+  'eth_getBlockByNumber',
+  'eth_getBlockByHash',
+  'eth_getTransactionReceipt',
+  'eth_getTransactionByHash',
+  'eth_createAccessList',
+  'eth_estimateGas',
+  'debug_traceTransaction',
+  'debug_traceCall',
+])
+
+/** The reads a read cache answers again: a call or a look-up of state, which only a change of state changes. */
+const cachedReads: ReadonlySet<string> = new Set(['eth_call', 'eth_getStorageAt', 'eth_getCode', 'eth_getBalance'])
+
+/** A read's answer a cache keeps: its result, or a revert (JSON-RPC code 3, the call's own answer at that state). */
+const keepable = (answer: unknown) => !(answer instanceof RpcError) || answer.code === 3
+
+/**
+ * An `Rpc` that answers a read (`eth_call`, `eth_getStorageAt`, `eth_getCode`, `eth_getBalance`)
+ * from the last answer to the same call, params and all, while nothing but reads has been sent
+ * through it since: the same call at the same state gives the same answer (Anvil's `eth_call`
+ * at `latest` runs in the last mined block's environment, not the wall clock's; a move of the
+ * next block's time changes neither). Anvil's rules: for an Anvil node only. The same read
+ * twice in one batch is sent once. Any other method empties the cache before it is sent, and an
+ * answer that came back while a write was under way is not kept. Only for a node that nothing
+ * else writes to: every write must go through this client (not a proxy's, a keeper process's).
+ */
+export function cachingReads(rpc: Rpc): Rpc & { readonly hits: () => number } {
+  let cache = new Map<string, unknown>()
+  // Bumped when a write is sent and when it settles; a read keeps its answer only if no write began or ended meanwhile.
+  let generation = 0
+  let writing = 0
+  let hits = 0
+  const key = (method: string, params: readonly unknown[]) => `${method}${JSON.stringify(params)}`
+  const write = async <T>(send: () => Promise<T>): Promise<T> => {
+    cache = new Map()
+    generation++
+    writing++
+    try {
+      return await send()
+    } finally {
+      writing--
+      generation++
+    }
+  }
+  const keep = (at: number, k: string, answer: unknown) => {
+    if (at === generation && writing === 0 && keepable(answer)) cache.set(k, answer)
+  }
+  return {
+    url: rpc.url,
+    owned: rpc.owned,
+    hits: () => hits,
+    async request<T>(method: string, params: readonly unknown[] = []): Promise<T> {
+      if (!readOnlyMethods.has(method)) return write(() => rpc.request<T>(method, params))
+      if (!cachedReads.has(method)) return rpc.request<T>(method, params)
+      const k = key(method, params)
+      if (cache.has(k)) {
+        hits++
+        const answer = cache.get(k)
+        if (answer instanceof RpcError) throw answer
+        return answer as T
+      }
+      const at = generation
+      try {
+        const answer = await rpc.request<T>(method, params)
+        keep(at, k, answer)
+        return answer
+      } catch (error) {
+        if (error instanceof RpcError) keep(at, k, error)
+        throw error
+      }
+    },
+    async batch(calls) {
+      if (calls.some((c) => !readOnlyMethods.has(c.method))) return write(() => rpc.batch(calls))
+      const out: unknown[] = new Array(calls.length)
+      // Calls to send, each with the places in `calls` it answers (a read asked twice is sent once).
+      const send: { method: string; params: readonly unknown[]; key: string | undefined; at: number[] }[] = []
+      const pending = new Map<string, (typeof send)[number]>()
+      calls.forEach((c, i) => {
+        const params = c.params ?? []
+        const k = cachedReads.has(c.method) ? key(c.method, params) : undefined
+        if (k !== undefined && cache.has(k)) {
+          hits++
+          out[i] = cache.get(k)
+          return
+        }
+        const same = k !== undefined ? pending.get(k) : undefined
+        if (same) {
+          hits++
+          same.at.push(i)
+          return
+        }
+        const entry = { method: c.method, params, key: k, at: [i] }
+        send.push(entry)
+        if (k !== undefined) pending.set(k, entry)
+      })
+      if (send.length === 0) return out
+      const at = generation
+      const answers = await rpc.batch(send.map((s) => ({ method: s.method, params: s.params })))
+      send.forEach((s, j) => {
+        for (const i of s.at) out[i] = answers[j]
+        if (s.key !== undefined) keep(at, s.key, answers[j])
+      })
+      return out
+    },
+  }
+}

@@ -8,7 +8,7 @@ import { faults } from '../../faults/registry.js'
 import { onTeardown } from '../../lifecycle.js'
 import { createForkProbe, inWindow } from '../../probes/fork.js'
 import { type RpcProxy, startRpcProxy } from '../../proxy/jsonrpc/proxy.js'
-import { coalescingCalls, type Rpc } from '../../targets/rpc.js'
+import { cachingReads, coalescingCalls, type Rpc } from '../../targets/rpc.js'
 import type { CheckResult } from '../../report/types.js'
 import { createResolver, type RunContext, type StepRecord } from '../../scenario/context.js'
 import { resolveProtocol, viewOf } from '../../scenario/protocol.js'
@@ -19,6 +19,7 @@ import { faultSchedule } from '../../steps/fault.js'
 import { startAnvil } from '../../targets/anvil.js'
 import { startHardhat } from '../../targets/hardhat.js'
 import { revertTo, snapshot } from '../../targets/chain.js'
+import type { Upstream } from '../../targets/embedded.js'
 import { type Fork, type ForkSource, startFork } from '../../targets/fork.js'
 import { createPrng, type Prng } from '../../util/prng.js'
 import { define, type Lease, type RunInfo, type Session, type Target } from '../target.js'
@@ -41,15 +42,17 @@ export type ForkInstance = { fork: Fork; proxies: Map<string, RpcProxy>; prng: P
  * with `target.upstreamProxy` the fresh fork reads its upstream through one named `upstream`.
  * Phases run the scenario's steps (the step registry, src/steps/); the stop conditions are
  * looked at after every step; checks judge the fork probe's series (src/probes/fork.ts).
+ * With `upstream` (the embedded source) its fork forks that running upstream and leaves it to
+ * its owner: `search --workers` runs several such forks of one upstream.
  */
-export function forkTarget(options: { source: ForkSource; logDir?: string; warm?: boolean }): Target & { current(): Fork | undefined } {
+export function forkTarget(options: { source: ForkSource; logDir?: string; warm?: boolean; upstream?: Upstream; cacheReads?: boolean }): Target & { current(): Fork | undefined } {
   const logDir = options.logDir ? { logDir: options.logDir } : {}
   let current: Fork | undefined
   const target = define<Fork, ForkInstance, ForkRun>({
     kind: 'fork',
     async boot(info) {
       const t = performance.now()
-      current = await startFork(options.source, { ...logDir, ...(options.warm ? { warm: true } : {}) })
+      current = await startFork(options.source, { ...logDir, ...(options.warm ? { warm: true } : {}), ...(options.upstream ? { upstream: options.upstream } : {}) })
       info.emit({ type: 'booted', url: current.anvil.url, ms: Math.round(performance.now() - t) })
       return current
     },
@@ -62,7 +65,7 @@ export function forkTarget(options: { source: ForkSource; logDir?: string; warm?
       else await fork.reset()
       return withProxies(instance, fork, scenario, info.seed)
     },
-    probe: async (instance, scenario, info) => openSession(instance, scenario, info),
+    probe: async (instance, scenario, info) => openSession(instance, scenario, info, options.cacheReads === true),
     stop: async (fork) => {
       current = undefined
       await fork.stop()
@@ -101,17 +104,21 @@ async function withProxies(instance: Fork, shared: Fork, scenario: Scenario, see
   return { instance: { fork: instance, proxies, prng, faultsPrng }, release }
 }
 
-async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, scenario: Scenario, info: RunInfo): Promise<Session<ForkRun>> {
+async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, scenario: Scenario, info: RunInfo, cacheReads = false): Promise<Session<ForkRun>> {
   const started = performance.now()
   const now = () => Math.round(performance.now() - started)
   const protocol = resolveProtocol(scenario.protocol, fork.source.kind === 'embedded', scenario.file)
   const resolve = createResolver(scenario, fork)
   preflight(scenario, resolve)
   const vault = resolve(protocol.vault, 'protocol.vault')
+  // `cacheReads` (search): a read of a state already read is answered again, not sent. Only
+  // while every write goes through this session's client: not with a proxy in front of the
+  // fork, nor with a keeper process of the scenario's own.
+  const own = cacheReads && fork.engine === 'anvil' && !scenario.target.rpcProxy && !scenario.target.upstreamProxy && !usesKeeper(scenario) ? cachingReads(fork.anvil.rpc) : fork.anvil.rpc
   // Reads made in the same tick (the probe's, the views of report.html) share one JSON-RPC batch.
-  const reader = coalescingCalls(fork.anvil.rpc)
-  const probe = createForkProbe({ rpc: fork.anvil.rpc, reader, protocol, vault, resolve })
-  const ctx: RunContext = { scenario, protocol, fork, rpc: fork.anvil.rpc, prng, now, resolve, steps: probe.series.steps, probe, proxies }
+  const reader = coalescingCalls(own)
+  const probe = createForkProbe({ rpc: own, reader, protocol, vault, resolve })
+  const ctx: RunContext = { scenario, protocol, fork, rpc: own, prng, now, resolve, steps: probe.series.steps, probe, proxies }
   const faultCtx: FaultContext = {
     rpc: ctx.rpc,
     prng: faultsPrng,
@@ -223,6 +230,11 @@ async function openSession({ fork, proxies, prng, faultsPrng }: ForkInstance, sc
     }),
     close: async () => {},
   }
+}
+
+/** Whether a phase of the scenario runs a `keeper` step (a keeper process of its own, writing to the fork). */
+function usesKeeper(scenario: Scenario): boolean {
+  return [scenario.baseline.steps, scenario.inject.steps, scenario.recover.steps].some((steps) => steps.some((step) => 'keeper' in step))
 }
 
 /** A check's outcome as a report row holds it (measured numbers are the devnet's, not a row's). */
