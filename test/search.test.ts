@@ -11,6 +11,9 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { search, shrink } from '../src/search/run.js'
+import { isAlive } from '../src/process/registry.js'
+import { forkTarget } from '../src/experiment/targets/fork.js'
+import { startUpstream } from '../src/targets/embedded.js'
 import type { Item } from '../src/search/schedule.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -18,9 +21,10 @@ const bin = path.join(root, 'bin', 'forkchaos.js')
 const build = 'ReferenceVault.spike-cap-threshold'
 
 /** The CLI as a child process, several at once (each boots its own fork). */
-function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function cli(args: string[], env: Record<string, string> = {}, onSpawn?: (child: ReturnType<typeof spawn>) => void): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    onSpawn?.(child)
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
@@ -108,4 +112,132 @@ describe('forkchaos search', () => {
     const never = async () => false
     expect(await shrink(items, never)).toEqual(items)
   })
+})
+
+/**
+ * The processes a CLI run started, from the pid files of its own state dir, polled while it runs
+ * (`forkchaos` writes one per process it starts and removes it when the process is stopped).
+ */
+function watchPids(stateDir: string): { seen: Map<number, string>; stop(): void } {
+  const seen = new Map<number, string>()
+  const dir = path.join(stateDir, 'pids')
+  const timer = setInterval(() => {
+    for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      if (!f.endsWith('.json')) continue
+      try {
+        const entry = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { pid: number; label: string }
+        seen.set(entry.pid, entry.label)
+      } catch {
+        // Removed between the listing and the read: stopped already.
+      }
+    }
+  }, 20)
+  return { seen, stop: () => clearInterval(timer) }
+}
+
+describe('forkchaos search --workers', () => {
+  // no-bounty-guard, seed 5: episodes 1–4 hold and episode 5 breaks `bounty-capped`, so with two
+  // forks episodes run beside the failing one and after it, and the shrink must not see them.
+  const failing = (out: string, workers: number) => ['search', '--seed', '5', '--episodes', '40', '--vault-build', 'ReferenceVault.no-bounty-guard', '--out', out, '--workers', String(workers), '--json']
+
+  it('2 workers find the same first failing episode, shrink it the same way and write the same file as 1; every Anvil stopped', async () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'search-workers-'))
+    const [one, two] = [path.join(base, 'one'), path.join(base, 'two')]
+    const state = path.join(base, 'state')
+    const watch = watchPids(state)
+    try {
+      const [a, b] = await Promise.all([cli(failing(one, 1)), cli(failing(two, 2), { FORKCHAOS_STATE_DIR: state })])
+      watch.stop()
+      expect(a.status, a.stderr).toBe(1)
+      expect(b.status, b.stderr).toBe(1)
+      const [ra, rb] = [JSON.parse(a.stdout), JSON.parse(b.stdout)]
+      expect(ra.failure).toMatchObject({ episode: 5, check: 'bounty-capped', original: 8 })
+      for (const field of ['episode', 'check', 'original', 'shrunk', 'shrinkRuns'] as const) expect(rb.failure[field], field).toBe(ra.failure[field])
+      expect([ra.verdict, ra.episodes]).toEqual(['failed', 5])
+      expect([rb.verdict, rb.episodes]).toEqual(['failed', 5])
+      const file = (dir: string) => fs.readFileSync(path.join(dir, 'search-5-bounty-capped.yaml'), 'utf8').replaceAll(dir, 'OUT')
+      expect(file(two)).toBe(file(one))
+      // The 2-worker run started the upstream and two forks, and none is left.
+      const labels = [...watch.seen.values()].sort()
+      expect(labels).toEqual(['fork', 'fork', 'upstream'])
+      expect([...watch.seen.keys()].filter(isAlive)).toEqual([])
+      expect(fs.readdirSync(path.join(state, 'pids')).filter((f) => f.endsWith('.json'))).toEqual([])
+    } finally {
+      watch.stop()
+      fs.rmSync(base, { recursive: true, force: true })
+    }
+  }, 150_000)
+
+  it('SIGTERM while 2 workers run: exit 143, every Anvil stopped', async () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'search-workers-'))
+    const state = path.join(base, 'state')
+    const watch = watchPids(state)
+    try {
+      let sent = false
+      const run = await cli(['search', '--seed', '3', '--episodes', '5000', '--workers', '2', '--out', path.join(base, 'out')], { FORKCHAOS_STATE_DIR: state }, (child) => {
+        // Once both forks are up (and episodes running), stop the run.
+        const poll = setInterval(() => {
+          if ([...watch.seen.values()].filter((l) => l === 'fork').length === 2 && !sent) {
+            sent = true
+            clearInterval(poll)
+            setTimeout(() => child.kill('SIGTERM'), 1_000)
+          }
+        }, 50)
+        child.on('close', () => clearInterval(poll))
+      })
+      watch.stop()
+      expect(sent).toBe(true)
+      expect(run.status, run.stderr).toBe(143)
+      expect(run.stderr).toContain('SIGTERM: reverting faults and stopping processes')
+      expect([...watch.seen.values()].sort()).toEqual(['fork', 'fork', 'upstream'])
+      // Stopped by the teardown, or killed by the exit hook as the CLI exits (then gone moments later).
+      for (let i = 0; i < 40 && [...watch.seen.keys()].some(isAlive); i++) await new Promise((r) => setTimeout(r, 50))
+      expect([...watch.seen].filter(([pid]) => isAlive(pid))).toEqual([])
+    } finally {
+      watch.stop()
+      fs.rmSync(base, { recursive: true, force: true })
+    }
+  }, 150_000)
+
+  it('--workers out of range, or with --target devnet: exit 2 naming the flag', async () => {
+    const [zero, many, devnet] = await Promise.all([cli(['search', '--workers', '0']), cli(['search', '--workers', '9']), cli(['search', '--target', 'devnet', '--workers', '2'])])
+    expect([zero.status, many.status, devnet.status]).toEqual([2, 2, 2])
+    expect(zero.stderr).toBe('forkchaos: `--workers` must be a whole number from 1 to 8. Got `0`.\n')
+    expect(many.stderr).toBe('forkchaos: `--workers` must be a whole number from 1 to 8. Got `9`.\n')
+    expect(devnet.stderr).toContain('`--workers` is a fork option')
+  }, 60_000)
+
+  it('the read cache changes no judgement: 20 episodes of seed 3, each check of each episode the same, values and all, with it and without', async () => {
+    // Both on forks of one upstream, so the values match to the last digit (two upstreams are deployed at different seconds).
+    const upstream = await startUpstream()
+    try {
+      const judged = async (cacheReads: boolean) => {
+        const out: string[] = []
+        const target = forkTarget({ source: { kind: 'embedded' }, warm: true, cacheReads, upstream })
+        try {
+          const report = await search({
+            source: { kind: 'embedded' },
+            seed: 3,
+            out: path.join(os.tmpdir(), 'search-cache-unused'),
+            episodes: 20,
+            timeMs: 120_000,
+            steps: 8,
+            replayFlags: '',
+            target,
+            cacheReads,
+            onEpisode: (n, verdict, checks) => out.push(`${n} ${verdict} ${checks.map((c) => `${c.phase}:${c.name}:${c.ok}:${c.observed}`).join(' | ')}`),
+          })
+          return { out, verdict: report.verdict, episodes: report.episodes }
+        } finally {
+          await target.stop()
+        }
+      }
+      const [off, on] = [await judged(false), await judged(true)]
+      expect(off.out).toHaveLength(20)
+      expect(off.out.join('\n')).toMatch(/sharePrice \d\.\d{6}/)
+      expect(on).toEqual(off)
+    } finally {
+      await upstream.instance.stop()
+    }
+  }, 120_000)
 })

@@ -9,17 +9,18 @@ import { protocolFrame } from '../explore/matrix.js'
 import { resolveUserName, type UserSystem } from '../explore/run.js'
 import { traceEntry } from '../explore/trace.js'
 import { onTeardown } from '../lifecycle.js'
-import type { Verdict } from '../report/types.js'
+import type { CheckResult, Verdict } from '../report/types.js'
 import { loadScenario } from '../scenario/loader.js'
 import { KEEPER_GAS } from '../steps/tx.js'
 import { devAccounts } from '../targets/embedded.js'
-import { type ForkSource, pinForkBlock } from '../targets/fork.js'
+import { type Fork, type ForkSource, pinForkBlock } from '../targets/fork.js'
+import type { Target } from '../experiment/target.js'
 import { createPrng } from '../util/prng.js'
 import { drawSchedule, faultPool, type Item, protocolSteps, referenceSchedule, referenceSteps, type ScheduleFrame, scheduleYaml, searchChecks } from './schedule.js'
 import { type ShrinkOps, shrinkLimits, shrinkSchedule } from './shrink.js'
 
 /** Limits: episodes, wall time, and re-runs one shrink may spend. */
-export const searchLimits = { episodes: 100_000, timeMs: 3_600_000, shrinkRuns: shrinkLimits.runs } as const
+export const searchLimits = { episodes: 100_000, timeMs: 3_600_000, shrinkRuns: shrinkLimits.runs, workers: 8 } as const
 
 export type Failure = {
   episode: number
@@ -38,7 +39,7 @@ export type Failure = {
   confirmedCheck?: string
 }
 
-/** `episodesPerMinute` is over the time the episodes ran (not the boot, trace or shrink). */
+/** `episodesPerMinute` is over the wall time the episodes ran (not the boot, trace or shrink), all workers together. */
 export type SearchReport = {
   seed: number
   episodes: number
@@ -59,6 +60,13 @@ export type SearchReport = {
  * fork's snapshot) until one breaks a safety check or a budget runs out. A failing schedule is
  * shrunk (faults dropped, then steps, then parameters lowered, each candidate re-run) to the
  * smallest that breaks the same check, and written under `out`.
+ *
+ * With `workers` > 1 that many forks run episodes at once (more Anvil forks of the same embedded
+ * upstream, each warmed and reset to its own snapshot; or of the same URL at the block the first
+ * was made at, or the same state dump). Episodes are handed out in index order, each schedule
+ * drawn from the seed as one worker draws it; once one breaks a safety check or ends in error no
+ * more are handed out, those running finish, and the lowest such index decides: the same episode,
+ * shrink (on the first fork, one candidate at a time) and file as with one worker.
  */
 export async function search(options: {
   source: ForkSource
@@ -71,12 +79,20 @@ export async function search(options: {
   replayFlags: string
   /** Re-runs the shrink may spend (default `searchLimits.shrinkRuns`). */
   shrinkRuns?: number
-  onEpisode?: (n: number, verdict: Verdict) => void
+  /** Each episode in index order, up to the one that ends the search, with its checks as judged. */
+  onEpisode?: (n: number, verdict: Verdict, checks: CheckResult[]) => void
   target?: ReturnType<typeof forkTarget>
   /** The user's system on a fork (`--protocol`); absent: the reference protocol of the embedded chain. */
   user?: UserSystem
   /** After the trace: the checks left out (a user's protocol). */
   onOmitted?: (omitted: { check: string; why: string }[]) => void
+  /** Forks running episodes at once, 1–`searchLimits.workers` (default 1). */
+  workers?: number
+  /**
+   * Answer a read of a state already read from its answer (`cachingReads`, src/targets/rpc.ts;
+   * default true): an episode's writes all go through its session's client. Off: every read sent.
+   */
+  cacheReads?: boolean
 }): Promise<SearchReport> {
   const t0 = performance.now()
   const user = options.user
@@ -91,7 +107,12 @@ export async function search(options: {
   const frame: ScheduleFrame = judged ? { header: judged.header, checks } : referenceSchedule
   // Every episode resets the fork: its cache of upstream state is filled once, before the snapshot
   // (a fork of the embedded chain only: warming needs the upstream's dump).
-  const target = options.target ?? forkTarget({ source: options.source, warm: true })
+  const cacheReads = options.cacheReads ?? true
+  const target = options.target ?? forkTarget({ source: options.source, warm: true, cacheReads })
+  const workers = options.workers ?? 1
+  if (!Number.isInteger(workers) || workers < 1 || workers > searchLimits.workers) throw new InputError(`\`--workers\` must be a whole number from 1 to ${searchLimits.workers}. Got \`${workers}\`.`)
+  // The other workers' forks (the first is `target`): booted beside the trace, stopped with it.
+  const extras: ReturnType<typeof forkTarget>[] = []
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'forkchaos-search-'))
   const forget = onTeardown('search schedules directory', () => fs.rmSync(tmp, { recursive: true, force: true }))
   const prng = createPrng(options.seed)
@@ -110,60 +131,106 @@ export async function search(options: {
     const vault = userVault ?? fork?.book.vault
     if (!fork || !vault) throw new InfraError('The fork target did not boot with a `vault` in its address book.')
     replayFlags = await pinForkBlock(options.replayFlags, fork)
+    const source = await pinnedSource(fork)
+    for (let w = 1; w < workers; w++) extras.push(forkTarget({ source, warm: true, cacheReads, ...(fork.upstream ? { upstream: fork.upstream } : {}) }))
+    const booting = Promise.allSettled(extras.map((t) => t.boot({ seed: options.seed, replay: '', emit: () => {} })))
     const book = user ? user.contracts : (fork.book as Record<string, Address>)
     const trace = await traceEntry(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: vault, entry, book, gas: KEEPER_GAS })
     await fork.reset()
+    const bootFailed = (await booting).find((b) => b.status === 'rejected')
+    if (bootFailed) throw bootFailed.reason
     if (!trace.ok) throw new InfraError(`The healthy call of \`${entry}\` reverts on this fork before any fault: nothing to search.`)
     if (omitted) options.onOmitted?.(omitted)
     // The feed the oracle faults move: the reference's `feed`, or on a user's fork the dependency that answers latestRoundData() (none: no feed moves).
     const feedDep = trace.dependencies.find((d) => d.signature === 'latestRoundData()')
     const pool = faultPool(trace.dependencies, user ? (feedDep ? (feedDep.contract ?? `"${feedDep.address}"`) : undefined) : 'feed')
     const kinds = user ? protocolSteps : referenceSteps
-    let runs = 0
-    const attempt = async (items: readonly Item[]) => {
-      const file = path.join(tmp, `s${runs++}.yaml`)
+    const attempt = async (on: Target, items: readonly Item[], name: string) => {
+      const file = path.join(tmp, `${name}.yaml`)
       fs.writeFileSync(file, scheduleYaml('search-episode', items, pool, 'an episode', frame))
-      const report = await Experiment.run(loadScenario(file), target, { seed: options.seed, replay: '' })
+      const report = await Experiment.run(loadScenario(file), on, { seed: options.seed, replay: '' })
       // A check that broke only because its own view reverted under the fault (explore's UNREAD)
       // is not a finding: the protocol cannot be read while that dependency fails.
       const broke = report.checks.find((c) => !c.ok && c.kind === 'safety' && !c.observed.includes('could not be evaluated'))
       // Where an `always` check first broke (the engine's text names the step): nothing after it matters.
       const at = broke && /first broke after inject\.steps\[(\d+)\]/.exec(broke.observed)
-      return { verdict: report.verdict, check: broke?.name, reason: report.reason, brokeAt: at ? Number(at[1]) : undefined }
+      return { verdict: report.verdict, check: broke?.name, reason: report.reason, brokeAt: at ? Number(at[1]) : undefined, checks: report.checks }
     }
-    while (episodes < options.episodes && performance.now() - t0 < options.timeMs) {
-      const items = drawSchedule(prng.fork(`episode-${episodes}`), pool, options.steps, kinds)
-      const e0 = performance.now()
-      const result = await attempt(items)
-      episodesMs += performance.now() - e0
-      episodes++
-      options.onEpisode?.(episodes, result.verdict)
-      if (result.verdict === 'error') return done('error', { error: result.reason })
-      if (result.verdict === 'held' || !result.check) continue
+    type Result = Awaited<ReturnType<typeof attempt>>
+    // An episode that ends the search: a broken safety check, or an error.
+    const ends = (r: Result) => r.verdict === 'error' || (r.verdict !== 'held' && r.check !== undefined)
+    const ran: { items: Item[]; result: Result }[] = []
+    let handed = 0
+    // The lowest index of an episode that ends the search; once one is known none is handed out.
+    let decisive = Number.POSITIVE_INFINITY
+    let thrown = false
+    let told = 0
+    const work = async (on: Target) => {
+      while (handed < options.episodes && decisive === Number.POSITIVE_INFINITY && !thrown && performance.now() - t0 < options.timeMs) {
+        // Handed out and drawn in index order (this runs without a pause in between), as one worker draws them.
+        const i = handed++
+        const items = drawSchedule(prng.fork(`episode-${i}`), pool, options.steps, kinds)
+        const result = await attempt(on, items, `e${i}`).catch((error: unknown) => {
+          thrown = true
+          throw error
+        })
+        ran[i] = { items, result }
+        if (ends(result)) decisive = Math.min(decisive, i)
+        // Told in index order, up to the one that ends the search.
+        for (let next = ran[told]; next && told <= decisive; next = ran[told]) {
+          told++
+          options.onEpisode?.(told, next.result.verdict, next.result.checks)
+        }
+      }
+    }
+    const e0 = performance.now()
+    const settled = await Promise.allSettled([target, ...extras].map(work))
+    episodesMs = performance.now() - e0
+    const rejected = settled.find((r) => r.status === 'rejected')
+    if (rejected) throw rejected.reason
+    episodes = decisive === Number.POSITIVE_INFINITY ? ran.length : decisive + 1
+    const last = ran[episodes - 1]
+    if (last && decisive !== Number.POSITIVE_INFINITY) {
+      const { items, result } = last
+      if (result.verdict === 'error' || !result.check) return done('error', { error: result.reason })
       const s0 = performance.now()
-      const before = runs
+      let runs = 0
       const check = result.check
-      const fails = async (c: Item[]) => (await attempt(c)).check === check
+      // The shrink runs on the first fork, one candidate at a time.
+      const rerun = (c: readonly Item[]) => attempt(target, c, `r${runs++}`)
+      const fails = async (c: Item[]) => (await rerun(c)).check === check
       // First cut: the schedule up to the step after which the check broke (one re-run confirms it).
       const cut = result.brokeAt !== undefined && result.brokeAt + 1 < items.length ? items.slice(0, result.brokeAt + 1) : undefined
       const start = cut && (await fails(cut)) ? cut : items
       const shrunk = await shrinkSchedule(start, fails, forkItems, options.shrinkRuns ?? searchLimits.shrinkRuns)
-      const final = await attempt(shrunk)
+      const final = await rerun(shrunk)
       const name = `search-${options.seed}-${check}`
       fs.mkdirSync(options.out, { recursive: true })
       const file = path.join(options.out, `${name}.yaml`)
       const replay = `npx forkchaos run ${file} --seed ${options.seed}${replayFlags}`
       fs.writeFileSync(file, `${scheduleYaml(name, shrunk, pool, `episode ${episodes} of seed ${options.seed}, shrunk from ${items.length} items to ${shrunk.length}; it breaks \`${check}\`.`, frame)}# replay: ${replay}\n`)
       return done('failed', {
-        failure: { episode: episodes, check, reason: final.reason, original: items.length, shrunk: shrunk.length, shrinkRuns: runs - before, shrinkMs: Math.round(performance.now() - s0), file, replay },
+        failure: { episode: episodes, check, reason: final.reason, original: items.length, shrunk: shrunk.length, shrinkRuns: runs, shrinkMs: Math.round(performance.now() - s0), file, replay },
       })
     }
     return done('held')
   } finally {
+    // The other forks first: the first one's owns the embedded upstream they fork.
+    await Promise.allSettled(extras.map((t) => t.stop()))
     if (!options.target) await target.stop()
     fs.rmSync(tmp, { recursive: true, force: true })
     forget()
   }
+}
+
+/**
+ * The source the other workers fork: the first fork's, with the block it was made at when a
+ * `--fork-url` named none (its latest block moves on). Call before anything is sent to it.
+ */
+async function pinnedSource(fork: Fork): Promise<ForkSource> {
+  const source = fork.source
+  if (source.kind !== 'url' || source.blockNumber !== undefined) return source
+  return { ...source, blockNumber: BigInt(await fork.anvil.rpc.request<string>('eth_blockNumber')) }
 }
 
 /**

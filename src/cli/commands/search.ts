@@ -1,3 +1,4 @@
+import * as os from 'node:os'
 import type { Command } from 'commander'
 import { InputError } from '../../errors.js'
 import type { SearchReport } from '../../search/run.js'
@@ -20,10 +21,14 @@ type Flags = SourceFlags & {
   out: string
   json?: boolean
   protocol?: string
+  workers?: string
 }
 
 /** Limits of the budgets (the library's own, stated in the errors). */
-const bounds = { episodes: 100_000, timeMs: 3_600_000, steps: 64, devnetSteps: 32, shrinkRuns: 200 } as const
+const bounds = { episodes: 100_000, timeMs: 3_600_000, steps: 64, devnetSteps: 32, shrinkRuns: 200, workers: 8 } as const
+
+/** Forks a fork search runs at once by default: two, or one on a single core. */
+const defaultWorkers = () => Math.min(2, os.availableParallelism())
 
 export function searchCommand(program: Command) {
   program
@@ -45,6 +50,7 @@ export function searchCommand(program: Command) {
     .option('--validators <n>', `devnet only: validators, n = 3f + 1 (${devnetSizes.join(', ')})`, String(defaultDevnetSize))
     .option('--budget <n>', 'devnet only: validators faulty at once, at most f (default f: 1 of 4, 2 of 7, 3 of 10)')
     .option('--shrink-runs <n>', `candidates a shrink may re-run (1–${bounds.shrinkRuns}; fork default ${bounds.shrinkRuns}; devnet default 24: a candidate is kept when two of its runs fail before two hold, each run boots a devnet)`)
+    .option('--workers <n>', `fork only: forks running episodes at once (1–${bounds.workers}; default 2, 1 on a single core), each its own Anvil fork reset to its own snapshot; the same seed gives the same episodes, first failure and file whatever the count`)
     .option('--out <dir>', 'where the shrunk scenario file of a failing schedule is written', 'reports/search')
     .option('--json', 'print the search report as JSON on stdout')
     .action(async (flags: Flags, command: Command) => {
@@ -52,7 +58,7 @@ export function searchCommand(program: Command) {
       const devnet = flags.target === 'devnet'
       // A flag of the other target is refused naming both, before anything boots.
       const others = devnet
-        ? ([['--fork-url', flags.forkUrl], ['--fork-block', flags.forkBlock], ['--state', flags.state], ['--vault-build', flags.vaultBuild], ['--protocol', flags.protocol]] as const)
+        ? ([['--fork-url', flags.forkUrl], ['--fork-block', flags.forkBlock], ['--state', flags.state], ['--vault-build', flags.vaultBuild], ['--protocol', flags.protocol], ['--workers', flags.workers]] as const)
         : ([['--devnet-build', flags.devnetBuild], ['--budget', flags.budget], ['--validators', flags.validators === String(defaultDevnetSize) ? undefined : flags.validators]] as const)
       for (const [flag, given] of others)
         if (given !== undefined)
@@ -64,6 +70,7 @@ export function searchCommand(program: Command) {
       const steps = count(flags.steps ?? (devnet ? '6' : '8'), '--steps', 1, devnet ? bounds.devnetSteps : bounds.steps)
       const timeMs = parseDurationMs(flags.time, '--time', { minMs: 1_000, maxMs: bounds.timeMs })
       const shrinkRuns = flags.shrinkRuns === undefined ? undefined : count(flags.shrinkRuns, '--shrink-runs', 1, bounds.shrinkRuns)
+      const workers = flags.workers === undefined ? defaultWorkers() : count(flags.workers, '--workers', 1, bounds.workers)
       const say = (s: string) => {
         if (!flags.json) process.stdout.write(`${s}\n`)
       }
@@ -107,7 +114,7 @@ export function searchCommand(program: Command) {
         replayFlags = system.replayFlags
         // The search's own replay repeats `--protocol`; the written file carries the protocol itself, so `run` needs only the fork flags.
         budgetText = user ? ` --protocol ${user.file}` : ''
-        say(`forkchaos search: seed ${seed} · up to ${episodes} schedules of ${steps} items or ${flags.time} · ${system.where.replace(/^the embedded chain/, 'embedded chain')}${user ? ` · protocol ${user.file}` : ''}`)
+        say(`forkchaos search: seed ${seed} · up to ${episodes} schedules of ${steps} items or ${flags.time} · ${system.where.replace(/^the embedded chain/, 'embedded chain')}${user ? ` · protocol ${user.file}` : ''} · ${workers} fork${workers === 1 ? '' : 's'} at once`)
         report = await search({
           source,
           seed,
@@ -118,6 +125,7 @@ export function searchCommand(program: Command) {
           replayFlags,
           ...(shrinkRuns !== undefined ? { shrinkRuns } : {}),
           ...(user ? { user } : {}),
+          workers,
           onOmitted: (omitted) => {
             if (omitted.length > 0) say([`  checks left out (${omitted.length}): nothing in the protocol for them to judge`, ...omitted.map((o) => `    ${o.check.padEnd(18)} ${o.why}`)].join('\n'))
           },
