@@ -91,29 +91,38 @@ const DEFAULT_MAX_TOXICS = 64
 const DEFAULT_MAX_BUFFERED_BYTES = 1_048_576
 /** How long a closing socket may take to flush before it is destroyed anyway. */
 const CLOSE_FLUSH_MS = 5_000
-/** Bytes a socket reads at most at once (libuv's own read size). */
+/** Bytes a socket's first reads take at most (libuv's own read size)… */
 const READ_BYTES = 65_536
+/** …and after reads that filled the buffer (more was waiting), up to this. */
+const READ_BYTES_MAX = 262_144
 
 /**
  * A socket's `onread`: reads go into one buffer, read into again for as long as each chunk the
  * link takes was written whole before `receive` returned; after a chunk something may still
  * hold (a toxic's stage, the destination's write queue), the next read gets a fresh buffer.
  * A fresh buffer per read is what Node does by default; reusing one spares the allocation and
- * its garbage, about a third of the proxy's CPU per byte (README, TCP rows).
+ * its garbage, about a third of the proxy's CPU per byte (README, TCP rows). A read that fills
+ * the buffer doubles the size of the next one (a bulk flow: fewer, larger reads and writes), up
+ * to `READ_BYTES_MAX`.
  */
 function reader(link: () => { receive(chunk: Buffer): boolean }) {
-  let buffer = Buffer.allocUnsafe(READ_BYTES)
+  let size = READ_BYTES
+  let buffer = Buffer.allocUnsafe(size)
   let reusable = true
   return {
     buffer: () => {
       if (!reusable) {
-        buffer = Buffer.allocUnsafe(READ_BYTES)
+        buffer = Buffer.allocUnsafe(size)
         reusable = true
       }
       return buffer
     },
     callback: (bytes: number, into: Uint8Array) => {
       reusable = link().receive(Buffer.from(into.buffer, into.byteOffset, bytes))
+      if (bytes === into.byteLength && size < READ_BYTES_MAX) {
+        size *= 2
+        reusable = false
+      }
       return true
     },
   }
