@@ -1,33 +1,50 @@
 /**
  * The TCP fault proxy with no toxic against a direct connection, a bare `socket.pipe` relay and
  * haproxy in tcp mode (Debian; skipped with the install line when missing), side by side in one
- * run: bulk throughput (256 MiB into a local sink, 3 rounds each, order rotated) and 64-byte
- * ping/pong round trips (n = 5,000 each). The proxy and the pipe relay run in a child process
- * (haproxy in its own), so on a 2-core box the client and servers keep one core and the hop gets
- * the other, as it would in a real setup.
+ * run: bulk throughput (256 MiB into a sink, 5 rounds each, order rotated), the hop's CPU per
+ * GiB in those rounds, and 64-byte ping/pong round trips (n = 5,000 each, 3 rounds, order
+ * rotated). Each part runs in its own process: this one only generates load (bulk writer, ping
+ * client), one child holds the sink and echo servers, one the forkchaos proxies and the pipe
+ * relays, and haproxy its own; so the load generator never shares an event loop with a server
+ * or a hop.
  *   npx tsc -p tsconfig.json && node dist/bench/tcp-proxy.js
+ * `BENCH_TCP_BEFORE=<another build>/dist/src/proxy/tcp/proxy.js` adds that build's proxy as a row.
  */
-import { fork } from 'node:child_process'
+import { type ChildProcess, fork } from 'node:child_process'
 import * as net from 'node:net'
+import { pathToFileURL } from 'node:url'
 import { createTcpProxy } from '../src/proxy/tcp/proxy.js'
 import { createPrng } from '../src/util/prng.js'
-import { haproxy, INSTALL, installed, type Native, removeWorkDir, workDir } from './rpc-proxy-natives.js'
+import { cpuMsOfTree, haproxy, INSTALL, installed, type Native, removeWorkDir, workDir } from './rpc-proxy-natives.js'
 import { median, percentile, report } from './stats.js'
 
 const BULK_BYTES = 256 * 1024 * 1024
-const BULK_ROUNDS = 3
+const BULK_ROUNDS = 5
 const WRITE_BYTES = 64 * 1024
 const PINGS = 5_000
+const PING_ROUNDS = 3
 const PING_BYTES = 64
 
-if (process.argv[2] === 'proxy-child') {
-  // Child: a forkchaos proxy and a bare pipe relay per upstream given, addresses sent back to the parent.
+type Hops = { proxies: string[]; pipes: string[]; before: string[] }
+
+if (process.argv[2] === 'servers') {
+  // Child: the bulk sink and the ping echo.
+  const sink = await serve((socket) => {
+    socket.on('data', () => undefined)
+    socket.on('end', () => socket.end())
+  })
+  const echo = await serve((socket) => socket.pipe(socket))
+  process.send?.({ sink, echo })
+} else if (process.argv[2] === 'hops') {
+  // Child: a forkchaos proxy (and the `before` build's, if given) and a bare pipe relay per upstream.
   const upstreams = process.argv.slice(3)
   const prng = createPrng(1)
-  const proxies: string[] = []
-  const pipes: string[] = []
+  const hops: Hops = { proxies: [], pipes: [], before: [] }
+  const before = process.env.BENCH_TCP_BEFORE
+  const beforeCreate = before ? ((await import(pathToFileURL(before).href)) as { createTcpProxy: typeof createTcpProxy }).createTcpProxy : undefined
   for (const [i, upstream] of upstreams.entries()) {
-    proxies.push((await createTcpProxy({ name: `bench-${i}`, listen: '127.0.0.1:0', upstream, prng })).listen)
+    hops.proxies.push((await createTcpProxy({ name: `bench-${i}`, listen: '127.0.0.1:0', upstream, prng })).listen)
+    if (beforeCreate) hops.before.push((await beforeCreate({ name: `before-${i}`, listen: '127.0.0.1:0', upstream, prng })).listen)
     const at = upstream.lastIndexOf(':')
     const relay = net.createServer((client) => {
       client.setNoDelay(true)
@@ -38,54 +55,69 @@ if (process.argv[2] === 'proxy-child') {
       client.on('error', () => up.destroy())
     })
     await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve))
-    pipes.push(`127.0.0.1:${(relay.address() as net.AddressInfo).port}`)
+    hops.pipes.push(`127.0.0.1:${(relay.address() as net.AddressInfo).port}`)
   }
-  process.send?.({ proxies, pipes })
+  process.send?.(hops)
 } else {
   await main()
 }
 
-async function main() {
-  const sink = await serve((socket) => {
-    socket.on('data', () => undefined)
-    socket.on('end', () => socket.end())
+function child<T>(args: string[]): { process: ChildProcess; ready: Promise<T> } {
+  const p = fork(process.argv[1] as string, args, { stdio: 'inherit' })
+  const ready = new Promise<T>((resolve, reject) => {
+    p.once('message', (m) => resolve(m as T))
+    p.once('exit', (code) => reject(new Error(`bench child ${args[0]} exited with ${code}`)))
   })
-  const echo = await serve((socket) => socket.pipe(socket))
-  const child = fork(process.argv[1] as string, ['proxy-child', `127.0.0.1:${sink.port}`, `127.0.0.1:${echo.port}`], { stdio: 'inherit' })
+  return { process: p, ready }
+}
+
+async function main() {
   const dir = workDir()
   const natives: Native[] = []
+  const servers = child<{ sink: number; echo: number }>(['servers'])
+  let hopsChild: ChildProcess | undefined
   try {
-    const { proxies, pipes } = await new Promise<{ proxies: string[]; pipes: string[] }>((resolve, reject) => {
-      child.once('message', (m) => resolve(m as { proxies: string[]; pipes: string[] }))
-      child.once('exit', (code) => reject(new Error(`proxy child exited with ${code}`)))
-    })
-    const paths: { name: string; sink: string; echo: string }[] = [
-      { name: 'direct', sink: `127.0.0.1:${sink.port}`, echo: `127.0.0.1:${echo.port}` },
-      { name: 'forkchaos, no toxic', sink: proxies[0] as string, echo: proxies[1] as string },
-      { name: 'bare socket.pipe', sink: pipes[0] as string, echo: pipes[1] as string },
+    const { sink, echo } = await servers.ready
+    const hopsStart = child<Hops>(['hops', `127.0.0.1:${sink}`, `127.0.0.1:${echo}`])
+    hopsChild = hopsStart.process
+    const hops = await hopsStart.ready
+    const hopPid = hopsChild.pid as number
+    type Path = { name: string; sink: string; echo: string; pid?: number }
+    const paths: Path[] = [
+      { name: 'direct', sink: `127.0.0.1:${sink}`, echo: `127.0.0.1:${echo}` },
+      { name: 'forkchaos, no toxic', sink: hops.proxies[0] as string, echo: hops.proxies[1] as string, pid: hopPid },
     ]
+    if (hops.before.length) paths.push({ name: 'forkchaos before', sink: hops.before[0] as string, echo: hops.before[1] as string, pid: hopPid })
+    paths.push({ name: 'bare socket.pipe', sink: hops.pipes[0] as string, echo: hops.pipes[1] as string, pid: hopPid })
     if (installed('haproxy')) {
-      const [h1, h2] = [await haproxy(dir, 'tcp', sink.port), await haproxy(dir, 'tcp', echo.port)] as [Native, Native]
+      const [h1, h2] = [await haproxy(dir, 'tcp', sink), await haproxy(dir, 'tcp', echo)] as [Native, Native]
       natives.push(h1, h2)
-      paths.push({ name: 'haproxy, tcp mode', sink: `127.0.0.1:${h1.port}`, echo: `127.0.0.1:${h2.port}` })
+      paths.push({ name: 'haproxy, tcp mode', sink: `127.0.0.1:${h1.port}`, echo: `127.0.0.1:${h2.port}`, pid: h1.pid })
     } else console.log(`haproxy is not installed: no haproxy row. Install: ${INSTALL}`)
 
     const bulks = new Map(paths.map((p) => [p.name, [] as number[]]))
+    const cpus = new Map(paths.map((p) => [p.name, [] as number[]]))
     for (let round = 0; round < BULK_ROUNDS; round++)
       for (let k = 0; k < paths.length; k++) {
-        const p = paths[(k + round) % paths.length] as (typeof paths)[number]
+        const p = paths[(k + round) % paths.length] as Path
+        const cpu0 = p.pid ? cpuMsOfTree(p.pid) : 0
         bulks.get(p.name)?.push(await bulk(p.sink))
+        if (p.pid) cpus.get(p.name)?.push(((cpuMsOfTree(p.pid) - cpu0) * 2 ** 30) / BULK_BYTES)
       }
-    const pingsOf = new Map<string, number[]>()
-    for (const p of paths) pingsOf.set(p.name, await pings(p.echo))
+    const pingsOf = new Map(paths.map((p) => [p.name, [] as number[]]))
+    for (let round = 0; round < PING_ROUNDS; round++)
+      for (let k = 0; k < paths.length; k++) {
+        const p = paths[(k + round) % paths.length] as Path
+        pingsOf.get(p.name)?.push(...(await pings(p.echo)))
+      }
 
     report(`bulk transfer, ${BULK_BYTES / 2 ** 20} MiB × ${BULK_ROUNDS} rounds (MB/s)`, paths.map((p) => [p.name, bulks.get(p.name) ?? []]))
-    report(`ping/pong ${PING_BYTES} B, n=${PINGS} (ms per round trip)`, paths.map((p) => [p.name, pingsOf.get(p.name) ?? []]))
-    const row = (label: string, a: string, b: string, c: string, d: string) => console.log(`  ${label.padEnd(22)}${a.padStart(10)}${b.padStart(11)}${c.padStart(16)}${d.padStart(16)}`)
+    report(`ping/pong ${PING_BYTES} B, n=${PINGS} × ${PING_ROUNDS} rounds (ms per round trip)`, paths.map((p) => [p.name, pingsOf.get(p.name) ?? []]))
+    const row = (label: string, cells: string[]) => console.log(`  ${label.padEnd(22)}${cells.map((c, i) => c.padStart([10, 11, 14, 16, 16][i] ?? 12)).join('')}`)
     console.log(`
-tcp proxy vs direct (node ${process.version}, hops in their own processes)`)
-    row('path', 'bulk MB/s', '× direct', 'ping p50 added', 'ping p99 added')
-    const direct = paths[0] as (typeof paths)[number]
+tcp proxy vs direct (node ${process.version}, generator, servers and each hop in their own processes)`)
+    row('path', ['bulk MB/s', '× direct', 'hop CPU ms/GiB', 'ping p50 added', 'ping p99 added'])
+    const direct = paths[0] as Path
     const dBulk = median(bulks.get(direct.name) ?? [])
     const dPing = pingsOf.get(direct.name) ?? []
     for (const p of paths) {
@@ -95,24 +127,27 @@ tcp proxy vs direct (node ${process.version}, hops in their own processes)`)
         const d = stat(ps) - stat(dPing)
         return p === direct ? `${stat(ps).toFixed(3)} ms` : `${d < 0 ? '−' : '+'}${Math.abs(d).toFixed(3)} ms`
       }
-      row(p.name, b.toFixed(0), (b / dBulk).toFixed(2), added(median), added((xs) => percentile(xs, 99)))
+      const cpu = cpus.get(p.name) ?? []
+      row(p.name, [b.toFixed(0), (b / dBulk).toFixed(2), cpu.length ? median(cpu).toFixed(0) : '—', added(median), added((xs) => percentile(xs, 99))])
     }
+    console.log(`  bulk MB/s per round: ${paths.map((p) => `${p.name} ${(bulks.get(p.name) ?? []).map((x) => x.toFixed(0)).join('/')}`).join('; ')}`)
   } finally {
-    child.kill()
+    hopsChild?.kill()
+    servers.process.kill()
     for (const n of natives) await n.stop()
     removeWorkDir(dir)
-    sink.close()
-    echo.close()
   }
 }
 
-async function serve(onConnection: (socket: net.Socket) => void) {
+async function serve(onConnection: (socket: net.Socket) => void): Promise<number> {
   const server = net.createServer((socket) => {
     socket.setNoDelay(true)
+    // haproxy's start-up probe and each ping run's end reset their connections.
+    socket.on('error', () => undefined)
     onConnection(socket)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return { port: (server.address() as net.AddressInfo).port, close: () => server.close() }
+  return (server.address() as net.AddressInfo).port
 }
 
 function connect(address: string): Promise<net.Socket> {
