@@ -202,8 +202,10 @@ export function createFastPath(options: FastPathOptions) {
     const socket = net.connect({ host: upstream.hostname.replace(/^\[|\]$/g, ''), port, noDelay: true })
     const conn: UpstreamConn = { socket, inflight: [], out: [], solo: 0, closing: false, used: false, dead: false }
     conns.push(conn)
-    /** Unparsed answer bytes. */
+    /** Unparsed answer bytes: `buf`, then `parts` when more came before it could be parsed; `size` in all. */
     let buf: Buffer | undefined
+    let parts: Buffer[] | undefined
+    let size = 0
     /** Bytes needed before a parse can finish (0: try each chunk). */
     let need = 0
     socket.setTimeout(options.upstreamTimeoutMs)
@@ -213,9 +215,17 @@ export function createFastPath(options: FastPathOptions) {
     })
     socket.on('data', (chunk: Buffer) => {
       if (conn.inflight.length === 0) return void socket.destroy() // unasked bytes: the connection is not ours to reuse
-      buf = buf === undefined ? chunk : Buffer.concat([buf, chunk])
-      if (buf.length < need) return
-      if (buf.length > MAX_ANSWER_BYTES) return gone(502, `answer over ${MAX_ANSWER_BYTES} bytes`)
+      // Chunks of an answer not yet whole are kept apart and joined once it can be (no copy per chunk).
+      if (buf === undefined) buf = chunk
+      else if (parts === undefined) parts = [buf, chunk]
+      else parts.push(chunk)
+      size += chunk.length
+      if (size < need) return
+      if (size > MAX_ANSWER_BYTES) return gone(502, `answer over ${MAX_ANSWER_BYTES} bytes`)
+      if (parts !== undefined) {
+        buf = Buffer.concat(parts, size)
+        parts = undefined
+      }
       let at = 0
       need = 0
       while (conn.inflight.length > 0 && at < buf.length) {
@@ -236,6 +246,7 @@ export function createFastPath(options: FastPathOptions) {
       }
       const rest = at === buf.length ? undefined : buf.subarray(at)
       buf = rest
+      size = rest === undefined ? 0 : rest.length
       need = rest === undefined ? 0 : need
       // Bytes past the answers asked for, or the server closing: the connection ends here, and
       // calls sent behind an answer that said close were not read by the server: sent again.
@@ -249,12 +260,17 @@ export function createFastPath(options: FastPathOptions) {
     socket.on('end', () => {
       if (conn.inflight.length === 0) return close(conn)
       // An answer framed by the connection's end is complete now.
+      if (parts !== undefined) {
+        buf = Buffer.concat(parts, size)
+        parts = undefined
+      }
       const parsed = buf !== undefined ? parseResponse(buf, 0, true) : undefined
       if (parsed !== undefined && typeof parsed !== 'number') {
         const job = conn.inflight.shift() as Job
         if (job.solo) conn.solo--
         job.done(parsed, buf as Buffer, 0)
         buf = undefined
+        size = 0
         const left = conn.inflight.splice(0)
         close(conn)
         for (const j of left) dispatch(j)
@@ -278,8 +294,10 @@ export function createFastPath(options: FastPathOptions) {
      */
     function gone(status: number, reason: string) {
       const jobs = conn.inflight.splice(0)
-      const partial = buf !== undefined && buf.length > 0
+      const partial = size > 0
       buf = undefined
+      parts = undefined
+      size = 0
       close(conn)
       for (let i = 0; i < jobs.length; i++) {
         const job = jobs[i] as Job
@@ -676,10 +694,14 @@ function parseResponse(buf: Buffer, from: number, ended: boolean): ParsedRespons
   for (;;) {
     const headEnd = buf.indexOf(CRLF2, start)
     if (headEnd < 0) return buf.length - start > 64 * 1024 ? undefined : 0
-    const head = buf.toString('latin1', start, headEnd)
-    if (!head.startsWith('HTTP/1.')) return undefined
-    const status = Number(head.slice(9, 12))
-    if (!(status >= 100 && status <= 599) || status === 101) return undefined
+    // `HTTP/1.x SSS`, read byte by byte (no string is made of the head).
+    if (headEnd - start < 12 || buf.readUInt32BE(start) !== 0x48545450 || buf[start + 4] !== 0x2f || buf[start + 5] !== 0x31 || buf[start + 6] !== 0x2e || buf[start + 8] !== 0x20) return undefined
+    const d0 = (buf[start + 9] as number) - 0x30
+    const d1 = (buf[start + 10] as number) - 0x30
+    const d2 = (buf[start + 11] as number) - 0x30
+    if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return undefined
+    const status = d0 * 100 + d1 * 10 + d2
+    if (status === 101) return undefined
     const bodyStart = headEnd + 4
     if (status < 200) {
       start = bodyStart
@@ -688,55 +710,88 @@ function parseResponse(buf: Buffer, from: number, ended: boolean): ParsedRespons
     let length = -1
     let chunked = false
     let framed = false
-    let close = head[7] === '0'
+    let close = buf[start + 7] === 0x30
     let drop: number[] | undefined
-    // Each line from its CRLF (`at`) to the next one; indices in `head` are byte offsets from `start`.
-    let at = head.indexOf('\r\n')
-    while (at >= 0) {
-      const next = head.indexOf('\r\n', at + 2)
-      const lineEnd = next < 0 ? head.length : next
-      const colon = head.indexOf(':', at + 2)
-      if (colon > at + 2 && colon < lineEnd) {
-        const n = colon - at - 2
-        // Only names of the lengths read here are lowered and compared.
-        if (n === 14 || n === 17 || n === 10) {
-          const name = head.slice(at + 2, colon).toLowerCase()
-          if (name === 'content-length') {
-            length = Number(head.slice(colon + 1, lineEnd).trim())
-            framed = true
-          } else if (name === 'transfer-encoding') {
-            chunked = head.slice(colon + 1, lineEnd).toLowerCase().includes('chunked')
-            framed = true
-          } else if (name === 'connection' || name === 'keep-alive') {
-            if (name === 'connection') {
-              const v = head.slice(colon + 1, lineEnd).toLowerCase()
-              if (v.includes('close')) close = true
-              else if (v.includes('keep-alive')) close = false
-            }
-            ;(drop ??= []).push(start + at, start + lineEnd)
+    // Each header line from its CRLF (`at`) to the next CRLF.
+    let at = buf.indexOf(0x0d, start)
+    while (at < headEnd) {
+      const nameStart = at + 2
+      let colon = -1
+      let i = nameStart
+      for (; i < headEnd; i++) {
+        const c = buf[i] as number
+        if (c === 0x0d) break
+        if (c === 0x3a && colon < 0) colon = i
+      }
+      const lineEnd = i
+      const n = colon - nameStart
+      if (colon > nameStart && (n === 14 || n === 17 || n === 10)) {
+        if (n === 14 && nameIs(buf, nameStart, 'content-length')) {
+          length = decimal(buf, colon + 1, lineEnd)
+          if (length < 0) return undefined
+          framed = true
+        } else if (n === 17 && nameIs(buf, nameStart, 'transfer-encoding')) {
+          chunked = buf.toString('latin1', colon + 1, lineEnd).toLowerCase().includes('chunked')
+          framed = true
+        } else if (n === 10 && (nameIs(buf, nameStart, 'connection') || nameIs(buf, nameStart, 'keep-alive'))) {
+          if (((buf[nameStart] as number) | 0x20) === 0x63) {
+            const v = buf.toString('latin1', colon + 1, lineEnd).toLowerCase()
+            if (v.includes('close')) close = true
+            else if (v.includes('keep-alive')) close = false
           }
+          ;(drop ??= []).push(at, lineEnd)
         }
       }
-      at = next
+      at = lineEnd
     }
-    const base = { status, close, headStart: start, headEnd, drop, framed }
-    if (status === 204 || status === 304) return { ...base, end: bodyStart, body: Buffer.alloc(0) }
-    if (chunked) {
+    let end: number
+    let body: Buffer | undefined
+    if (status === 204 || status === 304) {
+      end = bodyStart
+      body = EMPTY
+    } else if (chunked) {
       const c = readChunks(buf, bodyStart, MAX_ANSWER_BYTES)
       if (c === 'bad') return undefined
       if (c === undefined) return 0
-      return { ...base, end: c.end, body: c.body.length <= MAX_CLASSIFIED_BYTES ? c.body : undefined }
-    }
-    if (length >= 0) {
-      if (!Number.isSafeInteger(length)) return undefined
+      end = c.end
+      body = c.body.length <= MAX_CLASSIFIED_BYTES ? c.body : undefined
+    } else if (length >= 0) {
       if (buf.length < bodyStart + length) return bodyStart + length
-      const body = length <= MAX_CLASSIFIED_BYTES ? buf.subarray(bodyStart, bodyStart + length) : undefined
-      return { ...base, end: bodyStart + length, body }
+      end = bodyStart + length
+      body = length <= MAX_CLASSIFIED_BYTES ? buf.subarray(bodyStart, end) : undefined
+    } else {
+      // No length: the body runs to the connection's end.
+      if (!ended) return 0
+      end = buf.length
+      close = true
+      body = end - bodyStart <= MAX_CLASSIFIED_BYTES ? buf.subarray(bodyStart) : undefined
     }
-    // No length: the body runs to the connection's end.
-    if (!ended) return 0
-    return { ...base, end: buf.length, close: true, body: buf.length - bodyStart <= MAX_CLASSIFIED_BYTES ? buf.subarray(bodyStart) : undefined }
+    return { status, end, close, body, headStart: start, headEnd, drop, framed }
   }
+}
+
+const EMPTY = Buffer.alloc(0)
+
+/** Whether the `name.length` bytes at `at` are `name` (lower case ASCII), ignoring case. */
+function nameIs(buf: Buffer, at: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++) if (((buf[at + i] as number) | 0x20) !== name.charCodeAt(i)) return false
+  return true
+}
+
+/** A decimal between optional blanks, as `Number(text.trim())` reads one that is a plain integer; -1 if it is not one. */
+function decimal(buf: Buffer, from: number, to: number): number {
+  let i = from
+  while (i < to && (buf[i] === 0x20 || buf[i] === 0x09)) i++
+  let j = to
+  while (j > i && (buf[j - 1] === 0x20 || buf[j - 1] === 0x09)) j--
+  if (i === j || j - i > 15) return -1
+  let n = 0
+  for (let k = i; k < j; k++) {
+    const d = (buf[k] as number) - 0x30
+    if (d < 0 || d > 9) return -1
+    n = n * 10 + d
+  }
+  return n
 }
 
 /**
