@@ -455,7 +455,8 @@ export function createFastPath(options: FastPathOptions) {
       queue.push(pending)
       const path = r.target === '/' ? basePath + baseSearch : basePath.replace(/\/$/, '') + r.target
       const head = `POST ${path} HTTP/1.1\r\n${r.headers}host: ${upstreamHost}\r\ncontent-length: ${r.body.length}\r\n\r\n`
-      const request = Buffer.allocUnsafe(Buffer.byteLength(head, 'latin1') + r.body.length)
+      // The head is latin1 throughout (read so, and the upstream's host is ASCII): a byte per character.
+      const request = Buffer.allocUnsafe(head.length + r.body.length)
       const at = request.write(head, 0, 'latin1')
       r.body.copy(request, at)
       dispatch({
@@ -771,6 +772,7 @@ function parseResponse(buf: Buffer, from: number, ended: boolean): ParsedRespons
 }
 
 const EMPTY = Buffer.alloc(0)
+const ERROR_KEY = Buffer.from('"error"')
 
 /** Whether the `name.length` bytes at `at` are `name` (lower case ASCII), ignoring case. */
 function nameIs(buf: Buffer, at: number, name: string): boolean {
@@ -842,7 +844,7 @@ function outcomeOf(status: number, body: Buffer | undefined, scanned: ScannedMes
   if (status < 200 || status >= 300) return 'error'
   if (!scanned || scanned.elements.length === 0) return 'error'
   const el = scanned.elements[i] as ScannedElement
-  if (body === undefined || body.indexOf('"error"') < 0) return 'ok'
+  if (body === undefined || body.indexOf(ERROR_KEY) < 0) return 'ok'
   if (scanned.batch && (!el.object || el.method === undefined)) return 'error'
   const reply = scanMessage(body)
   if (!reply) return 'error'
