@@ -395,6 +395,30 @@ describe('HTTP fast path, pipelined upstream connections', () => {
     expect(seen.mostInFlight).toBeGreaterThan(1) // and the small calls did share connections
   })
 
+  it('nothing is pipelined behind a call that has waited 20 ms: with 8 connections each holding a slow call, 24 small calls are answered before any of them', async () => {
+    const { proxy } = await startOn({ delayMs: (body) => (body.includes('"slow_call"') ? 2_500 : 0) })
+    const sockets = await Promise.all(Array.from({ length: 8 }, () => connect(portOf(proxy.url))))
+    const order: string[] = []
+    const slow = sockets.map((s) =>
+      reader(s)
+        .until(1)
+        .then((answers) => {
+          order.push('slow')
+          return answers[0] as Answer
+        }),
+    )
+    // 40 ms apart: each lands on a connection of its own (the one before has waited too long to share).
+    for (const [i, s] of sockets.entries()) {
+      s.write(request(`{"jsonrpc":"2.0","id":${i},"method":"slow_call","params":[]}`))
+      await new Promise((r) => setTimeout(r, 40))
+    }
+    const { answers } = await burst(proxy, Array.from({ length: 24 }, (_, i) => small(100 + i)))
+    order.push('small')
+    expect(answers.map((a) => [a.status, JSON.parse(a.body).id])).toEqual(Array.from({ length: 24 }, (_, i) => [200, 100 + i]))
+    expect((await Promise.all(slow)).map((a) => a.status)).toEqual(Array(8).fill(200))
+    expect(order.indexOf('small')).toBe(0) // the small calls all came back before the first slow one
+  })
+
   it('an upstream that answers `Connection: close` mid-pipeline: the calls it did not read are sent again, every call answered once', async () => {
     const { proxy, seen } = await startOn({ after: { answers: 3, then: 'close' } })
     for (let round = 0; round < 3; round++) {

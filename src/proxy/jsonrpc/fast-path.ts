@@ -153,26 +153,25 @@ export function createFastPath(options: FastPathOptions) {
     return job.t0 - (conn.inflight[0] as Job).t0 < STALL_MS
   }
 
+  /** The connection `job` goes on now, opened if need be; undefined when it has to wait for one. */
+  const pick = (job: Job): UpstreamConn | undefined => {
+    if (open && fits(open, job)) return open
+    let best: UpstreamConn | undefined
+    for (const c of conns) {
+      if (!fits(c, job)) continue
+      if (c.inflight.length === 0) return c
+      if (!best || c.inflight.length < best.inflight.length) best = c
+    }
+    // Below PIPELINE_AFTER connections a new one is opened rather than waiting behind another call.
+    if ((!best || conns.length < PIPELINE_AFTER) && conns.length < options.maxSockets) return connect()
+    return best
+  }
+
   const dispatch = (job: Job) => {
     if (closed) return
-    let conn: UpstreamConn | undefined
-    if (open && fits(open, job)) conn = open
-    else {
-      let best: UpstreamConn | undefined
-      for (const c of conns) {
-        if (!fits(c, job)) continue
-        if (c.inflight.length === 0) {
-          best = c
-          break
-        }
-        if (!best || c.inflight.length < best.inflight.length) best = c
-      }
-      // Below PIPELINE_AFTER connections a new one is opened rather than waiting behind another call.
-      if ((!best || (best.inflight.length > 0 && conns.length < PIPELINE_AFTER)) && conns.length < options.maxSockets) best = connect()
-      conn = best
-    }
-    if (!conn) return void waiting.push(job)
-    enqueue(conn, job)
+    const conn = pick(job)
+    if (conn) enqueue(conn, job)
+    else waiting.push(job)
   }
 
   function enqueue(conn: UpstreamConn, job: Job) {
@@ -190,11 +189,9 @@ export function createFastPath(options: FastPathOptions) {
   /** Calls that waited for a connection, in order, as far as connections take them. */
   const pump = () => {
     while (waiting.length > 0 && !closed) {
-      const job = waiting[0] as Job
-      const before = waiting.length
-      waiting.shift()
-      dispatch(job)
-      if (waiting.length === before) return // it went back to the end: nothing fits now
+      const conn = pick(waiting[0] as Job)
+      if (!conn) return
+      enqueue(conn, waiting.shift() as Job)
     }
   }
 
