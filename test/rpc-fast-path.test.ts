@@ -275,3 +275,178 @@ describe('HTTP fast path', () => {
     expect(last.head).toMatch(/keep-alive: timeout=65/i) // the full path answered it
   })
 })
+
+// ─── Pipelined upstream connections ─────────────────────────────────────────────────────────
+// A real HTTP/1.1 server on a raw socket, so what it does to a connection is exact: it answers
+// pipelined requests in order (as Anvil's server does, so a slow one holds those behind it), and
+// can close or reset a connection after some answers or in the middle of one.
+
+type UpstreamOptions = {
+  /** How long to wait before answering this request body. */
+  delayMs?: (body: string) => number
+  /** After this many answers on a connection: `close` answers with `Connection: close` and ends it; `destroy` drops it without a word (once per server). */
+  after?: { answers: number; then: 'close' | 'destroy' }
+  /** A body containing this is answered with half an answer, then the connection is reset. */
+  cutOn?: string
+}
+
+async function pipelinedUpstream(options: UpstreamOptions) {
+  const seen = { requests: 0, unanswered: 0, mostInFlight: 0, destroyed: 0 }
+  const server = net.createServer((socket) => {
+    let buf = Buffer.alloc(0)
+    let answered = 0
+    let inFlight = 0
+    let chain = Promise.resolve()
+    let done = false
+    socket.on('error', () => {})
+    socket.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk])
+      for (;;) {
+        const headEnd = buf.indexOf('\r\n\r\n')
+        if (headEnd < 0) return
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(buf.toString('latin1', 0, headEnd))?.[1] ?? 0)
+        if (buf.length < headEnd + 4 + length) return
+        const body = buf.toString('utf8', headEnd + 4, headEnd + 4 + length)
+        buf = buf.subarray(headEnd + 4 + length)
+        seen.requests++
+        inFlight++
+        seen.mostInFlight = Math.max(seen.mostInFlight, inFlight)
+        chain = chain.then(async () => {
+          if (done) {
+            seen.unanswered++
+            return
+          }
+          const ms = options.delayMs?.(body) ?? 0
+          if (ms > 0) await new Promise((r) => setTimeout(r, ms))
+          inFlight--
+          const id = /"id":("[^"]*"|-?\d+)/.exec(body)?.[1] ?? 'null'
+          const json = body.startsWith('[') ? `[{"jsonrpc":"2.0","id":${id},"result":"0xba7c4"}]` : `{"jsonrpc":"2.0","id":${id},"result":"0x1"}`
+          const closing = options.after?.then === 'close' && answered + 1 === options.after.answers
+          const answer = `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${json.length}\r\n${closing ? 'connection: close\r\n' : 'connection: keep-alive\r\n'}\r\n${json}`
+          if (options.cutOn && body.includes(options.cutOn)) {
+            done = true
+            socket.write(answer.slice(0, answer.length - 5), () => socket.resetAndDestroy())
+            return
+          }
+          socket.write(answer)
+          answered++
+          if (closing) {
+            done = true
+            socket.end()
+          } else if (options.after?.then === 'destroy' && answered === options.after.answers && seen.destroyed === 0) {
+            done = true
+            seen.destroyed++
+            socket.destroy()
+          }
+        })
+      }
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  return { url, seen, close: () => new Promise<void>((r) => server.close(() => r())) }
+}
+
+/** Each body from its own client connection, all written in one tick (so the proxy reads them in one turn): the answers, and the order they came in. */
+async function burst(proxy: RpcProxy, bodies: string[]) {
+  const sockets = await Promise.all(bodies.map(() => connect(portOf(proxy.url))))
+  await new Promise((r) => setTimeout(r, 100)) // the proxy has accepted them all and reads them
+  const order: number[] = []
+  const readers = sockets.map((s, i) => {
+    const r = reader(s)
+    return r.until(1).then((answers) => {
+      order.push(i)
+      return answers[0] as Answer
+    })
+  })
+  sockets.forEach((s, i) => s.write(request(bodies[i] as string)))
+  const answers = await Promise.all(readers)
+  for (const s of sockets) s.destroy()
+  return { answers, order }
+}
+
+const small = (id: number) => `{"jsonrpc":"2.0","id":${id},"method":"eth_chainId","params":[]}`
+
+describe('HTTP fast path, pipelined upstream connections', () => {
+  const upstreams: { close(): Promise<void> }[] = []
+  afterEach(async () => {
+    await Promise.all(proxies.splice(0).map((p) => p.close()))
+    await Promise.all(upstreams.splice(0).map((u) => u.close()))
+  })
+  const startOn = async (options: UpstreamOptions) => {
+    const up = await pipelinedUpstream(options)
+    upstreams.push(up)
+    const proxy = await startRpcProxy({ upstream: up.url, prng: createPrng(1) })
+    proxies.push(proxy)
+    return { proxy, seen: up.seen }
+  }
+
+  it('a batch, and a large call, read in the same turn as 24 small calls are sent alone: the small calls are pipelined, and answered before them', async () => {
+    // The upstream takes 2 s over a batch or a large body; a small call sent behind one on its connection would wait for it.
+    const { proxy, seen } = await startOn({ delayMs: (body) => (body.startsWith('[') || body.length > 4_096 ? 2_000 : 0) })
+    const batch = `[${Array.from({ length: 10 }, (_, i) => small(i)).join(',')}]` // under 1 KiB: a batch is solo whatever its size
+    const large = `{"jsonrpc":"2.0","id":99,"method":"eth_call","params":[{"data":"0x${'ab'.repeat(4_000)}"},"latest"]}`
+    for (const first of [batch, large]) {
+      const { answers, order } = await burst(proxy, [first, ...Array.from({ length: 24 }, (_, i) => small(100 + i))])
+      expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200))
+      expect(answers.slice(1).map((a) => JSON.parse(a.body).id)).toEqual(Array.from({ length: 24 }, (_, i) => 100 + i))
+      expect(order.indexOf(0)).toBe(24) // its answer came last
+    }
+    expect(seen.mostInFlight).toBeGreaterThan(1) // and the small calls did share connections
+  })
+
+  it('nothing is pipelined behind a call that has waited 20 ms: with 8 connections each holding a slow call, 24 small calls are answered before any of them', async () => {
+    const { proxy } = await startOn({ delayMs: (body) => (body.includes('"slow_call"') ? 2_500 : 0) })
+    const sockets = await Promise.all(Array.from({ length: 8 }, () => connect(portOf(proxy.url))))
+    const order: string[] = []
+    const slow = sockets.map((s) =>
+      reader(s)
+        .until(1)
+        .then((answers) => {
+          order.push('slow')
+          return answers[0] as Answer
+        }),
+    )
+    // 40 ms apart: each lands on a connection of its own (the one before has waited too long to share).
+    for (const [i, s] of sockets.entries()) {
+      s.write(request(`{"jsonrpc":"2.0","id":${i},"method":"slow_call","params":[]}`))
+      await new Promise((r) => setTimeout(r, 40))
+    }
+    const { answers } = await burst(proxy, Array.from({ length: 24 }, (_, i) => small(100 + i)))
+    order.push('small')
+    expect(answers.map((a) => [a.status, JSON.parse(a.body).id])).toEqual(Array.from({ length: 24 }, (_, i) => [200, 100 + i]))
+    expect((await Promise.all(slow)).map((a) => a.status)).toEqual(Array(8).fill(200))
+    expect(order.indexOf('small')).toBe(0) // the small calls all came back before the first slow one
+  })
+
+  it('an upstream that answers `Connection: close` mid-pipeline: the calls it did not read are sent again, every call answered once', async () => {
+    const { proxy, seen } = await startOn({ after: { answers: 3, then: 'close' } })
+    for (let round = 0; round < 3; round++) {
+      const ids = Array.from({ length: 32 }, (_, i) => round * 100 + i)
+      const { answers } = await burst(proxy, ids.map(small))
+      expect(answers.map((a) => [a.status, JSON.parse(a.body).id])).toEqual(ids.map((id) => [200, id]))
+      expect(answers[0]?.head).not.toMatch(/connection/i)
+    }
+    expect(seen.unanswered).toBeGreaterThan(0) // calls were pipelined past the closing answer
+  })
+
+  it('an upstream connection dropped mid-pipeline without a word: the calls behind the last answer are sent again and answered', async () => {
+    const { proxy, seen } = await startOn({ after: { answers: 2, then: 'destroy' } })
+    const ids = Array.from({ length: 32 }, (_, i) => i)
+    const { answers } = await burst(proxy, ids.map(small))
+    expect(answers.map((a) => [a.status, JSON.parse(a.body).id])).toEqual(ids.map((id) => [200, id]))
+    expect(seen.destroyed).toBe(1)
+    expect(seen.unanswered).toBeGreaterThan(0)
+  })
+
+  it('an upstream that resets in the middle of an answer: that call gets a 502 naming the reset, the calls pipelined behind it are answered', async () => {
+    const { proxy, seen } = await startOn({ cutOn: '"id":5,' })
+    const ids = Array.from({ length: 24 }, (_, i) => i)
+    const { answers } = await burst(proxy, ids.map(small))
+    const cut = answers[5] as Answer
+    expect(cut.status).toBe(502)
+    expect(JSON.parse(cut.body).error.message).toMatch(/^forkchaos proxy: upstream request failed \(ECONNRESET/)
+    expect(answers.filter((_, i) => i !== 5).map((a) => [a.status, JSON.parse(a.body).id])).toEqual(ids.filter((i) => i !== 5).map((id) => [200, id]))
+    expect(seen.unanswered).toBeGreaterThan(0)
+  })
+})

@@ -5,9 +5,18 @@ import { type ScannedElement, type ScannedMessage, scanMessage } from './scan.js
 /**
  * The HTTP/1.1 fast path of the JSON-RPC proxy: a raw socket reader that parses only framing
  * (request line, headers, Content-Length or chunked) and the few members rules match on
- * (`scan.ts`), and forwards calls no rule touches over a small pool of persistent upstream
- * connections, writing the upstream's answer back as it came (only its `Connection` /
- * `Keep-Alive` lines are dropped: they are about the proxy's own upstream connection).
+ * (`scan.ts`), and forwards calls no rule touches over a pool of persistent upstream connections,
+ * writing the upstream's answer back as it came (only its `Connection` / `Keep-Alive` lines are
+ * dropped: they are about the proxy's own upstream connection).
+ *
+ * Calls are pipelined on upstream connections: those read in one event-loop turn go out in one
+ * write per connection (at most 16 in flight on one). A call that may take long is never put
+ * in front of others: a batch or a body over 4 KiB goes on a connection with nothing in flight and
+ * nothing is sent behind it, and nothing joins a connection whose oldest call has waited 20 ms.
+ * When an upstream connection ends mid-pipeline, the calls the server did not answer are sent
+ * again on another (those behind an answer that said `Connection: close` were never read; the
+ * others once, as Node's client retries a reused connection); a call whose answer was cut, or that
+ * fails twice, gets a 502 naming why. No call is left waiting.
  *
  * Whatever it does not handle simply — anything but `POST` over HTTP/1.1, `Expect`, `Upgrade`,
  * a call a rule matches, a body over the limit, a call nested past the depth limit, framing it
@@ -45,6 +54,17 @@ const MAX_PIPELINED = 64
 const MAX_CLIENT_BUFFER_BYTES = 1024 * 1024
 /** The most an upstream answer is buffered (answers are written whole, in order). */
 const MAX_ANSWER_BYTES = 256 * 1024 * 1024
+/**
+ * Pipelining onto upstream connections: below this many connections a call gets a fresh one rather
+ * than waiting behind another; past it calls are sent behind others (one write per connection per
+ * event-loop turn carries them all), at most `MAX_INFLIGHT_PER_UPSTREAM` on one connection.
+ */
+const PIPELINE_AFTER = 8
+const MAX_INFLIGHT_PER_UPSTREAM = 16
+/** Nothing is sent behind a call that has waited this long for its answer (it may be a slow one). */
+const STALL_MS = 20
+/** A body over this, or a batch, is a solo call: nothing is pipelined behind it (it may take long). */
+const SOLO_BODY_BYTES = 4 * 1024
 /** Answers up to this size are read to tell ok from error for events and error counts. */
 const MAX_CLASSIFIED_BYTES = 1024 * 1024
 /** An idle client connection is closed after this long (Node's server is given 65 s too). */
@@ -70,8 +90,13 @@ type Pending = {
 
 type Job = {
   readonly request: Buffer
+  /** When its request was read (`performance.now()`): how long a connection's oldest call has waited. */
+  readonly t0: number
+  /** A batch or a large body: sent only on a connection with nothing in flight, and nothing is sent behind it. */
+  readonly solo: boolean
   retried: boolean
-  readonly done: (status: number, answer: Buffer, body: Buffer | undefined) => void
+  /** Its answer: `buf` from `start` to `parsed.end`. */
+  readonly done: (parsed: ParsedResponse, buf: Buffer, start: number) => void
   readonly fail: (status: number, reason: string) => void
 }
 
@@ -84,106 +109,217 @@ export function createFastPath(options: FastPathOptions) {
   const clients = new Set<net.Socket>()
   let closed = false
 
-  // ─── Upstream pool: one call in flight per connection ─────────────────────────────────────
-  const idle: UpstreamConn[] = []
-  const all = new Set<UpstreamConn>()
+  // ─── Upstream pool: pipelined connections, one write per connection per turn ──────────────
+  const conns: UpstreamConn[] = []
   const waiting: Job[] = []
+  /** Connections with requests queued this turn; written together once the turn's reads are done. */
+  const toWrite: UpstreamConn[] = []
+  let writeScheduled = false
+  /** The connection this turn's calls join (one write carries them all), until it is full. */
+  let open: UpstreamConn | undefined
 
-  type UpstreamConn = { socket: net.Socket; job: Job | undefined; used: boolean; run: (job: Job) => void }
+  type UpstreamConn = {
+    socket: net.Socket
+    /** Requests sent (or queued to send) and not yet answered, oldest first. */
+    inflight: Job[]
+    /** Requests queued this turn, not yet written. */
+    out: Buffer[]
+    /** A solo call (a batch or a large body) is in flight: nothing is sent behind it. */
+    solo: number
+    /** The server said it closes after an answer: nothing more is sent on it. */
+    closing: boolean
+    /** At least one answer came on it (a reset then most likely means it was closed while idle). */
+    used: boolean
+    dead: boolean
+  }
 
-  const release = (conn: UpstreamConn) => {
-    const next = waiting.shift()
-    if (next) conn.run(next)
-    else idle.push(conn)
+  const flushWrites = () => {
+    writeScheduled = false
+    open = undefined
+    for (const conn of toWrite.splice(0)) {
+      const out = conn.out
+      conn.out = []
+      if (conn.dead || out.length === 0) continue
+      conn.socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out))
+    }
+  }
+
+  /** Whether `job` may be sent on `conn` now (nothing behind a solo call, nor behind a stalled one). */
+  const fits = (conn: UpstreamConn, job: Job) => {
+    if (conn.dead || conn.closing) return false
+    const n = conn.inflight.length
+    if (n === 0) return true
+    if (job.solo || conn.solo > 0 || n >= MAX_INFLIGHT_PER_UPSTREAM) return false
+    return job.t0 - (conn.inflight[0] as Job).t0 < STALL_MS
+  }
+
+  /** The connection `job` goes on now, opened if need be; undefined when it has to wait for one. */
+  const pick = (job: Job): UpstreamConn | undefined => {
+    if (open && fits(open, job)) return open
+    let best: UpstreamConn | undefined
+    for (const c of conns) {
+      if (!fits(c, job)) continue
+      if (c.inflight.length === 0) return c
+      if (!best || c.inflight.length < best.inflight.length) best = c
+    }
+    // Below PIPELINE_AFTER connections a new one is opened rather than waiting behind another call.
+    if ((!best || conns.length < PIPELINE_AFTER) && conns.length < options.maxSockets) return connect()
+    return best
   }
 
   const dispatch = (job: Job) => {
     if (closed) return
-    const conn = idle.pop()
-    if (conn) conn.run(job)
-    else if (all.size < options.maxSockets) connect().run(job)
+    const conn = pick(job)
+    if (conn) enqueue(conn, job)
     else waiting.push(job)
+  }
+
+  function enqueue(conn: UpstreamConn, job: Job) {
+    conn.inflight.push(job)
+    if (job.solo) conn.solo++
+    conn.out.push(job.request)
+    if (conn.out.length === 1) toWrite.push(conn)
+    if (!job.solo) open = conn
+    if (!writeScheduled) {
+      writeScheduled = true
+      setImmediate(flushWrites)
+    }
+  }
+
+  /** Calls that waited for a connection, in order, as far as connections take them. */
+  const pump = () => {
+    while (waiting.length > 0 && !closed) {
+      const conn = pick(waiting[0] as Job)
+      if (!conn) return
+      enqueue(conn, waiting.shift() as Job)
+    }
   }
 
   function connect(): UpstreamConn {
     const socket = net.connect({ host: upstream.hostname.replace(/^\[|\]$/g, ''), port, noDelay: true })
-    const conn: UpstreamConn = { socket, job: undefined, used: false, run }
-    all.add(conn)
-    let chunks: Buffer[] = []
+    const conn: UpstreamConn = { socket, inflight: [], out: [], solo: 0, closing: false, used: false, dead: false }
+    conns.push(conn)
+    /** Unparsed answer bytes: `buf`, then `parts` when more came before it could be parsed; `size` in all. */
+    let buf: Buffer | undefined
+    let parts: Buffer[] | undefined
     let size = 0
     /** Bytes needed before a parse can finish (0: try each chunk). */
     let need = 0
-    let got = false
     socket.setTimeout(options.upstreamTimeoutMs)
     socket.on('timeout', () => {
-      if (conn.job) gone(504, 'timed out')
+      if (conn.inflight.length > 0) gone(504, 'timed out')
       else socket.destroy()
     })
     socket.on('data', (chunk: Buffer) => {
-      got = true
-      if (!conn.job) return void socket.destroy() // unasked bytes: the connection is not ours to reuse
-      chunks.push(chunk)
+      if (conn.inflight.length === 0) return void socket.destroy() // unasked bytes: the connection is not ours to reuse
+      // Chunks of an answer not yet whole are kept apart and joined once it can be (no copy per chunk).
+      if (buf === undefined) buf = chunk
+      else if (parts === undefined) parts = [buf, chunk]
+      else parts.push(chunk)
       size += chunk.length
       if (size < need) return
       if (size > MAX_ANSWER_BYTES) return gone(502, `answer over ${MAX_ANSWER_BYTES} bytes`)
-      const buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)
-      chunks = [buf]
-      const parsed = parseResponse(buf, false)
-      if (parsed === undefined) return gone(502, 'malformed answer')
-      if (typeof parsed === 'number') {
-        need = parsed
-        return
+      if (parts !== undefined) {
+        buf = Buffer.concat(parts, size)
+        parts = undefined
       }
-      finish(parsed, buf)
+      let at = 0
+      need = 0
+      while (conn.inflight.length > 0 && at < buf.length) {
+        const parsed = parseResponse(buf, at, false)
+        if (parsed === undefined) return gone(502, 'malformed answer')
+        if (typeof parsed === 'number') {
+          need = parsed === 0 ? 0 : parsed - at
+          break
+        }
+        const job = conn.inflight.shift() as Job
+        if (job.solo) conn.solo--
+        conn.used = true
+        const start = at
+        at = parsed.end
+        if (parsed.close) conn.closing = true
+        job.done(parsed, buf, start)
+        if (conn.closing) break
+      }
+      const rest = at === buf.length ? undefined : buf.subarray(at)
+      buf = rest
+      size = rest === undefined ? 0 : rest.length
+      need = rest === undefined ? 0 : need
+      // Bytes past the answers asked for, or the server closing: the connection ends here, and
+      // calls sent behind an answer that said close were not read by the server: sent again.
+      if (conn.closing || (rest !== undefined && conn.inflight.length === 0)) {
+        const left = conn.inflight.splice(0)
+        close(conn)
+        for (const job of left) dispatch(job)
+      }
+      pump()
     })
     socket.on('end', () => {
-      if (!conn.job) return
+      if (conn.inflight.length === 0) return close(conn)
       // An answer framed by the connection's end is complete now.
-      const buf = Buffer.concat(chunks, size)
-      const parsed = size > 0 ? parseResponse(buf, true) : undefined
-      if (parsed !== undefined && typeof parsed !== 'number') finish(parsed, buf)
-      else gone(502, 'ECONNRESET')
+      if (parts !== undefined) {
+        buf = Buffer.concat(parts, size)
+        parts = undefined
+      }
+      const parsed = buf !== undefined ? parseResponse(buf, 0, true) : undefined
+      if (parsed !== undefined && typeof parsed !== 'number') {
+        const job = conn.inflight.shift() as Job
+        if (job.solo) conn.solo--
+        job.done(parsed, buf as Buffer, 0)
+        buf = undefined
+        size = 0
+        const left = conn.inflight.splice(0)
+        close(conn)
+        for (const j of left) dispatch(j)
+        pump()
+      } else gone(502, 'ECONNRESET')
     })
     socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (conn.job) gone(502, error.code ?? error.message)
+      if (conn.inflight.length > 0) gone(502, error.code ?? error.message)
     })
     socket.on('close', () => {
-      all.delete(conn)
-      const at = idle.indexOf(conn)
-      if (at >= 0) idle.splice(at, 1)
-      if (conn.job) gone(502, 'ECONNRESET')
+      if (conn.inflight.length > 0) gone(502, 'ECONNRESET')
+      close(conn)
     })
 
-    function run(job: Job) {
-      conn.job = job
-      chunks = []
-      size = 0
-      need = 0
-      got = false
-      socket.write(job.request)
-    }
-    function finish(parsed: ParsedResponse, buf: Buffer) {
-      const job = conn.job as Job
-      conn.job = undefined
-      conn.used = true
-      const extra = buf.length > parsed.end
-      chunks = []
-      size = 0
-      job.done(parsed.status, parsed.end === buf.length ? buf : buf.subarray(0, parsed.end), parsed.body)
-      if (parsed.close || extra || closed) socket.destroy()
-      else release(conn)
-    }
+    /**
+     * The connection failed with calls on it. The oldest, once part of its answer came, fails
+     * with `reason`; so does every call on a connection that never answered (the upstream is
+     * down or refuses). Otherwise each call is sent once more on another connection (a reused
+     * connection the server had just closed, or calls pipelined behind the one that failed),
+     * and fails the second time.
+     */
     function gone(status: number, reason: string) {
-      const job = conn.job as Job
-      conn.job = undefined
-      socket.destroy()
-      // A reused connection the server had just closed: tried once more on a fresh one (Node's advice).
-      if (conn.used && !got && !job.retried && status === 502) {
-        job.retried = true
-        dispatch(job)
-      } else job.fail(status, reason)
+      const jobs = conn.inflight.splice(0)
+      const partial = size > 0
+      buf = undefined
+      parts = undefined
+      size = 0
+      close(conn)
+      for (let i = 0; i < jobs.length; i++) {
+        const job = jobs[i] as Job
+        const retry = conn.used && !job.retried && status === 502 && !(i === 0 && partial)
+        if (status === 504 && i > 0 && !job.retried) {
+          // Behind a call that timed out: not this call's fault; tried once more.
+          job.retried = true
+          dispatch(job)
+        } else if (retry) {
+          job.retried = true
+          dispatch(job)
+        } else job.fail(status, i === 0 || status === 504 ? reason : `${reason}, pipelined behind a call that failed`)
+      }
+      pump()
     }
     return conn
+  }
+
+  function close(conn: UpstreamConn) {
+    if (conn.dead) return
+    conn.dead = true
+    conn.socket.destroy()
+    const at = conns.indexOf(conn)
+    if (at >= 0) conns.splice(at, 1)
+    if (open === conn) open = undefined
   }
 
   // ─── Client connections ───────────────────────────────────────────────────────────────────
@@ -316,17 +452,20 @@ export function createFastPath(options: FastPathOptions) {
       queue.push(pending)
       const path = r.target === '/' ? basePath + baseSearch : basePath.replace(/\/$/, '') + r.target
       const head = `POST ${path} HTTP/1.1\r\n${r.headers}host: ${upstreamHost}\r\ncontent-length: ${r.body.length}\r\n\r\n`
-      const request = Buffer.allocUnsafe(Buffer.byteLength(head, 'latin1') + r.body.length)
+      // The head is latin1 throughout (read so, and the upstream's host is ASCII): a byte per character.
+      const request = Buffer.allocUnsafe(head.length + r.body.length)
       const at = request.write(head, 0, 'latin1')
       r.body.copy(request, at)
       dispatch({
         request,
+        t0: r.t0,
+        solo: r.body.length > SOLO_BODY_BYTES || scanned?.batch === true,
         retried: false,
-        done(status, answer, body) {
+        done(parsed, buf, start) {
           metrics.forwarded(typeof methods === 'string' ? 1 : methods.length)
-          pending.status = status
-          pending.body = body
-          pending.answer = rewriteHead(answer, pending.close)
+          pending.status = parsed.status
+          pending.body = parsed.body
+          pending.answer = answerOf(parsed, buf, start, pending.close)
           flush()
         },
         fail(status, reason) {
@@ -343,6 +482,9 @@ export function createFastPath(options: FastPathOptions) {
 
     /** Writes the answers that are ready, in request order. */
     function flush() {
+      // Several answers ready at once go out in one write.
+      const corked = !dead && queue.length > 1 && (queue[1] as Pending).answer !== undefined
+      if (corked) socket.cork()
       while (queue.length > 0 && (queue[0] as Pending).answer !== undefined) {
         const p = queue.shift() as Pending
         const answer = p.answer as Buffer
@@ -350,6 +492,7 @@ export function createFastPath(options: FastPathOptions) {
         report(p, dead ? 0 : answer.length, dead)
         if (p.close && !dead) socket.end()
       }
+      if (corked) socket.uncork()
       if (queue.length > 0) return
       if (handing) handOver()
       else if (ending && !dead && socket.writable) socket.end()
@@ -399,7 +542,7 @@ export function createFastPath(options: FastPathOptions) {
     close() {
       closed = true
       for (const s of clients) s.destroy()
-      for (const c of all) c.socket.destroy()
+      for (const c of conns.slice()) close(c)
       waiting.length = 0
     },
   }
@@ -523,22 +666,40 @@ function readChunks(buf: Buffer, at: number, limit: number): { end: number; body
   }
 }
 
-type ParsedResponse = { status: number; end: number; close: boolean; body: Buffer | undefined }
+type ParsedResponse = {
+  status: number
+  /** Where the answer ends (after its body). */
+  end: number
+  close: boolean
+  /** The decoded body when it is small enough to classify. */
+  body: Buffer | undefined
+  /** Where the final (non-1xx) head starts and where its CRLFCRLF is. */
+  headStart: number
+  headEnd: number
+  /** Byte ranges [from, to) of the final head's `Connection` / `Keep-Alive` lines (each with its CRLF before it). */
+  drop: number[] | undefined
+  /** The final head has Content-Length or Transfer-Encoding. */
+  framed: boolean
+}
 
 /**
- * One upstream answer (1xx answers before it included); a number is the bytes it needs at least
- * (0: unknown), undefined when it is not HTTP. `ended`: the connection closed, which ends a body
- * without length.
+ * One upstream answer at `from` (1xx answers before it included); a number is the buffer length
+ * it needs at least (0: unknown), undefined when it is not HTTP. `ended`: the connection closed,
+ * which ends a body without length.
  */
-function parseResponse(buf: Buffer, ended: boolean): ParsedResponse | number | undefined {
-  let start = 0
+function parseResponse(buf: Buffer, from: number, ended: boolean): ParsedResponse | number | undefined {
+  let start = from
   for (;;) {
     const headEnd = buf.indexOf(CRLF2, start)
     if (headEnd < 0) return buf.length - start > 64 * 1024 ? undefined : 0
-    const head = buf.toString('latin1', start, headEnd)
-    if (!head.startsWith('HTTP/1.')) return undefined
-    const status = Number(head.slice(9, 12))
-    if (!(status >= 100 && status <= 599) || status === 101) return undefined
+    // `HTTP/1.x SSS`, read byte by byte (no string is made of the head).
+    if (headEnd - start < 12 || buf.readUInt32BE(start) !== 0x48545450 || buf[start + 4] !== 0x2f || buf[start + 5] !== 0x31 || buf[start + 6] !== 0x2e || buf[start + 8] !== 0x20) return undefined
+    const d0 = (buf[start + 9] as number) - 0x30
+    const d1 = (buf[start + 10] as number) - 0x30
+    const d2 = (buf[start + 11] as number) - 0x30
+    if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return undefined
+    const status = d0 * 100 + d1 * 10 + d2
+    if (status === 101) return undefined
     const bodyStart = headEnd + 4
     if (status < 200) {
       start = bodyStart
@@ -546,86 +707,119 @@ function parseResponse(buf: Buffer, ended: boolean): ParsedResponse | number | u
     }
     let length = -1
     let chunked = false
-    let close = head[7] === '0'
-    for (const line of head.split('\r\n').slice(1)) {
-      const colon = line.indexOf(':')
-      if (colon <= 0) continue
-      const name = line.slice(0, colon).toLowerCase()
-      if (name === 'content-length') length = Number(line.slice(colon + 1).trim())
-      else if (name === 'transfer-encoding') chunked = line.slice(colon + 1).toLowerCase().includes('chunked')
-      else if (name === 'connection') {
-        const v = line.slice(colon + 1).toLowerCase()
-        if (v.includes('close')) close = true
-        else if (v.includes('keep-alive')) close = false
+    let framed = false
+    let close = buf[start + 7] === 0x30
+    let drop: number[] | undefined
+    // Each header line from its CRLF (`at`) to the next CRLF.
+    let at = buf.indexOf(0x0d, start)
+    while (at < headEnd) {
+      const nameStart = at + 2
+      let colon = -1
+      let i = nameStart
+      for (; i < headEnd; i++) {
+        const c = buf[i] as number
+        if (c === 0x0d) break
+        if (c === 0x3a && colon < 0) colon = i
       }
+      const lineEnd = i
+      const n = colon - nameStart
+      if (colon > nameStart && (n === 14 || n === 17 || n === 10)) {
+        if (n === 14 && nameIs(buf, nameStart, 'content-length')) {
+          length = decimal(buf, colon + 1, lineEnd)
+          if (length < 0) return undefined
+          framed = true
+        } else if (n === 17 && nameIs(buf, nameStart, 'transfer-encoding')) {
+          chunked = buf.toString('latin1', colon + 1, lineEnd).toLowerCase().includes('chunked')
+          framed = true
+        } else if (n === 10 && (nameIs(buf, nameStart, 'connection') || nameIs(buf, nameStart, 'keep-alive'))) {
+          if (((buf[nameStart] as number) | 0x20) === 0x63) {
+            const v = buf.toString('latin1', colon + 1, lineEnd).toLowerCase()
+            if (v.includes('close')) close = true
+            else if (v.includes('keep-alive')) close = false
+          }
+          ;(drop ??= []).push(at, lineEnd)
+        }
+      }
+      at = lineEnd
     }
-    if (status === 204 || status === 304) return { status, end: bodyStart, close, body: Buffer.alloc(0) }
-    if (chunked) {
+    let end: number
+    let body: Buffer | undefined
+    if (status === 204 || status === 304) {
+      end = bodyStart
+      body = EMPTY
+    } else if (chunked) {
       const c = readChunks(buf, bodyStart, MAX_ANSWER_BYTES)
       if (c === 'bad') return undefined
       if (c === undefined) return 0
-      return { status, end: c.end, close, body: c.body.length <= MAX_CLASSIFIED_BYTES ? c.body : undefined }
-    }
-    if (length >= 0) {
-      if (!Number.isSafeInteger(length)) return undefined
+      end = c.end
+      body = c.body.length <= MAX_CLASSIFIED_BYTES ? c.body : undefined
+    } else if (length >= 0) {
       if (buf.length < bodyStart + length) return bodyStart + length
-      const body = length <= MAX_CLASSIFIED_BYTES ? buf.subarray(bodyStart, bodyStart + length) : undefined
-      return { status, end: bodyStart + length, close, body }
+      end = bodyStart + length
+      body = length <= MAX_CLASSIFIED_BYTES ? buf.subarray(bodyStart, end) : undefined
+    } else {
+      // No length: the body runs to the connection's end.
+      if (!ended) return 0
+      end = buf.length
+      close = true
+      body = end - bodyStart <= MAX_CLASSIFIED_BYTES ? buf.subarray(bodyStart) : undefined
     }
-    // No length: the body runs to the connection's end.
-    if (!ended) return 0
-    return { status, end: buf.length, close: true, body: buf.length - bodyStart <= MAX_CLASSIFIED_BYTES ? buf.subarray(bodyStart) : undefined }
+    return { status, end, close, body, headStart: start, headEnd, drop, framed }
   }
+}
+
+const EMPTY = Buffer.alloc(0)
+const ERROR_KEY = Buffer.from('"error"')
+
+/** Whether the `name.length` bytes at `at` are `name` (lower case ASCII), ignoring case. */
+function nameIs(buf: Buffer, at: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++) if (((buf[at + i] as number) | 0x20) !== name.charCodeAt(i)) return false
+  return true
+}
+
+/** A decimal between optional blanks, as `Number(text.trim())` reads one that is a plain integer; -1 if it is not one. */
+function decimal(buf: Buffer, from: number, to: number): number {
+  let i = from
+  while (i < to && (buf[i] === 0x20 || buf[i] === 0x09)) i++
+  let j = to
+  while (j > i && (buf[j - 1] === 0x20 || buf[j - 1] === 0x09)) j--
+  if (i === j || j - i > 15) return -1
+  let n = 0
+  for (let k = i; k < j; k++) {
+    const d = (buf[k] as number) - 0x30
+    if (d < 0 || d > 9) return -1
+    n = n * 10 + d
+  }
+  return n
 }
 
 /**
- * The answer with the upstream's `Connection` / `Keep-Alive` lines dropped (they are about the
- * proxy's upstream connection), and `connection: close` when the client asked to close. A body
- * that ran to the connection's end gets its length written.
+ * The answer for the client: the upstream's bytes with interim (1xx) heads and the
+ * `Connection` / `Keep-Alive` lines dropped (they are about the proxy's upstream connection),
+ * `connection: close` added when the client asked to close, and a body that ran to the
+ * connection's end given its length. Copied out of `buf` (which holds other answers too) only
+ * when something changes; else a view of it.
  */
-function rewriteHead(answer: Buffer, close: boolean): Buffer {
-  // Interim (1xx) heads before the answer are dropped: the client asked for nothing interim.
-  const from = finalHeadStart(answer)
-  if (from > 0) return rewriteHead(answer.subarray(from), close)
-  const headEnd = answer.indexOf(CRLF2)
-  const head = answer.toString('latin1', 0, headEnd)
-  const lines = head.split('\r\n')
-  let out = lines[0] as string
-  let changed = close
-  let framed = false
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] as string
-    const name = line.slice(0, line.indexOf(':')).trim().toLowerCase()
-    if (name === 'connection' || name === 'keep-alive') {
-      changed = true
-      continue
-    }
-    if (name === 'content-length' || name === 'transfer-encoding') framed = true
-    out += `\r\n${line}`
+function answerOf(p: ParsedResponse, buf: Buffer, start: number, close: boolean): Buffer {
+  const unframed = !p.framed && p.status !== 204 && p.status !== 304
+  if (p.headStart === start && p.drop === undefined && !unframed && !close) return buf.subarray(start, p.end)
+  let extra = ''
+  if (unframed) extra += `\r\ncontent-length: ${p.end - p.headEnd - 4}`
+  if (close) extra += '\r\nconnection: close'
+  let size = p.end - p.headStart + extra.length
+  const drop = p.drop ?? []
+  for (let i = 0; i < drop.length; i += 2) size -= (drop[i + 1] as number) - (drop[i] as number)
+  const out = Buffer.allocUnsafe(size)
+  let o = 0
+  let from = p.headStart
+  for (let i = 0; i < drop.length; i += 2) {
+    o += buf.copy(out, o, from, drop[i] as number)
+    from = drop[i + 1] as number
   }
-  const status = Number(head.slice(9, 12))
-  if (!framed && status !== 204 && status !== 304) {
-    out += `\r\ncontent-length: ${answer.length - headEnd - 4}`
-    changed = true
-  }
-  if (!changed) return answer
-  if (close) out += '\r\nconnection: close'
-  out += '\r\n\r\n'
-  const result = Buffer.allocUnsafe(out.length + answer.length - headEnd - 4)
-  const at = result.write(out, 0, 'latin1')
-  answer.copy(result, at, headEnd + 4)
-  return result
-}
-
-/** Where the final (non-1xx) head starts: 0 unless interim answers came first. */
-function finalHeadStart(answer: Buffer): number {
-  let start = 0
-  while (answer[start + 9] === 0x31) {
-    const e = answer.indexOf(CRLF2, start)
-    if (e < 0) return start
-    start = e + 4
-  }
-  return start
+  o += buf.copy(out, o, from, p.headEnd)
+  o += out.write(extra, o, 'latin1')
+  buf.copy(out, o, p.headEnd, p.end)
+  return out
 }
 
 function tooDeep(body: Buffer): boolean {
@@ -647,7 +841,7 @@ function outcomeOf(status: number, body: Buffer | undefined, scanned: ScannedMes
   if (status < 200 || status >= 300) return 'error'
   if (!scanned || scanned.elements.length === 0) return 'error'
   const el = scanned.elements[i] as ScannedElement
-  if (body === undefined || body.indexOf('"error"') < 0) return 'ok'
+  if (body === undefined || body.indexOf(ERROR_KEY) < 0) return 'ok'
   if (scanned.batch && (!el.object || el.method === undefined)) return 'error'
   const reply = scanMessage(body)
   if (!reply) return 'error'
