@@ -291,7 +291,7 @@ type UpstreamOptions = {
 }
 
 async function pipelinedUpstream(options: UpstreamOptions) {
-  const seen = { requests: 0, unanswered: 0, mostInFlight: 0, destroyed: 0 }
+  const seen = { requests: 0, unanswered: 0, mostInFlight: 0, destroyed: 0, bodies: [] as string[] }
   const server = net.createServer((socket) => {
     let buf = Buffer.alloc(0)
     let answered = 0
@@ -309,6 +309,7 @@ async function pipelinedUpstream(options: UpstreamOptions) {
         const body = buf.toString('utf8', headEnd + 4, headEnd + 4 + length)
         buf = buf.subarray(headEnd + 4 + length)
         seen.requests++
+        seen.bodies.push(body)
         inFlight++
         seen.mostInFlight = Math.max(seen.mostInFlight, inFlight)
         chain = chain.then(async () => {
@@ -437,6 +438,21 @@ describe('HTTP fast path, pipelined upstream connections', () => {
     expect(answers.map((a) => [a.status, JSON.parse(a.body).id])).toEqual(ids.map((id) => [200, id]))
     expect(seen.destroyed).toBe(1)
     expect(seen.unanswered).toBeGreaterThan(0)
+  })
+
+  it('an upstream connection dropped mid-pipeline: calls that may write are never sent twice, they get a 502 saying so', async () => {
+    const { proxy, seen } = await startOn({ after: { answers: 2, then: 'destroy' } })
+    const ids = Array.from({ length: 32 }, (_, i) => i)
+    const send = (id: number) => `{"jsonrpc":"2.0","id":${id},"method":"eth_sendTransaction","params":[{"nonce":"0x${id.toString(16)}"}]}`
+    const { answers } = await burst(proxy, ids.map(send))
+    expect(seen.destroyed).toBe(1)
+    // Each transaction reached the upstream at most once.
+    for (const id of ids) expect(seen.bodies.filter((b) => b === send(id)).length).toBeLessThanOrEqual(1)
+    const failed = answers.filter((a) => a.status === 502)
+    expect(failed.length).toBeGreaterThan(0)
+    for (const a of failed) expect(JSON.parse(a.body).error.message).toMatch(/not sent again: the upstream may have run it/)
+    // The rest were answered by the upstream, each once.
+    expect(answers.filter((a) => a.status === 200).length + failed.length).toBe(32)
   })
 
   it('an upstream that resets in the middle of an answer: that call gets a 502 naming the reset, the calls pipelined behind it are answered', async () => {

@@ -15,8 +15,9 @@ import { type ScannedElement, type ScannedMessage, scanMessage } from './scan.js
  * nothing is sent behind it, and nothing joins a connection whose oldest call has waited 20 ms.
  * When an upstream connection ends mid-pipeline, the calls the server did not answer are sent
  * again on another (those behind an answer that said `Connection: close` were never read; the
- * others once, as Node's client retries a reused connection); a call whose answer was cut, or that
- * fails twice, gets a 502 naming why. No call is left waiting.
+ * others once if they only read (`readOnlyMethod`): a transaction the upstream may have run is
+ * never sent twice); a call whose answer was cut, that may write, or that fails twice, gets a 502
+ * naming why. No call is left waiting.
  *
  * Whatever it does not handle simply — anything but `POST` over HTTP/1.1, `Expect`, `Upgrade`,
  * a call a rule matches, a body over the limit, a call nested past the depth limit, framing it
@@ -95,6 +96,12 @@ type Job = {
   /** A batch or a large body: sent only on a connection with nothing in flight, and nothing is sent behind it. */
   readonly solo: boolean
   retried: boolean
+  /**
+   * Every call in it only reads (`readOnlyMethod`): sent again after a connection dropped with
+   * it unanswered. A call that may write (a transaction, an `anvil_` or `evm_` call, a filter
+   * poll) is never sent twice, since the upstream may have run it: it gets a 502.
+   */
+  readonly readOnly: boolean
   /** Its answer: `buf` from `start` to `parsed.end`. */
   readonly done: (parsed: ParsedResponse, buf: Buffer, start: number) => void
   readonly fail: (status: number, reason: string) => void
@@ -285,9 +292,9 @@ export function createFastPath(options: FastPathOptions) {
     /**
      * The connection failed with calls on it. The oldest, once part of its answer came, fails
      * with `reason`; so does every call on a connection that never answered (the upstream is
-     * down or refuses). Otherwise each call is sent once more on another connection (a reused
-     * connection the server had just closed, or calls pipelined behind the one that failed),
-     * and fails the second time.
+     * down or refuses), and every call that may write. Otherwise each call is sent once more on
+     * another connection (a reused connection the server had just closed, or calls pipelined
+     * behind the one that failed), and fails the second time.
      */
     function gone(status: number, reason: string) {
       const jobs = conn.inflight.splice(0)
@@ -298,14 +305,16 @@ export function createFastPath(options: FastPathOptions) {
       close(conn)
       for (let i = 0; i < jobs.length; i++) {
         const job = jobs[i] as Job
-        const retry = conn.used && !job.retried && status === 502 && !(i === 0 && partial)
-        if (status === 504 && i > 0 && !job.retried) {
+        const retry = conn.used && job.readOnly && !job.retried && status === 502 && !(i === 0 && partial)
+        if (status === 504 && i > 0 && job.readOnly && !job.retried) {
           // Behind a call that timed out: not this call's fault; tried once more.
           job.retried = true
           dispatch(job)
         } else if (retry) {
           job.retried = true
           dispatch(job)
+        } else if (!job.readOnly && !job.retried && !(i === 0 && partial) && (status === 504 ? i > 0 : conn.used && status === 502)) {
+          job.fail(status, `${reason}; not sent again: the upstream may have run it`)
         } else job.fail(status, i === 0 || status === 504 ? reason : `${reason}, pipelined behind a call that failed`)
       }
       pump()
@@ -461,6 +470,7 @@ export function createFastPath(options: FastPathOptions) {
         t0: r.t0,
         solo: r.body.length > SOLO_BODY_BYTES || scanned?.batch === true,
         retried: false,
+        readOnly: typeof methods === 'string' ? readOnlyMethod(methods) : methods.every(readOnlyMethod),
         done(parsed, buf, start) {
           metrics.forwarded(typeof methods === 'string' ? 1 : methods.length)
           pending.status = parsed.status
@@ -826,6 +836,21 @@ function tooDeep(body: Buffer): boolean {
   const shape = scanJson(body)
   return shape !== undefined && shape.depth > (shape.batch ? MAX_JSON_DEPTH + 1 : MAX_JSON_DEPTH)
 }
+
+/**
+ * Methods whose call changes nothing upstream, so running one twice answers as running it once
+ * (the standard `eth_`, `net_`, `web3_` reads and the debug tracers). Filter polls are not among
+ * them: `eth_getFilterChanges` hands out each change once.
+ */
+export function readOnlyMethod(method: string): boolean {
+  if (method === 'eth_getFilterChanges') return false
+  return READ_ONLY_METHODS.has(method) || method.startsWith('eth_get') || method.startsWith('debug_trace') || method.startsWith('net_') || method.startsWith('web3_')
+}
+const READ_ONLY_METHODS = new Set([
+  'eth_call', 'eth_chainId', 'eth_blockNumber', 'eth_estimateGas', 'eth_gasPrice', 'eth_maxPriorityFeePerGas',
+  'eth_feeHistory', 'eth_blobBaseFee', 'eth_syncing', 'eth_accounts', 'eth_createAccessList', 'eth_simulateV1',
+  'eth_protocolVersion', 'eth_coinbase', 'eth_mining', 'eth_hashrate',
+])
 
 function methodsOf(scanned: ScannedMessage | undefined): string | string[] {
   if (!scanned || scanned.elements.length === 0) return '(invalid)'
