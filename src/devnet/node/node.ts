@@ -1,8 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { keccak256, stringToBytes } from '../../util/evm.js'
-import { unexecutableTx } from '../../chain/payload.js'
+import { keccak256, stringToBytes } from '../../util/hash.js'
 import { InfraError } from '../../errors.js'
 import { createPrng } from '../../util/prng.js'
 import { createClock } from './clock.js'
@@ -374,7 +373,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     debug(`built ${height}/${round}: ${built.transactions.length} of ${txs.length} txs in ${Math.round(performance.now() - t0)} ms (budget ${Math.round(budgetMs)} ms, execution ~${Math.round(executionMs)} ms)`)
     for (const r of built.rejected) mempool.remove(keccak256(r.tx))
     const payloads = [stripBuilt(built)]
-    if (byz.invalidTx) (payloads[0] as Payload).transactions.push(await unexecutableTx(config.chainId, String(config.id)))
+    if (byz.invalidTx) (payloads[0] as Payload).transactions.push(await (await import('../../chain/payload.js')).unexecutableTx(config.chainId, String(config.id)))
     if (byz.equivocate) {
       // A second, individually valid block for the same height and round: one second later.
       payloads.push(stripBuilt(await engine.buildPayload({ parent: head.hash, timestampS: timestampS + 1, feeRecipient: myAddress, txs, budgetMs })))
