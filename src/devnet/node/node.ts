@@ -551,17 +551,25 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
   // the first proposer's proposal went to peers not yet up (lost) and the peers' rounds timed out
   // one by one: the first commit came rounds later, with timeouts growing each round. So round 0
   // waits until every peer has been heard from (or `START_WAIT_SLOTS` slots), and a peer heard for
-  // the first time gets this node's status and round at once instead of at the next resend.
+  // the first time gets this node's status and round at once instead of at the next resend. A
+  // peer's hello counts: what it sent before (its status at start-up) went into a link proxy that
+  // did not yet have this node's address and was lost, and its next status came up to half a slot later.
   let consensusStarted = false
   const heard = new Set<number>()
   function startConsensus() {
     if (consensusStarted || stopped) return
     consensusStarted = true
+    log(`consensus: started at height ${engine.head().number + 1}, ${heard.size} of ${config.peers.length} peers heard`)
     apply(consensus.start(engine.head().number, clock.nowMs(), (engine.head().timestampS + timestampGapS) * 1_000))
   }
   let p2pReady = false
+  /** Peers heard (a hello or a message) while p2p was starting: first contact once it is up. */
+  const helloBeforeReady = new Set<number>()
   function firstContact(from: number) {
-    if (!p2pReady) return // a message during p2p's own start-up: the next one counts
+    if (!p2pReady) {
+      helloBeforeReady.add(from)
+      return
+    }
     heard.add(from)
     p2p.send(from, statusMessage())
     for (const message of consensus.gossip()) p2p.send(from, message)
@@ -707,9 +715,13 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     prng: prng.fork('p2p'),
     monotonicMs: clock.monotonicMs,
     onMessage,
+    onHello: (from) => {
+      if (!heard.has(from)) firstContact(from)
+    },
     log,
   })
   p2pReady = true
+  for (const from of helloBeforeReady) if (!heard.has(from)) firstContact(from)
 
   const rpcServer: RpcServer = await startRpcServer({
     listen: config.rpcListen,
