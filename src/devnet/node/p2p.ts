@@ -133,7 +133,11 @@ export async function startP2p(options: P2pOptions): Promise<P2p> {
         }
         from = message.id
         peerIsUp(from)
-        options.onHello?.(from)
+        try {
+          options.onHello?.(from)
+        } catch (error) {
+          options.log(`p2p: handling the hello of ${from} failed: ${(error as Error).stack ?? error}`)
+        }
         return
       }
       if (message.t === 'hello') return
