@@ -30,6 +30,12 @@ describe('the shipped genesis accounts', () => {
     expect(devAccounts(g.mnemonic, g.accounts)).toEqual(shipped.addresses)
   })
 
+  it("devnet/keys.json: each validator's address is its key's (a devnet takes them from the file)", () => {
+    const keys = JSON.parse(fs.readFileSync(path.join(packageRoot, 'devnet', 'keys.json'), 'utf8')) as { validators: { id: number; privateKey: `0x${string}`; address: string }[] }
+    expect(keys.validators.map((v) => v.id)).toEqual([0, 1, 2, 3])
+    for (const v of keys.validators) expect(v.address, `validator ${v.id}`).toBe(privateKeyToAddress(v.privateKey))
+  })
+
   it('another mnemonic is derived, not read from the file', () => {
     const other = 'legal winner thank year wave sausage worth useful legal winner thank yellow'
     const parent = HDKey.fromMasterSeed(mnemonicToSeedSync(other)).derive("m/44'/60'/0'/0")

@@ -46,6 +46,21 @@ async function pair(receiverNetwork: string | undefined, senderNetwork: string |
   return { got, lines }
 }
 
+describe('p2p hello', () => {
+  it('a peer\'s hello is reported on its own, before (and without) any message', async () => {
+    const hellos: number[] = []
+    const got: Message[] = []
+    const receiver = await startP2p({ id: 0, chainId: 31337, network: 'devnet-a', listen: '127.0.0.1:0', peers: [{ id: 1, address: '127.0.0.1:9' }], prng: createPrng(1), onMessage: (_from, m) => got.push(m), onHello: (from) => hellos.push(from), log: () => {} })
+    open.push(receiver)
+    const sender = await startP2p({ id: 1, chainId: 31337, network: 'devnet-a', listen: '127.0.0.1:0', peers: [{ id: 0, address: receiver.address }], prng: createPrng(2), onMessage: () => {}, log: () => {} })
+    open.push(sender)
+    const deadline = Date.now() + 3_000
+    while (Date.now() < deadline && hellos.length === 0) await new Promise((r) => setTimeout(r, 20))
+    expect(hellos).toEqual([1])
+    expect(got).toEqual([])
+  })
+})
+
 describe('p2p hello names the devnet', () => {
   it('a peer of the same devnet is heard', async () => {
     const { got } = await pair('devnet-a', 'devnet-a')

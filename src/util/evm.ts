@@ -9,14 +9,13 @@ import * as AbiEvent from 'ox/AbiEvent'
 import * as AbiFunction from 'ox/AbiFunction'
 import * as AbiParameters from 'ox/AbiParameters'
 import * as OxAddress from 'ox/Address'
-import * as Bytes from 'ox/Bytes'
-import * as Hash from 'ox/Hash'
 import * as OxHex from 'ox/Hex'
 import * as Rlp from 'ox/Rlp'
 import * as Value from 'ox/Value'
 import type { AbiEvent as AbiEventType, AbiFunction as AbiFunctionType, AbiParameter, Address } from 'abitype'
 
 export { parseAbiItem } from 'abitype'
+export { bytesToHex, hexToBytes, keccak256, stringToBytes } from './hash.js'
 
 type Hex = `0x${string}`
 type RecursiveArray<T> = T | readonly RecursiveArray<T>[]
@@ -30,8 +29,6 @@ export function pad(value: Hex, options: { size?: number; dir?: 'left' | 'right'
   return options.dir === 'right' ? OxHex.padRight(value, size) : OxHex.padLeft(value, size)
 }
 
-/** keccak-256 of hex or bytes, as hex. */
-export const keccak256 = (value: Hex | Uint8Array): Hex => Hash.keccak256(value, { as: 'Hex' })
 
 /** A UTF-8 string, a number or bytes as hex (viem's `toHex` for the kinds used here). */
 export function toHex(value: string | number | bigint | Uint8Array): Hex {
@@ -41,9 +38,6 @@ export function toHex(value: string | number | bigint | Uint8Array): Hex {
 }
 
 export const stringToHex = (value: string): Hex => OxHex.fromString(value)
-export const stringToBytes = (value: string): Uint8Array => Bytes.fromString(value)
-export const bytesToHex = (value: Uint8Array): Hex => OxHex.fromBytes(value)
-export const hexToBytes = (value: Hex): Uint8Array => Bytes.fromHex(value)
 
 /** Whether `value` is `0x` followed by hex digits (an even count not required). */
 export const isHex = (value: unknown): value is Hex => OxHex.validate(value, { strict: true })

@@ -6,10 +6,11 @@ import { InputError } from '../../errors.js'
 import { onTeardown } from '../../lifecycle.js'
 import { create as createProcess } from '../../process/Instance.js'
 import { checkDevnetSize, defaultDevnetSize, devnetSizes, faultToleranceOf, loadDevnetTopology, type NodeStatus, startDevnet } from '../../targets/devnet.js'
+import { nodeStatus } from '../../targets/devnet/status.js'
 import { isAlive, signalGroup, stateDir } from '../../targets/processes.js'
 import { createRpc } from '../../targets/rpc.js'
 import { parseDurationMs } from '../../util/duration.js'
-import { devnetBuilds } from '../options.js'
+import { devnetBuilds } from '../devnet-builds.js'
 import { EL_NAMES, type ElName, elSpecs, isElName } from '../../el/index.js'
 
 type State = { pid: number; slotMs: number; el?: ElName; nodes: { id: number; rpc: string; pid: number; elPid?: number }[]; startedAt: string }
@@ -75,13 +76,19 @@ export function devnetCommand(program: Command) {
       const t0 = performance.now()
       const net = await startDevnet({ ...(validators !== undefined ? { validators } : {}), slotMs, seed: Number(flags.seed), ...(build ? { overrides: build } : {}), ...(el === 'anvil' ? {} : { el }), ...(plan ? { topology: plan.topology } : {}) })
       onTeardown('devnet state file', () => fs.rmSync(stateFile(), { force: true }))
+      // Each validator is asked on its own, and the first at height 1 ends the wait: one slow to
+      // answer (still busy with its start-up) does not hold back the others' answers.
+      const deadline = t0 + (engine ? 60_000 : 20_000)
       let first: number | undefined
-      // An Engine API client's devnet takes longer to its first block (start-up, slower execution).
-      while (first === undefined && performance.now() - t0 < (engine ? 60_000 : 20_000)) {
-        const statuses = await net.status()
-        if (statuses.some((s) => !('down' in s) && (s as NodeStatus).height >= 1)) first = performance.now() - t0
-        else await new Promise((r) => setTimeout(r, 25))
-      }
+      await Promise.all(
+        net.nodes.map(async (node) => {
+          while (first === undefined && performance.now() < deadline) {
+            const status = await nodeStatus(node).catch(() => undefined)
+            if (status && status.height >= 1) first ??= performance.now() - t0
+            else await new Promise((r) => setTimeout(r, 25))
+          }
+        }),
+      )
       const state: State = {
         pid: process.pid,
         slotMs,

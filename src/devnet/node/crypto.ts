@@ -1,6 +1,6 @@
 import { invert } from '@noble/curves/abstract/modular'
 import { secp256k1 } from '@noble/curves/secp256k1'
-import { bytesToHex, hexToBytes, keccak256, stringToBytes } from '../../util/evm.js'
+import { bytesToHex, hexToBytes, keccak256, stringToBytes } from '../../util/hash.js'
 import type { Hex, Payload, Proposal, Vote, VoteType } from './types.js'
 
 /**

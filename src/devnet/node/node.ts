@@ -1,8 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { keccak256, stringToBytes } from '../../util/evm.js'
-import { unexecutableTx } from '../../chain/payload.js'
+import { keccak256, stringToBytes } from '../../util/hash.js'
 import { InfraError } from '../../errors.js'
 import { createPrng } from '../../util/prng.js'
 import { createClock } from './clock.js'
@@ -374,7 +373,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     debug(`built ${height}/${round}: ${built.transactions.length} of ${txs.length} txs in ${Math.round(performance.now() - t0)} ms (budget ${Math.round(budgetMs)} ms, execution ~${Math.round(executionMs)} ms)`)
     for (const r of built.rejected) mempool.remove(keccak256(r.tx))
     const payloads = [stripBuilt(built)]
-    if (byz.invalidTx) (payloads[0] as Payload).transactions.push(await unexecutableTx(config.chainId, String(config.id)))
+    if (byz.invalidTx) (payloads[0] as Payload).transactions.push(await (await import('../../chain/payload.js')).unexecutableTx(config.chainId, String(config.id)))
     if (byz.equivocate) {
       // A second, individually valid block for the same height and round: one second later.
       payloads.push(stripBuilt(await engine.buildPayload({ parent: head.hash, timestampS: timestampS + 1, feeRecipient: myAddress, txs, budgetMs })))
@@ -552,17 +551,25 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
   // the first proposer's proposal went to peers not yet up (lost) and the peers' rounds timed out
   // one by one: the first commit came rounds later, with timeouts growing each round. So round 0
   // waits until every peer has been heard from (or `START_WAIT_SLOTS` slots), and a peer heard for
-  // the first time gets this node's status and round at once instead of at the next resend.
+  // the first time gets this node's status and round at once instead of at the next resend. A
+  // peer's hello counts: what it sent before (its status at start-up) went into a link proxy that
+  // did not yet have this node's address and was lost, and its next status came up to half a slot later.
   let consensusStarted = false
   const heard = new Set<number>()
   function startConsensus() {
     if (consensusStarted || stopped) return
     consensusStarted = true
+    log(`consensus: started at height ${engine.head().number + 1}, ${heard.size} of ${config.peers.length} peers heard`)
     apply(consensus.start(engine.head().number, clock.nowMs(), (engine.head().timestampS + timestampGapS) * 1_000))
   }
   let p2pReady = false
+  /** Peers heard (a hello or a message) while p2p was starting: first contact once it is up. */
+  const helloBeforeReady = new Set<number>()
   function firstContact(from: number) {
-    if (!p2pReady) return // a message during p2p's own start-up: the next one counts
+    if (!p2pReady) {
+      helloBeforeReady.add(from)
+      return
+    }
     heard.add(from)
     p2p.send(from, statusMessage())
     for (const message of consensus.gossip()) p2p.send(from, message)
@@ -708,9 +715,13 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     prng: prng.fork('p2p'),
     monotonicMs: clock.monotonicMs,
     onMessage,
+    onHello: (from) => {
+      if (!heard.has(from)) firstContact(from)
+    },
     log,
   })
   p2pReady = true
+  for (const from of helloBeforeReady) if (!heard.has(from)) firstContact(from)
 
   const rpcServer: RpcServer = await startRpcServer({
     listen: config.rpcListen,

@@ -25,6 +25,12 @@ export type P2pOptions = {
   prng: Prng
   /** Every decoded frame from an inbound link after its hello. Exceptions are caught and logged. */
   onMessage: (from: number, message: Message) => void
+  /**
+   * A peer's hello on an inbound link: its link to this node works now. It comes before any of
+   * its messages, which may not follow for a while: what the peer sent into a link proxy before
+   * the proxy had this node's address never arrives.
+   */
+  onHello?: (from: number) => void
   log: (line: string) => void
   /** Frames queued per peer while its link is down or slow; the oldest are dropped beyond it. Default 4,096. */
   maxQueueFrames?: number
@@ -127,6 +133,11 @@ export async function startP2p(options: P2pOptions): Promise<P2p> {
         }
         from = message.id
         peerIsUp(from)
+        try {
+          options.onHello?.(from)
+        } catch (error) {
+          options.log(`p2p: handling the hello of ${from} failed: ${(error as Error).stack ?? error}`)
+        }
         return
       }
       if (message.t === 'hello') return
