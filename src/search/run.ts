@@ -13,7 +13,7 @@ import type { CheckResult, Verdict } from '../report/types.js'
 import { loadScenario } from '../scenario/loader.js'
 import { KEEPER_GAS } from '../steps/tx.js'
 import { devAccounts } from '../targets/embedded.js'
-import { type Fork, type ForkSource, pinForkBlock } from '../targets/fork.js'
+import { type ForkSource, pinnedFlags, pinnedSource } from '../targets/fork.js'
 import type { Target } from '../experiment/target.js'
 import { createPrng } from '../util/prng.js'
 import { drawSchedule, faultPool, type Item, protocolSteps, referenceSchedule, referenceSteps, type ScheduleFrame, scheduleYaml, searchChecks } from './schedule.js'
@@ -130,8 +130,9 @@ export async function search(options: {
     const fork = target.current()
     const vault = userVault ?? fork?.book.vault
     if (!fork || !vault) throw new InfraError('The fork target did not boot with a `vault` in its address book.')
-    replayFlags = await pinForkBlock(options.replayFlags, fork)
+    // The other workers fork the same block as the first, and a replay names it.
     const source = await pinnedSource(fork)
+    replayFlags = pinnedFlags(options.replayFlags, fork, source)
     for (let w = 1; w < workers; w++) extras.push(forkTarget({ source, warm: true, cacheReads, ...(fork.upstream ? { upstream: fork.upstream } : {}) }))
     const booting = Promise.allSettled(extras.map((t) => t.boot({ seed: options.seed, replay: '', emit: () => {} })))
     const book = user ? user.contracts : (fork.book as Record<string, Address>)
@@ -221,16 +222,6 @@ export async function search(options: {
     fs.rmSync(tmp, { recursive: true, force: true })
     forget()
   }
-}
-
-/**
- * The source the other workers fork: the first fork's, with the block it was made at when a
- * `--fork-url` named none (its latest block moves on). Call before anything is sent to it.
- */
-async function pinnedSource(fork: Fork): Promise<ForkSource> {
-  const source = fork.source
-  if (source.kind !== 'url' || source.blockNumber !== undefined) return source
-  return { ...source, blockNumber: BigInt(await fork.anvil.rpc.request<string>('eth_blockNumber')) }
 }
 
 /**

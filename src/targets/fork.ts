@@ -122,8 +122,7 @@ export async function startFork(source: ForkSource, options: { logDir?: string; 
  */
 export async function nextBaseFee(rpc: Rpc): Promise<Hex | undefined> {
   const history = await rpc.request<{ baseFeePerGas?: Hex[] }>('eth_feeHistory', ['0x1', 'latest', []])
-  const next = history.baseFeePerGas?.at(-1)
-  return next
+  return history.baseFeePerGas?.at(-1)
 }
 
 /**
@@ -164,14 +163,25 @@ export async function warmFromUpstream(fork: Rpc, upstream: Rpc): Promise<{ acco
 }
 
 /**
- * The replay flags with the fork's block pinned: `--fork-url` without `--fork-block` forks the
- * upstream's latest block, which moves on, so a replay names the block this fork was made at
- * (an Anvil fork's own block number before anything is sent to it: call this right after boot).
+ * The fork's source with its block pinned: `--fork-url` without `--fork-block` forks the
+ * upstream's latest block, which moves on, so a replay, or another fork of the same chain, names
+ * the block this fork was made at (an Anvil fork's own block number before anything is sent to
+ * it: call this right after boot). Any other source is returned as it is.
  */
+export async function pinnedSource(fork: Fork): Promise<ForkSource> {
+  const source = fork.source
+  if (source.kind !== 'url' || source.blockNumber !== undefined) return source
+  return { ...source, blockNumber: BigInt(await fork.anvil.rpc.request<string>('eth_blockNumber')) }
+}
+
+/** The replay flags with `--fork-block` of `pinned` (from `pinnedSource`) when the fork's own source named no block. */
+export function pinnedFlags(replayFlags: string, fork: Fork, pinned: ForkSource): string {
+  return pinned !== fork.source && pinned.kind === 'url' ? `${replayFlags} --fork-block ${pinned.blockNumber}` : replayFlags
+}
+
+/** The replay flags with the fork's block pinned (`pinnedSource`). */
 export async function pinForkBlock(replayFlags: string, fork: Fork): Promise<string> {
-  if (fork.source.kind !== 'url' || fork.source.blockNumber !== undefined) return replayFlags
-  const block = BigInt(await fork.anvil.rpc.request<string>('eth_blockNumber'))
-  return `${replayFlags} --fork-block ${block}`
+  return pinnedFlags(replayFlags, fork, await pinnedSource(fork))
 }
 
 /** Parses `--fork-block` (a decimal block number). */

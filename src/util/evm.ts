@@ -29,7 +29,6 @@ export function pad(value: Hex, options: { size?: number; dir?: 'left' | 'right'
   return options.dir === 'right' ? OxHex.padRight(value, size) : OxHex.padLeft(value, size)
 }
 
-
 /** A UTF-8 string, a number or bytes as hex (viem's `toHex` for the kinds used here). */
 export function toHex(value: string | number | bigint | Uint8Array): Hex {
   if (typeof value === 'string') return OxHex.fromString(value)
