@@ -16,7 +16,7 @@ import { devAccounts } from '../targets/embedded.js'
 import { type ForkSource, pinnedFlags, pinnedSource } from '../targets/fork.js'
 import type { Target } from '../experiment/target.js'
 import { createPrng } from '../util/prng.js'
-import { drawSchedule, faultPool, type Item, protocolSteps, referenceSchedule, referenceSteps, type ScheduleFrame, scheduleYaml, searchChecks } from './schedule.js'
+import { drawSchedule, faultPool, type Item, protocolSteps, referenceSchedule, referenceSteps, type ScheduleFrame, scheduleYaml, searchChecks, userSchedule } from './schedule.js'
 import { type ShrinkOps, shrinkLimits, shrinkSchedule } from './shrink.js'
 
 /** Limits: episodes, wall time, and re-runs one shrink may spend. */
@@ -104,7 +104,7 @@ export async function search(options: {
   const checks = judged ? searchChecks.filter((c) => judged.names.includes(c)) : [...searchChecks]
   if (user && checks.length === 0)
     throw new InputError(`${user.file}: the protocol block gives none of the fields search judges a schedule by (\`sharePrice\`: no-funds-lost; \`state\`: no-partial-state; \`bountyEvent\` with a cap: bounty-capped).`, { context: { File: user.file, Field: 'protocol' } })
-  const frame: ScheduleFrame = judged ? { header: judged.header, checks } : referenceSchedule
+  const frame: ScheduleFrame = judged ? userSchedule(judged.header, checks) : referenceSchedule
   // Every episode resets the fork: its cache of upstream state is filled once, before the snapshot
   // (a fork of the embedded chain only: warming needs the upstream's dump).
   const cacheReads = options.cacheReads ?? true

@@ -111,8 +111,24 @@ const checkLines: Record<(typeof searchChecks)[number], string[]> = {
  * protocol block and address book inline (`header`) with the checks it provides for (`checks`,
  * names of `searchChecks`).
  */
-export type ScheduleFrame = { header: string[]; checks: readonly string[] }
-export const referenceSchedule: ScheduleFrame = { header: ['protocol: reference'], checks: searchChecks }
+export type ScheduleFrame = { header: string[]; checks: readonly string[]; hypothesis: string[] }
+export const referenceSchedule: ScheduleFrame = {
+  header: ['protocol: reference'],
+  checks: searchChecks,
+  hypothesis: [
+    '  Under any schedule of keeper cycles, deposits, withdrawals, warps and dependency, gas and oracle',
+    '  faults, after every transaction: no funds lost, no partial state, books match the perp, the bounty within its cap.',
+  ],
+}
+
+/** A user's protocol: its block and address book inline, the checks it provides for named in the hypothesis. */
+export function userSchedule(header: string[], checks: readonly string[]): ScheduleFrame {
+  return {
+    header,
+    checks,
+    hypothesis: ['  Under any schedule of keeper cycles, warps and dependency, gas and oracle', `  faults, after every transaction: ${checks.join(', ')}.`],
+  }
+}
 
 /** The schedule as a standalone scenario file the normal loader reads. */
 export function scheduleYaml(name: string, items: readonly Item[], pool: readonly PoolFault[], note: string, frame: ScheduleFrame = referenceSchedule): string {
@@ -129,10 +145,7 @@ export function scheduleYaml(name: string, items: readonly Item[], pool: readonl
     `# Written by \`forkchaos search\`: ${note}`,
     `name: ${name}`,
     'hypothesis: >',
-    frame === referenceSchedule ? '  Under any schedule of keeper cycles, deposits, withdrawals, warps and dependency, gas and oracle' : '  Under any schedule of keeper cycles, warps and dependency, gas and oracle',
-    frame === referenceSchedule
-      ? '  faults, after every transaction: no funds lost, no partial state, books match the perp, the bounty within its cap.'
-      : `  faults, after every transaction: ${frame.checks.join(', ')}.`,
+    ...frame.hypothesis,
     ...frame.header,
     'checks:',
     ...searchChecks.filter((c) => frame.checks.includes(c)).flatMap((c) => checkLines[c]),
