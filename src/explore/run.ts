@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { type Address, getAddress, isAddress } from 'viem'
+import { type Abi, type Address, getAddress, isAddress } from 'viem'
 import * as Experiment from '../experiment/experiment.js'
 import { forkTarget } from '../experiment/targets/fork.js'
 import { rereadPrefix, unreadPrefix } from '../checks/registry.js'
@@ -56,7 +56,7 @@ export type ExploreReport = {
 }
 
 /** A user's system on a fork (`--protocol FILE`): its protocol block, address book and accounts, as the loader read them. */
-export type UserSystem = { file: string; protocol: Protocol; contracts: Record<string, Address>; accounts: Record<string, Address> }
+export type UserSystem = { file: string; protocol: Protocol; contracts: Record<string, Address>; abis?: Record<string, Abi>; accounts: Record<string, Address> }
 
 /**
  * A name of the user's system as an address: an address itself, or a name under `contracts:` or
@@ -139,7 +139,7 @@ export async function explore(options: {
         context: { File: user.file, Field: 'protocol.vault' },
         hint: 'Check the address under `contracts:` and the fork (`--fork-url`, `--fork-block`, `--state`).',
       })
-    const trace = await traceEntry(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: vault, entry: options.entry, book, gas: KEEPER_GAS })
+    const trace = await traceEntry(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: vault, entry: options.entry, book, gas: KEEPER_GAS, abis: Object.values(user?.abis ?? {}) })
     options.onTrace?.(trace)
     if (!trace.ok) throw new InfraError(`The healthy call of \`${options.entry}\` reverts on this fork before any fault: nothing to explore.`)
     const quoted = (d: { contract: string | undefined; address: Address }) => d.contract ?? `"${d.address}"`

@@ -39,11 +39,14 @@ const traceCall = (rpc: Rpc, tx: { from: Address; to: Address; data: Hex; gas: H
  * that selector alone (the same shim the fault installs), the call traced again, the rule taken
  * out. A selector whose revert the entry survives is `caught`.
  */
-export async function traceEntry(rpc: Rpc, options: { from: Address; to: Address; entry: string; book: Record<string, Address>; gas: bigint }): Promise<Trace> {
+export async function traceEntry(
+  rpc: Rpc,
+  options: { from: Address; to: Address; entry: string; book: Record<string, Address>; gas: bigint; /** A user project's ABIs (`contracts: { foundry }`), naming selectors the embedded ABIs do not. */ abis?: readonly Abi[] },
+): Promise<Trace> {
   const data = toFunctionSelector(`function ${options.entry}`)
   const tx = { from: options.from, to: options.to, data, gas: `0x${options.gas.toString(16)}` as Hex }
   const names = new Map(Object.entries(options.book).map(([name, a]) => [getAddress(a), name]))
-  const signatures = knownSignatures()
+  const signatures = knownSignatures(options.abis ?? [])
   const root = (await traceCall(rpc, tx, { tracer: 'callTracer' })) as CallFrame
   const prestate = (await traceCall(rpc, tx, { tracer: 'prestateTracer' })) as Record<string, { balance?: string; storage?: Record<string, string> }>
   const found = new Map<string, Omit<Dependency, 'failure'>>()
@@ -83,11 +86,11 @@ export async function traceEntry(rpc: Rpc, options: { from: Address; to: Address
 /** The reference protocol's contracts (contracts/*.sol), whose ABIs name the selectors found. */
 const referenceContracts = ['ChainlinkFeed', 'FlashLender', 'MockERC20', 'PerpDex', 'ReferenceVault', 'TwapOracle', 'V2Pair']
 
-/** Selector → signature from every ABI the embedded build knows (the reference contracts). */
-function knownSignatures(): Map<Hex, string> {
+/** Selector → signature from every ABI the embedded build knows (the reference contracts), then a user project's. */
+function knownSignatures(extra: readonly Abi[]): Map<Hex, string> {
   const out = new Map<Hex, string>()
-  for (const name of referenceContracts)
-    for (const item of artifact(name).abi as Abi) {
+  for (const abi of [...referenceContracts.map((name) => artifact(name).abi as Abi), ...extra])
+    for (const item of abi) {
       if (item.type !== 'function' || (item as AbiFunction).inputs.some((i) => i.type.startsWith('tuple'))) continue
       const sig = `${item.name}(${(item as AbiFunction).inputs.map((i) => i.type).join(',')})`
       out.set(toFunctionSelector(`function ${sig}`), sig)

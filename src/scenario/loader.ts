@@ -232,6 +232,7 @@ export function parseScenario(bytes: Uint8Array, file: string, cell?: number, pr
       anvil: scenario.target?.anvil ?? {},
     },
     contracts: scenario.contracts ?? {},
+    ...(project ? { abis: project.abis } : {}),
     accounts: scenario.accounts ?? {},
     protocol: scenario.protocol ?? 'reference',
     // A check over one scheduled fault's window is judged in inject only.
@@ -339,7 +340,7 @@ function projectContracts(scenario: RawScenario, file: string, fail: Fail, lineA
  * them is given. The protocol block itself must be there, as a block (`reference` fits only the
  * embedded chain).
  */
-export function loadProtocolFile(file: string, flag: string): Pick<Scenario, 'file' | 'protocol' | 'contracts' | 'accounts'> & { protocol: Exclude<Scenario['protocol'], 'reference'> } {
+export function loadProtocolFile(file: string, flag: string): Pick<Scenario, 'file' | 'protocol' | 'contracts' | 'abis' | 'accounts'> & { protocol: Exclude<Scenario['protocol'], 'reference'> } {
   let bytes: Uint8Array
   try {
     bytes = readScenarioFile(file)
@@ -348,7 +349,7 @@ export function loadProtocolFile(file: string, flag: string): Pick<Scenario, 'fi
     throw new InputError(`\`${flag}\` names ${file}, which cannot be read.`, { context: { File: file }, hint: `\`${flag}\` takes a YAML file with a \`protocol:\` block (vault, entry, sharePrice, …) and the contracts it names under \`contracts:\` (README: "Your own protocol on a public-chain fork").` })
   }
   const scenario = parseScenario(bytes, file, 0, { flag })
-  return { file, protocol: scenario.protocol as Exclude<Scenario['protocol'], 'reference'>, contracts: scenario.contracts, accounts: scenario.accounts }
+  return { file, protocol: scenario.protocol as Exclude<Scenario['protocol'], 'reference'>, contracts: scenario.contracts, ...(scenario.abis ? { abis: scenario.abis } : {}), accounts: scenario.accounts }
 }
 
 /** The protocol file's document made a scenario the schema reads (see `loadProtocolFile`); a missing or `reference` protocol is refused. */

@@ -1,5 +1,5 @@
 import type { Engine } from '../targets/engine.js'
-import type { Address } from 'viem'
+import type { Abi, Address } from 'viem'
 
 export type Phase = 'baseline' | 'inject' | 'recover'
 export type CheckKind = 'safety' | 'liveness'
@@ -103,6 +103,8 @@ export type Scenario = {
     anvil: { retries?: number; timeoutMs?: number; computeUnitsPerSecond?: number }
   }
   contracts: Record<string, Address>
+  /** With `contracts: { foundry }` or `{ hardhat }`: the ABIs of the project's deployed contracts, by name (explore and search name selectors with them). */
+  abis?: Record<string, Abi>
   accounts: Record<string, Address>
   protocol: Protocol | 'reference'
   checks: CheckSpec[]

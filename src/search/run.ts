@@ -136,7 +136,7 @@ export async function search(options: {
     for (let w = 1; w < workers; w++) extras.push(forkTarget({ source, warm: true, cacheReads, ...(fork.upstream ? { upstream: fork.upstream } : {}) }))
     const booting = Promise.allSettled(extras.map((t) => t.boot({ seed: options.seed, replay: '', emit: () => {} })))
     const book = user ? user.contracts : (fork.book as Record<string, Address>)
-    const trace = await traceEntry(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: vault, entry, book, gas: KEEPER_GAS })
+    const trace = await traceEntry(fork.anvil.rpc, { from: devAccounts.keeper as Address, to: vault, entry, book, gas: KEEPER_GAS, abis: Object.values(user?.abis ?? {}) })
     await fork.reset()
     const bootFailed = (await booting).find((b) => b.status === 'rejected')
     if (bootFailed) throw bootFailed.reason
