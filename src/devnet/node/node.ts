@@ -281,7 +281,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
           break
         case 'relay':
           // Not back to the peer it came from: that peer has it.
-          p2p.broadcast(o.message, relayingFrom === undefined ? undefined : otherPeers(relayingFrom))
+          p2p.relay(o.message, relayingFrom === undefined ? undefined : otherPeers(relayingFrom))
           break
         case 'schedule':
           later(o.delayMs, () => {
