@@ -281,7 +281,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
           break
         case 'relay':
           // Not back to the peer it came from: that peer has it.
-          p2p.broadcast(o.message, relayingFrom === undefined ? undefined : otherPeers(relayingFrom))
+          p2p.relay(o.message, relayingFrom === undefined ? undefined : otherPeers(relayingFrom))
           break
         case 'schedule':
           later(o.delayMs, () => {
@@ -485,7 +485,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     // A commit (of a synced block, too) starts the next height: consensus is running from here on.
     consensusStarted = true
     dispatch({ kind: 'committed', height, notBeforeMs: (block.payload.timestampS + timestampGapS) * 1_000 })
-    p2p.broadcast(statusMessage())
+    broadcastStatus()
     return true
   }
 
@@ -705,6 +705,20 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
   }
 
   const statusMessage = (): Message => ({ t: 'status', height: engine.head().number, headHash: engine.head().hash })
+  // This node's status goes to every peer at each commit and, between commits, half a slot after
+  // the last one: a status at least every half slot, as before, without the periodic one that
+  // followed a commit's by less than that (an idle devnet sent three a slot, now two).
+  const statusEveryMs = Math.max(100, Math.floor(config.slotMs / 2))
+  let statusTimer: NodeJS.Timeout | null = null
+  function broadcastStatus() {
+    if (stopped) return
+    p2p.broadcast(statusMessage())
+    if (statusTimer) {
+      clearTimeout(statusTimer)
+      timers.delete(statusTimer)
+    }
+    statusTimer = later(statusEveryMs, broadcastStatus)
+  }
 
   const p2p: P2p = await startP2p({
     id: config.id,
@@ -806,7 +820,6 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
     }
     later(periodMs, tick)
   }
-  every(Math.max(100, Math.floor(config.slotMs / 2)), () => p2p.broadcast(statusMessage()))
   // A round that has not moved for a while may be waiting for messages a fault swallowed:
   // send what this node knows of it again (peers drop duplicates, relay what is new to them).
   let lastRoundKey = ''
@@ -870,7 +883,7 @@ export async function startNode(input: NodeConfig | unknown, options: StartNodeO
 
   if (config.peers.length === 0) startConsensus()
   else later(START_WAIT_SLOTS * config.slotMs, startConsensus)
-  p2p.broadcast(statusMessage())
+  broadcastStatus()
   log(`started: head ${engine.head().number}, p2p ${p2p.address}, rpc ${rpcServer.url}`)
 
   let stopping: Promise<void> | undefined
