@@ -3,14 +3,16 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { InfraError } from '../src/errors.js'
 import { writeAll } from '../src/targets/chain.js'
-import { coalescingCalls, createRpc, RpcError, rpcRoundTrips } from '../src/targets/rpc.js'
+import { coalescingCalls, createRpc, RPC_MAX_SOCKETS, RpcError, rpcRoundTrips } from '../src/targets/rpc.js'
 
 // A real HTTP server on 127.0.0.1 that answers JSON-RPC the way each test needs.
 let server: http.Server
 let url = ''
 const sockets = new Set<unknown>()
 const bodies: string[] = []
-let mode: 'echo' | 'hang' | 'text' | 'close-idle' = 'echo'
+let mode: 'echo' | 'hang' | 'text' | 'close-idle' | 'chunked' | 'http10' = 'echo'
+const auths: (string | undefined)[] = []
+const paths: (string | undefined)[] = []
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
@@ -19,11 +21,24 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       bodies.push(Buffer.concat(chunks).toString('utf8'))
+      auths.push(req.headers.authorization)
+      paths.push(req.url)
       if (mode === 'hang') return
       if (mode === 'text') return void res.end('<html>bad gateway</html>')
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
       const answer = (c: { id: number; method: string }) => (c.method === 'fail' ? { jsonrpc: '2.0', id: c.id, error: { code: -32000, message: 'no' } } : { jsonrpc: '2.0', id: c.id, result: c.method })
       res.setHeader('content-type', 'application/json')
+      const text = JSON.stringify(Array.isArray(body) ? [...body].reverse().map(answer) : answer(body))
+      // Written in pieces without a length: node:http sends it chunked.
+      if (mode === 'chunked') {
+        for (let i = 0; i < text.length; i += 7) res.write(text.slice(i, i + 7))
+        return void res.end()
+      }
+      // An HTTP/1.0-style answer: no length, the end of the body is the connection's close.
+      if (mode === 'http10') {
+        req.socket.end(`HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n${text}`)
+        return
+      }
       res.end(JSON.stringify(Array.isArray(body) ? [...body].reverse().map(answer) : answer(body)))
       // The server drops the kept-alive connection right after answering: the next call finds it reset.
       if (mode === 'close-idle') res.on('finish', () => setTimeout(() => req.socket.destroy(), 20))
@@ -37,7 +52,7 @@ afterAll(async () => {
   await new Promise((r) => server.close(r))
 })
 
-describe('createRpc over node:http', () => {
+describe('createRpc over HTTP', () => {
   it('answers, batches in order (the server answers reversed), errors as RpcError, over one kept-alive connection', async () => {
     mode = 'echo'
     sockets.clear()
@@ -72,12 +87,33 @@ describe('createRpc over node:http', () => {
   it('a kept-alive connection the server closed while idle is not reused: the next call opens a new one', async () => {
     mode = 'close-idle'
     sockets.clear()
-    const rpc = createRpc(url, { owned: false })
-    for (let i = 0; i < 5; i++) {
+    // More rounds than RPC_MAX_SOCKETS: a connection the server closed no longer counts against the limit.
+    const rpc = createRpc(url, { owned: false, timeoutMs: 2_000 })
+    for (let i = 0; i < RPC_MAX_SOCKETS + 8; i++) {
       expect(await rpc.request('eth_blockNumber')).toBe('eth_blockNumber')
-      await new Promise((r) => setTimeout(r, 60))
+      await new Promise((r) => setTimeout(r, 40))
     }
-    expect(sockets.size).toBe(5)
+    expect(sockets.size).toBe(RPC_MAX_SOCKETS + 8)
+  })
+
+  it('reads chunked answers and answers ended by the close; sends the URL\'s path and credentials (basic auth)', async () => {
+    mode = 'chunked'
+    sockets.clear()
+    const rpc = createRpc(url, { owned: false })
+    for (let i = 0; i < 5; i++) expect(await rpc.request(`method_${'x'.repeat(i * 50)}`)).toBe(`method_${'x'.repeat(i * 50)}`)
+    expect(await rpc.batch([{ method: 'a' }, { method: 'b' }])).toEqual(['a', 'b'])
+    expect(sockets.size).toBe(1)
+    mode = 'http10'
+    sockets.clear()
+    for (let i = 0; i < 3; i++) expect(await rpc.request('eth_chainId')).toBe('eth_chainId')
+    expect(sockets.size).toBe(3)
+    mode = 'echo'
+    auths.length = 0
+    paths.length = 0
+    const u = new URL(url)
+    expect(await createRpc(`http://us%40r:p%3Ass@${u.host}/key?x=1`, { owned: false }).request('eth_chainId')).toBe('eth_chainId')
+    expect(paths).toEqual(['/key?x=1'])
+    expect(auths).toEqual([`Basic ${Buffer.from('us@r:p:ss').toString('base64')}`])
   })
 
   it("coalescingCalls: the reads of one tick (eth_call, debug_traceTransaction) go in one batch, answered in order; a write goes alone, never in the reads' batch", async () => {
