@@ -1,7 +1,7 @@
-import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
 import { InfraError } from '../errors.js'
+import { parseResponse } from '../util/http1.js'
 import { redactUrl } from '../util/redact.js'
 
 /**
@@ -197,81 +197,40 @@ function plainPost(target: URL, payload: Buffer, timeoutMs: number): Promise<Ans
   })
 }
 
-/** Reads one HTTP/1.1 answer from the chunks of a connection: `push` returns it once complete. */
+/** The largest answer the client reads (a bigger one fails the call). */
+const MAX_ANSWER_BYTES = 256 * 1024 * 1024
+const answerLimits = { maxBodyBytes: MAX_ANSWER_BYTES, keepBodyBytes: MAX_ANSWER_BYTES }
+
+/** Reads one HTTP/1.1 answer from the chunks of a connection (framing: src/util/http1.ts): `push` returns it once complete. */
 function responseReader() {
   let buf: Buffer = Buffer.alloc(0)
-  let status = 0
-  let bodyStart = -1
-  let length: number | undefined
-  let chunked = false
-  let keepAlive = true
-  const chunks: Buffer[] = []
-  let at = 0
-  const result = (body: Buffer) => ({ status, body, keepAlive })
-  // Chunked bodies: each `size\r\n data \r\n`, ended by a zero size and an empty line (trailers skipped).
-  const dechunk = (): Buffer | undefined => {
-    for (;;) {
-      const eol = buf.indexOf('\r\n', at)
-      if (eol < 0) return undefined
-      const size = Number.parseInt(buf.toString('latin1', at, eol).split(';')[0] as string, 16)
-      if (!Number.isFinite(size)) throw new Error('a malformed chunked answer')
-      if (size === 0) {
-        const end = buf.indexOf('\r\n\r\n', eol)
-        if (end < 0) return undefined
-        return Buffer.concat(chunks)
-      }
-      if (buf.length < eol + 2 + size + 2) return undefined
-      chunks.push(buf.subarray(eol + 2, eol + 2 + size))
-      at = eol + 2 + size + 2
+  const read = (ended: boolean) => {
+    const parsed = parseResponse(buf, 0, ended, answerLimits)
+    if (parsed === undefined) throw new Error(`not an HTTP answer (or one over ${MAX_ANSWER_BYTES} bytes): ${JSON.stringify(buf.toString('latin1', 0, 80))}`)
+    if (typeof parsed === 'number') {
+      if (buf.length > MAX_ANSWER_BYTES) throw new Error(`an answer over ${MAX_ANSWER_BYTES} bytes`)
+      return undefined
     }
+    return { status: parsed.status, body: parsed.body ?? Buffer.alloc(0), keepAlive: !parsed.close }
   }
   return {
-    push(chunk: Buffer): ReturnType<typeof result> | undefined {
+    push(chunk: Buffer) {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
-      if (bodyStart < 0) {
-        const end = buf.indexOf('\r\n\r\n')
-        if (end < 0) return undefined
-        const lines = buf.toString('latin1', 0, end).split('\r\n')
-        const m = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0] as string)
-        if (!m) throw new Error(`not an HTTP answer: ${JSON.stringify((lines[0] as string).slice(0, 80))}`)
-        status = Number(m[2])
-        keepAlive = m[1] === '1'
-        for (const line of lines.slice(1)) {
-          const colon = line.indexOf(':')
-          const name = line.slice(0, colon).trim().toLowerCase()
-          const value = line.slice(colon + 1).trim().toLowerCase()
-          if (name === 'content-length') length = Number(value)
-          else if (name === 'transfer-encoding') chunked = value.includes('chunked')
-          else if (name === 'connection') keepAlive = value.includes('keep-alive') || (keepAlive && !value.includes('close'))
-        }
-        // A 1xx answer (100 Continue) is followed by the real one.
-        if (status >= 100 && status < 200) {
-          buf = buf.subarray(end + 4)
-          return buf.length ? this.push(Buffer.alloc(0)) : undefined
-        }
-        bodyStart = end + 4
-        buf = buf.subarray(bodyStart)
-        bodyStart = 0
-        if (chunked) length = undefined
-        else if (length === undefined) keepAlive = false
-      }
-      if (chunked) {
-        const body = dechunk()
-        return body ? result(body) : undefined
-      }
-      if (length !== undefined && buf.length >= length) return result(buf.subarray(0, length))
-      return undefined
+      return read(false)
     },
     /** The server closed the connection: an answer read until close is complete now. */
-    end(): ReturnType<typeof result> | undefined {
-      if (bodyStart < 0 || chunked || length !== undefined) return undefined
-      return { status, body: buf, keepAlive: false }
+    end() {
+      try {
+        return read(true)
+      } catch {
+        return undefined
+      }
     },
   }
 }
 
 /**
- * A lean JSON-RPC client over HTTP (node:http over kept-alive connections). It refuses cheat
+ * A lean JSON-RPC client over HTTP (kept-alive `net` sockets for `http:`, node:https for `https:`). It refuses cheat
  * methods (`anvil_*`, `evm_*`, `hardhat_*`) unless it was made for a process the toolkit started
  * itself (`owned`), so a user's upstream RPC never receives one.
  */
